@@ -1,0 +1,300 @@
+//! `lifeboat drill`: the main job, end to end on this machine. It starts the local
+//! environment, raises an AWS Health event for the primary region, follows the real state
+//! machine in moto state by state, asks for approval (or takes `--yes`), and writes the
+//! report — Markdown and JSON — with the "never both active" verdict from the two workspaces'
+//! timelines.
+
+use std::{
+    collections::HashMap,
+    io::Write as _,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use databricks_emulator::Fixture;
+use lifeboat_core::{
+    plan::{Plan, SiteRole},
+    report::{Outcome, Report},
+    run::RunId,
+    steps::{
+        health_ingest::IngestOutput,
+        request_approval::{self, approval_key, ApprovalRecord, Decision},
+    },
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    local::{LocalEnv, LocalOptions},
+    verdict::{never_both_active, TimelineEvent, Verdict},
+};
+
+/// How the approval question is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Ask on the terminal.
+    Prompt,
+    /// Approve without asking (`--yes`).
+    Approve,
+    /// Reject (tests).
+    Reject,
+    /// Never answer (tests of the timeout path).
+    Ignore,
+}
+
+/// Options of a drill.
+#[derive(Debug, Clone)]
+pub struct DrillOptions {
+    /// The plan file.
+    pub plan_path: PathBuf,
+    /// How to answer the approval.
+    pub answer: Answer,
+    /// Where reports go (a folder per run is created in it).
+    pub out_dir: PathBuf,
+    /// Fixture of the emulated workspaces.
+    pub fixture: Fixture,
+    /// Print progress.
+    pub verbose: bool,
+}
+
+/// What a drill produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrillResult {
+    /// Run id.
+    pub run_id: String,
+    /// Execution status in Step Functions.
+    pub execution_status: String,
+    /// The run's outcome.
+    pub outcome: Outcome,
+    /// Never both active.
+    pub verdict: Verdict,
+    /// Folder with report.md and report.json.
+    pub report_dir: PathBuf,
+    /// The report (as stored in the ledger).
+    pub report: Report,
+}
+
+impl DrillResult {
+    /// Whether the drill passed: production moved and both sites were never active together.
+    pub fn passed(&self) -> bool {
+        self.outcome.is_success() && self.verdict.never_both_active
+    }
+}
+
+/// An AWS Health event as EventBridge delivers it: an EC2 operational issue in `region`.
+pub fn health_event(region: &str, id: &str) -> serde_json::Value {
+    let now = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    serde_json::json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "AWS Health Event",
+        "source": "aws.health",
+        "account": crate::local::ACCOUNT,
+        "time": chrono::Utc::now().to_rfc3339(),
+        "region": region,
+        "resources": [],
+        "detail": {
+            "eventArn": format!("arn:aws:health:{region}::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/AWS_EC2_OPERATIONAL_ISSUE_{id}"),
+            "service": "EC2",
+            "eventTypeCode": "AWS_EC2_OPERATIONAL_ISSUE",
+            "eventTypeCategory": "issue",
+            "eventScopeCode": "PUBLIC",
+            "communicationId": format!("{id}-1"),
+            "startTime": now,
+            "lastUpdatedTime": now,
+            "statusCode": "open",
+            "eventRegion": region,
+            "eventDescription": [{"language": "en_US", "latestDescription": "[DRILL] Increased API error rates and instance launch failures in the region."}]
+        }
+    })
+}
+
+/// Reads and validates a plan file: nothing starts if this fails.
+pub fn load_plan(path: &Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading plan {}", path.display()))?;
+    Ok(Plan::from_toml(&text, &path.display().to_string())?)
+}
+
+/// Runs a full local drill.
+pub async fn run(options: DrillOptions) -> Result<DrillResult> {
+    let mut plan = load_plan(&options.plan_path)?;
+    let say = |s: String| {
+        if options.verbose {
+            println!("{s}");
+        }
+    };
+    say("starting the local environment: two emulated workspaces, moto, the Lambda host ...".into());
+    let env = LocalEnv::start(LocalOptions {
+        fixture: options.fixture,
+        ..LocalOptions::default()
+    })
+    .await?;
+    env.provision(&mut plan).await?;
+    say(format!(
+        "  primary workspace {}  |  DR workspace {}  |  moto {}",
+        env.primary.url(),
+        env.dr.url(),
+        env.moto.url
+    ));
+    let result = drive(&env, &plan, &options).await;
+    env.stop().await;
+    result
+}
+
+/// Raises the event, follows the execution, answers the approval, collects the report.
+pub async fn drive(env: &LocalEnv, plan: &Plan, options: &DrillOptions) -> Result<DrillResult> {
+    let say = |s: String| {
+        if options.verbose {
+            println!("{s}");
+        }
+    };
+    let event_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase();
+    say(format!("raising an AWS Health event: EC2 operational issue in {}", plan.sites.primary.region));
+    let ingest: IngestOutput = serde_json::from_value(env.invoke("health-ingest", &health_event(&plan.sites.primary.region, &event_id)).await?)?;
+    let (execution_arn, run_id) = match ingest {
+        IngestOutput::Started { execution_arn, run_id } => (execution_arn, run_id),
+        other => bail!("health-ingest did not start a failover: {other:?}"),
+    };
+    say(format!("failover execution started: {run_id}"));
+    let status = follow(env, &execution_arn, &RunId(run_id.clone()), options).await?;
+    let report: Report = env
+        .deps
+        .ledger
+        .get(&format!("runs/{run_id}/report.json"))
+        .await?
+        .map(|v| v.value)
+        .context("the run wrote no report")?;
+    let markdown = env
+        .deps
+        .ledger
+        .get_raw(&format!("runs/{run_id}/report.md"))
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let timeline = |site| async move {
+        let v = env.admin_get(site, "timeline").await?;
+        let events: Vec<TimelineEvent> = serde_json::from_value(v["events"].clone())?;
+        anyhow::Ok(events)
+    };
+    let verdict = never_both_active(&timeline(SiteRole::Primary).await?, &timeline(SiteRole::Dr).await?);
+    let report_dir = options.out_dir.join(&run_id);
+    std::fs::create_dir_all(&report_dir).with_context(|| format!("creating {}", report_dir.display()))?;
+    let result = DrillResult {
+        run_id: run_id.clone(),
+        execution_status: status,
+        outcome: report.outcome,
+        verdict,
+        report_dir: report_dir.clone(),
+        report,
+    };
+    let mut md = markdown;
+    md.push_str(&format!(
+        "\n## Never both active\n\n{} ({} jobs compared across both workspaces' activity timelines).\n",
+        if result.verdict.never_both_active { "Verified: no job was active at both sites at once" } else { "VIOLATED" },
+        result.verdict.jobs_compared
+    ));
+    for o in &result.verdict.overlaps {
+        md.push_str(&format!("- {} {} overlapped from {} to {}\n", o.job, o.what, o.from_ms, o.to_ms));
+    }
+    md.push_str(&format!("\nStep Functions execution status: {}.\n", result.execution_status));
+    std::fs::write(report_dir.join("report.md"), md)?;
+    std::fs::write(report_dir.join("report.json"), serde_json::to_vec_pretty(&result)?)?;
+    Ok(result)
+}
+
+async fn answer_approval(env: &LocalEnv, run_id: &RunId, record: &ApprovalRecord, answer: Answer, verbose: bool) -> Result<bool> {
+    let e = &record.evidence;
+    if verbose {
+        println!("\n=== APPROVAL REQUESTED (run {run_id}) ===");
+        println!(
+            "  RPO worst: {} ({})",
+            e.worst_rpo_seconds.map(|s| format!("{s:.0} s")).unwrap_or_else(|| "unknown".into()),
+            if e.rpo_acceptable { "within objective" } else { "NOT within objective" }
+        );
+        println!("  primary reachable: {}", e.source_reachable);
+        for (what, n) in &e.to_fence {
+            println!("  to fence: {n} {what}");
+        }
+        for s in &e.to_start {
+            println!("  to start: {s}");
+        }
+        println!("  expires: {}", record.expires_at);
+    }
+    let decision = match answer {
+        Answer::Ignore => return Ok(false),
+        Answer::Approve => Decision::Approve,
+        Answer::Reject => Decision::Reject,
+        Answer::Prompt => {
+            print!("Approve the failover? [y/N] ");
+            let _ = std::io::stdout().flush();
+            let line = tokio::task::spawn_blocking(|| {
+                let mut s = String::new();
+                std::io::stdin().read_line(&mut s).map(|_| s)
+            })
+            .await??;
+            if line.trim().eq_ignore_ascii_case("y") || line.trim().eq_ignore_ascii_case("yes") {
+                Decision::Approve
+            } else {
+                Decision::Reject
+            }
+        }
+    };
+    let who = format!("{}@local-cli", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
+    request_approval::decide(&env.deps, run_id, decision, &who, "cli", Some("local drill".into())).await?;
+    if verbose {
+        println!("  decision: {} by {who}\n", decision.as_str());
+    }
+    Ok(true)
+}
+
+/// Follows an execution until it ends, printing each state and answering the approval.
+async fn follow(env: &LocalEnv, execution_arn: &str, run_id: &RunId, options: &DrillOptions) -> Result<String> {
+    let sfn = &env.aws.sfn;
+    let started = Instant::now();
+    let mut seen = 0usize;
+    let mut entered: HashMap<String, f64> = HashMap::new();
+    let mut answered = false;
+    loop {
+        let history = sfn.get_execution_history().execution_arn(execution_arn).send().await.context("reading the execution history")?;
+        let events = history.events();
+        for e in events.iter().skip(seen) {
+            let t = started.elapsed().as_secs_f64();
+            let ty = e.r#type();
+            if let Some(d) = e.state_entered_event_details() {
+                entered.insert(d.name().to_string(), t);
+                if options.verbose && !matches!(ty, HistoryEventType::ChoiceStateEntered | HistoryEventType::PassStateEntered) {
+                    println!("  [{t:6.1}s] > {}", d.name());
+                }
+            }
+            if let Some(d) = e.state_exited_event_details() {
+                if options.verbose && matches!(ty, HistoryEventType::TaskStateExited | HistoryEventType::ParallelStateExited) {
+                    let took = entered.get(d.name()).map(|s| t - s).unwrap_or(0.0);
+                    println!("  [{t:6.1}s] < {} ({took:.1}s)", d.name());
+                }
+            }
+        }
+        seen = events.len();
+        if !answered {
+            if let Some(record) = env.deps.ledger.get::<ApprovalRecord>(&approval_key(run_id)).await? {
+                if record.value.decision.is_none() {
+                    answered = answer_approval(env, run_id, &record.value, options.answer, options.verbose).await?;
+                    if options.answer == Answer::Ignore {
+                        answered = true;
+                    }
+                }
+            }
+        }
+        let d = sfn.describe_execution().execution_arn(execution_arn).send().await?;
+        if d.status() != &ExecutionStatus::Running {
+            if options.verbose {
+                println!("execution {}: {}", d.status().as_str(), d.error().unwrap_or(""));
+            }
+            return Ok(d.status().as_str().to_string());
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("the execution did not finish within 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

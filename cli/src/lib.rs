@@ -1,0 +1,7 @@
+//! `lifeboat`: the operator's command line and the local environment it runs drills in —
+//! two emulated Databricks workspaces, moto (which executes the real state machines) and a
+//! local Lambda host serving our real handlers.
+
+pub mod drill;
+pub mod local;
+pub mod verdict;

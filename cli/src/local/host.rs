@@ -1,0 +1,188 @@
+//! The local Lambda host: serves the Lambda Invoke API
+//! (`POST /2015-03-31/functions/{name-or-arn}/invocations`) by calling our real step handlers
+//! in-process, the way the Lambda runtime would, and proxies every other request to moto
+//! (moto sends its other integrations, e.g. `sns:publish`, to the same port).
+//!
+//! Function errors are answered as Lambda does — HTTP 200, `X-Amz-Function-Error: Unhandled`,
+//! `{"errorType", "errorMessage"}` — so Step Functions sees the step error's name.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::post,
+    Router,
+};
+use lifeboat_core::steps::{self, Deps, Step};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tracing::{info, warn};
+
+/// Injected failures, for tests of "a Lambda killed mid-step".
+#[derive(Debug, Default)]
+pub struct HostFaults {
+    /// Step name → number of next invocations that fail as a crashed runtime.
+    pub crash_next: HashMap<String, u32>,
+}
+
+/// One invocation, for progress displays and tests.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// Step.
+    pub step: &'static str,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// Error name if not.
+    pub error: Option<String>,
+    /// Duration.
+    pub elapsed: Duration,
+}
+
+#[derive(Clone)]
+struct HostState {
+    deps: Arc<Deps>,
+    moto_url: String,
+    http: reqwest::Client,
+    faults: Arc<Mutex<HostFaults>>,
+    log: Arc<Mutex<Vec<Invocation>>>,
+    step_timeout: Duration,
+}
+
+/// A running host.
+pub struct LambdaHost {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Fault injection.
+    pub faults: Arc<Mutex<HostFaults>>,
+    /// Every invocation served.
+    pub log: Arc<Mutex<Vec<Invocation>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for LambdaHost {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl LambdaHost {
+    /// Serves on `listener`, proxying non-Lambda requests to `moto_url`.
+    pub fn start(listener: TcpListener, deps: Deps, moto_url: String, step_timeout: Duration) -> anyhow::Result<LambdaHost> {
+        let port = listener.local_addr()?.port();
+        let faults = Arc::new(Mutex::new(HostFaults::default()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let state = HostState {
+            deps: Arc::new(deps),
+            moto_url,
+            http: reqwest::Client::new(),
+            faults: faults.clone(),
+            log: log.clone(),
+            step_timeout,
+        };
+        let app = Router::new()
+            .route("/2015-03-31/functions/{function}/invocations", post(invoke))
+            .fallback(proxy)
+            .with_state(state);
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                warn!(error = %e, "lambda host stopped");
+            }
+        });
+        Ok(LambdaHost {
+            url: format!("http://127.0.0.1:{port}"),
+            faults,
+            log,
+            task,
+        })
+    }
+}
+
+fn function_error(error_type: &str, message: &str) -> Response {
+    let body = serde_json::json!({"errorType": error_type, "errorMessage": message, "trace": []});
+    (StatusCode::OK, [("X-Amz-Function-Error", "Unhandled"), ("Content-Type", "application/json")], body.to_string()).into_response()
+}
+
+async fn invoke(State(state): State<HostState>, Path(function): Path<String>, body: Bytes) -> Response {
+    let decoded = url::form_urlencoded::parse(format!("f={function}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or(function);
+    let Some(step) = Step::from_function(&decoded) else {
+        return (
+            StatusCode::NOT_FOUND,
+            [("x-amzn-RequestId", "local"), ("X-Amzn-ErrorType", "ResourceNotFoundException")],
+            serde_json::json!({"message": format!("Function not found: {decoded}")}).to_string(),
+        )
+            .into_response();
+    };
+    let crash = {
+        let mut faults = state.faults.lock().unwrap_or_else(|p| p.into_inner());
+        match faults.crash_next.get_mut(step.name()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    };
+    let started = Instant::now();
+    let record = |ok: bool, error: Option<String>| {
+        state.log.lock().unwrap_or_else(|p| p.into_inner()).push(Invocation {
+            step: step.name(),
+            ok,
+            error,
+            elapsed: started.elapsed(),
+        });
+    };
+    if crash {
+        record(false, Some("Runtime.ExitError".into()));
+        return function_error("Runtime.ExitError", "RequestId: local Error: Runtime exited with error: signal: killed");
+    }
+    let payload: serde_json::Value = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
+        Ok(v) => v,
+        Err(e) => return function_error("InvalidInput", &format!("payload is not JSON: {e}")),
+    };
+    let deadline = Instant::now() + state.step_timeout;
+    match steps::invoke(step, &state.deps, payload, deadline).await {
+        Ok(v) => {
+            info!(step = step.name(), ms = started.elapsed().as_millis() as u64, "invocation ok");
+            record(true, None);
+            (StatusCode::OK, [("Content-Type", "application/json")], v.to_string()).into_response()
+        }
+        Err(e) => {
+            warn!(step = step.name(), error = %e, "invocation failed");
+            record(false, Some(e.name().to_string()));
+            function_error(e.name(), &e.to_string())
+        }
+    }
+}
+
+async fn proxy(State(state): State<HostState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut req = state.http.request(method, format!("{}{}", state.moto_url, path));
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            req = req.header(name, value);
+        }
+    }
+    match req.body(body).send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let mut out = HeaderMap::new();
+            for (name, value) in resp.headers() {
+                if name != "transfer-encoding" && name != "content-length" {
+                    out.insert(name.clone(), value.clone());
+                }
+            }
+            let bytes = resp.bytes().await.unwrap_or_default();
+            (status, out, bytes).into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}

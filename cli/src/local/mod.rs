@@ -1,0 +1,379 @@
+//! The local environment: everything a drill needs on one machine, on loopback only — two
+//! emulated workspaces (primary, DR), moto executing the real state machine JSON, and the
+//! Lambda host serving our real handlers — provisioned the way `infra/template.yaml` would.
+
+pub mod host;
+pub mod moto;
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_s3::{
+    primitives::ByteStream,
+    types::{
+        BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Destination, ReplicationConfiguration,
+        ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus, VersioningConfiguration,
+    },
+};
+use databricks_emulator::{EmulatorConfig, Fixture, Role, RunningEmulator};
+use lifeboat_core::{
+    aws::AwsClients,
+    plan::{Plan, SiteAuth, SiteRole},
+    steps::{replication_check::Canary, DeployConfig, Deps, Step},
+};
+use tokio::net::TcpListener;
+
+use self::{host::LambdaHost, moto::Moto};
+
+/// The account moto uses.
+pub const ACCOUNT: &str = "123456789012";
+/// Lifeboat deploys into the DR region.
+pub const REGION: &str = "us-west-2";
+/// Names of the provisioned resources (as the template's defaults).
+pub const LEDGER_BUCKET: &str = "lifeboat-ledger";
+/// SNS topic.
+pub const TOPIC: &str = "lifeboat-events";
+/// Failover state machine.
+pub const FAILOVER_MACHINE: &str = "lifeboat-failover";
+/// Key of the plan in the ledger bucket.
+pub const PLAN_KEY: &str = "plan/lifeboat.toml";
+
+/// Knobs of the local environment.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// Fixture of both workspaces (the DR one is the dormant twin).
+    pub fixture: Fixture,
+    /// Emulated lifecycle delay (cluster start, warehouse stop, ...).
+    pub lifecycle_delay: Duration,
+    /// How long a step may run in the host (the Lambda timeout).
+    pub step_timeout: Duration,
+    /// Client retry attempts (tests of outages lower it).
+    pub client_max_attempts: u32,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        Self {
+            fixture: Fixture::Demo,
+            lifecycle_delay: Duration::from_millis(300),
+            step_timeout: Duration::from_secs(120),
+            client_max_attempts: 3,
+        }
+    }
+}
+
+/// The running local environment. Dropping it stops everything.
+pub struct LocalEnv {
+    /// Repository root.
+    pub root: PathBuf,
+    /// moto.
+    pub moto: Moto,
+    /// The Lambda host.
+    pub host: LambdaHost,
+    /// Primary workspace emulator.
+    pub primary: RunningEmulator,
+    /// DR workspace emulator.
+    pub dr: RunningEmulator,
+    /// AWS clients on moto.
+    pub aws: AwsClients,
+    /// The same dependencies the handlers get (for CLI-side calls such as decisions).
+    pub deps: Deps,
+    /// The primary's PAT (generated).
+    pub primary_token: String,
+    /// The DR service principal's OAuth secret (generated).
+    pub dr_oauth_secret: String,
+    http: reqwest::Client,
+}
+
+/// A fresh, random test credential (never a real one).
+fn generated_secret(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+impl LocalEnv {
+    /// Starts the emulators, the Lambda host and moto.
+    pub async fn start(options: LocalOptions) -> Result<LocalEnv> {
+        let root = moto::repo_root()?;
+        let server = moto::ensure_moto(&root).await?;
+        let primary_token = generated_secret("local-pat-");
+        let dr_token = generated_secret("local-pat-");
+        let dr_oauth_secret = generated_secret("local-oauth-");
+        let primary = databricks_emulator::start(
+            EmulatorConfig::new(options.fixture, primary_token.clone())
+                .role(Role::Primary)
+                .lifecycle_delay(options.lifecycle_delay),
+        )
+        .await
+        .context("starting the primary workspace emulator")?;
+        let dr = databricks_emulator::start(
+            EmulatorConfig::new(options.fixture, dr_token)
+                .role(Role::Dr)
+                .lifecycle_delay(options.lifecycle_delay)
+                .oauth("lifeboat-sp", dr_oauth_secret.clone()),
+        )
+        .await
+        .context("starting the DR workspace emulator")?;
+
+        let moto_port = moto::free_port()?;
+        let moto_url = format!("http://127.0.0.1:{moto_port}");
+        let aws = AwsClients::for_endpoint(&moto_url, REGION).await;
+        let config = DeployConfig {
+            ledger_bucket: LEDGER_BUCKET.into(),
+            topic_arn: Some(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC}")),
+            failover_state_machine_arn: Some(format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{FAILOVER_MACHINE}")),
+            plan_key: PLAN_KEY.into(),
+            approval_base_url: None,
+        };
+        let mut deps = Deps::new(aws.clone(), config);
+        deps.workspaces.retry.max_attempts = options.client_max_attempts;
+        let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the Lambda host")?;
+        let host_port = listener.local_addr()?.port();
+        let host = LambdaHost::start(listener, deps.clone(), moto_url.clone(), options.step_timeout)?;
+        let moto = Moto::start(&server, moto_port, host_port).await?;
+        Ok(LocalEnv {
+            root,
+            moto,
+            host,
+            primary,
+            dr,
+            aws,
+            deps,
+            primary_token,
+            dr_oauth_secret,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// Rewrites a plan's sites to the local workspaces (URLs, secret ids, DNS targets).
+    pub fn localize(&self, plan: &mut Plan) {
+        plan.sites.primary.workspace_url = self.primary.url().to_string();
+        plan.sites.primary.auth = SiteAuth::Pat {
+            secret_id: "lifeboat/primary-token".into(),
+        };
+        plan.sites.primary.dns_target.get_or_insert_with(|| "primary.workspace.example.internal".into());
+        plan.sites.dr.workspace_url = self.dr.url().to_string();
+        plan.sites.dr.auth = SiteAuth::Oauth {
+            client_id: "lifeboat-sp".into(),
+            secret_id: "lifeboat/dr-oauth-secret".into(),
+        };
+        plan.sites.dr.dns_target.get_or_insert_with(|| "dr.workspace.example.internal".into());
+    }
+
+    /// Creates what the template would (ledger, topic, secrets, zone, parameters, state
+    /// machine) plus the replicated buckets with fresh canaries, and stores the plan. The plan
+    /// is localized first; its `dns.hosted_zone_id` becomes the created zone's.
+    pub async fn provision(&self, plan: &mut Plan) -> Result<()> {
+        self.localize(plan);
+        let s3 = &self.aws.s3;
+        let location = CreateBucketConfiguration::builder()
+            .location_constraint(BucketLocationConstraint::from(REGION))
+            .build();
+        let mut buckets = vec![LEDGER_BUCKET.to_string()];
+        for b in &plan.replication.buckets {
+            buckets.push(b.source.clone());
+            buckets.push(b.replica.clone());
+        }
+        for bucket in &buckets {
+            s3.create_bucket()
+                .bucket(bucket)
+                .create_bucket_configuration(location.clone())
+                .send()
+                .await
+                .with_context(|| format!("creating bucket {bucket}"))?;
+            s3.put_bucket_versioning()
+                .bucket(bucket)
+                .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+                .send()
+                .await
+                .with_context(|| format!("versioning bucket {bucket}"))?;
+        }
+        let now = chrono::Utc::now();
+        for b in &plan.replication.buckets {
+            let rule = ReplicationRule::builder()
+                .id("lifeboat-dr")
+                .status(ReplicationRuleStatus::Enabled)
+                .priority(1)
+                .filter(ReplicationRuleFilter::builder().prefix("").build())
+                .destination(Destination::builder().bucket(format!("arn:aws:s3:::{}", b.replica)).build()?)
+                .build()?;
+            s3.put_bucket_replication()
+                .bucket(&b.source)
+                .replication_configuration(
+                    ReplicationConfiguration::builder()
+                        .role(format!("arn:aws:iam::{ACCOUNT}:role/s3-replication"))
+                        .rules(rule)
+                        .build()?,
+                )
+                .send()
+                .await
+                .with_context(|| format!("replication config of {}", b.source))?;
+            // moto stores replication rules but does not replicate: write both sides, the
+            // replica one minute behind, as a healthy replication would be.
+            for (bucket, written_at) in [(&b.source, now), (&b.replica, now - chrono::Duration::seconds(60))] {
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(&b.canary_key)
+                    .body(ByteStream::from(serde_json::to_vec(&Canary { written_at })?))
+                    .send()
+                    .await
+                    .with_context(|| format!("canary in {bucket}"))?;
+            }
+        }
+        let secrets = &self.aws.secrets;
+        for (name, value) in [
+            ("lifeboat/primary-token", &self.primary_token),
+            ("lifeboat/dr-oauth-secret", &self.dr_oauth_secret),
+        ] {
+            secrets
+                .create_secret()
+                .name(name)
+                .secret_string(value)
+                .send()
+                .await
+                .with_context(|| format!("creating secret {name}"))?;
+        }
+        self.aws.sns.create_topic().name(TOPIC).send().await.context("creating the SNS topic")?;
+        if let Some(dns) = plan.dns.as_mut() {
+            let zone_name = dns.record_name.split_once('.').map(|(_, z)| z.to_string()).unwrap_or_else(|| dns.record_name.clone());
+            let zone = self
+                .aws
+                .route53
+                .create_hosted_zone()
+                .name(&zone_name)
+                .caller_reference(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await
+                .context("creating the hosted zone")?;
+            let zone_id = zone
+                .hosted_zone()
+                .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+                .context("hosted zone without id")?;
+            dns.hosted_zone_id = zone_id.clone();
+            let record = ResourceRecordSet::builder()
+                .name(format!("{}.", dns.record_name))
+                .r#type(RrType::Cname)
+                .ttl(dns.ttl)
+                .resource_records(ResourceRecord::builder().value(plan.sites.primary.cname_target()).build()?)
+                .build()?;
+            self.aws
+                .route53
+                .change_resource_record_sets()
+                .hosted_zone_id(&zone_id)
+                .change_batch(
+                    ChangeBatch::builder()
+                        .changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(record).build()?)
+                        .build()?,
+                )
+                .send()
+                .await
+                .context("creating the workspace alias")?;
+            for p in &dns.ssm_parameters {
+                self.aws
+                    .ssm
+                    .put_parameter()
+                    .name(p)
+                    .value(&plan.sites.primary.workspace_url)
+                    .r#type(aws_sdk_ssm::types::ParameterType::String)
+                    .overwrite(true)
+                    .send()
+                    .await
+                    .with_context(|| format!("creating parameter {p}"))?;
+            }
+        }
+        plan.validate().context("the localized plan")?;
+        let text = toml::to_string(&*plan).context("serialising the plan")?;
+        self.deps.ledger.put_raw(PLAN_KEY, text.into_bytes(), "application/toml").await?;
+        let definition = self.definition("failover.asl.json")?;
+        let created = self
+            .aws
+            .sfn
+            .create_state_machine()
+            .name(FAILOVER_MACHINE)
+            .definition(definition)
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-states"))
+            .send()
+            .await
+            .context("creating the state machine")?;
+        let expected = self.deps.config.failover_state_machine_arn.clone().unwrap_or_default();
+        if created.state_machine_arn() != expected {
+            bail!("state machine ARN {} differs from the expected {expected}", created.state_machine_arn());
+        }
+        Ok(())
+    }
+
+    /// A state machine definition with its `${...}` substitutions resolved as the template's
+    /// `DefinitionSubstitutions` do.
+    pub fn definition(&self, file: &str) -> Result<String> {
+        let path = self.root.join("statemachine").join(file);
+        let mut text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        for step in Step::ALL {
+            let pascal: String = step
+                .name()
+                .split('-')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+                })
+                .collect();
+            text = text.replace(
+                &format!("${{{pascal}FunctionArn}}"),
+                &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:lifeboat-{}", step.name()),
+            );
+        }
+        if let Some(i) = text.find("${") {
+            bail!("{file}: unresolved substitution near {}", &text[i..text.len().min(i + 40)]);
+        }
+        Ok(text)
+    }
+
+    /// Invokes a function through the host's Lambda API (as EventBridge or the CLI would).
+    pub async fn invoke(&self, function: &str, payload: &serde_json::Value) -> Result<serde_json::Value> {
+        let resp = self
+            .http
+            .post(format!("{}/2015-03-31/functions/lifeboat-{function}/invocations", self.host.url))
+            .json(payload)
+            .send()
+            .await
+            .context("invoking through the Lambda host")?;
+        let failed = resp.headers().contains_key("X-Amz-Function-Error");
+        let body: serde_json::Value = resp.json().await.context("decoding the invocation result")?;
+        if failed {
+            bail!("{function} failed: {} {}", body["errorType"], body["errorMessage"]);
+        }
+        Ok(body)
+    }
+
+    /// The emulator of a site.
+    pub fn emulator(&self, site: SiteRole) -> &RunningEmulator {
+        match site {
+            SiteRole::Primary => &self.primary,
+            SiteRole::Dr => &self.dr,
+        }
+    }
+
+    /// GET an admin endpoint (`/__emulator/...`) of a site.
+    pub async fn admin_get(&self, site: SiteRole, path: &str) -> Result<serde_json::Value> {
+        let url = format!("{}/__emulator/{path}", self.emulator(site).url());
+        Ok(self.http.get(&url).send().await?.error_for_status()?.json().await?)
+    }
+
+    /// POST an admin endpoint of a site.
+    pub async fn admin_post(&self, site: SiteRole, path: &str, body: serde_json::Value) -> Result<serde_json::Value> {
+        let url = format!("{}/__emulator/{path}", self.emulator(site).url());
+        let resp = self.http.post(&url).json(&body).send().await?.error_for_status()?;
+        Ok(resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Switches a site's regional outage on or off.
+    pub async fn outage(&self, site: SiteRole, enabled: bool) -> Result<()> {
+        self.admin_post(site, "outage", serde_json::json!({"enabled": enabled})).await.map(|_| ())
+    }
+
+    /// Stops everything.
+    pub async fn stop(self) {
+        self.moto.stop().await;
+        self.primary.shutdown().await;
+        self.dr.shutdown().await;
+    }
+}

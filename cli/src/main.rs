@@ -1,0 +1,131 @@
+//! `lifeboat`: run a local DR drill, decide approvals, check a plan.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use lifeboat::drill::{self, Answer, DrillOptions};
+use lifeboat_core::{
+    run::RunId,
+    steps::{request_approval, Deps},
+};
+
+#[derive(Parser)]
+#[command(name = "lifeboat", version, about = "Disaster-recovery orchestration for Databricks workspaces on AWS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FixtureArg {
+    Demo,
+    Large,
+    Empty,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a local failover drill end to end (emulated workspaces, moto, real state machine and
+    /// handlers) and write its report.
+    Drill {
+        /// The DR plan.
+        #[arg(long, default_value = "lifeboat.toml")]
+        plan: PathBuf,
+        /// Approve without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Where reports are written (one folder per run).
+        #[arg(long, default_value = "target/lifeboat-reports")]
+        out: PathBuf,
+        /// Workspace fixture.
+        #[arg(long, value_enum, default_value = "demo")]
+        fixture: FixtureArg,
+    },
+    /// Approve a waiting run (uses LEDGER_BUCKET and the AWS environment).
+    Approve {
+        /// Run id (the execution name).
+        #[arg(long)]
+        run: String,
+        /// Comment for the audit.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a waiting run: nothing is touched at either site.
+    Reject {
+        /// Run id.
+        #[arg(long)]
+        run: String,
+        /// Comment for the audit.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Validate a plan file and exit (0 valid, 2 invalid).
+    CheckPlan {
+        /// The plan.
+        #[arg(default_value = "lifeboat.toml")]
+        plan: PathBuf,
+    },
+}
+
+async fn decide(run: String, decision: request_approval::Decision, comment: Option<String>) -> anyhow::Result<()> {
+    let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
+    let deps = Deps::from_env().await?;
+    let who = std::env::var("LIFEBOAT_APPROVER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    let record = request_approval::decide(&deps, &run_id, decision, &who, "cli", comment).await?;
+    println!("{} recorded for run {run_id} by {} at {}", record.decision.as_str(), record.approver, record.decided_at);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::CheckPlan { plan } => match drill::load_plan(&plan) {
+            Ok(p) => {
+                println!("plan {} is valid ({} → {})", p.name, p.sites.primary.region, p.sites.dr.region);
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+        Command::Approve { run, comment } => decide(run, request_approval::Decision::Approve, comment).await,
+        Command::Reject { run, comment } => decide(run, request_approval::Decision::Reject, comment).await,
+        Command::Drill { plan, yes, out, fixture } => {
+            let options = DrillOptions {
+                plan_path: plan,
+                answer: if yes { Answer::Approve } else { Answer::Prompt },
+                out_dir: out,
+                fixture: match fixture {
+                    FixtureArg::Demo => databricks_emulator::Fixture::Demo,
+                    FixtureArg::Large => databricks_emulator::Fixture::Large,
+                    FixtureArg::Empty => databricks_emulator::Fixture::Empty,
+                },
+                verbose: true,
+            };
+            match drill::run(options).await {
+                Ok(r) => {
+                    println!("\noutcome: {:?}; never both active: {}", r.outcome, r.verdict.never_both_active);
+                    if let Some(s) = r.report.rto.from_declaration_seconds {
+                        println!("RTO {s:.1} s from declaration (objective {:.0} s)", r.report.rto.objective_seconds);
+                    }
+                    println!("report: {}", r.report_dir.join("report.md").display());
+                    return if r.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

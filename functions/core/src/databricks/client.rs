@@ -1,0 +1,344 @@
+//! The workspace client: one HTTP connection pool, authentication, the per-family limiter,
+//! retries and the caller's deadline. API families add their typed calls in their own modules.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use rand::Rng;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use tracing::{debug, warn};
+
+use super::{
+    auth::{transport_message, Credentials, TokenSource},
+    error::{ApiError, ErrorKind},
+    limiter::{Family, FamilyLimiter, RateLimits},
+};
+
+/// How the client retries.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    /// First backoff for 5xx and transport errors; doubles each time.
+    pub initial_backoff: Duration,
+    /// Cap of the exponential backoff.
+    pub max_backoff: Duration,
+    /// Upper bound of the random jitter added to every wait.
+    pub jitter: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            jitter: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Everything needed to build a [`WorkspaceClient`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Workspace URL, e.g. `https://dbc-123.cloud.databricks.com` (no trailing slash needed).
+    pub host: String,
+    /// PAT or OAuth M2M.
+    pub credentials: Credentials,
+    /// Per-family client-side limits.
+    pub rate_limits: RateLimits,
+    /// Retry behaviour.
+    pub retry: RetryPolicy,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout.
+    pub request_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// Defaults: published rate limits, 8 attempts, 5 s connect and 30 s request timeouts.
+    pub fn new(host: impl Into<String>, credentials: Credentials) -> Self {
+        Self {
+            host: host.into().trim_end_matches('/').to_string(),
+            credentials,
+            rate_limits: RateLimits::default(),
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters a benchmark or a step report reads.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// HTTP requests sent (retries included).
+    pub requests: AtomicU64,
+    /// Answers with status 429.
+    pub rate_limited: AtomicU64,
+    /// Answers with a 5xx status.
+    pub server_errors: AtomicU64,
+    /// Requests that got no HTTP answer.
+    pub transport_errors: AtomicU64,
+}
+
+/// A point-in-time copy of [`ClientStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StatsSnapshot {
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// 429 answers.
+    pub rate_limited: u64,
+    /// 5xx answers.
+    pub server_errors: u64,
+    /// No answer.
+    pub transport_errors: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    host: String,
+    tokens: TokenSource,
+    limiter: FamilyLimiter,
+    retry: RetryPolicy,
+    stats: ClientStats,
+}
+
+/// A Databricks workspace REST client. Cheap to clone; clones share the connection pool, the
+/// token cache, the limiter and the counters.
+#[derive(Debug, Clone)]
+pub struct WorkspaceClient {
+    inner: Arc<Inner>,
+    deadline: Option<Instant>,
+}
+
+impl WorkspaceClient {
+    /// Builds a client. Fails only if the TLS/HTTP stack cannot be initialised.
+    pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(concat!("lifeboat/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::new(ErrorKind::Unexpected, "client", e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                host: config.host,
+                tokens: TokenSource::new(config.credentials),
+                limiter: FamilyLimiter::new(&config.rate_limits),
+                retry: config.retry,
+                stats: ClientStats::default(),
+            }),
+            deadline: None,
+        })
+    }
+
+    /// A handle whose calls give up (with [`ErrorKind::DeadlineExceeded`]) rather than wait
+    /// past `deadline` — so a Lambda step returns before its own timeout.
+    pub fn with_deadline(&self, deadline: Instant) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            deadline: Some(deadline),
+        }
+    }
+
+    /// The workspace URL.
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    /// Counters since the client was built.
+    pub fn stats(&self) -> StatsSnapshot {
+        let s = &self.inner.stats;
+        StatsSnapshot {
+            requests: s.requests.load(Ordering::Relaxed),
+            rate_limited: s.rate_limited.load(Ordering::Relaxed),
+            server_errors: s.server_errors.load(Ordering::Relaxed),
+            transport_errors: s.transport_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// GET with query parameters.
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        family: Family,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ApiError> {
+        self.call(family, Method::GET, path, query, None).await
+    }
+
+    /// POST with a JSON body.
+    pub(crate) async fn post<T: DeserializeOwned>(
+        &self,
+        family: Family,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<T, ApiError> {
+        self.call(family, Method::POST, path, &[], Some(body)).await
+    }
+
+    /// One logical call: limiter, auth, send, classify, retry. All POST endpoints Lifeboat uses
+    /// are idempotent (update, edit, start/stop/delete, cancel, run-now with an idempotency
+    /// token), so retrying them after an ambiguous failure is safe.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        family: Family,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ApiError> {
+        let endpoint = format!("{method} {path}");
+        let url = format!("{}{}", self.inner.host, path);
+        let policy = &self.inner.retry;
+        let mut attempt: u32 = 0;
+        let mut reauthenticated = false;
+        loop {
+            attempt += 1;
+            if let Some(deadline) = self.deadline {
+                if Instant::now() >= deadline {
+                    return Err(ApiError::new(
+                        ErrorKind::DeadlineExceeded,
+                        &endpoint,
+                        "deadline reached before the request could be sent",
+                    ));
+                }
+            }
+            self.inner.limiter.acquire(family).await;
+            let token = self.inner.tokens.bearer(&self.inner.http, &self.inner.host).await;
+            let error = match token {
+                Err(e) if !e.kind.is_transient() => return Err(e),
+                Err(e) => e,
+                Ok(token) => {
+                    let mut request = self
+                        .inner
+                        .http
+                        .request(method.clone(), &url)
+                        .bearer_auth(token.expose());
+                    if !query.is_empty() {
+                        request = request.query(query);
+                    }
+                    if let Some(body) = &body {
+                        request = request.json(body);
+                    }
+                    self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+                    match self.send(request, &endpoint).await {
+                        Ok(bytes) => {
+                            let bytes = if bytes.is_empty() { &b"{}"[..] } else { &bytes[..] };
+                            return serde_json::from_slice(bytes).map_err(|e| {
+                                ApiError::new(ErrorKind::Decode, &endpoint, e.to_string())
+                            });
+                        }
+                        Err(e) => e,
+                    }
+                }
+            };
+            if error.kind == ErrorKind::Unauthenticated
+                && self.inner.tokens.is_oauth()
+                && !reauthenticated
+            {
+                self.inner.tokens.invalidate().await;
+                reauthenticated = true;
+                continue;
+            }
+            let retryable = error.kind.is_transient() && error.kind != ErrorKind::DeadlineExceeded;
+            if !retryable || attempt >= policy.max_attempts {
+                return Err(error);
+            }
+            let wait = self.backoff(&error, attempt);
+            if let Some(deadline) = self.deadline {
+                if Instant::now() + wait >= deadline {
+                    return Err(ApiError {
+                        kind: ErrorKind::DeadlineExceeded,
+                        message: format!("gave up before the deadline; last error: {error}"),
+                        ..error
+                    });
+                }
+            }
+            debug!(%endpoint, attempt, wait_ms = wait.as_millis() as u64, kind = ?error.kind, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        endpoint: &str,
+    ) -> Result<bytes::Bytes, ApiError> {
+        let stats = &self.inner.stats;
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(ApiError::new(
+                    ErrorKind::Unreachable,
+                    endpoint,
+                    transport_message(&e),
+                ));
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(ApiError::new(
+                    ErrorKind::Unreachable,
+                    endpoint,
+                    transport_message(&e),
+                ));
+            }
+        };
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        if status == 429 {
+            stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+        } else if status >= 500 {
+            stats.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let error = ApiError::from_response(endpoint, status, &body, retry_after);
+        if status >= 500 {
+            warn!(%endpoint, status, "server error");
+        }
+        Err(error)
+    }
+
+    fn backoff(&self, error: &ApiError, attempt: u32) -> Duration {
+        let policy = &self.inner.retry;
+        let base = match (error.kind, error.status) {
+            (ErrorKind::RateLimited, _) | (_, Some(503)) => {
+                error.retry_after.unwrap_or(Duration::from_secs(1))
+            }
+            _ => {
+                let exp = policy
+                    .initial_backoff
+                    .saturating_mul(1u32 << (attempt - 1).min(16));
+                exp.min(policy.max_backoff)
+            }
+        };
+        let jitter_ms = policy.jitter.as_millis() as u64;
+        let jitter = if jitter_ms == 0 {
+            0
+        } else {
+            rand::rng().random_range(0..=jitter_ms)
+        };
+        base + Duration::from_millis(jitter)
+    }
+}

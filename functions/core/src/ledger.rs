@@ -1,0 +1,219 @@
+//! The ledger: an S3 bucket in the DR region holding every run's record, step outcomes,
+//! per-resource fence records, the approval audit and the report — the audit trail and the
+//! source of truth for resume. Writes that two writers could race are conditional
+//! (`If-None-Match: *` to create, `If-Match: <etag>` to replace).
+//!
+//! Layout: `locks/<plan>.json`, `events/<hash>.json` (health event dedup),
+//! `runs/<run-id>/run.json`, `runs/<run-id>/steps/<n>-<step>.json`,
+//! `runs/<run-id>/fence/<site>.json`, `runs/<run-id>/approval.json`,
+//! `runs/<run-id>/report.{json,md,html}`, `sites/<site>/last-failover.json`.
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::aws::sdk_error_message;
+
+/// A ledger failure.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// S3 refused or could not be reached.
+    #[error("ledger s3://{bucket}/{key}: {message}")]
+    Store {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// What S3 said.
+        message: String,
+    },
+    /// A stored document does not parse.
+    #[error("ledger s3://{bucket}/{key}: corrupt document: {message}")]
+    Corrupt {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Parse error.
+        message: String,
+    },
+}
+
+/// Result of a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Stored; the new ETag.
+    Ok(String),
+    /// The condition failed: someone else wrote first.
+    Conflict,
+}
+
+/// A document with the ETag it was read at (for `If-Match` replacement).
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    /// The parsed document.
+    pub value: T,
+    /// Its ETag.
+    pub etag: String,
+}
+
+/// The ledger bucket.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl Ledger {
+    /// A ledger in `bucket`.
+    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self {
+            s3,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// The bucket name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn store_error(&self, key: &str, message: String) -> LedgerError {
+        LedgerError::Store {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    /// Reads a JSON document; `None` when absent.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, LedgerError> {
+        let out = match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    return Ok(None);
+                }
+                return Err(self.store_error(key, sdk_error_message(&e)));
+            }
+        };
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.store_error(key, e.to_string()))?
+            .into_bytes();
+        let value = serde_json::from_slice(&bytes).map_err(|e| LedgerError::Corrupt {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(Some(Versioned { value, etag }))
+    }
+
+    /// Reads raw bytes; `None` when absent.
+    pub async fn get_raw(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => Ok(Some(
+                out.body
+                    .collect()
+                    .await
+                    .map_err(|e| self.store_error(key, e.to_string()))?
+                    .into_bytes()
+                    .to_vec(),
+            )),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(self.store_error(key, sdk_error_message(&e))),
+        }
+    }
+
+    async fn put_inner(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        if_none_match: bool,
+        if_match: Option<&str>,
+    ) -> Result<Written, LedgerError> {
+        let mut req = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body));
+        if if_none_match {
+            req = req.if_none_match("*");
+        }
+        if let Some(etag) = if_match {
+            req = req.if_match(etag);
+        }
+        match req.send().await {
+            Ok(out) => Ok(Written::Ok(out.e_tag().unwrap_or_default().to_string())),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if matches!(status, Some(412) | Some(409)) {
+                    Ok(Written::Conflict)
+                } else {
+                    Err(self.store_error(key, sdk_error_message(&e)))
+                }
+            }
+        }
+    }
+
+    /// Writes (overwrites) a JSON document.
+    pub async fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<String, LedgerError> {
+        let body = serde_json::to_vec_pretty(value).map_err(|e| self.store_error(key, e.to_string()))?;
+        match self.put_inner(key, body, "application/json", false, None).await? {
+            Written::Ok(etag) => Ok(etag),
+            Written::Conflict => Err(self.store_error(key, "unexpected conflict".into())),
+        }
+    }
+
+    /// Writes raw bytes (reports).
+    pub async fn put_raw(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), LedgerError> {
+        self.put_inner(key, body, content_type, false, None).await.map(|_| ())
+    }
+
+    /// Creates a document only if the key does not exist (`If-None-Match: *`).
+    pub async fn create<T: Serialize>(&self, key: &str, value: &T) -> Result<Written, LedgerError> {
+        let body = serde_json::to_vec_pretty(value).map_err(|e| self.store_error(key, e.to_string()))?;
+        self.put_inner(key, body, "application/json", true, None).await
+    }
+
+    /// Replaces a document only if it still has `etag` (`If-Match`).
+    pub async fn replace<T: Serialize>(&self, key: &str, value: &T, etag: &str) -> Result<Written, LedgerError> {
+        let body = serde_json::to_vec_pretty(value).map_err(|e| self.store_error(key, e.to_string()))?;
+        self.put_inner(key, body, "application/json", false, Some(etag)).await
+    }
+
+    /// Deletes a key (absent is fine).
+    pub async fn delete(&self, key: &str) -> Result<(), LedgerError> {
+        self.s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.store_error(key, sdk_error_message(&e)))?;
+        Ok(())
+    }
+
+    /// Keys under a prefix, sorted.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.store_error(prefix, sdk_error_message(&e)))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}

@@ -1,0 +1,152 @@
+//! `dns-switch`: the seed's failover step 10 — move clients to the new control plane: UPSERT
+//! the workspace alias in Route 53 (and wait until INSYNC), and rewrite the SSM parameters that
+//! REST/JDBC/ODBC clients read. The previous values are returned and kept in the ledger for
+//! failback.
+
+use std::time::Duration;
+
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::{Deps, StepError};
+use crate::run::RunContext;
+
+/// Input: the state document.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DnsSwitchInput {
+    /// The run.
+    pub run: RunContext,
+}
+
+/// One SSM parameter's change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParameterChange {
+    /// Name.
+    pub name: String,
+    /// Value before.
+    pub previous: Option<String>,
+    /// Value now.
+    pub current: String,
+}
+
+/// Output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsSwitchOutput {
+    /// The alias.
+    pub record_name: String,
+    /// CNAME target before.
+    pub previous: Option<String>,
+    /// CNAME target now.
+    pub current: String,
+    /// Route 53 change status reached (`INSYNC`).
+    pub change_status: String,
+    /// SSM parameters rewritten.
+    pub parameters: Vec<ParameterChange>,
+}
+
+/// Switches DNS and client parameters to the target.
+#[instrument(skip_all, fields(run = %input.run.run_id))]
+pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutput, StepError> {
+    let run = &input.run;
+    let Some(dns) = &run.plan.dns else {
+        return Err(StepError::Refused("the plan has no [dns] section".into()));
+    };
+    let (_, target_role) = run.direction.roles();
+    let target_url = run.plan.site(target_role).workspace_url.clone();
+    let target_host = run.plan.site(target_role).cname_target();
+    let r53 = &deps.aws.route53;
+    let fqdn = format!("{}.", dns.record_name.trim_end_matches('.'));
+    let existing = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(&dns.hosted_zone_id)
+        .start_record_name(&fqdn)
+        .start_record_type(RrType::Cname)
+        .max_items(1)
+        .send()
+        .await
+        .map_err(|e| StepError::aws("route53", &e))?;
+    let previous = existing
+        .resource_record_sets()
+        .iter()
+        .find(|r| r.name() == fqdn && r.r#type() == &RrType::Cname)
+        .and_then(|r| r.resource_records().first().map(|v| v.value().to_string()));
+    let record = ResourceRecordSet::builder()
+        .name(&fqdn)
+        .r#type(RrType::Cname)
+        .ttl(dns.ttl)
+        .resource_records(
+            ResourceRecord::builder()
+                .value(&target_host)
+                .build()
+                .map_err(|e| StepError::InvalidInput(e.to_string()))?,
+        )
+        .build()
+        .map_err(|e| StepError::InvalidInput(e.to_string()))?;
+    let batch = ChangeBatch::builder()
+        .comment(format!("lifeboat {} {}", run.kind.as_str(), run.run_id))
+        .changes(
+            Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(record)
+                .build()
+                .map_err(|e| StepError::InvalidInput(e.to_string()))?,
+        )
+        .build()
+        .map_err(|e| StepError::InvalidInput(e.to_string()))?;
+    let change = r53
+        .change_resource_record_sets()
+        .hosted_zone_id(&dns.hosted_zone_id)
+        .change_batch(batch)
+        .send()
+        .await
+        .map_err(|e| StepError::aws("route53", &e))?;
+    let mut status = change.change_info().map(|c| c.status().clone());
+    let change_id = change.change_info().map(|c| c.id().to_string()).unwrap_or_default();
+    for _ in 0..60 {
+        if status == Some(ChangeStatus::Insync) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        status = r53
+            .get_change()
+            .id(&change_id)
+            .send()
+            .await
+            .map_err(|e| StepError::aws("route53", &e))?
+            .change_info()
+            .map(|c| c.status().clone());
+    }
+    let mut parameters = Vec::new();
+    for name in &dns.ssm_parameters {
+        let previous = match deps.aws.ssm.get_parameter().name(name).send().await {
+            Ok(out) => out.parameter().and_then(|p| p.value().map(str::to_string)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => None,
+            Err(e) => return Err(StepError::aws("ssm", &e)),
+        };
+        deps.aws
+            .ssm
+            .put_parameter()
+            .name(name)
+            .value(&target_url)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| StepError::aws("ssm", &e))?;
+        parameters.push(ParameterChange {
+            name: name.clone(),
+            previous,
+            current: target_url.clone(),
+        });
+    }
+    let output = DnsSwitchOutput {
+        record_name: dns.record_name.clone(),
+        previous,
+        current: target_host,
+        change_status: status.map(|s| s.as_str().to_string()).unwrap_or_else(|| "UNKNOWN".into()),
+        parameters,
+    };
+    deps.ledger.put(&format!("{}/dns.json", run.prefix()), &output).await?;
+    Ok(output)
+}

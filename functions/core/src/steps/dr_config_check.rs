@@ -1,0 +1,185 @@
+//! `dr-config-check`: the seed's failover step 2 — is the target's configuration up to date?
+//! Compares the target's jobs, pools, warehouses and clusters with the source (live, or the
+//! last snapshot in the ledger when the source is down), and checks that everything the plan
+//! starts or validates exists at the target. Missing plan objects block; other drift warns.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::{Deps, StepError};
+use crate::{
+    databricks::{clusters::ClusterFilter, WorkspaceClient},
+    plan::{Plan, SiteRole},
+    run::RunContext,
+};
+
+/// Input: the state document.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConfigCheckInput {
+    /// The run.
+    pub run: RunContext,
+}
+
+/// The configuration that must match between sites, by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigSnapshot {
+    /// When taken.
+    pub taken_at: Option<DateTime<Utc>>,
+    /// Job name → (cron expression or "", task count).
+    pub jobs: BTreeMap<String, (String, usize)>,
+    /// Pool name → node type.
+    pub pools: BTreeMap<String, String>,
+    /// Warehouse name → size.
+    pub warehouses: BTreeMap<String, String>,
+    /// All-purpose cluster names.
+    pub clusters: BTreeSet<String>,
+}
+
+/// The drift report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigCheckOutput {
+    /// `live`, `snapshot` or `none`.
+    pub compared_with: String,
+    /// Objects at the source missing at the target.
+    pub missing_at_target: Vec<String>,
+    /// Objects whose settings differ.
+    pub differing: Vec<String>,
+    /// Objects the plan needs that the target lacks (blocking).
+    pub blocking: Vec<String>,
+    /// No blocking issue.
+    pub ok: bool,
+}
+
+/// Takes a snapshot of a workspace's configuration.
+pub async fn snapshot(client: &WorkspaceClient) -> Result<ConfigSnapshot, crate::databricks::ApiError> {
+    let jobs = client.list_jobs(true);
+    let jobs = futures::TryStreamExt::try_collect::<Vec<_>>(jobs);
+    let (jobs, pools, warehouses, clusters) = futures::try_join!(
+        jobs,
+        client.list_pools(),
+        client.all_warehouses(),
+        client.all_clusters(ClusterFilter {
+            sources: vec![
+                crate::databricks::clusters::ClusterSource::Ui,
+                crate::databricks::clusters::ClusterSource::Api
+            ],
+            ..Default::default()
+        })
+    )?;
+    Ok(ConfigSnapshot {
+        taken_at: Some(Utc::now()),
+        jobs: jobs
+            .iter()
+            .map(|j| {
+                let cron = j.settings.schedule.as_ref().map(|s| s.quartz_cron_expression.clone()).unwrap_or_default();
+                let tasks = j.settings.extra.get("tasks").and_then(|t| t.as_array()).map_or(0, Vec::len);
+                (j.settings.name.clone(), (cron, tasks))
+            })
+            .collect(),
+        pools: pools.iter().map(|p| (p.instance_pool_name.clone(), p.node_type_id.clone())).collect(),
+        warehouses: warehouses
+            .iter()
+            .map(|w| (w.name.clone(), w.cluster_size.clone().unwrap_or_default()))
+            .collect(),
+        clusters: clusters.iter().map(|c| c.cluster_name.clone()).collect(),
+    })
+}
+
+/// Pure: compares snapshots and the plan's needs.
+pub fn compare(plan: &Plan, source: Option<&ConfigSnapshot>, target: &ConfigSnapshot) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut missing = Vec::new();
+    let mut differing = Vec::new();
+    if let Some(source) = source {
+        for (name, shape) in &source.jobs {
+            match target.jobs.get(name) {
+                None => missing.push(format!("job {name}")),
+                Some(t) if t != shape => differing.push(format!("job {name}")),
+                _ => {}
+            }
+        }
+        for (name, node) in &source.pools {
+            match target.pools.get(name) {
+                None => missing.push(format!("pool {name}")),
+                Some(t) if t != node => differing.push(format!("pool {name} node type {node} vs {t}")),
+                _ => {}
+            }
+        }
+        for (name, size) in &source.warehouses {
+            match target.warehouses.get(name) {
+                None => missing.push(format!("warehouse {name}")),
+                Some(t) if t != size => differing.push(format!("warehouse {name} size {size} vs {t}")),
+                _ => {}
+            }
+        }
+        for name in &source.clusters {
+            if !target.clusters.contains(name) {
+                missing.push(format!("cluster {name}"));
+            }
+        }
+    }
+    let mut blocking = Vec::new();
+    let s = &plan.startup;
+    for p in &s.pools {
+        if !target.pools.contains_key(&p.name) {
+            blocking.push(format!("startup.pools: pool {} does not exist at the target", p.name));
+        }
+    }
+    for c in &s.clusters {
+        if !target.clusters.contains(c) {
+            blocking.push(format!("startup.clusters: cluster {c} does not exist at the target"));
+        }
+    }
+    for w in s.warehouses.iter().chain(plan.validation.warehouse.iter()) {
+        if !target.warehouses.contains_key(w) {
+            blocking.push(format!("warehouse {w} does not exist at the target"));
+        }
+    }
+    for j in s.run_once.iter().chain(s.concurrency.iter().map(|c| &c.job)) {
+        if !target.jobs.contains_key(j) {
+            blocking.push(format!("startup: job {j} does not exist at the target"));
+        }
+    }
+    blocking.dedup();
+    (missing, differing, blocking)
+}
+
+fn snapshot_key(plan: &str, role: SiteRole) -> String {
+    format!("sites/{plan}/{}-config.json", if role == SiteRole::Primary { "primary" } else { "dr" })
+}
+
+/// Compares the target with the source.
+#[instrument(skip_all, fields(run = %input.run.run_id))]
+pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckOutput, StepError> {
+    let run = &input.run;
+    let (source_role, target_role) = run.direction.roles();
+    let target_client = deps.workspaces.client(run.plan.site(target_role)).await?;
+    let target = snapshot(&target_client).await?;
+    let source_client = deps.workspaces.client(run.plan.site(source_role)).await?;
+    let source_client = source_client.with_deadline(Instant::now() + Duration::from_secs(20));
+    let key = snapshot_key(&run.plan.name, source_role);
+    let (source, compared_with) = match snapshot(&source_client).await {
+        Ok(s) => {
+            deps.ledger.put(&key, &s).await?;
+            (Some(s), "live")
+        }
+        Err(_) => match deps.ledger.get::<ConfigSnapshot>(&key).await? {
+            Some(s) => (Some(s.value), "snapshot"),
+            None => (None, "none"),
+        },
+    };
+    deps.ledger.put(&snapshot_key(&run.plan.name, target_role), &target).await?;
+    let (missing_at_target, differing, blocking) = compare(&run.plan, source.as_ref(), &target);
+    Ok(ConfigCheckOutput {
+        compared_with: compared_with.into(),
+        ok: blocking.is_empty(),
+        missing_at_target,
+        differing,
+        blocking,
+    })
+}

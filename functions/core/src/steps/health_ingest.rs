@@ -1,0 +1,177 @@
+//! `health-ingest`: AWS Health events from EventBridge → a failover execution waiting for
+//! approval, or nothing. Qualifies: `source` `aws.health`, category `issue`, status `open`,
+//! about the primary region (`eventRegion`, not the envelope's `region`), for a service the
+//! plan watches. Deduplicated on eventArn + communicationId (public events arrive twice, via a
+//! backup region); the execution name derives from the eventArn, so updates of the same
+//! incident never start a second run.
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::{info, instrument};
+
+use super::{Deps, StepError};
+use crate::{
+    ledger::Written,
+    plan::{Direction, Plan},
+    run::{RunContext, RunId, RunKind, Trigger, TriggerSource},
+};
+
+/// The EventBridge envelope (fields used).
+#[derive(Debug, Clone, Deserialize)]
+pub struct HealthEvent {
+    /// Must be `aws.health`.
+    pub source: String,
+    /// `AWS Health Event`.
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    /// The region of the bus that delivered it.
+    #[serde(default)]
+    pub region: String,
+    /// The event.
+    pub detail: HealthDetail,
+}
+
+/// `detail` of an AWS Health event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthDetail {
+    pub event_arn: String,
+    pub service: String,
+    pub event_type_code: String,
+    pub event_type_category: String,
+    #[serde(default)]
+    pub status_code: String,
+    #[serde(default)]
+    pub communication_id: String,
+    #[serde(default)]
+    pub event_region: Option<String>,
+    #[serde(default)]
+    pub event_description: Vec<EventDescription>,
+}
+
+/// One description.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventDescription {
+    #[serde(default)]
+    pub language: String,
+    #[serde(default)]
+    pub latest_description: String,
+}
+
+/// What ingest did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum IngestOutput {
+    /// A failover execution was started (it waits for approval).
+    Started {
+        /// Execution ARN.
+        execution_arn: String,
+        /// Run id.
+        run_id: String,
+    },
+    /// This exact event (arn + communication) was seen before.
+    Duplicate,
+    /// An execution for this incident exists already.
+    AlreadyStarted {
+        /// Run id.
+        run_id: String,
+    },
+    /// Not a reason to fail over.
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Pure: does the event qualify under the plan?
+pub fn classify(event: &HealthEvent, plan: &Plan) -> Result<(), String> {
+    if event.source != "aws.health" {
+        return Err(format!("source is {}, not aws.health", event.source));
+    }
+    let d = &event.detail;
+    if d.event_type_category != "issue" {
+        return Err(format!("category {} is not an issue", d.event_type_category));
+    }
+    if d.status_code != "open" {
+        return Err(format!("status is {}, not open", d.status_code));
+    }
+    let region = d.event_region.as_deref().unwrap_or(&event.region);
+    if region != plan.sites.primary.region {
+        return Err(format!("event is about {region}, the primary is {}", plan.sites.primary.region));
+    }
+    if !plan.monitoring.services.iter().any(|s| s.eq_ignore_ascii_case(&d.service)) {
+        return Err(format!("service {} is not watched by the plan", d.service));
+    }
+    Ok(())
+}
+
+/// The execution name of an incident: stable across updates and redeliveries.
+pub fn run_id_for(event_arn: &str) -> RunId {
+    RunId(format!("health-{}", &hex::encode(Sha256::digest(event_arn.as_bytes()))[..32]))
+}
+
+/// Parses, classifies, deduplicates and starts.
+#[instrument(skip_all)]
+pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutput, StepError> {
+    let event: HealthEvent = serde_json::from_value(event)
+        .map_err(|e| StepError::InvalidInput(format!("not an AWS Health event: {e}")))?;
+    let text = deps
+        .ledger
+        .get_raw(&deps.config.plan_key)
+        .await?
+        .ok_or_else(|| StepError::Refused(format!("no plan at s3://{}/{}", deps.ledger.bucket(), deps.config.plan_key)))?;
+    let text = String::from_utf8(text).map_err(|e| StepError::InvalidInput(format!("plan is not UTF-8: {e}")))?;
+    let plan = Plan::from_toml(&text, &deps.config.plan_key).map_err(|e| StepError::InvalidInput(e.to_string()))?;
+    if let Err(reason) = classify(&event, &plan) {
+        info!(%reason, arn = %event.detail.event_arn, "event ignored");
+        return Ok(IngestOutput::Ignored { reason });
+    }
+    let d = &event.detail;
+    let dedup_key = format!(
+        "events/{}.json",
+        hex::encode(Sha256::digest(format!("{}|{}", d.event_arn, d.communication_id).as_bytes()))
+    );
+    let seen = serde_json::json!({"event_arn": d.event_arn, "communication_id": d.communication_id, "received_at": Utc::now(), "bus_region": event.region});
+    if deps.ledger.create(&dedup_key, &seen).await? == Written::Conflict {
+        info!(arn = %d.event_arn, "duplicate event");
+        return Ok(IngestOutput::Duplicate);
+    }
+    let run_id = run_id_for(&d.event_arn);
+    let summary = format!(
+        "AWS Health {} {} in {}: {}",
+        d.service,
+        d.event_type_code,
+        d.event_region.as_deref().unwrap_or(&event.region),
+        d.event_description.first().map(|e| e.latest_description.as_str()).unwrap_or("")
+    );
+    let run = RunContext {
+        run_id: run_id.clone(),
+        kind: RunKind::Failover,
+        direction: Direction::Failover,
+        plan,
+        trigger: Trigger {
+            source: TriggerSource::HealthEvent,
+            summary,
+            declared_at: Utc::now(),
+            event_arn: Some(d.event_arn.clone()),
+        },
+        override_reason: None,
+        poll_seconds: 5,
+    };
+    let Some(arn) = &deps.config.failover_state_machine_arn else {
+        return Err(StepError::InvalidInput("FAILOVER_STATE_MACHINE_ARN is not set".into()));
+    };
+    let input = serde_json::json!({ "run": run }).to_string();
+    match deps.aws.sfn.start_execution().state_machine_arn(arn).name(&run_id.0).input(input).send().await {
+        Ok(out) => Ok(IngestOutput::Started {
+            execution_arn: out.execution_arn().to_string(),
+            run_id: run_id.0,
+        }),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_already_exists()) => {
+            Ok(IngestOutput::AlreadyStarted { run_id: run_id.0 })
+        }
+        Err(e) => Err(StepError::aws("states", &e)),
+    }
+}

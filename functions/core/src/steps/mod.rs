@@ -1,0 +1,376 @@
+//! One module per step of the seed's process; each exposes its input and output types and an
+//! async `handle` that the Lambda's `main.rs` (or the local Lambda host) calls.
+//!
+//! Every step receives the execution's state document (`{"run": RunContext, ...}`) and picks
+//! what it needs; Step Functions stores the output under `$.results.<step>` or similar.
+
+pub mod activate_schedules;
+pub mod data_sources_check;
+pub mod dns_switch;
+pub mod dr_config_check;
+pub mod dr_startup;
+pub mod health_ingest;
+pub mod notify;
+pub mod replication_check;
+pub mod request_approval;
+pub mod run_ledger;
+pub mod shutdown_sweep;
+pub mod validate_workspace;
+
+use std::{collections::HashMap, sync::Arc, time::Instant};
+
+use tokio::sync::Mutex;
+
+use crate::{
+    aws::{sdk_error_message, AwsClients},
+    databricks::{ApiError, ClientConfig, Credentials, RateLimits, RetryPolicy, WorkspaceClient},
+    ledger::{Ledger, LedgerError},
+    plan::{Site, SiteAuth},
+    secret::Secret,
+};
+
+/// Why a step failed. The variant name is the error name Step Functions sees (`errorType`),
+/// so the state machine can `Catch` or `Retry` on it.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// Another run holds the plan's lock.
+    #[error("another run holds the lock of plan {plan}: {holder}")]
+    LockHeld {
+        /// Plan name.
+        plan: String,
+        /// Run id holding it.
+        holder: String,
+    },
+    /// The input document is not what the step expects.
+    #[error("invalid step input: {0}")]
+    InvalidInput(String),
+    /// A precondition of the step does not hold (e.g. failback without a failover).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The ledger could not be read or written.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A Databricks call failed for good.
+    #[error("databricks: {0}")]
+    Databricks(#[from] ApiError),
+    /// An AWS call failed.
+    #[error("aws {service}: {message}")]
+    Aws {
+        /// Service name.
+        service: &'static str,
+        /// Secret-free message.
+        message: String,
+    },
+    /// A secret could not be resolved (its id is named, never its value).
+    #[error("secret {secret_id}: {message}")]
+    Secret {
+        /// Secrets Manager id.
+        secret_id: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl StepError {
+    /// The error name Step Functions matches on.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepError::LockHeld { .. } => "LockHeld",
+            StepError::InvalidInput(_) => "InvalidInput",
+            StepError::Refused(_) => "Refused",
+            StepError::Ledger(_) => "LedgerUnavailable",
+            StepError::Databricks(e) if e.kind.is_transient() => "WorkspaceUnavailable",
+            StepError::Databricks(_) => "WorkspaceError",
+            StepError::Aws { .. } => "AwsError",
+            StepError::Secret { .. } => "SecretUnavailable",
+        }
+    }
+
+    /// Wraps an AWS SDK error.
+    pub fn aws<E, R>(service: &'static str, e: &aws_sdk_s3::error::SdkError<E, R>) -> Self
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+    {
+        StepError::Aws {
+            service,
+            message: sdk_error_message(e),
+        }
+    }
+}
+
+/// Deployment settings a Lambda reads from its environment.
+#[derive(Debug, Clone, Default)]
+pub struct DeployConfig {
+    /// Ledger bucket (DR region).
+    pub ledger_bucket: String,
+    /// SNS topic for approvals and notifications.
+    pub topic_arn: Option<String>,
+    /// Failover state machine (for health-ingest).
+    pub failover_state_machine_arn: Option<String>,
+    /// Key of the plan in the ledger bucket (for health-ingest).
+    pub plan_key: String,
+    /// Base URL of the approval callback API (links in approval mails).
+    pub approval_base_url: Option<String>,
+}
+
+impl DeployConfig {
+    /// Reads `LEDGER_BUCKET`, `TOPIC_ARN`, `FAILOVER_STATE_MACHINE_ARN`, `PLAN_KEY`,
+    /// `APPROVAL_BASE_URL`.
+    pub fn from_env() -> Result<Self, StepError> {
+        let ledger_bucket = std::env::var("LEDGER_BUCKET")
+            .map_err(|_| StepError::InvalidInput("environment variable LEDGER_BUCKET is not set".into()))?;
+        Ok(Self {
+            ledger_bucket,
+            topic_arn: std::env::var("TOPIC_ARN").ok().filter(|s| !s.is_empty()),
+            failover_state_machine_arn: std::env::var("FAILOVER_STATE_MACHINE_ARN").ok().filter(|s| !s.is_empty()),
+            plan_key: std::env::var("PLAN_KEY").unwrap_or_else(|_| "plan/lifeboat.toml".into()),
+            approval_base_url: std::env::var("APPROVAL_BASE_URL").ok().filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+/// Builds (and caches) workspace clients from a site's secret reference.
+#[derive(Debug, Clone)]
+pub struct Workspaces {
+    secrets: aws_sdk_secretsmanager::Client,
+    cache: Arc<Mutex<HashMap<String, WorkspaceClient>>>,
+    /// Client-side limits (tests and benchmarks may change them).
+    pub rate_limits: RateLimits,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+}
+
+impl Workspaces {
+    /// A resolver backed by Secrets Manager.
+    pub fn new(secrets: aws_sdk_secretsmanager::Client) -> Self {
+        Self {
+            secrets,
+            cache: Arc::new(Mutex::new(HashMap::new())),
+            rate_limits: RateLimits::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    async fn secret(&self, secret_id: &str) -> Result<Secret, StepError> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| StepError::Secret {
+                secret_id: secret_id.to_string(),
+                message: sdk_error_message(&e),
+            })?;
+        out.secret_string()
+            .map(Secret::new)
+            .ok_or_else(|| StepError::Secret {
+                secret_id: secret_id.to_string(),
+                message: "has no string value".into(),
+            })
+    }
+
+    /// The client of a site (credentials resolved once per container).
+    pub async fn client(&self, site: &Site) -> Result<WorkspaceClient, StepError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = cache.get(&site.workspace_url) {
+            return Ok(c.clone());
+        }
+        let credentials = match &site.auth {
+            SiteAuth::Pat { secret_id } => Credentials::Pat(self.secret(secret_id).await?),
+            SiteAuth::Oauth { client_id, secret_id } => Credentials::OAuthM2m {
+                client_id: client_id.clone(),
+                client_secret: self.secret(secret_id).await?,
+            },
+        };
+        let mut config = ClientConfig::new(site.workspace_url.clone(), credentials);
+        config.rate_limits = self.rate_limits.clone();
+        config.retry = self.retry.clone();
+        let client = WorkspaceClient::new(config)?;
+        cache.insert(site.workspace_url.clone(), client.clone());
+        Ok(client)
+    }
+}
+
+/// What every handler gets: AWS clients, the ledger, workspace clients and settings.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    /// AWS SDK clients.
+    pub aws: AwsClients,
+    /// The ledger bucket.
+    pub ledger: Ledger,
+    /// Deployment settings.
+    pub config: DeployConfig,
+    /// Workspace client factory.
+    pub workspaces: Workspaces,
+}
+
+impl Deps {
+    /// Wires everything from AWS clients and settings.
+    pub fn new(aws: AwsClients, config: DeployConfig) -> Self {
+        Self {
+            ledger: Ledger::new(aws.s3.clone(), config.ledger_bucket.clone()),
+            workspaces: Workspaces::new(aws.secrets.clone()),
+            aws,
+            config,
+        }
+    }
+
+    /// From the Lambda environment.
+    pub async fn from_env() -> Result<Self, StepError> {
+        let config = DeployConfig::from_env()?;
+        Ok(Self::new(AwsClients::from_env().await, config))
+    }
+}
+
+/// When a step must have returned by: the Lambda deadline less a safety margin.
+pub fn budget(deadline: Instant, margin: std::time::Duration) -> Instant {
+    deadline.checked_sub(margin).unwrap_or(deadline)
+}
+
+/// Runs a step and writes its [`crate::report::StepRecord`] to the ledger before returning,
+/// whether it succeeded or not — the ledger is the audit trail and the report's timeline.
+pub async fn recorded<T, F>(deps: &Deps, run: &crate::run::RunContext, step: &str, work: F) -> Result<T, StepError>
+where
+    T: serde::Serialize,
+    F: std::future::Future<Output = Result<T, StepError>>,
+{
+    let started_at = chrono::Utc::now();
+    let result = work.await;
+    let ended_at = chrono::Utc::now();
+    let summary = match &result {
+        Ok(v) => serde_json::to_string(v)
+            .map(|s| s.chars().take(300).collect())
+            .unwrap_or_default(),
+        Err(e) => format!("{}: {e}", e.name()),
+    };
+    let record = crate::report::StepRecord {
+        step: step.to_string(),
+        started_at,
+        ended_at,
+        ok: result.is_ok(),
+        summary,
+    };
+    let key = format!(
+        "{}/steps/{}-{}.json",
+        run.prefix(),
+        started_at.format("%Y%m%dT%H%M%S%.6fZ"),
+        step
+    );
+    if let Err(e) = deps.ledger.put(&key, &record).await {
+        tracing::error!(error = %e, "could not record step outcome");
+        if result.is_ok() {
+            return Err(e.into());
+        }
+    }
+    result
+}
+
+/// The Lambda functions, by the name they have in `functions/`, the template and the state
+/// machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    HealthIngest,
+    RequestApproval,
+    RunLedger,
+    ShutdownSweep,
+    DrConfigCheck,
+    ReplicationCheck,
+    DataSourcesCheck,
+    Notify,
+    DrStartup,
+    ActivateSchedules,
+    ValidateWorkspace,
+    DnsSwitch,
+}
+
+impl Step {
+    /// Every step.
+    pub const ALL: [Step; 12] = [
+        Step::HealthIngest,
+        Step::RequestApproval,
+        Step::RunLedger,
+        Step::ShutdownSweep,
+        Step::DrConfigCheck,
+        Step::ReplicationCheck,
+        Step::DataSourcesCheck,
+        Step::Notify,
+        Step::DrStartup,
+        Step::ActivateSchedules,
+        Step::ValidateWorkspace,
+        Step::DnsSwitch,
+    ];
+
+    /// The function name (directory under `functions/`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::HealthIngest => "health-ingest",
+            Step::RequestApproval => "request-approval",
+            Step::RunLedger => "run-ledger",
+            Step::ShutdownSweep => "shutdown-sweep",
+            Step::DrConfigCheck => "dr-config-check",
+            Step::ReplicationCheck => "replication-check",
+            Step::DataSourcesCheck => "data-sources-check",
+            Step::Notify => "notify",
+            Step::DrStartup => "dr-startup",
+            Step::ActivateSchedules => "activate-schedules",
+            Step::ValidateWorkspace => "validate-workspace",
+            Step::DnsSwitch => "dns-switch",
+        }
+    }
+
+    /// Finds a step by function name, or by a Lambda ARN ending in it (optionally qualified).
+    pub fn from_function(name_or_arn: &str) -> Option<Step> {
+        let name = match name_or_arn.split(":function:").nth(1) {
+            Some(rest) => rest.split(':').next().unwrap_or(rest),
+            None => name_or_arn,
+        };
+        // Deployed names carry a stack prefix (`lifeboat-shutdown-sweep`): match the suffix.
+        Step::ALL
+            .into_iter()
+            .filter(|s| name == s.name() || name.ends_with(&format!("-{}", s.name())))
+            .max_by_key(|s| s.name().len())
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(step: Step, payload: serde_json::Value) -> Result<T, StepError> {
+    serde_path_to_error::deserialize(payload)
+        .map_err(|e| StepError::InvalidInput(format!("{}: field `{}`: {}", step.name(), e.path(), e.inner())))
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<serde_json::Value, StepError> {
+    serde_json::to_value(v).map_err(|e| StepError::InvalidInput(e.to_string()))
+}
+
+/// Runs a step on a JSON payload: the one entry point of every Lambda and of the local host.
+/// Steps of a run record their outcome in the ledger before returning.
+pub async fn invoke(step: Step, deps: &Deps, payload: serde_json::Value, deadline: Instant) -> Result<serde_json::Value, StepError> {
+    if step == Step::HealthIngest {
+        return to_value(health_ingest::handle(deps, payload).await?);
+    }
+    let run: crate::run::RunContext = match payload.get("run") {
+        Some(run) => parse(step, run.clone())?,
+        None => return Err(StepError::InvalidInput(format!("{}: field `run` is missing", step.name()))),
+    };
+    let work = async {
+        match step {
+            Step::HealthIngest => unreachable!("handled above"),
+            Step::RequestApproval => to_value(request_approval::handle(deps, parse(step, payload)?).await?),
+            Step::RunLedger => to_value(run_ledger::handle(deps, parse(step, payload)?).await?),
+            Step::ShutdownSweep => to_value(shutdown_sweep::handle(deps, parse(step, payload)?, budget(deadline, std::time::Duration::from_secs(20))).await?),
+            Step::DrConfigCheck => to_value(dr_config_check::handle(deps, parse(step, payload)?).await?),
+            Step::ReplicationCheck => to_value(replication_check::handle(deps, parse(step, payload)?).await?),
+            Step::DataSourcesCheck => to_value(data_sources_check::handle(deps, parse(step, payload)?).await?),
+            Step::Notify => to_value(notify::handle(deps, parse(step, payload)?).await?),
+            Step::DrStartup => to_value(dr_startup::handle(deps, parse(step, payload)?).await?),
+            Step::ActivateSchedules => to_value(activate_schedules::handle(deps, parse(step, payload)?).await?),
+            Step::ValidateWorkspace => to_value(validate_workspace::handle(deps, parse(step, payload)?).await?),
+            Step::DnsSwitch => to_value(dns_switch::handle(deps, parse(step, payload)?).await?),
+        }
+    };
+    if step == Step::RunLedger {
+        // The ledger's own bookkeeping is not a step of the report's timeline.
+        return work.await;
+    }
+    recorded(deps, &run, step.name(), work).await
+}

@@ -1,0 +1,100 @@
+//! `notify`: the seed's failover step 5 — tell platform users what is happening, at each
+//! milestone (SNS topic of the deployment; subscribers fan out to e-mail, chat, pagers).
+
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::{Deps, StepError};
+use crate::run::RunContext;
+
+/// Milestones users hear about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Milestone {
+    /// Approved; the failover starts.
+    FailoverStarted,
+    /// The approval request expired (escalation).
+    ApprovalTimedOut,
+    /// The run ended (see the report).
+    RunFinished,
+    /// The run failed.
+    RunFailed,
+}
+
+/// Input.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotifyInput {
+    /// The run.
+    pub run: RunContext,
+    /// Which milestone.
+    pub milestone: Milestone,
+    /// Extra detail (e.g. the new workspace URL).
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// Output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NotifyOutput {
+    /// Whether a message went out.
+    pub published: bool,
+    /// The subject line.
+    pub subject: String,
+}
+
+/// Pure: the user-facing text of a milestone.
+pub fn message(run: &RunContext, milestone: Milestone, detail: Option<&str>) -> (String, String) {
+    let (from, to) = run.direction.roles();
+    let target_url = &run.plan.site(to).workspace_url;
+    let (subject, body) = match milestone {
+        Milestone::FailoverStarted => (
+            format!("[Lifeboat] {} of {} in progress", run.kind.as_str(), run.plan.name),
+            format!(
+                "A {} from {from:?} to {to:?} was approved and is in progress. Expect interruptions; \
+                 do not create new jobs or clusters. The Databricks workspace will be {target_url}.",
+                run.kind.as_str()
+            ),
+        ),
+        Milestone::ApprovalTimedOut => (
+            format!("[Lifeboat] ESCALATION: approval for {} timed out", run.plan.name),
+            format!(
+                "Nobody answered the approval request of run {} in time. Nothing was changed at either site. \
+                 Start a new run if a failover is still needed.",
+                run.run_id
+            ),
+        ),
+        Milestone::RunFinished => (
+            format!("[Lifeboat] {} of {} finished", run.kind.as_str(), run.plan.name),
+            format!("Run {} finished. Workspace URL now: {target_url}.", run.run_id),
+        ),
+        Milestone::RunFailed => (
+            format!("[Lifeboat] {} of {} FAILED", run.kind.as_str(), run.plan.name),
+            format!("Run {} failed; see its report in the ledger.", run.run_id),
+        ),
+    };
+    let body = match detail {
+        Some(d) => format!("{body}\n\n{d}"),
+        None => body,
+    };
+    (subject, body)
+}
+
+/// Publishes the milestone.
+#[instrument(skip_all, fields(run = %input.run.run_id, milestone = ?input.milestone))]
+pub async fn handle(deps: &Deps, input: NotifyInput) -> Result<NotifyOutput, StepError> {
+    let (subject, body) = message(&input.run, input.milestone, input.detail.as_deref());
+    let mut published = false;
+    if let Some(topic) = &deps.config.topic_arn {
+        deps.aws
+            .sns
+            .publish()
+            .topic_arn(topic)
+            .subject(&subject)
+            .message(body)
+            .send()
+            .await
+            .map_err(|e| StepError::aws("sns", &e))?;
+        published = true;
+    }
+    Ok(NotifyOutput { published, subject })
+}

@@ -1,0 +1,358 @@
+//! `request-approval`: the human in the loop. Gathers the evidence an on-call manager needs
+//! (RPO, primary reachability, what will be fenced and started), stores the Step Functions task
+//! token in the ledger — never in a message, URL or log — and publishes the request.
+//!
+//! Decisions (CLI, console helper, and later the e-mail callback) go through [`decide`], which
+//! is single-use (conditional write), audited, and calls SendTaskSuccess / SendTaskFailure.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument};
+
+use super::{replication_check, Deps, StepError};
+use crate::{
+    ledger::Written,
+    run::{RunContext, RunId},
+    secret::Secret,
+};
+
+/// Input: the state document and the task token (`$$.Task.Token`).
+#[derive(Deserialize)]
+pub struct ApprovalInput {
+    /// The run.
+    pub run: RunContext,
+    /// The token to resume the execution with.
+    pub task_token: Secret,
+}
+
+impl std::fmt::Debug for ApprovalInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApprovalInput").field("run", &self.run.run_id).finish_non_exhaustive()
+    }
+}
+
+/// The evidence shown to the approver.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Worst measured RPO, seconds, and whether every bucket is within objective.
+    pub worst_rpo_seconds: Option<f64>,
+    /// Whether all RPOs are within objective.
+    pub rpo_acceptable: bool,
+    /// Whether the site to fence answered.
+    pub source_reachable: bool,
+    /// Active resources at the site to fence, by kind (when reachable).
+    pub to_fence: Vec<(String, usize)>,
+    /// What the plan starts at the target.
+    pub to_start: Vec<String>,
+}
+
+/// `approve` or `reject`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Proceed.
+    Approve,
+    /// Stop; touch nothing.
+    Reject,
+}
+
+impl Decision {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        }
+    }
+}
+
+/// A recorded decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub decision: Decision,
+    pub approver: String,
+    pub channel: String,
+    pub comment: Option<String>,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// One attempt to decide, accepted or not (the audit trail).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub channel: String,
+    pub who: String,
+    pub decision: Option<Decision>,
+    pub accepted: bool,
+    pub reason: String,
+}
+
+/// `runs/<id>/approval.json`: the only place the task token is kept.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    pub run_id: String,
+    pub task_token: String,
+    pub requested_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub evidence: Evidence,
+    pub decision: Option<DecisionRecord>,
+    #[serde(default)]
+    pub audit: Vec<AuditEntry>,
+}
+
+impl std::fmt::Debug for ApprovalRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApprovalRecord")
+            .field("run_id", &self.run_id)
+            .field("task_token", &"***")
+            .field("decision", &self.decision)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Output (ignored by `waitForTaskToken`, kept for the step record).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalRequested {
+    pub expires_at: DateTime<Utc>,
+    pub evidence: Evidence,
+    pub published: bool,
+}
+
+/// Ledger key of a run's approval record.
+pub fn approval_key(run_id: &RunId) -> String {
+    format!("runs/{run_id}/approval.json")
+}
+
+/// Gathers evidence, stores the token, publishes the request.
+#[instrument(skip_all, fields(run = %input.run.run_id))]
+pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequested, StepError> {
+    let run = &input.run;
+    let evidence = gather_evidence(deps, run).await;
+    let requested_at = Utc::now();
+    let expires_at = requested_at + chrono::Duration::seconds(i64::from(run.plan.approval.timeout_seconds));
+    let record = ApprovalRecord {
+        run_id: run.run_id.0.clone(),
+        task_token: input.task_token.expose().to_string(),
+        requested_at,
+        expires_at,
+        evidence: evidence.clone(),
+        decision: None,
+        audit: Vec::new(),
+    };
+    deps.ledger.put(&approval_key(&run.run_id), &record).await?;
+    let message = approval_message(run, &evidence, expires_at, deps.config.approval_base_url.as_deref());
+    let mut published = false;
+    if let Some(topic) = &deps.config.topic_arn {
+        deps.aws
+            .sns
+            .publish()
+            .topic_arn(topic)
+            .subject(format!("[Lifeboat] Approve {} of {}?", run.kind.as_str(), run.plan.name))
+            .message(message)
+            .message_attributes(
+                "kind",
+                aws_sdk_sns::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("approval_request")
+                    .build()
+                    .map_err(|e| StepError::Aws { service: "sns", message: e.to_string() })?,
+            )
+            .send()
+            .await
+            .map_err(|e| StepError::aws("sns", &e))?;
+        published = true;
+    }
+    info!(published, "approval requested");
+    Ok(ApprovalRequested {
+        expires_at,
+        evidence,
+        published,
+    })
+}
+
+async fn gather_evidence(deps: &Deps, run: &RunContext) -> Evidence {
+    let (source_role, _) = run.direction.roles();
+    let source = run.plan.site(source_role);
+    let replication = replication_check::measure(deps, run).await.ok();
+    let mut to_fence = Vec::new();
+    let mut source_reachable = false;
+    if let Ok(client) = deps.workspaces.client(source).await {
+        let client = client.with_deadline(Instant::now() + Duration::from_secs(10));
+        if let Ok(inventory) = super::shutdown_sweep::inventory(&client, &run.plan).await {
+            source_reachable = true;
+            to_fence = inventory.counts();
+        }
+    }
+    let s = &run.plan.startup;
+    let mut to_start: Vec<String> = s.pools.iter().map(|p| format!("pool {} (min_idle {})", p.name, p.min_idle)).collect();
+    to_start.extend(s.clusters.iter().map(|c| format!("cluster {c}")));
+    to_start.extend(s.warehouses.iter().map(|w| format!("warehouse {w}")));
+    to_start.extend(s.run_once.iter().map(|j| format!("run once: job {j}")));
+    Evidence {
+        worst_rpo_seconds: replication.as_ref().and_then(|r| r.worst_rpo_seconds),
+        rpo_acceptable: replication.as_ref().is_some_and(|r| r.acceptable),
+        source_reachable,
+        to_fence,
+        to_start,
+    }
+}
+
+/// The request text: what happened, the evidence, what approval does, how to answer.
+pub fn approval_message(run: &RunContext, e: &Evidence, expires_at: DateTime<Utc>, base_url: Option<&str>) -> String {
+    let (from, to) = run.direction.roles();
+    let mut m = format!(
+        "Lifeboat asks for a decision: {kind} of plan '{plan}' ({from:?} -> {to:?}).\n\n\
+         What happened: {summary} (declared {declared}).\n\n\
+         Evidence:\n\
+         - RPO: worst {rpo} ({rpo_ok})\n\
+         - Site to fence reachable: {reach}\n\
+         - To fence: {fence}\n\
+         - To start at the target: {start}\n\n\
+         On approve: fence {from:?} (pause schedules, stop compute), start {to:?}, activate schedules once {from:?} is fenced, validate, switch DNS/URLs.\n\
+         On reject or no answer by {expires}: nothing is touched at either site.\n\n\
+         How to answer (run id {run_id}):\n\
+         - CLI: lifeboat approve --run {run_id} [--comment ...]  /  lifeboat reject --run {run_id}\n\
+         - Console: Step Functions > the execution named {run_id} (the CLI records who decided)\n",
+        kind = run.kind.as_str(),
+        plan = run.plan.name,
+        summary = run.trigger.summary,
+        declared = run.trigger.declared_at.to_rfc3339(),
+        rpo = e.worst_rpo_seconds.map(|s| format!("{s:.0} s")).unwrap_or_else(|| "unknown".into()),
+        rpo_ok = if e.rpo_acceptable { "within objective" } else { "NOT within objective" },
+        reach = if e.source_reachable { "yes" } else { "NO (fence will keep retrying)" },
+        fence = if e.to_fence.is_empty() {
+            "unknown".to_string()
+        } else {
+            e.to_fence.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
+        },
+        start = if e.to_start.is_empty() { "nothing declared".to_string() } else { e.to_start.join(", ") },
+        expires = expires_at.to_rfc3339(),
+        run_id = run.run_id,
+    );
+    if let Some(base) = base_url {
+        m.push_str(&format!("- Link: {base}/approval/{} (signed links: see the approval channel)\n", run.run_id));
+    }
+    m
+}
+
+/// Why a decision was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// No approval is pending for that run.
+    #[error("no approval request is recorded for run {0}")]
+    NoRequest(String),
+    /// Someone decided already.
+    #[error("run {run_id} was already decided: {decision} by {approver}")]
+    AlreadyDecided {
+        run_id: String,
+        decision: String,
+        approver: String,
+    },
+    /// The request expired.
+    #[error("the approval request of run {0} expired")]
+    Expired(String),
+    /// Ledger or Step Functions failure.
+    #[error(transparent)]
+    Step(#[from] StepError),
+}
+
+/// Records and delivers a decision: single use (If-Match on the approval record), audited,
+/// then SendTaskSuccess / SendTaskFailure (`ApprovalRejected`).
+#[instrument(skip(deps, comment))]
+pub async fn decide(
+    deps: &Deps,
+    run_id: &RunId,
+    decision: Decision,
+    approver: &str,
+    channel: &str,
+    comment: Option<String>,
+) -> Result<DecisionRecord, DecideError> {
+    let key = approval_key(run_id);
+    let Some(current) = deps.ledger.get::<ApprovalRecord>(&key).await.map_err(StepError::from)? else {
+        return Err(DecideError::NoRequest(run_id.0.clone()));
+    };
+    let mut record = current.value;
+    let now = Utc::now();
+    let refusal = if let Some(d) = &record.decision {
+        Some(DecideError::AlreadyDecided {
+            run_id: run_id.0.clone(),
+            decision: d.decision.as_str().into(),
+            approver: d.approver.clone(),
+        })
+    } else if now > record.expires_at {
+        Some(DecideError::Expired(run_id.0.clone()))
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        record.audit.push(AuditEntry {
+            at: now,
+            channel: channel.into(),
+            who: approver.into(),
+            decision: Some(decision),
+            accepted: false,
+            reason: refusal.to_string(),
+        });
+        // Best effort: the refusal itself is audited; a race here only loses an audit line.
+        let _ = deps.ledger.replace(&key, &record, &current.etag).await;
+        return Err(refusal);
+    }
+    let decided = DecisionRecord {
+        decision,
+        approver: approver.into(),
+        channel: channel.into(),
+        comment: comment.clone(),
+        decided_at: now,
+    };
+    record.decision = Some(decided.clone());
+    record.audit.push(AuditEntry {
+        at: now,
+        channel: channel.into(),
+        who: approver.into(),
+        decision: Some(decision),
+        accepted: true,
+        reason: "decided".into(),
+    });
+    match deps.ledger.replace(&key, &record, &current.etag).await.map_err(StepError::from)? {
+        Written::Ok(_) => {}
+        Written::Conflict => {
+            return Err(DecideError::AlreadyDecided {
+                run_id: run_id.0.clone(),
+                decision: "(concurrent decision)".into(),
+                approver: "unknown".into(),
+            })
+        }
+    }
+    let token = record.task_token.clone();
+    let result = match decision {
+        Decision::Approve => deps
+            .aws
+            .sfn
+            .send_task_success()
+            .task_token(token)
+            .output(
+                serde_json::json!({"approved": true, "approver": approver, "channel": channel, "comment": comment, "decided_at": now})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StepError::aws("states", &e)),
+        Decision::Reject => deps
+            .aws
+            .sfn
+            .send_task_failure()
+            .task_token(token)
+            .error("ApprovalRejected")
+            .cause(format!("rejected by {approver} via {channel}"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StepError::aws("states", &e)),
+    };
+    result?;
+    info!(decision = decision.as_str(), approver, channel, "decision delivered");
+    Ok(decided)
+}

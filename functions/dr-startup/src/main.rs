@@ -1,0 +1,7 @@
+//! Lambda `dr-startup`: wires the runtime, then hands every event to
+//! [`lifeboat_core::steps::dr_startup`] through [`lifeboat_core::steps::invoke`].
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lifeboat_core::lambda::run(lifeboat_core::steps::Step::DrStartup).await
+}

@@ -1,0 +1,7 @@
+//! Lambda `health-ingest`: wires the runtime, then hands every event to
+//! [`lifeboat_core::steps::health_ingest`] through [`lifeboat_core::steps::invoke`].
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lifeboat_core::lambda::run(lifeboat_core::steps::Step::HealthIngest).await
+}

@@ -1,0 +1,1004 @@
+//! Deterministic, seeded workspace content.
+//!
+//! - `demo`: the objects named in [`DEMO_CLUSTERS`], [`DEMO_POOLS`], [`DEMO_JOBS`],
+//!   [`DEMO_WAREHOUSES`], [`DEMO_PIPELINES`]; three running job clusters belonging to active
+//!   runs; a pipeline cluster; 30 finished runs; notebooks and directories with ACLs.
+//! - `large`: 10,000 jobs (~30 % unscheduled, ~20 % paused cron, ~45 % unpaused cron over the
+//!   day in six time zones, ~3 % continuous of which a third unpaused, ~2 % file-arrival
+//!   triggers), 1,000 all-purpose clusters (~30 % running), 100 pools (~60 % min_idle > 0),
+//!   50 warehouses (~40 % running), 200 pipelines (~30 % running), ~100 active runs.
+//! - `empty`: nothing but the SCIM identities and the SQL tables.
+//!
+//! Role `dr`: the same objects and names with different ids, dormant — every schedule,
+//! continuous and trigger PAUSED, clusters TERMINATED, pools min_idle 0, warehouses STOPPED,
+//! pipelines IDLE, no active runs. SQL tables and their data are the same for both roles
+//! (`main.sales.orders` 50 rows, `main.sales.customers` 10 rows, `main.ops.heartbeat` 1 row
+//! whose `last_beat` is the emulator's start time).
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Map, Value};
+
+use crate::clock::Now;
+use crate::clusters::{Cluster, ClusterSource, ClusterState};
+use crate::config::{EmulatorConfig, Fixture, Role};
+use crate::jobs::{
+    active_kinds, Continuous, CronSchedule, Job, JobSettings, LifeCycleState, PauseStatus,
+    Periodic, PeriodicUnit, ResultState, Run, TriggerSettings, TriggerType,
+};
+use crate::pipelines::{uuid_from, Pipeline, PipelineState};
+use crate::pools::Pool;
+use crate::state::World;
+use crate::timeline::EventKind;
+use crate::warehouses::Warehouse;
+
+/// Tag pairs.
+pub type Tags = &'static [(&'static str, &'static str)];
+
+/// (name, source, running, custom tags)
+pub const DEMO_CLUSTERS: &[(&str, &str, bool, Tags)] = &[
+    ("Shared Analytics", "UI", true, &[("team", "analytics")]),
+    (
+        "Data Science Interactive",
+        "UI",
+        false,
+        &[("team", "data-science")],
+    ),
+    ("ETL Development", "API", false, &[("team", "data-eng")]),
+    ("ML Training GPU", "API", false, &[("team", "ml")]),
+    (
+        "Ops Break-Glass",
+        "UI",
+        true,
+        &[("lifeboat", "exclude"), ("team", "sre")],
+    ),
+];
+
+/// (name, node type, min idle, max capacity)
+pub const DEMO_POOLS: &[(&str, &str, u32, u32)] = &[
+    ("General Purpose Pool", "i3.xlarge", 2, 20),
+    ("Memory Optimized Pool", "r5.2xlarge", 1, 10),
+    ("GPU Pool", "g4dn.xlarge", 0, 4),
+];
+
+/// How a demo job is triggered.
+#[derive(Clone, Copy)]
+pub enum DemoTrigger {
+    None,
+    Cron(&'static str, &'static str, bool),
+    Continuous(bool),
+    FileArrival(bool),
+    TableUpdate(bool),
+    Periodic(u32, bool),
+}
+
+/// (name, trigger, tags)
+pub const DEMO_JOBS: &[(&str, DemoTrigger, Tags)] = &[
+    (
+        "Nightly Sales ETL",
+        DemoTrigger::Cron("0 0 2 * * ?", "UTC", true),
+        &[("team", "sales")],
+    ),
+    (
+        "Hourly Inventory Sync",
+        DemoTrigger::Cron("0 0 * * * ?", "America/New_York", true),
+        &[("team", "supply")],
+    ),
+    (
+        "Heartbeat Writer",
+        DemoTrigger::Cron("0 * * * * ?", "UTC", true),
+        &[("team", "sre")],
+    ),
+    (
+        "Daily Finance Report",
+        DemoTrigger::Cron("0 30 6 ? * MON-FRI", "Europe/Amsterdam", true),
+        &[("team", "finance")],
+    ),
+    (
+        "Customer 360 Refresh",
+        DemoTrigger::Cron("0 15 */4 * * ?", "UTC", true),
+        &[("team", "crm")],
+    ),
+    (
+        "Weekly Model Retrain",
+        DemoTrigger::Cron("0 0 3 ? * SUN", "America/New_York", true),
+        &[("team", "ml")],
+    ),
+    (
+        "DR Canary Monitor",
+        DemoTrigger::Cron("0 */5 * * * ?", "UTC", true),
+        &[("lifeboat", "exclude"), ("team", "sre")],
+    ),
+    (
+        "Legacy Ingest",
+        DemoTrigger::Cron("0 0 1 * * ?", "UTC", false),
+        &[("team", "data-eng")],
+    ),
+    (
+        "Quarterly Audit Export",
+        DemoTrigger::Cron("0 0 0 1 1,4,7,10 ?", "UTC", false),
+        &[("team", "finance")],
+    ),
+    (
+        "Marketing Attribution",
+        DemoTrigger::Cron("0 0 5 * * ?", "Europe/Amsterdam", false),
+        &[("team", "marketing")],
+    ),
+    (
+        "Clickstream Streaming",
+        DemoTrigger::Continuous(true),
+        &[("team", "web")],
+    ),
+    (
+        "IoT Telemetry Stream",
+        DemoTrigger::Continuous(false),
+        &[("team", "iot")],
+    ),
+    (
+        "Partner File Loader",
+        DemoTrigger::FileArrival(true),
+        &[("team", "partners")],
+    ),
+    (
+        "Gold Table Refresh",
+        DemoTrigger::TableUpdate(false),
+        &[("team", "data-eng")],
+    ),
+    (
+        "Feature Store Backfill",
+        DemoTrigger::Periodic(6, true),
+        &[("team", "ml")],
+    ),
+    (
+        "Ad-hoc Backfill",
+        DemoTrigger::None,
+        &[("team", "data-eng")],
+    ),
+    (
+        "Data Quality Checks",
+        DemoTrigger::None,
+        &[("team", "data-eng")],
+    ),
+    (
+        "ML Feature Engineering",
+        DemoTrigger::None,
+        &[("team", "ml")],
+    ),
+    (
+        "Reprocess Late Events",
+        DemoTrigger::None,
+        &[("team", "web")],
+    ),
+    (
+        "Schema Migration",
+        DemoTrigger::None,
+        &[("team", "platform")],
+    ),
+    (
+        "GDPR Deletion Requests",
+        DemoTrigger::None,
+        &[("team", "legal")],
+    ),
+    ("Onboarding Demo", DemoTrigger::None, &[]),
+    ("Sandbox Notebook Job", DemoTrigger::None, &[]),
+];
+
+/// (name, size, running, serverless)
+pub const DEMO_WAREHOUSES: &[(&str, &str, bool, bool)] = &[
+    ("Shared BI", "Medium", true, false),
+    ("ETL Serving", "Small", false, false),
+    ("Analysts", "Small", false, true),
+];
+
+/// (name, running, continuous)
+pub const DEMO_PIPELINES: &[(&str, bool, bool)] = &[
+    ("Orders Bronze-Silver", true, true),
+    ("Customer CDC", false, false),
+];
+
+const TIMEZONES: &[&str] = &[
+    "UTC",
+    "America/New_York",
+    "Europe/Amsterdam",
+    "Asia/Tokyo",
+    "America/Los_Angeles",
+    "Europe/London",
+];
+
+struct Ids {
+    rng: ChaCha8Rng,
+    job_base: u64,
+}
+
+impl Ids {
+    fn alnum(&mut self, n: usize) -> String {
+        const CH: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        (0..n)
+            .map(|_| CH[self.rng.random_range(0..CH.len())] as char)
+            .collect()
+    }
+    fn hex(&mut self, n: usize) -> String {
+        (0..n)
+            .map(|_| char::from_digit(self.rng.random_range(0..16), 16).unwrap_or('0'))
+            .collect()
+    }
+    fn cluster(&mut self) -> String {
+        let md = format!(
+            "{:02}{:02}",
+            self.rng.random_range(1..13),
+            self.rng.random_range(1..29)
+        );
+        let t = format!(
+            "{:02}{:02}{:02}",
+            self.rng.random_range(0..24),
+            self.rng.random_range(0..60),
+            self.rng.random_range(0..60)
+        );
+        format!("{md}-{t}-{}", self.alnum(8))
+    }
+    fn pool(&mut self) -> String {
+        let c = self.cluster();
+        format!("{c}-pool-{}", self.alnum(8))
+    }
+}
+
+fn settings(
+    name: &str,
+    trig: DemoTrigger,
+    tags: BTreeMap<String, String>,
+    live: bool,
+    tasks: &[&str],
+    pool: Option<&str>,
+) -> JobSettings {
+    let pause = |on: bool| {
+        if on && live {
+            PauseStatus::Unpaused
+        } else {
+            PauseStatus::Paused
+        }
+    };
+    let slug: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let mut other = Map::new();
+    let task_list: Vec<Value> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut v = json!({
+                "task_key": t,
+                "notebook_task": {"notebook_path": format!("/Repos/data/{slug}/{t}"), "source": "WORKSPACE"},
+                "job_cluster_key": "main_cluster",
+                "timeout_seconds": 0,
+                "email_notifications": {},
+            });
+            if i > 0 {
+                v["depends_on"] = json!([{"task_key": tasks[i - 1]}]);
+            }
+            v
+        })
+        .collect();
+    let mut new_cluster = json!({
+        "spark_version": "15.4.x-scala2.12",
+        "num_workers": 2,
+        "data_security_mode": "SINGLE_USER",
+        "custom_tags": {"job": slug},
+    });
+    match pool {
+        Some(p) => new_cluster["instance_pool_id"] = json!(p),
+        None => new_cluster["node_type_id"] = json!("i3.xlarge"),
+    }
+    other.insert("tasks".into(), Value::Array(task_list));
+    other.insert(
+        "job_clusters".into(),
+        json!([{"job_cluster_key": "main_cluster", "new_cluster": new_cluster}]),
+    );
+    other.insert(
+        "email_notifications".into(),
+        json!({"on_failure": ["oncall@example.com"]}),
+    );
+    other.insert("webhook_notifications".into(), json!({}));
+    other.insert("timeout_seconds".into(), json!(0));
+    other.insert("format".into(), json!("MULTI_TASK"));
+    other.insert("queue".into(), json!({"enabled": true}));
+    other.insert(
+        "run_as".into(),
+        json!({"user_name": "dr-admin@example.com"}),
+    );
+    let mut s = JobSettings {
+        name: name.to_string(),
+        schedule: None,
+        trigger: None,
+        continuous: None,
+        max_concurrent_runs: 1,
+        tags,
+        other,
+    };
+    match trig {
+        DemoTrigger::None => {}
+        DemoTrigger::Cron(expr, tz, on) => {
+            s.schedule = Some(CronSchedule {
+                quartz_cron_expression: expr.to_string(),
+                timezone_id: tz.to_string(),
+                pause_status: pause(on),
+            })
+        }
+        DemoTrigger::Continuous(on) => {
+            s.continuous = Some(Continuous {
+                pause_status: pause(on),
+                other: Map::new(),
+            })
+        }
+        DemoTrigger::FileArrival(on) => {
+            let mut o = Map::new();
+            o.insert(
+                "file_arrival".into(),
+                json!({"url": format!("s3://acme-landing/{slug}/"), "min_time_between_triggers_seconds": 60}),
+            );
+            s.trigger = Some(TriggerSettings {
+                pause_status: pause(on),
+                periodic: None,
+                other: o,
+            })
+        }
+        DemoTrigger::TableUpdate(on) => {
+            let mut o = Map::new();
+            o.insert(
+                "table_update".into(),
+                json!({"table_names": ["main.sales.orders"], "condition": "ANY_UPDATED"}),
+            );
+            s.trigger = Some(TriggerSettings {
+                pause_status: pause(on),
+                periodic: None,
+                other: o,
+            })
+        }
+        DemoTrigger::Periodic(hours, on) => {
+            s.trigger = Some(TriggerSettings {
+                pause_status: pause(on),
+                periodic: Some(Periodic {
+                    interval: hours,
+                    unit: PeriodicUnit::Hours,
+                }),
+                other: Map::new(),
+            })
+        }
+    }
+    s
+}
+
+fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Inserts a fixture run directly (no timeline; initial events are recorded afterwards).
+#[allow(clippy::too_many_arguments)]
+fn fixture_run(
+    w: &mut World,
+    job_id: u64,
+    trigger: TriggerType,
+    start: i64,
+    end: Option<i64>,
+    life: LifeCycleState,
+    result: Option<ResultState>,
+    cluster: Option<String>,
+) -> u64 {
+    let run_id = w.alloc_run_id();
+    let (name, keys) = match w.jobs.get(&job_id) {
+        Some(j) => (j.settings.name.clone(), j.settings.task_keys()),
+        None => return 0,
+    };
+    let active = life.is_active();
+    let run = Run {
+        run_id,
+        job_id,
+        run_name: name,
+        life_cycle: life,
+        result,
+        state_message: if active {
+            "In run".into()
+        } else {
+            String::new()
+        },
+        trigger,
+        start_time: start,
+        end_time: if active { 0 } else { end.unwrap_or(start) },
+        cluster_id: cluster,
+        task_keys: keys,
+        job_parameters: Map::new(),
+        transition_at: None,
+        ends_at: if active { end } else { None },
+        user_cancelled: false,
+    };
+    if active {
+        w.active_runs.insert(run_id);
+        if let Some(e) = end {
+            w.run_timers.insert((e, run_id));
+        }
+    }
+    w.runs.insert(run_id, run);
+    run_id
+}
+
+fn add_job(w: &mut World, job_id: u64, settings: JobSettings, t0: i64) {
+    w.jobs.insert(
+        job_id,
+        Job {
+            job_id,
+            creator_user_name: "dr-admin@example.com".into(),
+            created_time: t0 - 90 * 86_400_000,
+            settings,
+            next_fire_ms: None,
+            periodic_anchor_ms: t0,
+            armed: false,
+        },
+    );
+}
+
+fn job_cluster(w: &mut World, ids: &mut Ids, job_id: u64, run_id: u64, t0: i64) -> String {
+    let id = ids.cluster();
+    let mut c = Cluster::new(
+        id.clone(),
+        &format!("job-{job_id}-run-{run_id}"),
+        ClusterSource::Job,
+        ClusterState::Running,
+        t0,
+    );
+    c.start_time = t0 - 600_000;
+    w.clusters.insert(id.clone(), c);
+    if let Some(r) = w.runs.get_mut(&run_id) {
+        r.cluster_id = Some(id.clone());
+    }
+    id
+}
+
+fn demo(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
+    let mut pool_ids = Vec::new();
+    for (name, node, min_idle, max) in DEMO_POOLS {
+        let id = ids.pool();
+        let mut p = Pool::new(
+            id.clone(),
+            name,
+            node,
+            if live { *min_idle } else { 0 },
+            *max,
+        );
+        p.custom_tags = tags(&[("team", "platform")]);
+        w.pools.insert(id.clone(), p);
+        pool_ids.push(id);
+    }
+    let policies = ["Shared Compute Policy", "Job Compute Policy"];
+    let mut policy_ids = Vec::new();
+    for name in policies {
+        let id = ids.hex(16).to_uppercase();
+        w.policies.insert(id.clone(), name.to_string());
+        policy_ids.push(id);
+    }
+    for (i, (name, source, running, ctags)) in DEMO_CLUSTERS.iter().enumerate() {
+        let id = ids.cluster();
+        let src = if *source == "UI" {
+            ClusterSource::Ui
+        } else {
+            ClusterSource::Api
+        };
+        let state = if *running && live {
+            ClusterState::Running
+        } else {
+            ClusterState::Terminated
+        };
+        let mut c = Cluster::new(id.clone(), name, src, state, t0);
+        c.custom_tags = tags(ctags);
+        c.is_pinned = i < 2;
+        c.policy_id = Some(policy_ids[0].clone());
+        if i % 2 == 0 {
+            c.instance_pool_id = Some(pool_ids[0].clone());
+            c.driver_instance_pool_id = Some(pool_ids[0].clone());
+        }
+        if *name == "ML Training GPU" {
+            c.node_type_id = "g4dn.xlarge".into();
+            c.driver_node_type_id = "g4dn.xlarge".into();
+            c.num_workers = None;
+            c.autoscale = Some(crate::clusters::Autoscale {
+                min_workers: 1,
+                max_workers: 4,
+            });
+        }
+        w.clusters.insert(id, c);
+    }
+    let mut job_ids = Vec::new();
+    for (i, (name, trig, jtags)) in DEMO_JOBS.iter().enumerate() {
+        let job_id = ids.job_base + (i as u64) * 1013;
+        let tasks: &[&str] = match i % 3 {
+            0 => &["ingest", "transform", "publish"],
+            1 => &["extract", "load"],
+            _ => &["prepare", "compute", "validate"],
+        };
+        let pool = (i % 2 == 0).then(|| pool_ids[0].as_str());
+        let mut s = settings(name, *trig, tags(jtags), live, tasks, pool);
+        if *name == "Ad-hoc Backfill" {
+            s.max_concurrent_runs = 3;
+        }
+        if *name == "Data Quality Checks" {
+            s.other.insert("queue".into(), json!({"enabled": false}));
+        }
+        add_job(w, job_id, s, t0);
+        job_ids.push(job_id);
+    }
+    // 30 finished runs, oldest first, so run ids grow with start time.
+    for k in 0..30u64 {
+        let job_id = job_ids[(k % 10) as usize];
+        let start = t0 - (30 - k as i64) * 3_600_000;
+        let result = if k % 7 == 3 {
+            ResultState::Failed
+        } else {
+            ResultState::Success
+        };
+        let trigger = if k % 5 == 4 {
+            TriggerType::OneTime
+        } else {
+            TriggerType::Periodic
+        };
+        fixture_run(
+            w,
+            job_id,
+            trigger,
+            start,
+            Some(start + 1_200_000),
+            LifeCycleState::Terminated,
+            Some(result),
+            None,
+        );
+    }
+    if live {
+        let by_name = |n: &str| {
+            DEMO_JOBS
+                .iter()
+                .position(|j| j.0 == n)
+                .map(|i| job_ids[i])
+                .unwrap_or(0)
+        };
+        let runs = [
+            (
+                "Nightly Sales ETL",
+                TriggerType::Periodic,
+                t0 - 1_200_000,
+                Some(t0 + 2_400_000),
+            ),
+            (
+                "Customer 360 Refresh",
+                TriggerType::Periodic,
+                t0 - 300_000,
+                Some(t0 + 1_500_000),
+            ),
+            (
+                "Clickstream Streaming",
+                TriggerType::Continuous,
+                t0 - 7_200_000,
+                None,
+            ),
+        ];
+        for (name, trigger, start, end) in runs {
+            let job_id = by_name(name);
+            let run_id = fixture_run(
+                w,
+                job_id,
+                trigger,
+                start,
+                end,
+                LifeCycleState::Running,
+                None,
+                None,
+            );
+            job_cluster(w, ids, job_id, run_id, t0);
+        }
+    }
+    for (i, (name, size, running, serverless)) in DEMO_WAREHOUSES.iter().enumerate() {
+        let id = ids.hex(16);
+        let mut wh = Warehouse::new(id.clone(), name, size, *running && live, *serverless);
+        if i == 1 {
+            wh.warehouse_type = "CLASSIC".into();
+            wh.enable_photon = false;
+        }
+        wh.set_tags(&tags(&[("team", "analytics")]));
+        w.warehouses.insert(id, wh);
+    }
+    for (name, running, continuous) in DEMO_PIPELINES {
+        let id = uuid_from(&mut ids.rng);
+        let cid = ids.cluster();
+        let active = *running && live;
+        let state = if active {
+            ClusterState::Running
+        } else {
+            ClusterState::Terminated
+        };
+        let c = Cluster::new(
+            cid.clone(),
+            &format!("dlt-execution-{id}"),
+            ClusterSource::Pipeline,
+            state,
+            t0,
+        );
+        w.clusters.insert(cid.clone(), c);
+        let update = uuid_from(&mut ids.rng);
+        w.pipelines.insert(
+            id.clone(),
+            Pipeline {
+                pipeline_id: id.clone(),
+                name: name.to_string(),
+                state: if active {
+                    PipelineState::Running
+                } else {
+                    PipelineState::Idle
+                },
+                continuous: *continuous,
+                cluster_id: Some(cid),
+                catalog: "main".into(),
+                target: "sales".into(),
+                updates: vec![(
+                    update,
+                    if active { "RUNNING" } else { "COMPLETED" },
+                    t0 - 3_600_000,
+                )],
+                transition_at: None,
+            },
+        );
+    }
+    let objects = [
+        ("directories", "/Repos/data"),
+        ("directories", "/Shared"),
+        ("notebooks", "/Repos/data/nightly_sales_etl/ingest"),
+        ("notebooks", "/Repos/data/heartbeat_writer/extract"),
+        ("notebooks", "/Shared/dr/validation"),
+    ];
+    for (i, (kind, path)) in objects.iter().enumerate() {
+        let id = (ids.job_base / 1000 + 7_000 + i as u64).to_string();
+        w.workspace_objects
+            .insert((kind.to_string(), id), path.to_string());
+    }
+}
+
+fn large(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
+    let mut pool_ids = Vec::new();
+    for i in 0..100 {
+        let id = ids.pool();
+        let min_idle = if ids.rng.random_range(0..100) < 60 && live {
+            ids.rng.random_range(1..5)
+        } else {
+            0
+        };
+        let node = ["i3.xlarge", "r5.2xlarge", "m5.xlarge", "c5.2xlarge"][i % 4];
+        let p = Pool::new(
+            id.clone(),
+            &format!("pool-{i:03}-{node}"),
+            node,
+            min_idle,
+            50,
+        );
+        w.pools.insert(id.clone(), p);
+        pool_ids.push(id);
+    }
+    for i in 0..5 {
+        let id = ids.hex(16).to_uppercase();
+        w.policies.insert(id, format!("policy-{i}"));
+    }
+    let teams = [
+        "sales", "finance", "ml", "web", "supply", "crm", "iot", "platform",
+    ];
+    for i in 0..1000 {
+        let id = ids.cluster();
+        let running = ids.rng.random_range(0..100) < 30 && live;
+        let src = if i % 3 == 0 {
+            ClusterSource::Api
+        } else {
+            ClusterSource::Ui
+        };
+        let state = if running {
+            ClusterState::Running
+        } else {
+            ClusterState::Terminated
+        };
+        let team = teams[i % teams.len()];
+        let mut c = Cluster::new(
+            id.clone(),
+            &format!("{team}-cluster-{i:04}"),
+            src,
+            state,
+            t0,
+        );
+        c.custom_tags = tags(&[("team", team)]);
+        if i % 4 == 0 {
+            c.instance_pool_id = Some(pool_ids[i % pool_ids.len()].clone());
+        }
+        c.is_pinned = i % 50 == 0;
+        w.clusters.insert(id, c);
+    }
+    let verbs = [
+        "ingest",
+        "aggregate",
+        "export",
+        "score",
+        "refresh",
+        "reconcile",
+    ];
+    let mut continuous_live = Vec::new();
+    for i in 0..10_000u64 {
+        let team = teams[(i % 8) as usize];
+        let verb = verbs[(i / 8 % 6) as usize];
+        let name = format!("{team} {verb} {i:05}");
+        let r = ids.rng.random_range(0..100);
+        let m = ids.rng.random_range(0..60);
+        let h = ids.rng.random_range(0..24);
+        let tz = TIMEZONES[ids.rng.random_range(0..TIMEZONES.len())];
+        let cron = match ids.rng.random_range(0..10) {
+            0 => format!("0 {m} * * * ?"),
+            1 | 2 => format!("0 {m} {h} ? * MON-FRI"),
+            _ => format!("0 {m} {h} * * ?"),
+        };
+        // Cron jobs get their (generated) schedule after the common settings are built.
+        let trig = match r {
+            0..95 => DemoTrigger::None,
+            95..98 => DemoTrigger::Continuous(i % 3 == 0),
+            _ => DemoTrigger::FileArrival(i % 2 == 0),
+        };
+        let tasks: &[&str] = match i % 3 {
+            0 => &["main"],
+            1 => &["extract", "load"],
+            _ => &["prepare", "compute", "publish"],
+        };
+        let pool = (i % 5 == 0).then(|| pool_ids[(i % 100) as usize].as_str());
+        let mut s = settings(&name, trig, tags(&[("team", team)]), live, tasks, pool);
+        if (30..95).contains(&r) {
+            s.schedule = Some(CronSchedule {
+                quartz_cron_expression: cron,
+                timezone_id: tz.to_string(),
+                pause_status: if r >= 50 && live {
+                    PauseStatus::Unpaused
+                } else {
+                    PauseStatus::Paused
+                },
+            });
+        }
+        let job_id = ids.job_base + i * 1013;
+        if s.continuous
+            .as_ref()
+            .is_some_and(|c| c.pause_status == PauseStatus::Unpaused)
+        {
+            continuous_live.push(job_id);
+        }
+        add_job(w, job_id, s, t0);
+    }
+    for job_id in continuous_live {
+        fixture_run(
+            w,
+            job_id,
+            TriggerType::Continuous,
+            t0 - 3_600_000,
+            None,
+            LifeCycleState::Running,
+            None,
+            None,
+        );
+    }
+    for i in 0..50 {
+        let id = ids.hex(16);
+        let running = ids.rng.random_range(0..100) < 40 && live;
+        let size = ["X-Small", "Small", "Medium", "Large"][i % 4];
+        let wh = Warehouse::new(
+            id.clone(),
+            &format!("warehouse-{i:02}"),
+            size,
+            running,
+            i % 3 == 0,
+        );
+        w.warehouses.insert(id, wh);
+    }
+    for i in 0..200 {
+        let id = uuid_from(&mut ids.rng);
+        let running = ids.rng.random_range(0..100) < 30 && live;
+        w.pipelines.insert(
+            id.clone(),
+            Pipeline {
+                pipeline_id: id.clone(),
+                name: format!("pipeline-{i:03}"),
+                state: if running {
+                    PipelineState::Running
+                } else {
+                    PipelineState::Idle
+                },
+                continuous: i % 2 == 0,
+                cluster_id: None,
+                catalog: "main".into(),
+                target: "sales".into(),
+                updates: vec![(
+                    uuid_from(&mut ids.rng),
+                    if running { "RUNNING" } else { "COMPLETED" },
+                    t0 - 3_600_000,
+                )],
+                transition_at: None,
+            },
+        );
+    }
+}
+
+/// Records the fixture's active state as timeline events at t0 and arms the scheduler.
+fn initial_events(w: &mut World, now: &Now) {
+    let mut events = Vec::new();
+    for j in w.jobs.values() {
+        for (kind, on) in active_kinds(&j.settings) {
+            if on {
+                events.push((
+                    EventKind::ScheduleUnpaused,
+                    "job",
+                    j.job_id.to_string(),
+                    j.settings.name.clone(),
+                    json!({"kind": kind}),
+                ));
+            }
+        }
+    }
+    for r in w.runs.values().filter(|r| r.life_cycle.is_active()) {
+        events.push((
+            EventKind::RunStarted,
+            "run",
+            r.run_id.to_string(),
+            r.run_name.clone(),
+            json!({"run_id": r.run_id, "job_id": r.job_id, "trigger": r.trigger}),
+        ));
+    }
+    for c in w
+        .clusters
+        .values()
+        .filter(|c| c.state == ClusterState::Running)
+    {
+        events.push((
+            EventKind::ClusterRunning,
+            "cluster",
+            c.cluster_id.clone(),
+            c.cluster_name.clone(),
+            json!({}),
+        ));
+    }
+    for p in w.pools.values().filter(|p| p.min_idle_instances > 0) {
+        events.push((
+            EventKind::PoolMinIdleChanged,
+            "pool",
+            p.instance_pool_id.clone(),
+            p.instance_pool_name.clone(),
+            json!({"from": 0, "to": p.min_idle_instances}),
+        ));
+    }
+    for x in w
+        .warehouses
+        .values()
+        .filter(|x| x.state == crate::warehouses::WarehouseState::Running)
+    {
+        events.push((
+            EventKind::WarehouseRunning,
+            "warehouse",
+            x.id.clone(),
+            x.name.clone(),
+            json!({}),
+        ));
+    }
+    for p in w
+        .pipelines
+        .values()
+        .filter(|p| p.state == PipelineState::Running)
+    {
+        events.push((
+            EventKind::PipelineRunning,
+            "pipeline",
+            p.pipeline_id.clone(),
+            p.name.clone(),
+            json!({}),
+        ));
+    }
+    for (kind, rt, id, name, detail) in events {
+        w.timeline.record(now, kind, rt, id, &name, detail);
+    }
+    let ids: Vec<u64> = w.jobs.keys().copied().collect();
+    for id in ids {
+        w.ensure_continuous(id, now);
+    }
+    w.t0_ms = now.emu_ms;
+    w.arm_cursor = Some(0);
+}
+
+/// Creates and fills the SQL tables (the same for every fixture and role).
+pub fn seed_sql(conn: &rusqlite::Connection, seed: u64, now: &Now) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE main__sales__customers (customer_id BIGINT, name STRING, country STRING, created_at TIMESTAMP);
+         CREATE TABLE main__sales__orders (order_id BIGINT, customer_id BIGINT, order_date DATE, amount DECIMAL(10,2), status STRING);
+         CREATE TABLE main__ops__heartbeat (id INT, last_beat TIMESTAMP, source STRING);",
+    )?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_DA7A);
+    let names = [
+        ("Acme Corp", "US"),
+        ("Globex", "US"),
+        ("Initech", "US"),
+        ("Umbrella", "GB"),
+        ("Hooli", "US"),
+        ("Stark Industries", "US"),
+        ("Wayne Enterprises", "US"),
+        ("Tyrell", "JP"),
+        ("Cyberdyne", "DE"),
+        ("Soylent", "NL"),
+    ];
+    for (i, (n, c)) in names.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO main__sales__customers VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![i as i64 + 1, n, c, format!("2023-{:02}-15 09:00:00", i + 1)],
+        )?;
+    }
+    let statuses = ["COMPLETE", "SHIPPED", "PENDING", "CANCELLED"];
+    for i in 0..50i64 {
+        let cents: i64 = rng.random_range(1_000..50_000);
+        conn.execute(
+            "INSERT INTO main__sales__orders VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                i + 1,
+                rng.random_range(1..=10i64),
+                format!("2024-{:02}-{:02}", i % 12 + 1, i % 28 + 1),
+                cents as f64 / 100.0,
+                statuses[rng.random_range(0..statuses.len())],
+            ],
+        )?;
+    }
+    let beat = chrono::DateTime::from_timestamp_millis(now.emu_ms)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default();
+    conn.execute(
+        "INSERT INTO main__ops__heartbeat VALUES (1, ?1, 'lifeboat-heartbeat')",
+        rusqlite::params![beat],
+    )?;
+    Ok(())
+}
+
+/// Builds the world and the SQL database of a fresh emulator.
+pub fn build(
+    config: &EmulatorConfig,
+    url: &str,
+) -> rusqlite::Result<(World, rusqlite::Connection)> {
+    let salt: u64 = match config.role {
+        Role::Primary => 0,
+        Role::Dr => 0x9E37_79B9_7F4A_7C15,
+    };
+    let live = config.role == Role::Primary;
+    let mut w = World::new(
+        config,
+        ChaCha8Rng::seed_from_u64(config.seed ^ salt ^ 0xA5A5),
+    );
+    w.url = url.to_string();
+    let mut ids = Ids {
+        rng: ChaCha8Rng::seed_from_u64(config.seed ^ salt),
+        job_base: 0,
+    };
+    ids.job_base = match config.role {
+        Role::Primary => 100_000_000_000_000,
+        Role::Dr => 700_000_000_000_000,
+    } + ids.rng.random_range(0..1_000_000u64) * 1_000;
+    w.next_run_id = match config.role {
+        Role::Primary => 500_000_000_000_000,
+        Role::Dr => 900_000_000_000_000,
+    };
+    let now = w.clock.now();
+    match config.fixture {
+        Fixture::Demo => demo(&mut w, &mut ids, live, now.emu_ms),
+        Fixture::Large => large(&mut w, &mut ids, live, now.emu_ms),
+        Fixture::Empty => {}
+    }
+    initial_events(&mut w, &now);
+    if config.fixture != Fixture::Large {
+        while !w.arm_schedules(usize::MAX) {}
+    }
+    let conn = rusqlite::Connection::open_in_memory()?;
+    seed_sql(&conn, config.seed, &now)?;
+    Ok((w, conn))
+}
