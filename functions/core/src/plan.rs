@@ -259,7 +259,7 @@ pub enum ActiveRunPolicy {
 }
 
 /// What to start at the target.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Startup {
     /// Pools to warm, by name.
@@ -274,12 +274,33 @@ pub struct Startup {
     /// `max_concurrent_runs` overrides, by job name.
     #[serde(default)]
     pub concurrency: Vec<ConcurrencyOverride>,
-    /// Jobs to run once at the target (with an idempotency token).
+    /// Jobs to run once at the target (with an idempotency token), once the source is fenced.
     #[serde(default)]
     pub run_once: Vec<String>,
     /// Seconds to wait for everything to be ready.
     #[serde(default = "default_ready_timeout")]
     pub ready_timeout_seconds: u32,
+    /// Seconds between readiness polls (start-up, schedule gate).
+    #[serde(default = "default_poll")]
+    pub poll_seconds: u32,
+}
+
+fn default_poll() -> u32 {
+    5
+}
+
+impl Default for Startup {
+    fn default() -> Self {
+        Self {
+            pools: Vec::new(),
+            clusters: Vec::new(),
+            warehouses: Vec::new(),
+            concurrency: Vec::new(),
+            run_once: Vec::new(),
+            ready_timeout_seconds: default_ready_timeout(),
+            poll_seconds: default_poll(),
+        }
+    }
 }
 
 fn default_ready_timeout() -> u32 {
@@ -594,6 +615,12 @@ impl Plan {
                 return Err(invalid("dns.ttl", "must be 0–86400"));
             }
         }
+        if self.startup.poll_seconds == 0 || self.startup.poll_seconds > 300 {
+            return Err(invalid("startup.poll_seconds", "must be 1–300"));
+        }
+        if self.shutdown.retry_interval_seconds == 0 {
+            return Err(invalid("shutdown.retry_interval_seconds", "must be at least 1"));
+        }
         if self.shutdown.max_attempts == 0 {
             return Err(invalid("shutdown.max_attempts", "must be at least 1"));
         }
@@ -659,5 +686,74 @@ impl Plan {
             SiteRole::Primary => &self.sites.primary,
             SiteRole::Dr => &self.sites.dr,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../lifeboat.toml");
+
+    #[test]
+    fn example_plan_is_valid() {
+        let plan = Plan::from_toml(EXAMPLE, "lifeboat.toml").unwrap();
+        assert_eq!(plan.name, "sales-platform");
+        assert_eq!(plan.sites_for(Direction::Failover).1.region, "us-west-2");
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_name() {
+        let typo = EXAMPLE.replace("rpo_minutes = 15", "rpo_minuts = 15");
+        let err = Plan::from_toml(&typo, "lifeboat.toml").unwrap_err().to_string();
+        assert!(err.contains("rpo_minuts"), "{err}");
+        let typo = EXAMPLE.replace("active_runs = \"cancel\"", "active_runs = \"cancle\"");
+        let err = Plan::from_toml(&typo, "lifeboat.toml").unwrap_err().to_string();
+        assert!(err.contains("cancle"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_refused() {
+        let bad = EXAMPLE.replace("rto_minutes = 30", "rto_minutes = \"thirty\"");
+        let err = Plan::from_toml(&bad, "lifeboat.toml").unwrap_err().to_string();
+        assert!(err.contains("rto_minutes"), "{err}");
+    }
+
+    #[test]
+    fn contradictions_are_refused_naming_the_key() {
+        let same = EXAMPLE.replace("region = \"us-west-2\"", "region = \"us-east-1\"");
+        match Plan::from_toml(&same, "p").unwrap_err() {
+            PlanError::Invalid { key, .. } => assert_eq!(key, "sites.dr.region"),
+            other => panic!("{other}"),
+        }
+        let both = EXAMPLE.replace("expect_rows = [[\"50\"]]", "expect_rows = [[\"50\"]]\nexpect_min_rows = 1");
+        match Plan::from_toml(&both, "p").unwrap_err() {
+            PlanError::Invalid { key, .. } => assert_eq!(key, "validation.queries[0]"),
+            other => panic!("{other}"),
+        }
+        let zero = EXAMPLE.replace("max_concurrent_runs = 2", "max_concurrent_runs = 0");
+        match Plan::from_toml(&zero, "p").unwrap_err() {
+            PlanError::Invalid { key, .. } => assert_eq!(key, "startup.concurrency[0].max_concurrent_runs"),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn no_secret_values_in_plans() {
+        // Sites name secrets; a literal token field is an unknown key.
+        let leak = EXAMPLE.replace(
+            "auth = { type = \"pat\", secret_id = \"lifeboat/primary-token\" }",
+            "auth = { type = \"pat\", token = \"abc\" }",
+        );
+        assert!(Plan::from_toml(&leak, "p").is_err());
+    }
+
+    #[test]
+    fn exclusions_by_name_and_tag() {
+        let plan = Plan::from_toml(EXAMPLE, "p").unwrap();
+        let mut tags = BTreeMap::new();
+        assert!(!plan.excluded("Nightly Sales ETL", &tags));
+        tags.insert("lifeboat".to_string(), "exclude".to_string());
+        assert!(plan.excluded("Nightly Sales ETL", &tags));
     }
 }

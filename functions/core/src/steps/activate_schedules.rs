@@ -1,6 +1,7 @@
 //! `activate-schedules`: the seed's failover step 9 — unpause job schedules at the target, but
 //! only once the ledger shows the source fenced (or an operator overrides with a recorded
-//! reason): never both sites active. Exactly what was active at the source is activated.
+//! reason): never both sites active. Exactly what was active at the source is activated, then
+//! the plan's one-time jobs run (seed step 8), behind the same gate.
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,9 @@ pub struct ActivationOutput {
     pub missing: Vec<String>,
     /// One line for the report.
     pub summary: String,
+    /// One-time runs started at the target (job name → run id), idempotently.
+    #[serde(default)]
+    pub runs: std::collections::BTreeMap<String, u64>,
 }
 
 /// Applies the gate and, when open, unpauses what was active at the source.
@@ -81,6 +85,7 @@ pub async fn handle(deps: &Deps, input: ActivationInput) -> Result<ActivationOut
                 gate,
                 unpaused: 0,
                 missing: Vec::new(),
+                runs: Default::default(),
             })
         }
     };
@@ -102,10 +107,20 @@ pub async fn handle(deps: &Deps, input: ActivationInput) -> Result<ActivationOut
             unpaused += 1;
         }
     }
+    let mut runs = std::collections::BTreeMap::new();
+    for name in &run.plan.startup.run_once {
+        let Some(job) = jobs.iter().find(|j| &j.settings.name == name) else {
+            missing.push(name.clone());
+            continue;
+        };
+        let token = super::dr_startup::idempotency_token(run, name);
+        let started = client.run_now(job.job_id.clone(), &token, None).await?;
+        runs.insert(name.clone(), started.run_id.0);
+    }
     deps.ledger
         .put(
             &format!("{}/activation.json", run.prefix()),
-            &serde_json::json!({"at": Utc::now(), "gate": gate, "unpaused": unpaused, "missing": missing, "activations": restore.activations}),
+            &serde_json::json!({"at": Utc::now(), "gate": gate, "unpaused": unpaused, "missing": missing, "activations": restore.activations, "runs": runs}),
         )
         .await?;
     info!(unpaused, missing = missing.len(), "schedules activated");
@@ -119,6 +134,7 @@ pub async fn handle(deps: &Deps, input: ActivationInput) -> Result<ActivationOut
         gate,
         unpaused,
         missing,
+        runs,
     })
 }
 

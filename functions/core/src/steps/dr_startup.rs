@@ -1,9 +1,10 @@
 //! `dr-startup`: the seed's failover steps 6–8 at the target — warm pools (min_idle), start
-//! clusters and SQL warehouses, set job concurrency, run one-time jobs (with idempotency
-//! tokens: a retried or resumed step never starts a second run) — then report readiness. The
-//! state machine calls it again after a wait until everything is ready or time is up.
-
-use std::collections::BTreeMap;
+//! clusters and SQL warehouses, set job concurrency — then report readiness. The state machine
+//! calls it again after a wait until everything is ready or time is up.
+//!
+//! The seed's "run relevant jobs" (step 8) processes data, so it runs behind the same fence
+//! gate as the schedules, in `activate-schedules`: a one-time run at DR must not race a
+//! still-running twin at the primary.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -41,8 +42,6 @@ pub struct StartupOutput {
     pub actions: Vec<String>,
     /// Seconds since the first invocation.
     pub elapsed_seconds: f64,
-    /// Run ids of one-time jobs, by job name.
-    pub runs: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,8 +110,7 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
             other => pending.push(format!("warehouse {name} ({other:?})")),
         }
     }
-    let needs_jobs = !plan.concurrency.is_empty() || !plan.run_once.is_empty();
-    let jobs = if needs_jobs { client.all_jobs().await? } else { Vec::new() };
+    let jobs = if plan.concurrency.is_empty() { Vec::new() } else { client.all_jobs().await? };
     for c in &plan.concurrency {
         let job = jobs.iter().find(|j| j.settings.name == c.job).ok_or_else(|| missing("job", &c.job))?;
         if job.settings.max_concurrent_runs != Some(c.max_concurrent_runs) {
@@ -122,12 +120,6 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
             actions.push(format!("job {}: max_concurrent_runs -> {}", c.job, c.max_concurrent_runs));
         }
     }
-    let mut runs = BTreeMap::new();
-    for name in &plan.run_once {
-        let job = jobs.iter().find(|j| &j.settings.name == name).ok_or_else(|| missing("job", name))?;
-        let r = client.run_now(job.job_id.clone(), &idempotency_token(run, name), None).await?;
-        runs.insert(name.clone(), r.run_id.0);
-    }
     let elapsed_seconds = (Utc::now() - started_at).num_milliseconds() as f64 / 1000.0;
     let ready = pending.is_empty();
     Ok(StartupOutput {
@@ -136,6 +128,5 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
         pending,
         actions,
         elapsed_seconds,
-        runs,
     })
 }

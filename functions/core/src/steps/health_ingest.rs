@@ -146,6 +146,7 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
         d.event_region.as_deref().unwrap_or(&event.region),
         d.event_description.first().map(|e| e.latest_description.as_str()).unwrap_or("")
     );
+    let poll_seconds = plan.startup.poll_seconds;
     let run = RunContext {
         run_id: run_id.clone(),
         kind: RunKind::Failover,
@@ -158,7 +159,7 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
             event_arn: Some(d.event_arn.clone()),
         },
         override_reason: None,
-        poll_seconds: 5,
+        poll_seconds,
     };
     let Some(arn) = &deps.config.failover_state_machine_arn else {
         return Err(StepError::InvalidInput("FAILOVER_STATE_MACHINE_ARN is not set".into()));

@@ -1,0 +1,370 @@
+//! End to end: the real `statemachine/failover.asl.json` executed by moto, invoking our real
+//! handlers through the local Lambda host, against two emulated workspaces. Each test asserts
+//! on the workspaces' state, the ledger and AWS resources — not only on the execution status.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use lifeboat::{
+    drill::{self, health_event, Answer, DrillOptions, DrillResult},
+    local::{LocalEnv, LocalOptions},
+};
+use lifeboat_core::{
+    plan::{Plan, SiteRole},
+    report::Outcome,
+    steps::{
+        health_ingest::IngestOutput,
+        request_approval::{self, approval_key, ApprovalRecord, Decision},
+        run_ledger::lock_key,
+        shutdown_sweep::{FenceRecord, FenceStatus},
+    },
+};
+use serde_json::Value;
+
+async fn setup(edit: impl FnOnce(&mut Plan)) -> (LocalEnv, Plan) {
+    let root = lifeboat::local::moto::repo_root().unwrap();
+    let mut plan = drill::load_plan(&root.join("lifeboat.toml")).unwrap();
+    plan.startup.poll_seconds = 1;
+    plan.shutdown.retry_interval_seconds = 1;
+    edit(&mut plan);
+    let env = LocalEnv::start(LocalOptions {
+        lifecycle_delay: Duration::from_millis(200),
+        ..LocalOptions::default()
+    })
+    .await
+    .unwrap();
+    env.provision(&mut plan).await.unwrap();
+    (env, plan)
+}
+
+async fn drive(env: &LocalEnv, plan: &Plan, answer: Answer) -> DrillResult {
+    let out = std::env::temp_dir().join(format!("lifeboat-test-{}", uuid::Uuid::new_v4().simple()));
+    let options = DrillOptions {
+        plan_path: "unused".into(),
+        answer,
+        out_dir: out,
+        fixture: databricks_emulator::Fixture::Demo,
+        verbose: false,
+    };
+    drill::drive(env, plan, &options).await.unwrap()
+}
+
+/// Activation status of every job at a site: name → (schedule, continuous, trigger).
+async fn activations(env: &LocalEnv, site: SiteRole) -> Vec<(String, Value, Value, Value)> {
+    let state = env.admin_get(site, "state").await.unwrap();
+    let mut jobs: Vec<_> = state["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["name"].as_str().unwrap().to_string(),
+                j["schedule_pause_status"].clone(),
+                j["continuous_pause_status"].clone(),
+                j["trigger_pause_status"].clone(),
+            )
+        })
+        .collect();
+    jobs.sort_by(|a, b| a.0.cmp(&b.0));
+    jobs
+}
+
+fn unpaused(jobs: &[(String, Value, Value, Value)]) -> Vec<String> {
+    jobs.iter()
+        .filter(|(_, s, c, t)| [s, c, t].iter().any(|v| v.as_str() == Some("UNPAUSED")))
+        .map(|j| j.0.clone())
+        .collect()
+}
+
+/// What a fence or start-up would change: schedules, compute states, pools, warehouses.
+async fn footprint(env: &LocalEnv, site: SiteRole) -> Value {
+    let s = env.admin_get(site, "state").await.unwrap();
+    let pick = |key: &str, fields: &[&str]| -> Value {
+        let mut v: Vec<Value> = s[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|o| fields.iter().map(|f| (f.to_string(), o[*f].clone())).collect::<serde_json::Map<_, _>>().into())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_by_key(|o| o.to_string());
+        Value::Array(v)
+    };
+    serde_json::json!({
+        "jobs": pick("jobs", &["name", "schedule_pause_status", "continuous_pause_status", "trigger_pause_status", "max_concurrent_runs"]),
+        "clusters": pick("clusters", &["cluster_name", "state"]),
+        "pools": pick("pools", &["instance_pool_name", "min_idle_instances"]),
+        "warehouses": pick("warehouses", &["name", "state"]),
+        "pipelines": pick("pipelines", &["name", "state"]),
+    })
+}
+
+async fn cname(env: &LocalEnv, plan: &Plan) -> String {
+    let dns = plan.dns.as_ref().unwrap();
+    let out = env
+        .aws
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&dns.hosted_zone_id)
+        .send()
+        .await
+        .unwrap();
+    out.resource_record_sets()
+        .iter()
+        .find(|r| r.name().starts_with(&dns.record_name))
+        .and_then(|r| r.resource_records().first().map(|v| v.value().to_string()))
+        .unwrap()
+}
+
+async fn lock_released(env: &LocalEnv, plan: &Plan) -> bool {
+    env.deps.ledger.get_raw(&lock_key(&plan.name)).await.unwrap().is_none()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_happy_path_moves_production_and_never_both_active() {
+    let (env, plan) = setup(|_| {}).await;
+    let primary_before = activations(&env, SiteRole::Primary).await;
+    let active_before = unpaused(&primary_before);
+    assert!(active_before.len() >= 5, "the demo primary has live schedules: {active_before:?}");
+    let r = drive(&env, &plan, Answer::Approve).await;
+    assert_eq!(r.outcome, Outcome::Succeeded, "{:#?}", r.report);
+    assert_eq!(r.execution_status, "SUCCEEDED");
+    assert!(r.verdict.never_both_active, "{:?}", r.verdict.overlaps);
+
+    // The primary is fenced, except what the plan excludes (tag lifeboat=exclude).
+    let primary_after = unpaused(&activations(&env, SiteRole::Primary).await);
+    assert_eq!(primary_after, vec!["DR Canary Monitor".to_string()]);
+    let state = env.admin_get(SiteRole::Primary, "state").await.unwrap();
+    for c in state["clusters"].as_array().unwrap() {
+        let all_purpose = matches!(c["cluster_source"].as_str(), Some("UI") | Some("API"));
+        if all_purpose && c["cluster_name"] != "Ops Break-Glass" {
+            assert!(matches!(c["state"].as_str(), Some("TERMINATED") | Some("TERMINATING")), "{c}");
+        }
+        if c["cluster_name"] == "Ops Break-Glass" {
+            assert_eq!(c["state"], "RUNNING", "excluded cluster left alone");
+        }
+    }
+    for p in state["pools"].as_array().unwrap() {
+        assert_eq!(p["min_idle_instances"], 0, "{p}");
+    }
+    // DR runs exactly what ran at the primary (minus exclusions), and what the plan starts.
+    let dr_after = unpaused(&activations(&env, SiteRole::Dr).await);
+    let expected: Vec<String> = active_before.into_iter().filter(|n| n != "DR Canary Monitor").collect();
+    assert_eq!(dr_after, expected);
+    let dr = env.admin_get(SiteRole::Dr, "state").await.unwrap();
+    let wh = dr["warehouses"].as_array().unwrap().iter().find(|w| w["name"] == "Shared BI").unwrap();
+    assert_eq!(wh["state"], "RUNNING");
+    let pool = dr["pools"].as_array().unwrap().iter().find(|p| p["instance_pool_name"] == "General Purpose Pool").unwrap();
+    assert_eq!(pool["min_idle_instances"], 2);
+
+    // Clients moved: DNS and the SSM parameter point at DR; the old values are in the report.
+    assert_eq!(cname(&env, &plan).await, "dr.workspace.example.internal");
+    let param = env
+        .aws
+        .ssm
+        .get_parameter()
+        .name("/lifeboat/sales-platform/workspace-url")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(param.parameter().unwrap().value(), Some(env.dr.url()));
+    let dns = r.report.dns.as_ref().unwrap();
+    assert_eq!(dns.previous.as_deref(), Some("primary.workspace.example.internal"));
+
+    // Ledger: fence confirmed with prior states, lock released, audit of who approved.
+    let fence: FenceRecord = env
+        .deps
+        .ledger
+        .get(&format!("runs/{}/fence/primary.json", r.run_id))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(fence.status, FenceStatus::Confirmed);
+    assert!(fence.resources.values().all(|x| x.confirmed));
+    assert!(fence.resources.values().any(|x| x.prior == "UNPAUSED"));
+    assert!(lock_released(&env, &plan).await);
+    let approval = r.report.approval.as_ref().unwrap();
+    assert_eq!((approval.decision.as_str(), approval.channel.as_str()), ("approve", "cli"));
+    assert!(r.report.rto.from_declaration_seconds.unwrap() > 0.0);
+    assert_eq!(r.report.rto.met, Some(true));
+    // Every step recorded its outcome in the ledger.
+    let steps: Vec<&str> = r.report.steps.iter().map(|s| s.step.as_str()).collect();
+    for s in ["request-approval", "shutdown-sweep", "dr-config-check", "replication-check", "dr-startup", "activate-schedules", "validate-workspace", "dns-switch"] {
+        assert!(steps.contains(&s), "{s} missing from {steps:?}");
+    }
+    // Secrets stay secret: no token in the report, the ledger's run record or the step records.
+    let report_text = serde_json::to_string(&r.report).unwrap();
+    assert!(!report_text.contains(&env.primary_token) && !report_text.contains(&env.dr_oauth_secret));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_approval_touches_neither_site() {
+    let (env, plan) = setup(|_| {}).await;
+    let primary = footprint(&env, SiteRole::Primary).await;
+    let dr = footprint(&env, SiteRole::Dr).await;
+    let r = drive(&env, &plan, Answer::Reject).await;
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert_eq!(r.execution_status, "FAILED");
+    assert_eq!(footprint(&env, SiteRole::Primary).await, primary);
+    assert_eq!(footprint(&env, SiteRole::Dr).await, dr);
+    assert_eq!(cname(&env, &plan).await, "primary.workspace.example.internal");
+    assert!(lock_released(&env, &plan).await);
+    // No write request reached either workspace.
+    for site in [SiteRole::Primary, SiteRole::Dr] {
+        let log = env.admin_get(site, "requests").await.unwrap();
+        let writes: Vec<&Value> = log["requests"].as_array().unwrap().iter().filter(|r| r["method"] == "POST" && !r["path"].as_str().unwrap_or("").contains("/oidc/")).collect();
+        assert!(writes.is_empty(), "{site:?} got writes: {writes:?}");
+    }
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_timeout_ends_cleanly_and_releases_the_lock() {
+    let (env, plan) = setup(|p| p.approval.timeout_seconds = 3).await;
+    let primary = footprint(&env, SiteRole::Primary).await;
+    let r = drive(&env, &plan, Answer::Ignore).await;
+    assert_eq!(r.outcome, Outcome::ApprovalTimedOut);
+    assert_eq!(footprint(&env, SiteRole::Primary).await, primary);
+    assert!(lock_released(&env, &plan).await);
+    let steps: Vec<&str> = r.report.steps.iter().map(|s| s.step.as_str()).collect();
+    assert!(steps.contains(&"notify"), "escalation notified: {steps:?}");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_primary_fails_over_with_schedules_gated() {
+    let (env, plan) = setup(|p| p.shutdown.max_attempts = 3).await;
+    env.outage(SiteRole::Primary, true).await.unwrap();
+    let r = drive(&env, &plan, Answer::Approve).await;
+    assert_eq!(r.outcome, Outcome::SucceededWithWarnings, "{:#?}", r.report);
+    let fence = r.report.fence.as_ref().unwrap();
+    assert!(!fence.complete && fence.gave_up && !fence.reachable);
+    assert_eq!(fence.attempt, 3, "the loop kept trying up to the plan's bound");
+    let activation = r.report.activation.as_ref().unwrap();
+    assert!(!activation.activated, "schedules stay gated until an operator overrides");
+    assert!(unpaused(&activations(&env, SiteRole::Dr).await).is_empty());
+    assert_eq!(cname(&env, &plan).await, "dr.workspace.example.internal");
+    assert!(r.report.lessons_learned.iter().any(|l| l.contains("override")));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpo_breach_stops_before_the_target_is_activated() {
+    let (env, plan) = setup(|_| {}).await;
+    // The replica's canary is two hours old: replication is behind.
+    let pair = &plan.replication.buckets[0];
+    let stale = lifeboat_core::steps::replication_check::Canary {
+        written_at: chrono::Utc::now() - chrono::Duration::hours(2),
+    };
+    env.aws
+        .s3
+        .put_object()
+        .bucket(&pair.replica)
+        .key(&pair.canary_key)
+        .body(serde_json::to_vec(&stale).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    let r = drive(&env, &plan, Answer::Approve).await;
+    assert_eq!(r.outcome, Outcome::StoppedRpoBreach);
+    assert!(unpaused(&activations(&env, SiteRole::Dr).await).is_empty());
+    assert_eq!(cname(&env, &plan).await, "primary.workspace.example.internal");
+    assert!(lock_released(&env, &plan).await);
+    env.stop().await;
+}
+
+async fn wait_for_approval(env: &LocalEnv, run_id: &str) -> ApprovalRecord {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(r) = env.deps.ledger.get::<ApprovalRecord>(&approval_key(&lifeboat_core::run::RunId(run_id.into()))).await.unwrap() {
+            return r.value;
+        }
+        assert!(Instant::now() < deadline, "no approval request");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_for_end(env: &LocalEnv, arn: &str) -> (ExecutionStatus, Option<String>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = env.aws.sfn.describe_execution().execution_arn(arn).send().await.unwrap();
+        if d.status() != &ExecutionStatus::Running {
+            return (d.status().clone(), d.error().map(str::to_string));
+        }
+        assert!(Instant::now() < deadline, "execution did not end");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn started(v: Value) -> (String, String) {
+    match serde_json::from_value(v).unwrap() {
+        IngestOutput::Started { execution_arn, run_id } => (execution_arn, run_id),
+        other => panic!("not started: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_execution_is_refused_by_the_lock() {
+    let (env, plan) = setup(|_| {}).await;
+    let region = &plan.sites.primary.region;
+    let (first_arn, first_run) = started(env.invoke("health-ingest", &health_event(region, "FIRST")).await.unwrap());
+    wait_for_approval(&env, &first_run).await;
+    // A different incident while the first run holds the lock.
+    let (second_arn, _) = started(env.invoke("health-ingest", &health_event(region, "SECOND")).await.unwrap());
+    let (status, error) = wait_for_end(&env, &second_arn).await;
+    assert_eq!(status, ExecutionStatus::Failed);
+    assert_eq!(error.as_deref(), Some("LockHeld"));
+    // The first is untouched and still waiting; rejecting it releases the lock.
+    let d = env.aws.sfn.describe_execution().execution_arn(&first_arn).send().await.unwrap();
+    assert_eq!(d.status(), &ExecutionStatus::Running);
+    request_approval::decide(&env.deps, &lifeboat_core::run::RunId(first_run.clone()), Decision::Reject, "tester", "cli", None)
+        .await
+        .unwrap();
+    wait_for_end(&env, &first_arn).await;
+    assert!(lock_released(&env, &plan).await);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_health_events_start_one_execution() {
+    let (env, plan) = setup(|_| {}).await;
+    let region = plan.sites.primary.region.clone();
+    let event = health_event(&region, "DUP");
+    let (arn, run_id) = started(env.invoke("health-ingest", &event).await.unwrap());
+    // The same event again (e.g. via the backup region's bus).
+    let mut again = event.clone();
+    again["region"] = Value::String("us-west-2".into());
+    let second: IngestOutput = serde_json::from_value(env.invoke("health-ingest", &again).await.unwrap()).unwrap();
+    assert_eq!(second, IngestOutput::Duplicate);
+    // An update of the same incident (new communicationId).
+    let mut update = event.clone();
+    update["detail"]["communicationId"] = Value::String("DUP-2".into());
+    let third: IngestOutput = serde_json::from_value(env.invoke("health-ingest", &update).await.unwrap()).unwrap();
+    assert_eq!(third, IngestOutput::AlreadyStarted { run_id: run_id.clone() });
+    // Not about the primary region, or not an open issue: ignored.
+    let mut elsewhere = event.clone();
+    elsewhere["detail"]["eventRegion"] = Value::String("eu-west-1".into());
+    elsewhere["detail"]["eventArn"] = Value::String("arn:aws:health:eu-west-1::event/EC2/X/Y".into());
+    assert!(matches!(serde_json::from_value(env.invoke("health-ingest", &elsewhere).await.unwrap()).unwrap(), IngestOutput::Ignored { .. }));
+    let list = env
+        .aws
+        .sfn
+        .list_executions()
+        .state_machine_arn(env.deps.config.failover_state_machine_arn.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.executions().len(), 1);
+    // Malformed events are refused with a clear error.
+    let err = env.invoke("health-ingest", &serde_json::json!({"source": "aws.health"})).await.unwrap_err().to_string();
+    assert!(err.contains("InvalidInput") && err.contains("detail"), "{err}");
+    wait_for_approval(&env, &run_id).await;
+    request_approval::decide(&env.deps, &lifeboat_core::run::RunId(run_id), Decision::Reject, "tester", "cli", None)
+        .await
+        .unwrap();
+    wait_for_end(&env, &arn).await;
+    env.stop().await;
+}

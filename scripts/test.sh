@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test suite: Rust unit, client-vs-emulator and end-to-end tests (the real state machine in
+# moto with the real handlers), then the emulator's fidelity tests with the official Databricks
+# Python SDK. Sets up .venv on first use. Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/pytest ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q -r requirements-dev.txt
+fi
+cargo test --workspace
+target_dir="${CARGO_TARGET_DIR:-target}"
+DATABRICKS_EMULATOR_BIN="$target_dir/debug/databricks-emulator" .venv/bin/pytest -q tests/fidelity
