@@ -84,7 +84,9 @@ impl DrillResult {
 
 /// An AWS Health event as EventBridge delivers it: an EC2 operational issue in `region`.
 pub fn health_event(region: &str, id: &str) -> serde_json::Value {
-    let now = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let now = chrono::Utc::now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
     serde_json::json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
@@ -112,7 +114,8 @@ pub fn health_event(region: &str, id: &str) -> serde_json::Value {
 
 /// Reads and validates a plan file: nothing starts if this fails.
 pub fn load_plan(path: &Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading plan {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading plan {}", path.display()))?;
     Ok(Plan::from_toml(&text, &path.display().to_string())?)
 }
 
@@ -124,7 +127,9 @@ pub async fn run(options: DrillOptions) -> Result<DrillResult> {
             println!("{s}");
         }
     };
-    say("starting the local environment: two emulated workspaces, moto, the Lambda host ...".into());
+    say(
+        "starting the local environment: two emulated workspaces, moto, the Lambda host ...".into(),
+    );
     let env = LocalEnv::start(LocalOptions {
         fixture: options.fixture,
         ..LocalOptions::default()
@@ -150,10 +155,22 @@ pub async fn drive(env: &LocalEnv, plan: &Plan, options: &DrillOptions) -> Resul
         }
     };
     let event_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase();
-    say(format!("raising an AWS Health event: EC2 operational issue in {}", plan.sites.primary.region));
-    let ingest: IngestOutput = serde_json::from_value(env.invoke("health-ingest", &health_event(&plan.sites.primary.region, &event_id)).await?)?;
+    say(format!(
+        "raising an AWS Health event: EC2 operational issue in {}",
+        plan.sites.primary.region
+    ));
+    let ingest: IngestOutput = serde_json::from_value(
+        env.invoke(
+            "health-ingest",
+            &health_event(&plan.sites.primary.region, &event_id),
+        )
+        .await?,
+    )?;
     let (execution_arn, run_id) = match ingest {
-        IngestOutput::Started { execution_arn, run_id } => (execution_arn, run_id),
+        IngestOutput::Started {
+            execution_arn,
+            run_id,
+        } => (execution_arn, run_id),
         other => bail!("health-ingest did not start a failover: {other:?}"),
     };
     say(format!("failover execution started: {run_id}"));
@@ -177,9 +194,13 @@ pub async fn drive(env: &LocalEnv, plan: &Plan, options: &DrillOptions) -> Resul
         let events: Vec<TimelineEvent> = serde_json::from_value(v["events"].clone())?;
         anyhow::Ok(events)
     };
-    let verdict = never_both_active(&timeline(SiteRole::Primary).await?, &timeline(SiteRole::Dr).await?);
+    let verdict = never_both_active(
+        &timeline(SiteRole::Primary).await?,
+        &timeline(SiteRole::Dr).await?,
+    );
     let report_dir = options.out_dir.join(&run_id);
-    std::fs::create_dir_all(&report_dir).with_context(|| format!("creating {}", report_dir.display()))?;
+    std::fs::create_dir_all(&report_dir)
+        .with_context(|| format!("creating {}", report_dir.display()))?;
     let result = DrillResult {
         run_id: run_id.clone(),
         execution_status: status,
@@ -195,22 +216,43 @@ pub async fn drive(env: &LocalEnv, plan: &Plan, options: &DrillOptions) -> Resul
         result.verdict.jobs_compared
     ));
     for o in &result.verdict.overlaps {
-        md.push_str(&format!("- {} {} overlapped from {} to {}\n", o.job, o.what, o.from_ms, o.to_ms));
+        md.push_str(&format!(
+            "- {} {} overlapped from {} to {}\n",
+            o.job, o.what, o.from_ms, o.to_ms
+        ));
     }
-    md.push_str(&format!("\nStep Functions execution status: {}.\n", result.execution_status));
+    md.push_str(&format!(
+        "\nStep Functions execution status: {}.\n",
+        result.execution_status
+    ));
     std::fs::write(report_dir.join("report.md"), md)?;
-    std::fs::write(report_dir.join("report.json"), serde_json::to_vec_pretty(&result)?)?;
+    std::fs::write(
+        report_dir.join("report.json"),
+        serde_json::to_vec_pretty(&result)?,
+    )?;
     Ok(result)
 }
 
-async fn answer_approval(env: &LocalEnv, run_id: &RunId, record: &ApprovalRecord, answer: Answer, verbose: bool) -> Result<bool> {
+async fn answer_approval(
+    env: &LocalEnv,
+    run_id: &RunId,
+    record: &ApprovalRecord,
+    answer: Answer,
+    verbose: bool,
+) -> Result<bool> {
     let e = &record.evidence;
     if verbose {
         println!("\n=== APPROVAL REQUESTED (run {run_id}) ===");
         println!(
             "  RPO worst: {} ({})",
-            e.worst_rpo_seconds.map(|s| format!("{s:.0} s")).unwrap_or_else(|| "unknown".into()),
-            if e.rpo_acceptable { "within objective" } else { "NOT within objective" }
+            e.worst_rpo_seconds
+                .map(|s| format!("{s:.0} s"))
+                .unwrap_or_else(|| "unknown".into()),
+            if e.rpo_acceptable {
+                "within objective"
+            } else {
+                "NOT within objective"
+            }
         );
         println!("  primary reachable: {}", e.source_reachable);
         for (what, n) in &e.to_fence {
@@ -240,8 +282,19 @@ async fn answer_approval(env: &LocalEnv, run_id: &RunId, record: &ApprovalRecord
             }
         }
     };
-    let who = format!("{}@local-cli", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
-    request_approval::decide(&env.deps, run_id, decision, &who, "cli", Some("local drill".into())).await?;
+    let who = format!(
+        "{}@local-cli",
+        std::env::var("USER").unwrap_or_else(|_| "operator".into())
+    );
+    request_approval::decide(
+        &env.deps,
+        run_id,
+        decision,
+        &who,
+        "cli",
+        Some("local drill".into()),
+    )
+    .await?;
     if verbose {
         println!("  decision: {} by {who}\n", decision.as_str());
     }
@@ -249,26 +302,46 @@ async fn answer_approval(env: &LocalEnv, run_id: &RunId, record: &ApprovalRecord
 }
 
 /// Follows an execution until it ends, printing each state and answering the approval.
-async fn follow(env: &LocalEnv, execution_arn: &str, run_id: &RunId, options: &DrillOptions) -> Result<String> {
+async fn follow(
+    env: &LocalEnv,
+    execution_arn: &str,
+    run_id: &RunId,
+    options: &DrillOptions,
+) -> Result<String> {
     let sfn = &env.aws.sfn;
     let started = Instant::now();
     let mut seen = 0usize;
     let mut entered: HashMap<String, f64> = HashMap::new();
     let mut answered = false;
     loop {
-        let history = sfn.get_execution_history().execution_arn(execution_arn).send().await.context("reading the execution history")?;
+        let history = sfn
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .context("reading the execution history")?;
         let events = history.events();
         for e in events.iter().skip(seen) {
             let t = started.elapsed().as_secs_f64();
             let ty = e.r#type();
             if let Some(d) = e.state_entered_event_details() {
                 entered.insert(d.name().to_string(), t);
-                if options.verbose && !matches!(ty, HistoryEventType::ChoiceStateEntered | HistoryEventType::PassStateEntered) {
+                if options.verbose
+                    && !matches!(
+                        ty,
+                        HistoryEventType::ChoiceStateEntered | HistoryEventType::PassStateEntered
+                    )
+                {
                     println!("  [{t:6.1}s] > {}", d.name());
                 }
             }
             if let Some(d) = e.state_exited_event_details() {
-                if options.verbose && matches!(ty, HistoryEventType::TaskStateExited | HistoryEventType::ParallelStateExited) {
+                if options.verbose
+                    && matches!(
+                        ty,
+                        HistoryEventType::TaskStateExited | HistoryEventType::ParallelStateExited
+                    )
+                {
                     let took = entered.get(d.name()).map(|s| t - s).unwrap_or(0.0);
                     println!("  [{t:6.1}s] < {} ({took:.1}s)", d.name());
                 }
@@ -276,19 +349,39 @@ async fn follow(env: &LocalEnv, execution_arn: &str, run_id: &RunId, options: &D
         }
         seen = events.len();
         if !answered {
-            if let Some(record) = env.deps.ledger.get::<ApprovalRecord>(&approval_key(run_id)).await? {
+            if let Some(record) = env
+                .deps
+                .ledger
+                .get::<ApprovalRecord>(&approval_key(run_id))
+                .await?
+            {
                 if record.value.decision.is_none() {
-                    answered = answer_approval(env, run_id, &record.value, options.answer, options.verbose).await?;
+                    answered = answer_approval(
+                        env,
+                        run_id,
+                        &record.value,
+                        options.answer,
+                        options.verbose,
+                    )
+                    .await?;
                     if options.answer == Answer::Ignore {
                         answered = true;
                     }
                 }
             }
         }
-        let d = sfn.describe_execution().execution_arn(execution_arn).send().await?;
+        let d = sfn
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await?;
         if d.status() != &ExecutionStatus::Running {
             if options.verbose {
-                println!("execution {}: {}", d.status().as_str(), d.error().unwrap_or(""));
+                println!(
+                    "execution {}: {}",
+                    d.status().as_str(),
+                    d.error().unwrap_or("")
+                );
             }
             return Ok(d.status().as_str().to_string());
         }

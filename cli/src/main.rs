@@ -10,7 +10,11 @@ use lifeboat_core::{
 };
 
 #[derive(Parser)]
-#[command(name = "lifeboat", version, about = "Disaster-recovery orchestration for Databricks workspaces on AWS")]
+#[command(
+    name = "lifeboat",
+    version,
+    about = "Disaster-recovery orchestration for Databricks workspaces on AWS"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,26 +71,43 @@ enum Command {
     },
 }
 
-async fn decide(run: String, decision: request_approval::Decision, comment: Option<String>) -> anyhow::Result<()> {
+async fn decide(
+    run: String,
+    decision: request_approval::Decision,
+    comment: Option<String>,
+) -> anyhow::Result<()> {
     let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
     let deps = Deps::from_env().await?;
-    let who = std::env::var("LIFEBOAT_APPROVER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    let who = std::env::var("LIFEBOAT_APPROVER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
     let record = request_approval::decide(&deps, &run_id, decision, &who, "cli", comment).await?;
-    println!("{} recorded for run {run_id} by {} at {}", record.decision.as_str(), record.approver, record.decided_at);
+    println!(
+        "{} recorded for run {run_id} by {} at {}",
+        record.decision.as_str(),
+        record.approver,
+        record.decided_at
+    );
     Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
         .with_writer(std::io::stderr)
         .try_init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::CheckPlan { plan } => match drill::load_plan(&plan) {
             Ok(p) => {
-                println!("plan {} is valid ({} → {})", p.name, p.sites.primary.region, p.sites.dr.region);
+                println!(
+                    "plan {} is valid ({} → {})",
+                    p.name, p.sites.primary.region, p.sites.dr.region
+                );
                 return ExitCode::SUCCESS;
             }
             Err(e) => {
@@ -94,9 +115,18 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        Command::Approve { run, comment } => decide(run, request_approval::Decision::Approve, comment).await,
-        Command::Reject { run, comment } => decide(run, request_approval::Decision::Reject, comment).await,
-        Command::Drill { plan, yes, out, fixture } => {
+        Command::Approve { run, comment } => {
+            decide(run, request_approval::Decision::Approve, comment).await
+        }
+        Command::Reject { run, comment } => {
+            decide(run, request_approval::Decision::Reject, comment).await
+        }
+        Command::Drill {
+            plan,
+            yes,
+            out,
+            fixture,
+        } => {
             let options = DrillOptions {
                 plan_path: plan,
                 answer: if yes { Answer::Approve } else { Answer::Prompt },
@@ -110,12 +140,22 @@ async fn main() -> ExitCode {
             };
             match drill::run(options).await {
                 Ok(r) => {
-                    println!("\noutcome: {:?}; never both active: {}", r.outcome, r.verdict.never_both_active);
+                    println!(
+                        "\noutcome: {:?}; never both active: {}",
+                        r.outcome, r.verdict.never_both_active
+                    );
                     if let Some(s) = r.report.rto.from_declaration_seconds {
-                        println!("RTO {s:.1} s from declaration (objective {:.0} s)", r.report.rto.objective_seconds);
+                        println!(
+                            "RTO {s:.1} s from declaration (objective {:.0} s)",
+                            r.report.rto.objective_seconds
+                        );
                     }
                     println!("report: {}", r.report_dir.join("report.md").display());
-                    return if r.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+                    return if r.passed() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    };
                 }
                 Err(e) => Err(e),
             }

@@ -37,7 +37,12 @@ pub fn activation_intervals(events: &[TimelineEvent]) -> BTreeMap<String, Vec<In
     let mut sorted: Vec<&TimelineEvent> = events.iter().collect();
     sorted.sort_by_key(|e| e.wall_ms);
     for e in sorted {
-        let which = e.detail.get("kind").and_then(|k| k.as_str()).unwrap_or("schedule").to_string();
+        let which = e
+            .detail
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("schedule")
+            .to_string();
         let key = (e.name.clone(), which);
         match e.kind.as_str() {
             "schedule_unpaused" => {
@@ -166,14 +171,20 @@ mod tests {
 
     #[test]
     fn handover_without_overlap_passes() {
-        let p = vec![ev(0, "schedule_unpaused", "etl", "1"), ev(100, "schedule_paused", "etl", "1")];
+        let p = vec![
+            ev(0, "schedule_unpaused", "etl", "1"),
+            ev(100, "schedule_paused", "etl", "1"),
+        ];
         let d = vec![ev(100, "schedule_unpaused", "etl", "9")];
         assert!(never_both_active(&p, &d).never_both_active);
     }
 
     #[test]
     fn overlap_is_caught() {
-        let p = vec![ev(0, "schedule_unpaused", "etl", "1"), ev(100, "schedule_paused", "etl", "1")];
+        let p = vec![
+            ev(0, "schedule_unpaused", "etl", "1"),
+            ev(100, "schedule_paused", "etl", "1"),
+        ];
         let d = vec![ev(50, "schedule_unpaused", "etl", "9")];
         let v = never_both_active(&p, &d);
         assert!(!v.never_both_active);
@@ -181,7 +192,10 @@ mod tests {
         assert_eq!(v.overlaps[0].to_ms, 100);
         // Runs too.
         let p = vec![ev(0, "run_started", "etl", "r1")];
-        let d = vec![ev(10, "run_started", "etl", "r2"), ev(20, "run_ended", "etl", "r2")];
+        let d = vec![
+            ev(10, "run_started", "etl", "r2"),
+            ev(20, "run_ended", "etl", "r2"),
+        ];
         assert!(!never_both_active(&p, &d).never_both_active);
         // Different jobs never conflict.
         let d = vec![ev(10, "schedule_unpaused", "other", "9")];

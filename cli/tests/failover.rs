@@ -84,7 +84,13 @@ async fn footprint(env: &LocalEnv, site: SiteRole) -> Value {
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|o| fields.iter().map(|f| (f.to_string(), o[*f].clone())).collect::<serde_json::Map<_, _>>().into())
+                    .map(|o| {
+                        fields
+                            .iter()
+                            .map(|f| (f.to_string(), o[*f].clone()))
+                            .collect::<serde_json::Map<_, _>>()
+                            .into()
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -118,7 +124,12 @@ async fn cname(env: &LocalEnv, plan: &Plan) -> String {
 }
 
 async fn lock_released(env: &LocalEnv, plan: &Plan) -> bool {
-    env.deps.ledger.get_raw(&lock_key(&plan.name)).await.unwrap().is_none()
+    env.deps
+        .ledger
+        .get_raw(&lock_key(&plan.name))
+        .await
+        .unwrap()
+        .is_none()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +137,10 @@ async fn failover_happy_path_moves_production_and_never_both_active() {
     let (env, plan) = setup(|_| {}).await;
     let primary_before = activations(&env, SiteRole::Primary).await;
     let active_before = unpaused(&primary_before);
-    assert!(active_before.len() >= 5, "the demo primary has live schedules: {active_before:?}");
+    assert!(
+        active_before.len() >= 5,
+        "the demo primary has live schedules: {active_before:?}"
+    );
     let r = drive(&env, &plan, Answer::Approve).await;
     assert_eq!(r.outcome, Outcome::Succeeded, "{:#?}", r.report);
     assert_eq!(r.execution_status, "SUCCEEDED");
@@ -139,7 +153,13 @@ async fn failover_happy_path_moves_production_and_never_both_active() {
     for c in state["clusters"].as_array().unwrap() {
         let all_purpose = matches!(c["cluster_source"].as_str(), Some("UI") | Some("API"));
         if all_purpose && c["cluster_name"] != "Ops Break-Glass" {
-            assert!(matches!(c["state"].as_str(), Some("TERMINATED") | Some("TERMINATING")), "{c}");
+            assert!(
+                matches!(
+                    c["state"].as_str(),
+                    Some("TERMINATED") | Some("TERMINATING")
+                ),
+                "{c}"
+            );
         }
         if c["cluster_name"] == "Ops Break-Glass" {
             assert_eq!(c["state"], "RUNNING", "excluded cluster left alone");
@@ -150,12 +170,25 @@ async fn failover_happy_path_moves_production_and_never_both_active() {
     }
     // DR runs exactly what ran at the primary (minus exclusions), and what the plan starts.
     let dr_after = unpaused(&activations(&env, SiteRole::Dr).await);
-    let expected: Vec<String> = active_before.into_iter().filter(|n| n != "DR Canary Monitor").collect();
+    let expected: Vec<String> = active_before
+        .into_iter()
+        .filter(|n| n != "DR Canary Monitor")
+        .collect();
     assert_eq!(dr_after, expected);
     let dr = env.admin_get(SiteRole::Dr, "state").await.unwrap();
-    let wh = dr["warehouses"].as_array().unwrap().iter().find(|w| w["name"] == "Shared BI").unwrap();
+    let wh = dr["warehouses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "Shared BI")
+        .unwrap();
     assert_eq!(wh["state"], "RUNNING");
-    let pool = dr["pools"].as_array().unwrap().iter().find(|p| p["instance_pool_name"] == "General Purpose Pool").unwrap();
+    let pool = dr["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["instance_pool_name"] == "General Purpose Pool")
+        .unwrap();
     assert_eq!(pool["min_idle_instances"], 2);
 
     // Clients moved: DNS and the SSM parameter point at DR; the old values are in the report.
@@ -170,7 +203,10 @@ async fn failover_happy_path_moves_production_and_never_both_active() {
         .unwrap();
     assert_eq!(param.parameter().unwrap().value(), Some(env.dr.url()));
     let dns = r.report.dns.as_ref().unwrap();
-    assert_eq!(dns.previous.as_deref(), Some("primary.workspace.example.internal"));
+    assert_eq!(
+        dns.previous.as_deref(),
+        Some("primary.workspace.example.internal")
+    );
 
     // Ledger: fence confirmed with prior states, lock released, audit of who approved.
     let fence: FenceRecord = env
@@ -186,17 +222,31 @@ async fn failover_happy_path_moves_production_and_never_both_active() {
     assert!(fence.resources.values().any(|x| x.prior == "UNPAUSED"));
     assert!(lock_released(&env, &plan).await);
     let approval = r.report.approval.as_ref().unwrap();
-    assert_eq!((approval.decision.as_str(), approval.channel.as_str()), ("approve", "cli"));
+    assert_eq!(
+        (approval.decision.as_str(), approval.channel.as_str()),
+        ("approve", "cli")
+    );
     assert!(r.report.rto.from_declaration_seconds.unwrap() > 0.0);
     assert_eq!(r.report.rto.met, Some(true));
     // Every step recorded its outcome in the ledger.
     let steps: Vec<&str> = r.report.steps.iter().map(|s| s.step.as_str()).collect();
-    for s in ["request-approval", "shutdown-sweep", "dr-config-check", "replication-check", "dr-startup", "activate-schedules", "validate-workspace", "dns-switch"] {
+    for s in [
+        "request-approval",
+        "shutdown-sweep",
+        "dr-config-check",
+        "replication-check",
+        "dr-startup",
+        "activate-schedules",
+        "validate-workspace",
+        "dns-switch",
+    ] {
         assert!(steps.contains(&s), "{s} missing from {steps:?}");
     }
     // Secrets stay secret: no token in the report, the ledger's run record or the step records.
     let report_text = serde_json::to_string(&r.report).unwrap();
-    assert!(!report_text.contains(&env.primary_token) && !report_text.contains(&env.dr_oauth_secret));
+    assert!(
+        !report_text.contains(&env.primary_token) && !report_text.contains(&env.dr_oauth_secret)
+    );
     env.stop().await;
 }
 
@@ -210,12 +260,22 @@ async fn rejected_approval_touches_neither_site() {
     assert_eq!(r.execution_status, "FAILED");
     assert_eq!(footprint(&env, SiteRole::Primary).await, primary);
     assert_eq!(footprint(&env, SiteRole::Dr).await, dr);
-    assert_eq!(cname(&env, &plan).await, "primary.workspace.example.internal");
+    assert_eq!(
+        cname(&env, &plan).await,
+        "primary.workspace.example.internal"
+    );
     assert!(lock_released(&env, &plan).await);
     // No write request reached either workspace.
     for site in [SiteRole::Primary, SiteRole::Dr] {
         let log = env.admin_get(site, "requests").await.unwrap();
-        let writes: Vec<&Value> = log["requests"].as_array().unwrap().iter().filter(|r| r["method"] == "POST" && !r["path"].as_str().unwrap_or("").contains("/oidc/")).collect();
+        let writes: Vec<&Value> = log["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["method"] == "POST" && !r["path"].as_str().unwrap_or("").contains("/oidc/")
+            })
+            .collect();
         assert!(writes.is_empty(), "{site:?} got writes: {writes:?}");
     }
     env.stop().await;
@@ -242,12 +302,22 @@ async fn unreachable_primary_fails_over_with_schedules_gated() {
     assert_eq!(r.outcome, Outcome::SucceededWithWarnings, "{:#?}", r.report);
     let fence = r.report.fence.as_ref().unwrap();
     assert!(!fence.complete && fence.gave_up && !fence.reachable);
-    assert_eq!(fence.attempt, 3, "the loop kept trying up to the plan's bound");
+    assert_eq!(
+        fence.attempt, 3,
+        "the loop kept trying up to the plan's bound"
+    );
     let activation = r.report.activation.as_ref().unwrap();
-    assert!(!activation.activated, "schedules stay gated until an operator overrides");
+    assert!(
+        !activation.activated,
+        "schedules stay gated until an operator overrides"
+    );
     assert!(unpaused(&activations(&env, SiteRole::Dr).await).is_empty());
     assert_eq!(cname(&env, &plan).await, "dr.workspace.example.internal");
-    assert!(r.report.lessons_learned.iter().any(|l| l.contains("override")));
+    assert!(r
+        .report
+        .lessons_learned
+        .iter()
+        .any(|l| l.contains("override")));
     env.stop().await;
 }
 
@@ -271,7 +341,10 @@ async fn rpo_breach_stops_before_the_target_is_activated() {
     let r = drive(&env, &plan, Answer::Approve).await;
     assert_eq!(r.outcome, Outcome::StoppedRpoBreach);
     assert!(unpaused(&activations(&env, SiteRole::Dr).await).is_empty());
-    assert_eq!(cname(&env, &plan).await, "primary.workspace.example.internal");
+    assert_eq!(
+        cname(&env, &plan).await,
+        "primary.workspace.example.internal"
+    );
     assert!(lock_released(&env, &plan).await);
     env.stop().await;
 }
@@ -279,7 +352,13 @@ async fn rpo_breach_stops_before_the_target_is_activated() {
 async fn wait_for_approval(env: &LocalEnv, run_id: &str) -> ApprovalRecord {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(r) = env.deps.ledger.get::<ApprovalRecord>(&approval_key(&lifeboat_core::run::RunId(run_id.into()))).await.unwrap() {
+        if let Some(r) = env
+            .deps
+            .ledger
+            .get::<ApprovalRecord>(&approval_key(&lifeboat_core::run::RunId(run_id.into())))
+            .await
+            .unwrap()
+        {
             return r.value;
         }
         assert!(Instant::now() < deadline, "no approval request");
@@ -290,7 +369,14 @@ async fn wait_for_approval(env: &LocalEnv, run_id: &str) -> ApprovalRecord {
 async fn wait_for_end(env: &LocalEnv, arn: &str) -> (ExecutionStatus, Option<String>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let d = env.aws.sfn.describe_execution().execution_arn(arn).send().await.unwrap();
+        let d = env
+            .aws
+            .sfn
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+            .unwrap();
         if d.status() != &ExecutionStatus::Running {
             return (d.status().clone(), d.error().map(str::to_string));
         }
@@ -301,7 +387,10 @@ async fn wait_for_end(env: &LocalEnv, arn: &str) -> (ExecutionStatus, Option<Str
 
 fn started(v: Value) -> (String, String) {
     match serde_json::from_value(v).unwrap() {
-        IngestOutput::Started { execution_arn, run_id } => (execution_arn, run_id),
+        IngestOutput::Started {
+            execution_arn,
+            run_id,
+        } => (execution_arn, run_id),
         other => panic!("not started: {other:?}"),
     }
 }
@@ -310,19 +399,41 @@ fn started(v: Value) -> (String, String) {
 async fn a_second_execution_is_refused_by_the_lock() {
     let (env, plan) = setup(|_| {}).await;
     let region = &plan.sites.primary.region;
-    let (first_arn, first_run) = started(env.invoke("health-ingest", &health_event(region, "FIRST")).await.unwrap());
+    let (first_arn, first_run) = started(
+        env.invoke("health-ingest", &health_event(region, "FIRST"))
+            .await
+            .unwrap(),
+    );
     wait_for_approval(&env, &first_run).await;
     // A different incident while the first run holds the lock.
-    let (second_arn, _) = started(env.invoke("health-ingest", &health_event(region, "SECOND")).await.unwrap());
+    let (second_arn, _) = started(
+        env.invoke("health-ingest", &health_event(region, "SECOND"))
+            .await
+            .unwrap(),
+    );
     let (status, error) = wait_for_end(&env, &second_arn).await;
     assert_eq!(status, ExecutionStatus::Failed);
     assert_eq!(error.as_deref(), Some("LockHeld"));
     // The first is untouched and still waiting; rejecting it releases the lock.
-    let d = env.aws.sfn.describe_execution().execution_arn(&first_arn).send().await.unwrap();
-    assert_eq!(d.status(), &ExecutionStatus::Running);
-    request_approval::decide(&env.deps, &lifeboat_core::run::RunId(first_run.clone()), Decision::Reject, "tester", "cli", None)
+    let d = env
+        .aws
+        .sfn
+        .describe_execution()
+        .execution_arn(&first_arn)
+        .send()
         .await
         .unwrap();
+    assert_eq!(d.status(), &ExecutionStatus::Running);
+    request_approval::decide(
+        &env.deps,
+        &lifeboat_core::run::RunId(first_run.clone()),
+        Decision::Reject,
+        "tester",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
     wait_for_end(&env, &first_arn).await;
     assert!(lock_released(&env, &plan).await);
     env.stop().await;
@@ -337,18 +448,29 @@ async fn duplicate_health_events_start_one_execution() {
     // The same event again (e.g. via the backup region's bus).
     let mut again = event.clone();
     again["region"] = Value::String("us-west-2".into());
-    let second: IngestOutput = serde_json::from_value(env.invoke("health-ingest", &again).await.unwrap()).unwrap();
+    let second: IngestOutput =
+        serde_json::from_value(env.invoke("health-ingest", &again).await.unwrap()).unwrap();
     assert_eq!(second, IngestOutput::Duplicate);
     // An update of the same incident (new communicationId).
     let mut update = event.clone();
     update["detail"]["communicationId"] = Value::String("DUP-2".into());
-    let third: IngestOutput = serde_json::from_value(env.invoke("health-ingest", &update).await.unwrap()).unwrap();
-    assert_eq!(third, IngestOutput::AlreadyStarted { run_id: run_id.clone() });
+    let third: IngestOutput =
+        serde_json::from_value(env.invoke("health-ingest", &update).await.unwrap()).unwrap();
+    assert_eq!(
+        third,
+        IngestOutput::AlreadyStarted {
+            run_id: run_id.clone()
+        }
+    );
     // Not about the primary region, or not an open issue: ignored.
     let mut elsewhere = event.clone();
     elsewhere["detail"]["eventRegion"] = Value::String("eu-west-1".into());
-    elsewhere["detail"]["eventArn"] = Value::String("arn:aws:health:eu-west-1::event/EC2/X/Y".into());
-    assert!(matches!(serde_json::from_value(env.invoke("health-ingest", &elsewhere).await.unwrap()).unwrap(), IngestOutput::Ignored { .. }));
+    elsewhere["detail"]["eventArn"] =
+        Value::String("arn:aws:health:eu-west-1::event/EC2/X/Y".into());
+    assert!(matches!(
+        serde_json::from_value(env.invoke("health-ingest", &elsewhere).await.unwrap()).unwrap(),
+        IngestOutput::Ignored { .. }
+    ));
     let list = env
         .aws
         .sfn
@@ -359,12 +481,29 @@ async fn duplicate_health_events_start_one_execution() {
         .unwrap();
     assert_eq!(list.executions().len(), 1);
     // Malformed events are refused with a clear error.
-    let err = env.invoke("health-ingest", &serde_json::json!({"source": "aws.health"})).await.unwrap_err().to_string();
-    assert!(err.contains("InvalidInput") && err.contains("detail"), "{err}");
-    wait_for_approval(&env, &run_id).await;
-    request_approval::decide(&env.deps, &lifeboat_core::run::RunId(run_id), Decision::Reject, "tester", "cli", None)
+    let err = env
+        .invoke(
+            "health-ingest",
+            &serde_json::json!({"source": "aws.health"}),
+        )
         .await
-        .unwrap();
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("InvalidInput") && err.contains("detail"),
+        "{err}"
+    );
+    wait_for_approval(&env, &run_id).await;
+    request_approval::decide(
+        &env.deps,
+        &lifeboat_core::run::RunId(run_id),
+        Decision::Reject,
+        "tester",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
     wait_for_end(&env, &arn).await;
     env.stop().await;
 }

@@ -73,7 +73,12 @@ impl Drop for LambdaHost {
 
 impl LambdaHost {
     /// Serves on `listener`, proxying non-Lambda requests to `moto_url`.
-    pub fn start(listener: TcpListener, deps: Deps, moto_url: String, step_timeout: Duration) -> anyhow::Result<LambdaHost> {
+    pub fn start(
+        listener: TcpListener,
+        deps: Deps,
+        moto_url: String,
+        step_timeout: Duration,
+    ) -> anyhow::Result<LambdaHost> {
         let port = listener.local_addr()?.port();
         let faults = Arc::new(Mutex::new(HostFaults::default()));
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -105,10 +110,22 @@ impl LambdaHost {
 
 fn function_error(error_type: &str, message: &str) -> Response {
     let body = serde_json::json!({"errorType": error_type, "errorMessage": message, "trace": []});
-    (StatusCode::OK, [("X-Amz-Function-Error", "Unhandled"), ("Content-Type", "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [
+            ("X-Amz-Function-Error", "Unhandled"),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
 }
 
-async fn invoke(State(state): State<HostState>, Path(function): Path<String>, body: Bytes) -> Response {
+async fn invoke(
+    State(state): State<HostState>,
+    Path(function): Path<String>,
+    body: Bytes,
+) -> Response {
     let decoded = url::form_urlencoded::parse(format!("f={function}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
@@ -116,7 +133,10 @@ async fn invoke(State(state): State<HostState>, Path(function): Path<String>, bo
     let Some(step) = Step::from_function(&decoded) else {
         return (
             StatusCode::NOT_FOUND,
-            [("x-amzn-RequestId", "local"), ("X-Amzn-ErrorType", "ResourceNotFoundException")],
+            [
+                ("x-amzn-RequestId", "local"),
+                ("X-Amzn-ErrorType", "ResourceNotFoundException"),
+            ],
             serde_json::json!({"message": format!("Function not found: {decoded}")}).to_string(),
         )
             .into_response();
@@ -133,27 +153,44 @@ async fn invoke(State(state): State<HostState>, Path(function): Path<String>, bo
     };
     let started = Instant::now();
     let record = |ok: bool, error: Option<String>| {
-        state.log.lock().unwrap_or_else(|p| p.into_inner()).push(Invocation {
-            step: step.name(),
-            ok,
-            error,
-            elapsed: started.elapsed(),
-        });
+        state
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Invocation {
+                step: step.name(),
+                ok,
+                error,
+                elapsed: started.elapsed(),
+            });
     };
     if crash {
         record(false, Some("Runtime.ExitError".into()));
-        return function_error("Runtime.ExitError", "RequestId: local Error: Runtime exited with error: signal: killed");
+        return function_error(
+            "Runtime.ExitError",
+            "RequestId: local Error: Runtime exited with error: signal: killed",
+        );
     }
-    let payload: serde_json::Value = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
-        Ok(v) => v,
-        Err(e) => return function_error("InvalidInput", &format!("payload is not JSON: {e}")),
-    };
+    let payload: serde_json::Value =
+        match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
+            Ok(v) => v,
+            Err(e) => return function_error("InvalidInput", &format!("payload is not JSON: {e}")),
+        };
     let deadline = Instant::now() + state.step_timeout;
     match steps::invoke(step, &state.deps, payload, deadline).await {
         Ok(v) => {
-            info!(step = step.name(), ms = started.elapsed().as_millis() as u64, "invocation ok");
+            info!(
+                step = step.name(),
+                ms = started.elapsed().as_millis() as u64,
+                "invocation ok"
+            );
             record(true, None);
-            (StatusCode::OK, [("Content-Type", "application/json")], v.to_string()).into_response()
+            (
+                StatusCode::OK,
+                [("Content-Type", "application/json")],
+                v.to_string(),
+            )
+                .into_response()
         }
         Err(e) => {
             warn!(step = step.name(), error = %e, "invocation failed");
@@ -163,9 +200,17 @@ async fn invoke(State(state): State<HostState>, Path(function): Path<String>, bo
     }
 }
 
-async fn proxy(State(state): State<HostState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn proxy(
+    State(state): State<HostState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut req = state.http.request(method, format!("{}{}", state.moto_url, path));
+    let mut req = state
+        .http
+        .request(method, format!("{}{}", state.moto_url, path));
     for (name, value) in &headers {
         if name != "host" && name != "content-length" {
             req = req.header(name, value);

@@ -8,12 +8,15 @@ pub mod moto;
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context, Result};
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
 use aws_sdk_s3::{
     primitives::ByteStream,
     types::{
-        BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Destination, ReplicationConfiguration,
-        ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus, VersioningConfiguration,
+        BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Destination,
+        ReplicationConfiguration, ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus,
+        VersioningConfiguration,
     },
 };
 use databricks_emulator::{EmulatorConfig, Fixture, Role, RunningEmulator};
@@ -121,15 +124,24 @@ impl LocalEnv {
         let config = DeployConfig {
             ledger_bucket: LEDGER_BUCKET.into(),
             topic_arn: Some(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC}")),
-            failover_state_machine_arn: Some(format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{FAILOVER_MACHINE}")),
+            failover_state_machine_arn: Some(format!(
+                "arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{FAILOVER_MACHINE}"
+            )),
             plan_key: PLAN_KEY.into(),
             approval_base_url: None,
         };
         let mut deps = Deps::new(aws.clone(), config);
         deps.workspaces.retry.max_attempts = options.client_max_attempts;
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the Lambda host")?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the Lambda host")?;
         let host_port = listener.local_addr()?.port();
-        let host = LambdaHost::start(listener, deps.clone(), moto_url.clone(), options.step_timeout)?;
+        let host = LambdaHost::start(
+            listener,
+            deps.clone(),
+            moto_url.clone(),
+            options.step_timeout,
+        )?;
         let moto = Moto::start(&server, moto_port, host_port).await?;
         Ok(LocalEnv {
             root,
@@ -151,13 +163,19 @@ impl LocalEnv {
         plan.sites.primary.auth = SiteAuth::Pat {
             secret_id: "lifeboat/primary-token".into(),
         };
-        plan.sites.primary.dns_target.get_or_insert_with(|| "primary.workspace.example.internal".into());
+        plan.sites
+            .primary
+            .dns_target
+            .get_or_insert_with(|| "primary.workspace.example.internal".into());
         plan.sites.dr.workspace_url = self.dr.url().to_string();
         plan.sites.dr.auth = SiteAuth::Oauth {
             client_id: "lifeboat-sp".into(),
             secret_id: "lifeboat/dr-oauth-secret".into(),
         };
-        plan.sites.dr.dns_target.get_or_insert_with(|| "dr.workspace.example.internal".into());
+        plan.sites
+            .dr
+            .dns_target
+            .get_or_insert_with(|| "dr.workspace.example.internal".into());
     }
 
     /// Creates what the template would (ledger, topic, secrets, zone, parameters, state
@@ -183,7 +201,11 @@ impl LocalEnv {
                 .with_context(|| format!("creating bucket {bucket}"))?;
             s3.put_bucket_versioning()
                 .bucket(bucket)
-                .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+                .versioning_configuration(
+                    VersioningConfiguration::builder()
+                        .status(BucketVersioningStatus::Enabled)
+                        .build(),
+                )
                 .send()
                 .await
                 .with_context(|| format!("versioning bucket {bucket}"))?;
@@ -195,7 +217,11 @@ impl LocalEnv {
                 .status(ReplicationRuleStatus::Enabled)
                 .priority(1)
                 .filter(ReplicationRuleFilter::builder().prefix("").build())
-                .destination(Destination::builder().bucket(format!("arn:aws:s3:::{}", b.replica)).build()?)
+                .destination(
+                    Destination::builder()
+                        .bucket(format!("arn:aws:s3:::{}", b.replica))
+                        .build()?,
+                )
                 .build()?;
             s3.put_bucket_replication()
                 .bucket(&b.source)
@@ -210,11 +236,16 @@ impl LocalEnv {
                 .with_context(|| format!("replication config of {}", b.source))?;
             // moto stores replication rules but does not replicate: write both sides, the
             // replica one minute behind, as a healthy replication would be.
-            for (bucket, written_at) in [(&b.source, now), (&b.replica, now - chrono::Duration::seconds(60))] {
+            for (bucket, written_at) in [
+                (&b.source, now),
+                (&b.replica, now - chrono::Duration::seconds(60)),
+            ] {
                 s3.put_object()
                     .bucket(bucket)
                     .key(&b.canary_key)
-                    .body(ByteStream::from(serde_json::to_vec(&Canary { written_at })?))
+                    .body(ByteStream::from(serde_json::to_vec(&Canary {
+                        written_at,
+                    })?))
                     .send()
                     .await
                     .with_context(|| format!("canary in {bucket}"))?;
@@ -233,9 +264,19 @@ impl LocalEnv {
                 .await
                 .with_context(|| format!("creating secret {name}"))?;
         }
-        self.aws.sns.create_topic().name(TOPIC).send().await.context("creating the SNS topic")?;
+        self.aws
+            .sns
+            .create_topic()
+            .name(TOPIC)
+            .send()
+            .await
+            .context("creating the SNS topic")?;
         if let Some(dns) = plan.dns.as_mut() {
-            let zone_name = dns.record_name.split_once('.').map(|(_, z)| z.to_string()).unwrap_or_else(|| dns.record_name.clone());
+            let zone_name = dns
+                .record_name
+                .split_once('.')
+                .map(|(_, z)| z.to_string())
+                .unwrap_or_else(|| dns.record_name.clone());
             let zone = self
                 .aws
                 .route53
@@ -254,7 +295,11 @@ impl LocalEnv {
                 .name(format!("{}.", dns.record_name))
                 .r#type(RrType::Cname)
                 .ttl(dns.ttl)
-                .resource_records(ResourceRecord::builder().value(plan.sites.primary.cname_target()).build()?)
+                .resource_records(
+                    ResourceRecord::builder()
+                        .value(plan.sites.primary.cname_target())
+                        .build()?,
+                )
                 .build()?;
             self.aws
                 .route53
@@ -262,7 +307,12 @@ impl LocalEnv {
                 .hosted_zone_id(&zone_id)
                 .change_batch(
                     ChangeBatch::builder()
-                        .changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(record).build()?)
+                        .changes(
+                            Change::builder()
+                                .action(ChangeAction::Upsert)
+                                .resource_record_set(record)
+                                .build()?,
+                        )
                         .build()?,
                 )
                 .send()
@@ -283,7 +333,10 @@ impl LocalEnv {
         }
         plan.validate().context("the localized plan")?;
         let text = toml::to_string(&*plan).context("serialising the plan")?;
-        self.deps.ledger.put_raw(PLAN_KEY, text.into_bytes(), "application/toml").await?;
+        self.deps
+            .ledger
+            .put_raw(PLAN_KEY, text.into_bytes(), "application/toml")
+            .await?;
         let definition = self.definition("failover.asl.json")?;
         let created = self
             .aws
@@ -295,9 +348,17 @@ impl LocalEnv {
             .send()
             .await
             .context("creating the state machine")?;
-        let expected = self.deps.config.failover_state_machine_arn.clone().unwrap_or_default();
+        let expected = self
+            .deps
+            .config
+            .failover_state_machine_arn
+            .clone()
+            .unwrap_or_default();
         if created.state_machine_arn() != expected {
-            bail!("state machine ARN {} differs from the expected {expected}", created.state_machine_arn());
+            bail!(
+                "state machine ARN {} differs from the expected {expected}",
+                created.state_machine_arn()
+            );
         }
         Ok(())
     }
@@ -306,40 +367,63 @@ impl LocalEnv {
     /// `DefinitionSubstitutions` do.
     pub fn definition(&self, file: &str) -> Result<String> {
         let path = self.root.join("statemachine").join(file);
-        let mut text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         for step in Step::ALL {
             let pascal: String = step
                 .name()
                 .split('-')
                 .map(|w| {
                     let mut c = w.chars();
-                    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+                    c.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                        .unwrap_or_default()
                 })
                 .collect();
             text = text.replace(
                 &format!("${{{pascal}FunctionArn}}"),
-                &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:lifeboat-{}", step.name()),
+                &format!(
+                    "arn:aws:lambda:{REGION}:{ACCOUNT}:function:lifeboat-{}",
+                    step.name()
+                ),
             );
         }
         if let Some(i) = text.find("${") {
-            bail!("{file}: unresolved substitution near {}", &text[i..text.len().min(i + 40)]);
+            bail!(
+                "{file}: unresolved substitution near {}",
+                &text[i..text.len().min(i + 40)]
+            );
         }
         Ok(text)
     }
 
     /// Invokes a function through the host's Lambda API (as EventBridge or the CLI would).
-    pub async fn invoke(&self, function: &str, payload: &serde_json::Value) -> Result<serde_json::Value> {
+    pub async fn invoke(
+        &self,
+        function: &str,
+        payload: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
         let resp = self
             .http
-            .post(format!("{}/2015-03-31/functions/lifeboat-{function}/invocations", self.host.url))
+            .post(format!(
+                "{}/2015-03-31/functions/lifeboat-{function}/invocations",
+                self.host.url
+            ))
             .json(payload)
             .send()
             .await
             .context("invoking through the Lambda host")?;
         let failed = resp.headers().contains_key("X-Amz-Function-Error");
-        let body: serde_json::Value = resp.json().await.context("decoding the invocation result")?;
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .context("decoding the invocation result")?;
         if failed {
-            bail!("{function} failed: {} {}", body["errorType"], body["errorMessage"]);
+            bail!(
+                "{function} failed: {} {}",
+                body["errorType"],
+                body["errorMessage"]
+            );
         }
         Ok(body)
     }
@@ -355,19 +439,39 @@ impl LocalEnv {
     /// GET an admin endpoint (`/__emulator/...`) of a site.
     pub async fn admin_get(&self, site: SiteRole, path: &str) -> Result<serde_json::Value> {
         let url = format!("{}/__emulator/{path}", self.emulator(site).url());
-        Ok(self.http.get(&url).send().await?.error_for_status()?.json().await?)
+        Ok(self
+            .http
+            .get(&url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
     }
 
     /// POST an admin endpoint of a site.
-    pub async fn admin_post(&self, site: SiteRole, path: &str, body: serde_json::Value) -> Result<serde_json::Value> {
+    pub async fn admin_post(
+        &self,
+        site: SiteRole,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value> {
         let url = format!("{}/__emulator/{path}", self.emulator(site).url());
-        let resp = self.http.post(&url).json(&body).send().await?.error_for_status()?;
+        let resp = self
+            .http
+            .post(&url)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
         Ok(resp.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// Switches a site's regional outage on or off.
     pub async fn outage(&self, site: SiteRole, enabled: bool) -> Result<()> {
-        self.admin_post(site, "outage", serde_json::json!({"enabled": enabled})).await.map(|_| ())
+        self.admin_post(site, "outage", serde_json::json!({"enabled": enabled}))
+            .await
+            .map(|_| ())
     }
 
     /// Stops everything.

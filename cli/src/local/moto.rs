@@ -41,7 +41,10 @@ pub async fn ensure_moto(root: &Path) -> Result<PathBuf> {
     if server.is_file() {
         return Ok(server);
     }
-    eprintln!("setting up the local AWS emulator (python venv with {MOTO_REQUIREMENT}) in {} ...", venv.display());
+    eprintln!(
+        "setting up the local AWS emulator (python venv with {MOTO_REQUIREMENT}) in {} ...",
+        venv.display()
+    );
     let status = Command::new("python3")
         .args(["-m", "venv"])
         .arg(&venv)
@@ -94,7 +97,9 @@ impl Moto {
             bail!("moto did not answer on {url} within 15 s");
         }
         http.post(format!("{url}/moto-api/config"))
-            .body(r#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#)
+            .body(
+                r#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#,
+            )
             .send()
             .await
             .context("configuring moto")?

@@ -31,18 +31,27 @@ pub fn init_logging() {
 }
 
 fn deadline_instant(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
 /// Serves one step as a Lambda function.
 pub async fn run(step: Step) -> Result<(), lambda_runtime::Error> {
     init_logging();
-    let deps = Deps::from_env().await.map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
+    let deps = Deps::from_env()
+        .await
+        .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
     let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let deadline = deadline_instant(event.context.deadline);
-        steps::invoke(step, deps, event.payload, deadline).await.map_err(Diagnostic::from)
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let deadline = deadline_instant(event.context.deadline);
+            steps::invoke(step, deps, event.payload, deadline)
+                .await
+                .map_err(Diagnostic::from)
+        },
+    ))
     .await
 }

@@ -86,8 +86,18 @@ impl Ledger {
     }
 
     /// Reads a JSON document; `None` when absent.
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, LedgerError> {
-        let out = match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<Versioned<T>>, LedgerError> {
+        let out = match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) => {
                 if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
@@ -113,7 +123,14 @@ impl Ledger {
 
     /// Reads raw bytes; `None` when absent.
     pub async fn get_raw(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
-        match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(
                 out.body
                     .collect()
@@ -163,28 +180,48 @@ impl Ledger {
 
     /// Writes (overwrites) a JSON document.
     pub async fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<String, LedgerError> {
-        let body = serde_json::to_vec_pretty(value).map_err(|e| self.store_error(key, e.to_string()))?;
-        match self.put_inner(key, body, "application/json", false, None).await? {
+        let body =
+            serde_json::to_vec_pretty(value).map_err(|e| self.store_error(key, e.to_string()))?;
+        match self
+            .put_inner(key, body, "application/json", false, None)
+            .await?
+        {
             Written::Ok(etag) => Ok(etag),
             Written::Conflict => Err(self.store_error(key, "unexpected conflict".into())),
         }
     }
 
     /// Writes raw bytes (reports).
-    pub async fn put_raw(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), LedgerError> {
-        self.put_inner(key, body, content_type, false, None).await.map(|_| ())
+    pub async fn put_raw(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), LedgerError> {
+        self.put_inner(key, body, content_type, false, None)
+            .await
+            .map(|_| ())
     }
 
     /// Creates a document only if the key does not exist (`If-None-Match: *`).
     pub async fn create<T: Serialize>(&self, key: &str, value: &T) -> Result<Written, LedgerError> {
-        let body = serde_json::to_vec_pretty(value).map_err(|e| self.store_error(key, e.to_string()))?;
-        self.put_inner(key, body, "application/json", true, None).await
+        let body =
+            serde_json::to_vec_pretty(value).map_err(|e| self.store_error(key, e.to_string()))?;
+        self.put_inner(key, body, "application/json", true, None)
+            .await
     }
 
     /// Replaces a document only if it still has `etag` (`If-Match`).
-    pub async fn replace<T: Serialize>(&self, key: &str, value: &T, etag: &str) -> Result<Written, LedgerError> {
-        let body = serde_json::to_vec_pretty(value).map_err(|e| self.store_error(key, e.to_string()))?;
-        self.put_inner(key, body, "application/json", false, Some(etag)).await
+    pub async fn replace<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        etag: &str,
+    ) -> Result<Written, LedgerError> {
+        let body =
+            serde_json::to_vec_pretty(value).map_err(|e| self.store_error(key, e.to_string()))?;
+        self.put_inner(key, body, "application/json", false, Some(etag))
+            .await
     }
 
     /// Deletes a key (absent is fine).
@@ -211,7 +248,11 @@ impl Ledger {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.store_error(prefix, sdk_error_message(&e)))?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
         }
         keys.sort();
         Ok(keys)

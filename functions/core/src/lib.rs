@@ -1,13 +1,13 @@
 //! Lifeboat core: the DR domain (plan, run, ledger records), the ports and adapters every Lambda
 //! shares (Databricks REST client, S3 ledger and lock, Route 53, SSM, SNS, Step Functions), the
 //! pure decision functions, and one handler module per step of the seed's failover process.
-pub mod databricks;
-pub mod secret;
 pub mod aws;
+pub mod databricks;
+pub mod lambda;
 pub mod ledger;
 pub mod plan;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod secret;
 pub mod steps;
-pub mod lambda;

@@ -528,16 +528,25 @@ impl Plan {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            return Err(invalid("name", "only letters, digits, '-' and '_' are allowed"));
+            return Err(invalid(
+                "name",
+                "only letters, digits, '-' and '_' are allowed",
+            ));
         }
         if self.objectives.rto_minutes == 0 {
             return Err(invalid("objectives.rto_minutes", "must be greater than 0"));
         }
-        for (key, site) in [("sites.primary", &self.sites.primary), ("sites.dr", &self.sites.dr)] {
+        for (key, site) in [
+            ("sites.primary", &self.sites.primary),
+            ("sites.dr", &self.sites.dr),
+        ] {
             let url = url::Url::parse(&site.workspace_url)
                 .map_err(|e| invalid(format!("{key}.workspace_url"), e.to_string()))?;
             if !matches!(url.scheme(), "https" | "http") {
-                return Err(invalid(format!("{key}.workspace_url"), "must be an http(s) URL"));
+                return Err(invalid(
+                    format!("{key}.workspace_url"),
+                    "must be an http(s) URL",
+                ));
             }
             if site.region.trim().is_empty() {
                 return Err(invalid(format!("{key}.region"), "must not be empty"));
@@ -558,7 +567,10 @@ impl Plan {
         let mut names = BTreeSet::new();
         for (i, b) in self.replication.buckets.iter().enumerate() {
             if !names.insert(&b.name) {
-                return Err(invalid(format!("replication.buckets[{i}].name"), "duplicate name"));
+                return Err(invalid(
+                    format!("replication.buckets[{i}].name"),
+                    "duplicate name",
+                ));
             }
             if b.source == b.replica {
                 return Err(invalid(
@@ -569,7 +581,10 @@ impl Plan {
         }
         for (i, p) in self.startup.pools.iter().enumerate() {
             if p.min_idle > 1000 {
-                return Err(invalid(format!("startup.pools[{i}].min_idle"), "at most 1000"));
+                return Err(invalid(
+                    format!("startup.pools[{i}].min_idle"),
+                    "at most 1000",
+                ));
             }
         }
         for (i, c) in self.startup.concurrency.iter().enumerate() {
@@ -607,7 +622,10 @@ impl Plan {
         }
         for (i, d) in self.data_sources.iter().enumerate() {
             if d.kind == DataSourceKind::Tcp && !d.target.contains(':') {
-                return Err(invalid(format!("data_sources[{i}].target"), "tcp needs host:port"));
+                return Err(invalid(
+                    format!("data_sources[{i}].target"),
+                    "tcp needs host:port",
+                ));
             }
         }
         if let Some(dns) = &self.dns {
@@ -619,13 +637,19 @@ impl Plan {
             return Err(invalid("startup.poll_seconds", "must be 1–300"));
         }
         if self.shutdown.retry_interval_seconds == 0 {
-            return Err(invalid("shutdown.retry_interval_seconds", "must be at least 1"));
+            return Err(invalid(
+                "shutdown.retry_interval_seconds",
+                "must be at least 1",
+            ));
         }
         if self.shutdown.max_attempts == 0 {
             return Err(invalid("shutdown.max_attempts", "must be at least 1"));
         }
         if self.approval.timeout_seconds == 0 {
-            return Err(invalid("approval.timeout_seconds", "must be greater than 0"));
+            return Err(invalid(
+                "approval.timeout_seconds",
+                "must be greater than 0",
+            ));
         }
         Ok(())
     }
@@ -705,17 +729,23 @@ mod tests {
     #[test]
     fn unknown_key_is_refused_with_its_name() {
         let typo = EXAMPLE.replace("rpo_minutes = 15", "rpo_minuts = 15");
-        let err = Plan::from_toml(&typo, "lifeboat.toml").unwrap_err().to_string();
+        let err = Plan::from_toml(&typo, "lifeboat.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("rpo_minuts"), "{err}");
         let typo = EXAMPLE.replace("active_runs = \"cancel\"", "active_runs = \"cancle\"");
-        let err = Plan::from_toml(&typo, "lifeboat.toml").unwrap_err().to_string();
+        let err = Plan::from_toml(&typo, "lifeboat.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cancle"), "{err}");
     }
 
     #[test]
     fn wrong_type_is_refused() {
         let bad = EXAMPLE.replace("rto_minutes = 30", "rto_minutes = \"thirty\"");
-        let err = Plan::from_toml(&bad, "lifeboat.toml").unwrap_err().to_string();
+        let err = Plan::from_toml(&bad, "lifeboat.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("rto_minutes"), "{err}");
     }
 
@@ -726,14 +756,19 @@ mod tests {
             PlanError::Invalid { key, .. } => assert_eq!(key, "sites.dr.region"),
             other => panic!("{other}"),
         }
-        let both = EXAMPLE.replace("expect_rows = [[\"50\"]]", "expect_rows = [[\"50\"]]\nexpect_min_rows = 1");
+        let both = EXAMPLE.replace(
+            "expect_rows = [[\"50\"]]",
+            "expect_rows = [[\"50\"]]\nexpect_min_rows = 1",
+        );
         match Plan::from_toml(&both, "p").unwrap_err() {
             PlanError::Invalid { key, .. } => assert_eq!(key, "validation.queries[0]"),
             other => panic!("{other}"),
         }
         let zero = EXAMPLE.replace("max_concurrent_runs = 2", "max_concurrent_runs = 0");
         match Plan::from_toml(&zero, "p").unwrap_err() {
-            PlanError::Invalid { key, .. } => assert_eq!(key, "startup.concurrency[0].max_concurrent_runs"),
+            PlanError::Invalid { key, .. } => {
+                assert_eq!(key, "startup.concurrency[0].max_concurrent_runs")
+            }
             other => panic!("{other}"),
         }
     }

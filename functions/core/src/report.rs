@@ -214,7 +214,8 @@ pub async fn build(
         .filter(|a| a.decision == "approve")
         .map(|a| a.decided_at);
     let objective_seconds = f64::from(run.plan.objectives.rto_minutes) * 60.0;
-    let secs = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_milliseconds() as f64 / 1000.0;
+    let secs =
+        |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_milliseconds() as f64 / 1000.0;
     let from_declaration = served_at.map(|t| secs(run.trigger.declared_at, t));
     let rto = RtoFigures {
         from_declaration_seconds: from_declaration,
@@ -239,10 +240,13 @@ pub async fn build(
         }
     }
     if rto.met == Some(false) {
-        lessons.push("The RTO objective was missed: review the step timeline for the slowest step.".into());
+        lessons.push(
+            "The RTO objective was missed: review the step timeline for the slowest step.".into(),
+        );
     }
     if rpo.as_ref().is_some_and(|r| !r.acceptable) {
-        lessons.push("RPO exceeded its objective: check the replication of the named buckets.".into());
+        lessons
+            .push("RPO exceeded its objective: check the replication of the named buckets.".into());
     }
     let report = Report {
         run_id: run.run_id.0.clone(),
@@ -274,16 +278,34 @@ pub fn render_markdown(r: &Report) -> String {
     let _ = writeln!(md, "# Lifeboat {} report — `{}`\n", r.kind, r.run_id);
     let _ = writeln!(md, "- **Outcome:** {:?}", r.outcome);
     let _ = writeln!(md, "- **Plan:** {} ({})", r.plan, r.direction);
-    let _ = writeln!(md, "- **Trigger:** {} (declared {})", r.trigger.summary, r.trigger.declared_at.to_rfc3339());
+    let _ = writeln!(
+        md,
+        "- **Trigger:** {} (declared {})",
+        r.trigger.summary,
+        r.trigger.declared_at.to_rfc3339()
+    );
     match &r.approval {
         Some(a) => {
-            let _ = writeln!(md, "- **Decision:** {} by {} via {} at {}", a.decision, a.approver, a.channel, a.decided_at.to_rfc3339());
+            let _ = writeln!(
+                md,
+                "- **Decision:** {} by {} via {} at {}",
+                a.decision,
+                a.approver,
+                a.channel,
+                a.decided_at.to_rfc3339()
+            );
         }
         None => {
-            let _ = writeln!(md, "- **Decision:** none recorded (pre-approved or not reached)");
+            let _ = writeln!(
+                md,
+                "- **Decision:** none recorded (pre-approved or not reached)"
+            );
         }
     }
-    let fmt_s = |s: Option<f64>| s.map(|v| format!("{v:.1} s")).unwrap_or_else(|| "n/a".into());
+    let fmt_s = |s: Option<f64>| {
+        s.map(|v| format!("{v:.1} s"))
+            .unwrap_or_else(|| "n/a".into())
+    };
     let _ = writeln!(
         md,
         "- **RTO:** {} from declaration, {} from approval (objective {:.0} s){}",
@@ -297,19 +319,27 @@ pub fn render_markdown(r: &Report) -> String {
         }
     );
     if let Some(rpo) = &r.rpo {
-        let _ = writeln!(md, "\n## RPO\n\n| data | measured | objective | ok |\n|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "\n## RPO\n\n| data | measured | objective | ok |\n|---|---|---|---|"
+        );
         for b in &rpo.buckets {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} s | {} |",
                 b.name,
-                b.rpo_seconds.map(|s| format!("{s:.0} s")).unwrap_or_else(|| "unknown".into()),
+                b.rpo_seconds
+                    .map(|s| format!("{s:.0} s"))
+                    .unwrap_or_else(|| "unknown".into()),
                 b.objective_seconds,
                 if b.ok { "yes" } else { "NO" }
             );
         }
     }
-    let _ = writeln!(md, "\n## Steps\n\n| step | start | end | seconds | ok | summary |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "\n## Steps\n\n| step | start | end | seconds | ok | summary |\n|---|---|---|---|---|---|"
+    );
     for s in &r.steps {
         let _ = writeln!(
             md,
@@ -333,13 +363,28 @@ pub fn render_markdown(r: &Report) -> String {
         let _ = writeln!(md, "\n## Schedules at the target\n\n{}", a.summary);
     }
     if let Some(v) = &r.validation {
-        let _ = writeln!(md, "\n## Validation\n\n| check | ok | detail |\n|---|---|---|");
+        let _ = writeln!(
+            md,
+            "\n## Validation\n\n| check | ok | detail |\n|---|---|---|"
+        );
         for c in &v.checks {
-            let _ = writeln!(md, "| {} | {} | {} |", c.name, if c.ok { "yes" } else { "NO" }, c.detail.replace('|', "/"));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                c.name,
+                if c.ok { "yes" } else { "NO" },
+                c.detail.replace('|', "/")
+            );
         }
     }
     if let Some(d) = &r.dns {
-        let _ = writeln!(md, "\n## DNS and client settings\n\n{} → {} (was {})", d.record_name, d.current, d.previous.as_deref().unwrap_or("none"));
+        let _ = writeln!(
+            md,
+            "\n## DNS and client settings\n\n{} → {} (was {})",
+            d.record_name,
+            d.current,
+            d.previous.as_deref().unwrap_or("none")
+        );
     }
     if let Some(e) = &r.error {
         let _ = writeln!(md, "\n## Error\n\n```\n{e}\n```");

@@ -22,7 +22,10 @@ impl RunId {
         if s.is_empty() || s.len() > 80 {
             return Err(format!("run id must be 1–80 characters, got {}", s.len()));
         }
-        if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err("run id may only hold letters, digits, '-' and '_'".to_string());
         }
         Ok(RunId(s.to_string()))
@@ -31,7 +34,11 @@ impl RunId {
     /// A fresh id for an operator- or schedule-started run.
     pub fn generate(kind: RunKind, now: DateTime<Utc>) -> RunId {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        RunId(format!("{}-{}-{suffix}", kind.as_str(), now.format("%Y%m%dT%H%M%SZ")))
+        RunId(format!(
+            "{}-{}-{suffix}",
+            kind.as_str(),
+            now.format("%Y%m%dT%H%M%SZ")
+        ))
     }
 }
 

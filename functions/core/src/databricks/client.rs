@@ -214,7 +214,11 @@ impl WorkspaceClient {
                 }
             }
             self.inner.limiter.acquire(family).await;
-            let token = self.inner.tokens.bearer(&self.inner.http, &self.inner.host).await;
+            let token = self
+                .inner
+                .tokens
+                .bearer(&self.inner.http, &self.inner.host)
+                .await;
             let error = match token {
                 Err(e) if !e.kind.is_transient() => return Err(e),
                 Err(e) => e,
@@ -233,7 +237,11 @@ impl WorkspaceClient {
                     self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
                     match self.send(request, &endpoint).await {
                         Ok(bytes) => {
-                            let bytes = if bytes.is_empty() { &b"{}"[..] } else { &bytes[..] };
+                            let bytes = if bytes.is_empty() {
+                                &b"{}"[..]
+                            } else {
+                                &bytes[..]
+                            };
                             return serde_json::from_slice(bytes).map_err(|e| {
                                 ApiError::new(ErrorKind::Decode, &endpoint, e.to_string())
                             });

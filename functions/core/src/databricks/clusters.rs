@@ -133,7 +133,10 @@ fn state_str(state: ClusterState) -> String {
 
 impl WorkspaceClient {
     /// Streams every cluster matching the filter, page by page.
-    pub fn list_clusters(&self, filter: ClusterFilter) -> BoxStream<'static, Result<Cluster, ApiError>> {
+    pub fn list_clusters(
+        &self,
+        filter: ClusterFilter,
+    ) -> BoxStream<'static, Result<Cluster, ApiError>> {
         let client = self.clone();
         paginate(move |token| {
             let client = client.clone();
@@ -177,7 +180,11 @@ impl WorkspaceClient {
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn start_cluster(&self, id: &ClusterId) -> Result<(), ApiError> {
         let _: serde_json::Value = self
-            .post(Family::Clusters, "/api/2.1/clusters/start", json!({"cluster_id": id}))
+            .post(
+                Family::Clusters,
+                "/api/2.1/clusters/start",
+                json!({"cluster_id": id}),
+            )
             .await?;
         Ok(())
     }
@@ -186,7 +193,11 @@ impl WorkspaceClient {
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn terminate_cluster(&self, id: &ClusterId) -> Result<(), ApiError> {
         let _: serde_json::Value = self
-            .post(Family::Clusters, "/api/2.1/clusters/delete", json!({"cluster_id": id}))
+            .post(
+                Family::Clusters,
+                "/api/2.1/clusters/delete",
+                json!({"cluster_id": id}),
+            )
             .await?;
         Ok(())
     }

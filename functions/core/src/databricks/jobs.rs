@@ -123,16 +123,24 @@ impl JobSettings {
 
     /// Activations that are live now.
     pub fn unpaused(&self) -> Vec<Activation> {
-        [Activation::Schedule, Activation::Continuous, Activation::Trigger]
-            .into_iter()
-            .filter(|a| self.pause_status(*a) == Some(PauseStatus::Unpaused))
-            .collect()
+        [
+            Activation::Schedule,
+            Activation::Continuous,
+            Activation::Trigger,
+        ]
+        .into_iter()
+        .filter(|a| self.pause_status(*a) == Some(PauseStatus::Unpaused))
+        .collect()
     }
 }
 
 /// `new_settings` for `jobs/update` that flips one activation's pause status, resending the
 /// whole object (the API replaces top-level fields whole). `None` when the job lacks it.
-pub fn pause_field(settings: &JobSettings, which: Activation, status: PauseStatus) -> Option<Value> {
+pub fn pause_field(
+    settings: &JobSettings,
+    which: Activation,
+    status: PauseStatus,
+) -> Option<Value> {
     let mut object = match which {
         Activation::Schedule => serde_json::to_value(settings.schedule.as_ref()?).ok()?,
         Activation::Continuous => serde_json::to_value(settings.continuous.as_ref()?).ok()?,
@@ -262,8 +270,14 @@ impl WorkspaceClient {
                 query.push(("page_token", t));
             }
             async move {
-                let page: JobsPage = client.get(Family::JobsRead, "/api/2.2/jobs/list", &query).await?;
-                let next = if page.has_more { page.next_page_token } else { None };
+                let page: JobsPage = client
+                    .get(Family::JobsRead, "/api/2.2/jobs/list", &query)
+                    .await?;
+                let next = if page.has_more {
+                    page.next_page_token
+                } else {
+                    None
+                };
                 Ok((page.jobs, next))
             }
         })
@@ -277,8 +291,12 @@ impl WorkspaceClient {
     /// One job with its full settings.
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn get_job(&self, id: JobId) -> Result<Job, ApiError> {
-        self.get(Family::JobsRead, "/api/2.2/jobs/get", &[("job_id", id.0.to_string())])
-            .await
+        self.get(
+            Family::JobsRead,
+            "/api/2.2/jobs/get",
+            &[("job_id", id.0.to_string())],
+        )
+        .await
     }
 
     /// `jobs/update`: replaces each top-level field given in `new_settings` whole.
@@ -307,7 +325,8 @@ impl WorkspaceClient {
         if let Some(p) = job_parameters {
             body["job_parameters"] = p;
         }
-        self.post(Family::JobsRead, "/api/2.2/jobs/run-now", body).await
+        self.post(Family::JobsRead, "/api/2.2/jobs/run-now", body)
+            .await
     }
 
     /// Streams runs (25 per page, the API's maximum).
@@ -329,7 +348,11 @@ impl WorkspaceClient {
                 let page: RunsPage = client
                     .get(Family::RunsRead, "/api/2.2/jobs/runs/list", &query)
                     .await?;
-                let next = if page.has_more { page.next_page_token } else { None };
+                let next = if page.has_more {
+                    page.next_page_token
+                } else {
+                    None
+                };
                 Ok((page.runs, next))
             }
         })
@@ -343,15 +366,23 @@ impl WorkspaceClient {
     /// One run.
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn get_run(&self, id: RunId) -> Result<Run, ApiError> {
-        self.get(Family::RunsRead, "/api/2.2/jobs/runs/get", &[("run_id", id.0.to_string())])
-            .await
+        self.get(
+            Family::RunsRead,
+            "/api/2.2/jobs/runs/get",
+            &[("run_id", id.0.to_string())],
+        )
+        .await
     }
 
     /// Cancels a run (asynchronous).
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn cancel_run(&self, id: RunId) -> Result<(), ApiError> {
         let _: Value = self
-            .post(Family::RunsWrite, "/api/2.2/jobs/runs/cancel", json!({"run_id": id}))
+            .post(
+                Family::RunsWrite,
+                "/api/2.2/jobs/runs/cancel",
+                json!({"run_id": id}),
+            )
             .await?;
         Ok(())
     }
@@ -360,7 +391,11 @@ impl WorkspaceClient {
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn cancel_all_runs(&self, id: JobId) -> Result<(), ApiError> {
         let _: Value = self
-            .post(Family::RunsWrite, "/api/2.2/jobs/runs/cancel-all", json!({"job_id": id}))
+            .post(
+                Family::RunsWrite,
+                "/api/2.2/jobs/runs/cancel-all",
+                json!({"job_id": id}),
+            )
             .await?;
         Ok(())
     }
@@ -379,16 +414,25 @@ mod tests {
             "tasks": [{"task_key": "a"}]
         }))
         .unwrap();
-        assert_eq!(settings.unpaused(), vec![Activation::Schedule, Activation::Trigger]);
+        assert_eq!(
+            settings.unpaused(),
+            vec![Activation::Schedule, Activation::Trigger]
+        );
         let v = pause_field(&settings, Activation::Schedule, PauseStatus::Paused).unwrap();
         assert_eq!(
             v,
             json!({"schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "Europe/Amsterdam", "pause_status": "PAUSED"}})
         );
         let v = pause_field(&settings, Activation::Trigger, PauseStatus::Paused).unwrap();
-        assert_eq!(v, json!({"trigger": {"file_arrival": {"url": "s3://b/"}, "pause_status": "PAUSED"}}));
+        assert_eq!(
+            v,
+            json!({"trigger": {"file_arrival": {"url": "s3://b/"}, "pause_status": "PAUSED"}})
+        );
         assert!(pause_field(&settings, Activation::Continuous, PauseStatus::Paused).is_none());
         // Unknown fields survive a round trip.
-        assert!(serde_json::to_value(&settings).unwrap().get("tasks").is_some());
+        assert!(serde_json::to_value(&settings)
+            .unwrap()
+            .get("tasks")
+            .is_some());
     }
 }

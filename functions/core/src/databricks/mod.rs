@@ -56,7 +56,10 @@ where
                 Some(token) => Cursor::Next(token),
                 None => Cursor::Done,
             };
-            Ok(Some((futures::stream::iter(items.into_iter().map(Ok)), cursor)))
+            Ok(Some((
+                futures::stream::iter(items.into_iter().map(Ok)),
+                cursor,
+            )))
         }
     })
     .try_flatten()

@@ -60,7 +60,10 @@ impl ObjectPermissions {
     pub fn grants(&self, principal: &str, level: &str) -> bool {
         self.access_control_list.iter().any(|ac| {
             ac.principal() == principal
-                && ac.all_permissions.iter().any(|p| p.permission_level == level)
+                && ac
+                    .all_permissions
+                    .iter()
+                    .any(|p| p.permission_level == level)
         })
     }
 }

@@ -80,7 +80,9 @@ impl WorkspaceClient {
                 query.push(("page_token", t));
             }
             async move {
-                let r: ListResponse = client.get(Family::Pipelines, "/api/2.0/pipelines", &query).await?;
+                let r: ListResponse = client
+                    .get(Family::Pipelines, "/api/2.0/pipelines", &query)
+                    .await?;
                 Ok((r.statuses, r.next_page_token))
             }
         })
@@ -94,14 +96,19 @@ impl WorkspaceClient {
     /// One pipeline.
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn get_pipeline(&self, id: &PipelineId) -> Result<Pipeline, ApiError> {
-        self.get(Family::Pipelines, &format!("/api/2.0/pipelines/{id}"), &[]).await
+        self.get(Family::Pipelines, &format!("/api/2.0/pipelines/{id}"), &[])
+            .await
     }
 
     /// Stops the active update, if any.
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn stop_pipeline(&self, id: &PipelineId) -> Result<(), ApiError> {
         let _: serde_json::Value = self
-            .post(Family::Pipelines, &format!("/api/2.0/pipelines/{id}/stop"), json!({}))
+            .post(
+                Family::Pipelines,
+                &format!("/api/2.0/pipelines/{id}/stop"),
+                json!({}),
+            )
             .await?;
         Ok(())
     }
@@ -110,7 +117,11 @@ impl WorkspaceClient {
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn start_pipeline_update(&self, id: &PipelineId) -> Result<(), ApiError> {
         let _: serde_json::Value = self
-            .post(Family::Pipelines, &format!("/api/2.0/pipelines/{id}/updates"), json!({}))
+            .post(
+                Family::Pipelines,
+                &format!("/api/2.0/pipelines/{id}/updates"),
+                json!({}),
+            )
             .await?;
         Ok(())
     }

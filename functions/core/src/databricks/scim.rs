@@ -24,6 +24,7 @@ impl WorkspaceClient {
     /// Who the client is authenticated as.
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn me(&self) -> Result<ScimUser, ApiError> {
-        self.get(Family::Scim, "/api/2.0/preview/scim/v2/Me", &[]).await
+        self.get(Family::Scim, "/api/2.0/preview/scim/v2/Me", &[])
+            .await
     }
 }

@@ -69,7 +69,10 @@ pub struct Statement {
 impl Statement {
     /// Rows (empty unless SUCCEEDED).
     pub fn rows(&self) -> Vec<Vec<Option<String>>> {
-        self.result.as_ref().map(|r| r.data_array.clone()).unwrap_or_default()
+        self.result
+            .as_ref()
+            .map(|r| r.data_array.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -102,11 +105,16 @@ impl WorkspaceClient {
         while !current.status.state.is_terminal() {
             if started.elapsed() >= max_wait {
                 let path = format!("/api/2.0/sql/statements/{}/cancel", current.statement_id);
-                let _ = self.post::<serde_json::Value>(Family::Sql, &path, json!({})).await;
+                let _ = self
+                    .post::<serde_json::Value>(Family::Sql, &path, json!({}))
+                    .await;
                 return Err(ApiError::new(
                     ErrorKind::DeadlineExceeded,
                     "POST /api/2.0/sql/statements",
-                    format!("statement still {:?} after {max_wait:?}; cancelled", current.status.state),
+                    format!(
+                        "statement still {:?} after {max_wait:?}; cancelled",
+                        current.status.state
+                    ),
                 ));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

@@ -85,15 +85,23 @@ impl WorkspaceClient {
     /// One warehouse.
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn get_warehouse(&self, id: &WarehouseId) -> Result<Warehouse, ApiError> {
-        self.get(Family::Warehouses, &format!("/api/2.0/sql/warehouses/{id}"), &[])
-            .await
+        self.get(
+            Family::Warehouses,
+            &format!("/api/2.0/sql/warehouses/{id}"),
+            &[],
+        )
+        .await
     }
 
     /// Starts a warehouse.
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn start_warehouse(&self, id: &WarehouseId) -> Result<(), ApiError> {
         let _: serde_json::Value = self
-            .post(Family::Warehouses, &format!("/api/2.0/sql/warehouses/{id}/start"), json!({}))
+            .post(
+                Family::Warehouses,
+                &format!("/api/2.0/sql/warehouses/{id}/start"),
+                json!({}),
+            )
             .await?;
         Ok(())
     }
@@ -102,7 +110,11 @@ impl WorkspaceClient {
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn stop_warehouse(&self, id: &WarehouseId) -> Result<(), ApiError> {
         let _: serde_json::Value = self
-            .post(Family::Warehouses, &format!("/api/2.0/sql/warehouses/{id}/stop"), json!({}))
+            .post(
+                Family::Warehouses,
+                &format!("/api/2.0/sql/warehouses/{id}/stop"),
+                json!({}),
+            )
             .await?;
         Ok(())
     }

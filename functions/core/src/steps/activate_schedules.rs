@@ -42,7 +42,9 @@ pub fn may_activate(fence: Option<FenceStatus>, override_reason: Option<&str>) -
     }
     match fence {
         Some(FenceStatus::Confirmed) => Gate::Open("source confirmed fenced".into()),
-        Some(FenceStatus::GaveUp) => Gate::Blocked("the source's fence was not confirmed; an operator override is required".into()),
+        Some(FenceStatus::GaveUp) => Gate::Blocked(
+            "the source's fence was not confirmed; an operator override is required".into(),
+        ),
         Some(FenceStatus::InProgress) => Gate::Wait("the source's fence is in progress".into()),
         None => Gate::Wait("no fence record yet".into()),
     }
@@ -73,8 +75,15 @@ pub struct ActivationOutput {
 pub async fn handle(deps: &Deps, input: ActivationInput) -> Result<ActivationOutput, StepError> {
     let run = &input.run;
     let (source_role, target_role) = run.direction.roles();
-    let fence = deps.ledger.get::<FenceRecord>(&fence_key(run, source_role)).await?.map(|v| v.value);
-    let gate = may_activate(fence.as_ref().map(|f| f.status), run.override_reason.as_deref());
+    let fence = deps
+        .ledger
+        .get::<FenceRecord>(&fence_key(run, source_role))
+        .await?
+        .map(|v| v.value);
+    let gate = may_activate(
+        fence.as_ref().map(|f| f.status),
+        run.override_reason.as_deref(),
+    );
     let reason = match &gate {
         Gate::Open(r) => r.clone(),
         Gate::Wait(r) | Gate::Blocked(r) => {
@@ -144,11 +153,29 @@ mod tests {
 
     #[test]
     fn gate_needs_confirmation_or_override() {
-        assert!(matches!(may_activate(Some(FenceStatus::Confirmed), None), Gate::Open(_)));
-        assert!(matches!(may_activate(Some(FenceStatus::InProgress), None), Gate::Wait(_)));
+        assert!(matches!(
+            may_activate(Some(FenceStatus::Confirmed), None),
+            Gate::Open(_)
+        ));
+        assert!(matches!(
+            may_activate(Some(FenceStatus::InProgress), None),
+            Gate::Wait(_)
+        ));
         assert!(matches!(may_activate(None, None), Gate::Wait(_)));
-        assert!(matches!(may_activate(Some(FenceStatus::GaveUp), None), Gate::Blocked(_)));
-        assert!(matches!(may_activate(Some(FenceStatus::GaveUp), Some("primary region is gone")), Gate::Open(_)));
-        assert!(matches!(may_activate(Some(FenceStatus::GaveUp), Some("  ")), Gate::Blocked(_)), "a blank reason is no reason");
+        assert!(matches!(
+            may_activate(Some(FenceStatus::GaveUp), None),
+            Gate::Blocked(_)
+        ));
+        assert!(matches!(
+            may_activate(Some(FenceStatus::GaveUp), Some("primary region is gone")),
+            Gate::Open(_)
+        ));
+        assert!(
+            matches!(
+                may_activate(Some(FenceStatus::GaveUp), Some("  ")),
+                Gate::Blocked(_)
+            ),
+            "a blank reason is no reason"
+        );
     }
 }

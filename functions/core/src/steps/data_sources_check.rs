@@ -55,18 +55,36 @@ pub async fn handle(deps: &Deps, input: DataSourcesInput) -> Result<DataSourcesO
             let started = Instant::now();
             let result: Result<String, String> = match source.kind {
                 DataSourceKind::Tcp => {
-                    match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(&source.target)).await {
+                    match tokio::time::timeout(
+                        PROBE_TIMEOUT,
+                        tokio::net::TcpStream::connect(&source.target),
+                    )
+                    .await
+                    {
                         Ok(Ok(_)) => Ok("connected".into()),
                         Ok(Err(e)) => Err(e.to_string()),
                         Err(_) => Err("timed out".into()),
                     }
                 }
                 DataSourceKind::Http => match http.get(&source.target).send().await {
-                    Ok(r) if r.status().is_success() || r.status().is_redirection() => Ok(format!("HTTP {}", r.status().as_u16())),
+                    Ok(r) if r.status().is_success() || r.status().is_redirection() => {
+                        Ok(format!("HTTP {}", r.status().as_u16()))
+                    }
                     Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-                    Err(e) => Err(if e.is_timeout() { "timed out".into() } else { "connection failed".into() }),
+                    Err(e) => Err(if e.is_timeout() {
+                        "timed out".into()
+                    } else {
+                        "connection failed".into()
+                    }),
                 },
-                DataSourceKind::S3 => match deps.aws.s3.head_bucket().bucket(&source.target).send().await {
+                DataSourceKind::S3 => match deps
+                    .aws
+                    .s3
+                    .head_bucket()
+                    .bucket(&source.target)
+                    .send()
+                    .await
+                {
                     Ok(_) => Ok("bucket reachable".into()),
                     Err(e) => Err(crate::aws::sdk_error_message(&e)),
                 },

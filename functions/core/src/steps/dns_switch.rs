@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
+};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
@@ -102,7 +104,10 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
         .await
         .map_err(|e| StepError::aws("route53", &e))?;
     let mut status = change.change_info().map(|c| c.status().clone());
-    let change_id = change.change_info().map(|c| c.id().to_string()).unwrap_or_default();
+    let change_id = change
+        .change_info()
+        .map(|c| c.id().to_string())
+        .unwrap_or_default();
     for _ in 0..60 {
         if status == Some(ChangeStatus::Insync) {
             break;
@@ -121,7 +126,12 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
     for name in &dns.ssm_parameters {
         let previous = match deps.aws.ssm.get_parameter().name(name).send().await {
             Ok(out) => out.parameter().and_then(|p| p.value().map(str::to_string)),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => None,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_not_found()) =>
+            {
+                None
+            }
             Err(e) => return Err(StepError::aws("ssm", &e)),
         };
         deps.aws
@@ -144,9 +154,13 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
         record_name: dns.record_name.clone(),
         previous,
         current: target_host,
-        change_status: status.map(|s| s.as_str().to_string()).unwrap_or_else(|| "UNKNOWN".into()),
+        change_status: status
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "UNKNOWN".into()),
         parameters,
     };
-    deps.ledger.put(&format!("{}/dns.json", run.prefix()), &output).await?;
+    deps.ledger
+        .put(&format!("{}/dns.json", run.prefix()), &output)
+        .await?;
     Ok(output)
 }

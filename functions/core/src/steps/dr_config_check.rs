@@ -57,7 +57,9 @@ pub struct ConfigCheckOutput {
 }
 
 /// Takes a snapshot of a workspace's configuration.
-pub async fn snapshot(client: &WorkspaceClient) -> Result<ConfigSnapshot, crate::databricks::ApiError> {
+pub async fn snapshot(
+    client: &WorkspaceClient,
+) -> Result<ConfigSnapshot, crate::databricks::ApiError> {
     let jobs = client.list_jobs(true);
     let jobs = futures::TryStreamExt::try_collect::<Vec<_>>(jobs);
     let (jobs, pools, warehouses, clusters) = futures::try_join!(
@@ -77,12 +79,25 @@ pub async fn snapshot(client: &WorkspaceClient) -> Result<ConfigSnapshot, crate:
         jobs: jobs
             .iter()
             .map(|j| {
-                let cron = j.settings.schedule.as_ref().map(|s| s.quartz_cron_expression.clone()).unwrap_or_default();
-                let tasks = j.settings.extra.get("tasks").and_then(|t| t.as_array()).map_or(0, Vec::len);
+                let cron = j
+                    .settings
+                    .schedule
+                    .as_ref()
+                    .map(|s| s.quartz_cron_expression.clone())
+                    .unwrap_or_default();
+                let tasks = j
+                    .settings
+                    .extra
+                    .get("tasks")
+                    .and_then(|t| t.as_array())
+                    .map_or(0, Vec::len);
                 (j.settings.name.clone(), (cron, tasks))
             })
             .collect(),
-        pools: pools.iter().map(|p| (p.instance_pool_name.clone(), p.node_type_id.clone())).collect(),
+        pools: pools
+            .iter()
+            .map(|p| (p.instance_pool_name.clone(), p.node_type_id.clone()))
+            .collect(),
         warehouses: warehouses
             .iter()
             .map(|w| (w.name.clone(), w.cluster_size.clone().unwrap_or_default()))
@@ -92,7 +107,11 @@ pub async fn snapshot(client: &WorkspaceClient) -> Result<ConfigSnapshot, crate:
 }
 
 /// Pure: compares snapshots and the plan's needs.
-pub fn compare(plan: &Plan, source: Option<&ConfigSnapshot>, target: &ConfigSnapshot) -> (Vec<String>, Vec<String>, Vec<String>) {
+pub fn compare(
+    plan: &Plan,
+    source: Option<&ConfigSnapshot>,
+    target: &ConfigSnapshot,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
     let mut missing = Vec::new();
     let mut differing = Vec::new();
     if let Some(source) = source {
@@ -106,14 +125,18 @@ pub fn compare(plan: &Plan, source: Option<&ConfigSnapshot>, target: &ConfigSnap
         for (name, node) in &source.pools {
             match target.pools.get(name) {
                 None => missing.push(format!("pool {name}")),
-                Some(t) if t != node => differing.push(format!("pool {name} node type {node} vs {t}")),
+                Some(t) if t != node => {
+                    differing.push(format!("pool {name} node type {node} vs {t}"))
+                }
                 _ => {}
             }
         }
         for (name, size) in &source.warehouses {
             match target.warehouses.get(name) {
                 None => missing.push(format!("warehouse {name}")),
-                Some(t) if t != size => differing.push(format!("warehouse {name} size {size} vs {t}")),
+                Some(t) if t != size => {
+                    differing.push(format!("warehouse {name} size {size} vs {t}"))
+                }
                 _ => {}
             }
         }
@@ -127,12 +150,17 @@ pub fn compare(plan: &Plan, source: Option<&ConfigSnapshot>, target: &ConfigSnap
     let s = &plan.startup;
     for p in &s.pools {
         if !target.pools.contains_key(&p.name) {
-            blocking.push(format!("startup.pools: pool {} does not exist at the target", p.name));
+            blocking.push(format!(
+                "startup.pools: pool {} does not exist at the target",
+                p.name
+            ));
         }
     }
     for c in &s.clusters {
         if !target.clusters.contains(c) {
-            blocking.push(format!("startup.clusters: cluster {c} does not exist at the target"));
+            blocking.push(format!(
+                "startup.clusters: cluster {c} does not exist at the target"
+            ));
         }
     }
     for w in s.warehouses.iter().chain(plan.validation.warehouse.iter()) {
@@ -140,7 +168,11 @@ pub fn compare(plan: &Plan, source: Option<&ConfigSnapshot>, target: &ConfigSnap
             blocking.push(format!("warehouse {w} does not exist at the target"));
         }
     }
-    for j in s.run_once.iter().chain(s.concurrency.iter().map(|c| &c.job)) {
+    for j in s
+        .run_once
+        .iter()
+        .chain(s.concurrency.iter().map(|c| &c.job))
+    {
         if !target.jobs.contains_key(j) {
             blocking.push(format!("startup: job {j} does not exist at the target"));
         }
@@ -150,7 +182,14 @@ pub fn compare(plan: &Plan, source: Option<&ConfigSnapshot>, target: &ConfigSnap
 }
 
 fn snapshot_key(plan: &str, role: SiteRole) -> String {
-    format!("sites/{plan}/{}-config.json", if role == SiteRole::Primary { "primary" } else { "dr" })
+    format!(
+        "sites/{plan}/{}-config.json",
+        if role == SiteRole::Primary {
+            "primary"
+        } else {
+            "dr"
+        }
+    )
 }
 
 /// Compares the target with the source.
@@ -173,7 +212,9 @@ pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckO
             None => (None, "none"),
         },
     };
-    deps.ledger.put(&snapshot_key(&run.plan.name, target_role), &target).await?;
+    deps.ledger
+        .put(&snapshot_key(&run.plan.name, target_role), &target)
+        .await?;
     let (missing_at_target, differing, blocking) = compare(&run.plan, source.as_ref(), &target);
     Ok(ConfigCheckOutput {
         compared_with: compared_with.into(),

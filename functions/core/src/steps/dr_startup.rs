@@ -61,7 +61,9 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
     let run = &input.run;
     let (_, target_role) = run.direction.roles();
     let key = format!("{}/startup.json", run.prefix());
-    let first = StartupRecord { started_at: Utc::now() };
+    let first = StartupRecord {
+        started_at: Utc::now(),
+    };
     let started_at = match deps.ledger.create(&key, &first).await? {
         Written::Ok(_) => first.started_at,
         Written::Conflict => deps
@@ -74,19 +76,32 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
     let plan = &run.plan.startup;
     let mut actions = Vec::new();
     let mut pending = Vec::new();
-    let missing = |what: &str, name: &str| StepError::Refused(format!("{what} {name} does not exist at the target"));
+    let missing = |what: &str, name: &str| {
+        StepError::Refused(format!("{what} {name} does not exist at the target"))
+    };
 
     let pools = client.list_pools().await?;
     for want in &plan.pools {
-        let pool = pools.iter().find(|p| p.instance_pool_name == want.name).ok_or_else(|| missing("pool", &want.name))?;
+        let pool = pools
+            .iter()
+            .find(|p| p.instance_pool_name == want.name)
+            .ok_or_else(|| missing("pool", &want.name))?;
         if pool.min_idle_instances != want.min_idle {
-            client.set_pool_min_idle(&pool.instance_pool_id, want.min_idle).await?;
-            actions.push(format!("pool {}: min_idle {} -> {}", want.name, pool.min_idle_instances, want.min_idle));
+            client
+                .set_pool_min_idle(&pool.instance_pool_id, want.min_idle)
+                .await?;
+            actions.push(format!(
+                "pool {}: min_idle {} -> {}",
+                want.name, pool.min_idle_instances, want.min_idle
+            ));
         }
     }
     let clusters = client.all_clusters(ClusterFilter::default()).await?;
     for name in &plan.clusters {
-        let c = clusters.iter().find(|c| &c.cluster_name == name).ok_or_else(|| missing("cluster", name))?;
+        let c = clusters
+            .iter()
+            .find(|c| &c.cluster_name == name)
+            .ok_or_else(|| missing("cluster", name))?;
         match c.state {
             ClusterState::Running => {}
             ClusterState::Terminated | ClusterState::Error => {
@@ -99,7 +114,10 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
     }
     let warehouses = client.all_warehouses().await?;
     for name in &plan.warehouses {
-        let w = warehouses.iter().find(|w| &w.name == name).ok_or_else(|| missing("warehouse", name))?;
+        let w = warehouses
+            .iter()
+            .find(|w| &w.name == name)
+            .ok_or_else(|| missing("warehouse", name))?;
         match w.state {
             WarehouseState::Running => {}
             WarehouseState::Stopped => {
@@ -110,14 +128,27 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
             other => pending.push(format!("warehouse {name} ({other:?})")),
         }
     }
-    let jobs = if plan.concurrency.is_empty() { Vec::new() } else { client.all_jobs().await? };
+    let jobs = if plan.concurrency.is_empty() {
+        Vec::new()
+    } else {
+        client.all_jobs().await?
+    };
     for c in &plan.concurrency {
-        let job = jobs.iter().find(|j| j.settings.name == c.job).ok_or_else(|| missing("job", &c.job))?;
+        let job = jobs
+            .iter()
+            .find(|j| j.settings.name == c.job)
+            .ok_or_else(|| missing("job", &c.job))?;
         if job.settings.max_concurrent_runs != Some(c.max_concurrent_runs) {
             client
-                .update_job(job.job_id.clone(), json!({"max_concurrent_runs": c.max_concurrent_runs}))
+                .update_job(
+                    job.job_id.clone(),
+                    json!({"max_concurrent_runs": c.max_concurrent_runs}),
+                )
                 .await?;
-            actions.push(format!("job {}: max_concurrent_runs -> {}", c.job, c.max_concurrent_runs));
+            actions.push(format!(
+                "job {}: max_concurrent_runs -> {}",
+                c.job, c.max_concurrent_runs
+            ));
         }
     }
     let elapsed_seconds = (Utc::now() - started_at).num_milliseconds() as f64 / 1000.0;

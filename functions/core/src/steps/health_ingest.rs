@@ -92,16 +92,27 @@ pub fn classify(event: &HealthEvent, plan: &Plan) -> Result<(), String> {
     }
     let d = &event.detail;
     if d.event_type_category != "issue" {
-        return Err(format!("category {} is not an issue", d.event_type_category));
+        return Err(format!(
+            "category {} is not an issue",
+            d.event_type_category
+        ));
     }
     if d.status_code != "open" {
         return Err(format!("status is {}, not open", d.status_code));
     }
     let region = d.event_region.as_deref().unwrap_or(&event.region);
     if region != plan.sites.primary.region {
-        return Err(format!("event is about {region}, the primary is {}", plan.sites.primary.region));
+        return Err(format!(
+            "event is about {region}, the primary is {}",
+            plan.sites.primary.region
+        ));
     }
-    if !plan.monitoring.services.iter().any(|s| s.eq_ignore_ascii_case(&d.service)) {
+    if !plan
+        .monitoring
+        .services
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(&d.service))
+    {
         return Err(format!("service {} is not watched by the plan", d.service));
     }
     Ok(())
@@ -109,7 +120,10 @@ pub fn classify(event: &HealthEvent, plan: &Plan) -> Result<(), String> {
 
 /// The execution name of an incident: stable across updates and redeliveries.
 pub fn run_id_for(event_arn: &str) -> RunId {
-    RunId(format!("health-{}", &hex::encode(Sha256::digest(event_arn.as_bytes()))[..32]))
+    RunId(format!(
+        "health-{}",
+        &hex::encode(Sha256::digest(event_arn.as_bytes()))[..32]
+    ))
 }
 
 /// Parses, classifies, deduplicates and starts.
@@ -121,9 +135,17 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
         .ledger
         .get_raw(&deps.config.plan_key)
         .await?
-        .ok_or_else(|| StepError::Refused(format!("no plan at s3://{}/{}", deps.ledger.bucket(), deps.config.plan_key)))?;
-    let text = String::from_utf8(text).map_err(|e| StepError::InvalidInput(format!("plan is not UTF-8: {e}")))?;
-    let plan = Plan::from_toml(&text, &deps.config.plan_key).map_err(|e| StepError::InvalidInput(e.to_string()))?;
+        .ok_or_else(|| {
+            StepError::Refused(format!(
+                "no plan at s3://{}/{}",
+                deps.ledger.bucket(),
+                deps.config.plan_key
+            ))
+        })?;
+    let text = String::from_utf8(text)
+        .map_err(|e| StepError::InvalidInput(format!("plan is not UTF-8: {e}")))?;
+    let plan = Plan::from_toml(&text, &deps.config.plan_key)
+        .map_err(|e| StepError::InvalidInput(e.to_string()))?;
     if let Err(reason) = classify(&event, &plan) {
         info!(%reason, arn = %event.detail.event_arn, "event ignored");
         return Ok(IngestOutput::Ignored { reason });
@@ -131,7 +153,9 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
     let d = &event.detail;
     let dedup_key = format!(
         "events/{}.json",
-        hex::encode(Sha256::digest(format!("{}|{}", d.event_arn, d.communication_id).as_bytes()))
+        hex::encode(Sha256::digest(
+            format!("{}|{}", d.event_arn, d.communication_id).as_bytes()
+        ))
     );
     let seen = serde_json::json!({"event_arn": d.event_arn, "communication_id": d.communication_id, "received_at": Utc::now(), "bus_region": event.region});
     if deps.ledger.create(&dedup_key, &seen).await? == Written::Conflict {
@@ -144,7 +168,10 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
         d.service,
         d.event_type_code,
         d.event_region.as_deref().unwrap_or(&event.region),
-        d.event_description.first().map(|e| e.latest_description.as_str()).unwrap_or("")
+        d.event_description
+            .first()
+            .map(|e| e.latest_description.as_str())
+            .unwrap_or("")
     );
     let poll_seconds = plan.startup.poll_seconds;
     let run = RunContext {
@@ -162,15 +189,29 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
         poll_seconds,
     };
     let Some(arn) = &deps.config.failover_state_machine_arn else {
-        return Err(StepError::InvalidInput("FAILOVER_STATE_MACHINE_ARN is not set".into()));
+        return Err(StepError::InvalidInput(
+            "FAILOVER_STATE_MACHINE_ARN is not set".into(),
+        ));
     };
     let input = serde_json::json!({ "run": run }).to_string();
-    match deps.aws.sfn.start_execution().state_machine_arn(arn).name(&run_id.0).input(input).send().await {
+    match deps
+        .aws
+        .sfn
+        .start_execution()
+        .state_machine_arn(arn)
+        .name(&run_id.0)
+        .input(input)
+        .send()
+        .await
+    {
         Ok(out) => Ok(IngestOutput::Started {
             execution_arn: out.execution_arn().to_string(),
             run_id: run_id.0,
         }),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_already_exists()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_execution_already_exists()) =>
+        {
             Ok(IngestOutput::AlreadyStarted { run_id: run_id.0 })
         }
         Err(e) => Err(StepError::aws("states", &e)),

@@ -117,14 +117,19 @@ impl DeployConfig {
     /// Reads `LEDGER_BUCKET`, `TOPIC_ARN`, `FAILOVER_STATE_MACHINE_ARN`, `PLAN_KEY`,
     /// `APPROVAL_BASE_URL`.
     pub fn from_env() -> Result<Self, StepError> {
-        let ledger_bucket = std::env::var("LEDGER_BUCKET")
-            .map_err(|_| StepError::InvalidInput("environment variable LEDGER_BUCKET is not set".into()))?;
+        let ledger_bucket = std::env::var("LEDGER_BUCKET").map_err(|_| {
+            StepError::InvalidInput("environment variable LEDGER_BUCKET is not set".into())
+        })?;
         Ok(Self {
             ledger_bucket,
             topic_arn: std::env::var("TOPIC_ARN").ok().filter(|s| !s.is_empty()),
-            failover_state_machine_arn: std::env::var("FAILOVER_STATE_MACHINE_ARN").ok().filter(|s| !s.is_empty()),
+            failover_state_machine_arn: std::env::var("FAILOVER_STATE_MACHINE_ARN")
+                .ok()
+                .filter(|s| !s.is_empty()),
             plan_key: std::env::var("PLAN_KEY").unwrap_or_else(|_| "plan/lifeboat.toml".into()),
-            approval_base_url: std::env::var("APPROVAL_BASE_URL").ok().filter(|s| !s.is_empty()),
+            approval_base_url: std::env::var("APPROVAL_BASE_URL")
+                .ok()
+                .filter(|s| !s.is_empty()),
         })
     }
 }
@@ -178,7 +183,10 @@ impl Workspaces {
         }
         let credentials = match &site.auth {
             SiteAuth::Pat { secret_id } => Credentials::Pat(self.secret(secret_id).await?),
-            SiteAuth::Oauth { client_id, secret_id } => Credentials::OAuthM2m {
+            SiteAuth::Oauth {
+                client_id,
+                secret_id,
+            } => Credentials::OAuthM2m {
                 client_id: client_id.clone(),
                 client_secret: self.secret(secret_id).await?,
             },
@@ -230,7 +238,12 @@ pub fn budget(deadline: Instant, margin: std::time::Duration) -> Instant {
 
 /// Runs a step and writes its [`crate::report::StepRecord`] to the ledger before returning,
 /// whether it succeeded or not — the ledger is the audit trail and the report's timeline.
-pub async fn recorded<T, F>(deps: &Deps, run: &crate::run::RunContext, step: &str, work: F) -> Result<T, StepError>
+pub async fn recorded<T, F>(
+    deps: &Deps,
+    run: &crate::run::RunContext,
+    step: &str,
+    work: F,
+) -> Result<T, StepError>
 where
     T: serde::Serialize,
     F: std::future::Future<Output = Result<T, StepError>>,
@@ -333,9 +346,18 @@ impl Step {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(step: Step, payload: serde_json::Value) -> Result<T, StepError> {
-    serde_path_to_error::deserialize(payload)
-        .map_err(|e| StepError::InvalidInput(format!("{}: field `{}`: {}", step.name(), e.path(), e.inner())))
+fn parse<T: serde::de::DeserializeOwned>(
+    step: Step,
+    payload: serde_json::Value,
+) -> Result<T, StepError> {
+    serde_path_to_error::deserialize(payload).map_err(|e| {
+        StepError::InvalidInput(format!(
+            "{}: field `{}`: {}",
+            step.name(),
+            e.path(),
+            e.inner()
+        ))
+    })
 }
 
 fn to_value<T: serde::Serialize>(v: T) -> Result<serde_json::Value, StepError> {
@@ -344,27 +366,56 @@ fn to_value<T: serde::Serialize>(v: T) -> Result<serde_json::Value, StepError> {
 
 /// Runs a step on a JSON payload: the one entry point of every Lambda and of the local host.
 /// Steps of a run record their outcome in the ledger before returning.
-pub async fn invoke(step: Step, deps: &Deps, payload: serde_json::Value, deadline: Instant) -> Result<serde_json::Value, StepError> {
+pub async fn invoke(
+    step: Step,
+    deps: &Deps,
+    payload: serde_json::Value,
+    deadline: Instant,
+) -> Result<serde_json::Value, StepError> {
     if step == Step::HealthIngest {
         return to_value(health_ingest::handle(deps, payload).await?);
     }
     let run: crate::run::RunContext = match payload.get("run") {
         Some(run) => parse(step, run.clone())?,
-        None => return Err(StepError::InvalidInput(format!("{}: field `run` is missing", step.name()))),
+        None => {
+            return Err(StepError::InvalidInput(format!(
+                "{}: field `run` is missing",
+                step.name()
+            )))
+        }
     };
     let work = async {
         match step {
             Step::HealthIngest => unreachable!("handled above"),
-            Step::RequestApproval => to_value(request_approval::handle(deps, parse(step, payload)?).await?),
+            Step::RequestApproval => {
+                to_value(request_approval::handle(deps, parse(step, payload)?).await?)
+            }
             Step::RunLedger => to_value(run_ledger::handle(deps, parse(step, payload)?).await?),
-            Step::ShutdownSweep => to_value(shutdown_sweep::handle(deps, parse(step, payload)?, budget(deadline, std::time::Duration::from_secs(20))).await?),
-            Step::DrConfigCheck => to_value(dr_config_check::handle(deps, parse(step, payload)?).await?),
-            Step::ReplicationCheck => to_value(replication_check::handle(deps, parse(step, payload)?).await?),
-            Step::DataSourcesCheck => to_value(data_sources_check::handle(deps, parse(step, payload)?).await?),
+            Step::ShutdownSweep => to_value(
+                shutdown_sweep::handle(
+                    deps,
+                    parse(step, payload)?,
+                    budget(deadline, std::time::Duration::from_secs(20)),
+                )
+                .await?,
+            ),
+            Step::DrConfigCheck => {
+                to_value(dr_config_check::handle(deps, parse(step, payload)?).await?)
+            }
+            Step::ReplicationCheck => {
+                to_value(replication_check::handle(deps, parse(step, payload)?).await?)
+            }
+            Step::DataSourcesCheck => {
+                to_value(data_sources_check::handle(deps, parse(step, payload)?).await?)
+            }
             Step::Notify => to_value(notify::handle(deps, parse(step, payload)?).await?),
             Step::DrStartup => to_value(dr_startup::handle(deps, parse(step, payload)?).await?),
-            Step::ActivateSchedules => to_value(activate_schedules::handle(deps, parse(step, payload)?).await?),
-            Step::ValidateWorkspace => to_value(validate_workspace::handle(deps, parse(step, payload)?).await?),
+            Step::ActivateSchedules => {
+                to_value(activate_schedules::handle(deps, parse(step, payload)?).await?)
+            }
+            Step::ValidateWorkspace => {
+                to_value(validate_workspace::handle(deps, parse(step, payload)?).await?)
+            }
             Step::DnsSwitch => to_value(dns_switch::handle(deps, parse(step, payload)?).await?),
         }
     };

@@ -68,8 +68,17 @@ pub async fn measure(deps: &Deps, run: &RunContext) -> Result<ReplicationOutput,
             Direction::Failover => (&pair.source, &pair.replica),
             Direction::Failback => (&pair.replica, &pair.source),
         };
-        let objective_seconds = u64::from(pair.rpo_minutes.unwrap_or(run.plan.objectives.rpo_minutes)) * 60;
-        let written_at = match deps.aws.s3.get_object().bucket(to).key(&pair.canary_key).send().await {
+        let objective_seconds =
+            u64::from(pair.rpo_minutes.unwrap_or(run.plan.objectives.rpo_minutes)) * 60;
+        let written_at = match deps
+            .aws
+            .s3
+            .get_object()
+            .bucket(to)
+            .key(&pair.canary_key)
+            .send()
+            .await
+        {
             Ok(out) => {
                 let last_modified = out
                     .last_modified()
@@ -81,8 +90,16 @@ pub async fn measure(deps: &Deps, run: &RunContext) -> Result<ReplicationOutput,
             }
             Err(_) => None,
         };
-        let rpo_seconds = written_at.map(|w| ((now - w).num_milliseconds() as f64 / 1000.0).max(0.0));
-        let replication_status = match deps.aws.s3.get_bucket_replication().bucket(from).send().await {
+        let rpo_seconds =
+            written_at.map(|w| ((now - w).num_milliseconds() as f64 / 1000.0).max(0.0));
+        let replication_status = match deps
+            .aws
+            .s3
+            .get_bucket_replication()
+            .bucket(from)
+            .send()
+            .await
+        {
             Ok(out) => out
                 .replication_configuration()
                 .map(|c| {
@@ -107,7 +124,9 @@ pub async fn measure(deps: &Deps, run: &RunContext) -> Result<ReplicationOutput,
     let worst = buckets
         .iter()
         .map(|b| b.rpo_seconds.unwrap_or(f64::INFINITY))
-        .fold(None, |acc: Option<f64>, v| Some(acc.map_or(v, |a| a.max(v))))
+        .fold(None, |acc: Option<f64>, v| {
+            Some(acc.map_or(v, |a| a.max(v)))
+        })
         .filter(|v| v.is_finite());
     Ok(ReplicationOutput {
         acceptable: buckets.iter().all(|b| b.ok),
@@ -132,6 +151,9 @@ mod tests {
         assert!(rpo_acceptable(Some(10.0), 900));
         assert!(rpo_acceptable(Some(900.0), 900));
         assert!(!rpo_acceptable(Some(900.5), 900));
-        assert!(!rpo_acceptable(None, 900), "a missing canary is never acceptable");
+        assert!(
+            !rpo_acceptable(None, 900),
+            "a missing canary is never acceptable"
+        );
     }
 }

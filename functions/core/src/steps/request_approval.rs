@@ -29,7 +29,9 @@ pub struct ApprovalInput {
 
 impl std::fmt::Debug for ApprovalInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApprovalInput").field("run", &self.run.run_id).finish_non_exhaustive()
+        f.debug_struct("ApprovalInput")
+            .field("run", &self.run.run_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -131,7 +133,8 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
     let run = &input.run;
     let evidence = gather_evidence(deps, run).await;
     let requested_at = Utc::now();
-    let expires_at = requested_at + chrono::Duration::seconds(i64::from(run.plan.approval.timeout_seconds));
+    let expires_at =
+        requested_at + chrono::Duration::seconds(i64::from(run.plan.approval.timeout_seconds));
     let record = ApprovalRecord {
         run_id: run.run_id.0.clone(),
         task_token: input.task_token.expose().to_string(),
@@ -142,14 +145,23 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
         audit: Vec::new(),
     };
     deps.ledger.put(&approval_key(&run.run_id), &record).await?;
-    let message = approval_message(run, &evidence, expires_at, deps.config.approval_base_url.as_deref());
+    let message = approval_message(
+        run,
+        &evidence,
+        expires_at,
+        deps.config.approval_base_url.as_deref(),
+    );
     let mut published = false;
     if let Some(topic) = &deps.config.topic_arn {
         deps.aws
             .sns
             .publish()
             .topic_arn(topic)
-            .subject(format!("[Lifeboat] Approve {} of {}?", run.kind.as_str(), run.plan.name))
+            .subject(format!(
+                "[Lifeboat] Approve {} of {}?",
+                run.kind.as_str(),
+                run.plan.name
+            ))
             .message(message)
             .message_attributes(
                 "kind",
@@ -157,7 +169,10 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
                     .data_type("String")
                     .string_value("approval_request")
                     .build()
-                    .map_err(|e| StepError::Aws { service: "sns", message: e.to_string() })?,
+                    .map_err(|e| StepError::Aws {
+                        service: "sns",
+                        message: e.to_string(),
+                    })?,
             )
             .send()
             .await
@@ -186,7 +201,11 @@ async fn gather_evidence(deps: &Deps, run: &RunContext) -> Evidence {
         }
     }
     let s = &run.plan.startup;
-    let mut to_start: Vec<String> = s.pools.iter().map(|p| format!("pool {} (min_idle {})", p.name, p.min_idle)).collect();
+    let mut to_start: Vec<String> = s
+        .pools
+        .iter()
+        .map(|p| format!("pool {} (min_idle {})", p.name, p.min_idle))
+        .collect();
     to_start.extend(s.clusters.iter().map(|c| format!("cluster {c}")));
     to_start.extend(s.warehouses.iter().map(|w| format!("warehouse {w}")));
     to_start.extend(s.run_once.iter().map(|j| format!("run once: job {j}")));
@@ -200,7 +219,12 @@ async fn gather_evidence(deps: &Deps, run: &RunContext) -> Evidence {
 }
 
 /// The request text: what happened, the evidence, what approval does, how to answer.
-pub fn approval_message(run: &RunContext, e: &Evidence, expires_at: DateTime<Utc>, base_url: Option<&str>) -> String {
+pub fn approval_message(
+    run: &RunContext,
+    e: &Evidence,
+    expires_at: DateTime<Utc>,
+    base_url: Option<&str>,
+) -> String {
     let (from, to) = run.direction.roles();
     let mut m = format!(
         "Lifeboat asks for a decision: {kind} of plan '{plan}' ({from:?} -> {to:?}).\n\n\
@@ -232,7 +256,10 @@ pub fn approval_message(run: &RunContext, e: &Evidence, expires_at: DateTime<Utc
         run_id = run.run_id,
     );
     if let Some(base) = base_url {
-        m.push_str(&format!("- Link: {base}/approval/{} (signed links: see the approval channel)\n", run.run_id));
+        m.push_str(&format!(
+            "- Link: {base}/approval/{} (signed links: see the approval channel)\n",
+            run.run_id
+        ));
     }
     m
 }
@@ -270,7 +297,12 @@ pub async fn decide(
     comment: Option<String>,
 ) -> Result<DecisionRecord, DecideError> {
     let key = approval_key(run_id);
-    let Some(current) = deps.ledger.get::<ApprovalRecord>(&key).await.map_err(StepError::from)? else {
+    let Some(current) = deps
+        .ledger
+        .get::<ApprovalRecord>(&key)
+        .await
+        .map_err(StepError::from)?
+    else {
         return Err(DecideError::NoRequest(run_id.0.clone()));
     };
     let mut record = current.value;
@@ -315,7 +347,12 @@ pub async fn decide(
         accepted: true,
         reason: "decided".into(),
     });
-    match deps.ledger.replace(&key, &record, &current.etag).await.map_err(StepError::from)? {
+    match deps
+        .ledger
+        .replace(&key, &record, &current.etag)
+        .await
+        .map_err(StepError::from)?
+    {
         Written::Ok(_) => {}
         Written::Conflict => {
             return Err(DecideError::AlreadyDecided {
@@ -353,6 +390,9 @@ pub async fn decide(
             .map_err(|e| StepError::aws("states", &e)),
     };
     result?;
-    info!(decision = decision.as_str(), approver, channel, "decision delivered");
+    info!(
+        decision = decision.as_str(),
+        approver, channel, "decision delivered"
+    );
     Ok(decided)
 }

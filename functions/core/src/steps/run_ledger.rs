@@ -105,7 +105,8 @@ async fn begin(deps: &Deps, run: &RunContext) -> Result<RunLedgerOutput, StepErr
             .await?;
         if !matches!(&active, Some(a) if a.value.active == SiteRole::Dr) {
             return Err(StepError::Refused(
-                "failback needs a completed failover: the ledger does not show the DR site active".into(),
+                "failback needs a completed failover: the ledger does not show the DR site active"
+                    .into(),
             ));
         }
     }
@@ -155,7 +156,9 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
     let run = &input.run;
     let built = report::build(deps, run, &input.results, input.error.as_ref()).await?;
     let prefix = run.prefix();
-    deps.ledger.put(&format!("{prefix}/report.json"), &built.report).await?;
+    deps.ledger
+        .put(&format!("{prefix}/report.json"), &built.report)
+        .await?;
     deps.ledger
         .put_raw(
             &format!("{prefix}/report.md"),

@@ -14,10 +14,7 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
+    sync::atomic::{AtomicUsize, Ordering},
     time::Instant,
 };
 
@@ -172,9 +169,15 @@ impl FenceRecord {
         let mut set = RestoreSet::default();
         for r in self.resources.values() {
             match r.kind {
-                ResourceKind::Schedule => set.activations.push((r.name.clone(), Activation::Schedule)),
-                ResourceKind::Continuous => set.activations.push((r.name.clone(), Activation::Continuous)),
-                ResourceKind::Trigger => set.activations.push((r.name.clone(), Activation::Trigger)),
+                ResourceKind::Schedule => {
+                    set.activations.push((r.name.clone(), Activation::Schedule))
+                }
+                ResourceKind::Continuous => set
+                    .activations
+                    .push((r.name.clone(), Activation::Continuous)),
+                ResourceKind::Trigger => {
+                    set.activations.push((r.name.clone(), Activation::Trigger))
+                }
                 ResourceKind::Pool => set.pools.push((r.name.clone(), r.prior_value.unwrap_or(0))),
                 ResourceKind::Warehouse => set.warehouses.push(r.name.clone()),
                 ResourceKind::Cluster => set.clusters.push(r.name.clone()),
@@ -242,14 +245,35 @@ impl Inventory {
     pub fn counts(&self) -> Vec<(String, usize)> {
         vec![
             ("active runs".into(), self.active_runs.len()),
-            ("running clusters".into(), self.clusters.iter().filter(|c| c.state.is_active()).count()),
+            (
+                "running clusters".into(),
+                self.clusters.iter().filter(|c| c.state.is_active()).count(),
+            ),
             (
                 "unpaused job schedules/triggers".into(),
                 self.jobs.iter().map(|j| j.settings.unpaused().len()).sum(),
             ),
-            ("warm pools".into(), self.pools.iter().filter(|p| p.min_idle_instances > 0).count()),
-            ("running warehouses".into(), self.warehouses.iter().filter(|w| w.state.is_active()).count()),
-            ("running pipelines".into(), self.pipelines.iter().filter(|p| p.state.is_active()).count()),
+            (
+                "warm pools".into(),
+                self.pools
+                    .iter()
+                    .filter(|p| p.min_idle_instances > 0)
+                    .count(),
+            ),
+            (
+                "running warehouses".into(),
+                self.warehouses
+                    .iter()
+                    .filter(|w| w.state.is_active())
+                    .count(),
+            ),
+            (
+                "running pipelines".into(),
+                self.pipelines
+                    .iter()
+                    .filter(|p| p.state.is_active())
+                    .count(),
+            ),
         ]
     }
 }
@@ -400,7 +424,9 @@ pub fn plan_fence(
                 .as_ref()
                 .and_then(|j| job_names.get(j).copied())
                 .unwrap_or(("", &no_tags));
-            let state = if r.state.life_cycle_state == crate::databricks::jobs::LifeCycleState::Terminating {
+            let state = if r.state.life_cycle_state
+                == crate::databricks::jobs::LifeCycleState::Terminating
+            {
                 Observed::Stopping
             } else {
                 Observed::Active
@@ -473,11 +499,12 @@ pub fn plan_fence(
             } else {
                 0
             };
-            let planned = pause_field(&j.settings, activation, PauseStatus::Paused).map(|v| Planned {
-                key: key.clone(),
-                priority: (rank, when),
-                action: FenceAction::Pause(j.job_id.clone(), activation, v),
-            });
+            let planned =
+                pause_field(&j.settings, activation, PauseStatus::Paused).map(|v| Planned {
+                    key: key.clone(),
+                    priority: (rank, when),
+                    action: FenceAction::Pause(j.job_id.clone(), activation, v),
+                });
             seen(
                 record,
                 key,
@@ -592,7 +619,12 @@ fn warehouse_tags(w: &Warehouse) -> BTreeMap<String, String> {
         .and_then(|t| t.as_array())
         .map(|a| {
             a.iter()
-                .filter_map(|kv| Some((kv.get("key")?.as_str()?.to_string(), kv.get("value")?.as_str()?.to_string())))
+                .filter_map(|kv| {
+                    Some((
+                        kv.get("key")?.as_str()?.to_string(),
+                        kv.get("value")?.as_str()?.to_string(),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -613,7 +645,9 @@ async fn perform(client: &WorkspaceClient, action: &FenceAction) -> Result<(), A
     let result = match action {
         FenceAction::CancelRun(id) => client.cancel_run(id.clone()).await,
         FenceAction::TerminateCluster(id) => client.terminate_cluster(id).await,
-        FenceAction::Pause(id, _, settings) => client.update_job(id.clone(), settings.clone()).await,
+        FenceAction::Pause(id, _, settings) => {
+            client.update_job(id.clone(), settings.clone()).await
+        }
         FenceAction::DrainPool(id) => client.set_pool_min_idle(id, 0).await.map(|_| ()),
         FenceAction::StopWarehouse(id) => client.stop_warehouse(id).await,
         FenceAction::StopPipeline(id) => client.stop_pipeline(id).await,
@@ -636,7 +670,11 @@ pub struct SweepOptions {
 
 /// Runs one sweep attempt.
 #[instrument(skip_all, fields(run = %input.run.run_id))]
-pub async fn handle(deps: &Deps, input: SweepInput, deadline: Instant) -> Result<SweepOutput, StepError> {
+pub async fn handle(
+    deps: &Deps,
+    input: SweepInput,
+    deadline: Instant,
+) -> Result<SweepOutput, StepError> {
     handle_with(deps, input, deadline, SweepOptions::default()).await
 }
 
@@ -703,10 +741,8 @@ pub async fn handle_with(
     for p in planned {
         by_family.entry(p.action.family()).or_default().push(p);
     }
-    let results: Arc<std::sync::Mutex<Vec<(String, Result<(), ApiError>)>>> = Arc::default();
     let families = by_family.into_values().map(|list| {
         let client = client.clone();
-        let results = results.clone();
         let actions = &actions;
         async move {
             stream::iter(list)
@@ -716,34 +752,30 @@ pub async fn handle_with(
                         if Instant::now() >= deadline {
                             return None;
                         }
-                        if let Some(limit) = crash_after {
-                            if actions.fetch_add(1, Ordering::SeqCst) >= limit {
-                                return None;
-                            }
-                        } else {
-                            actions.fetch_add(1, Ordering::SeqCst);
+                        let done = actions.fetch_add(1, Ordering::SeqCst);
+                        if crash_after.is_some_and(|limit| done >= limit) {
+                            return None;
                         }
                         let r = perform(&client, &p.action).await;
                         Some((p.key, r))
                     }
                 })
                 .buffer_unordered(concurrency)
-                .for_each(|r| {
-                    if let Some(r) = r {
-                        if let Ok(mut v) = results.lock() {
-                            v.push(r);
-                        }
-                    }
-                    futures::future::ready(())
-                })
-                .await;
+                .filter_map(futures::future::ready)
+                .collect::<Vec<_>>()
+                .await
         }
     });
-    futures::future::join_all(families).await;
-    let results = std::mem::take(&mut *results.lock().map_err(|_| StepError::InvalidInput("poisoned".into()))?);
+    let results: Vec<(String, Result<(), ApiError>)> = futures::future::join_all(families)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     if let Some(limit) = crash_after {
         if actions.load(Ordering::SeqCst) >= limit {
-            return Err(StepError::InvalidInput(format!("simulated crash after {limit} actions")));
+            return Err(StepError::InvalidInput(format!(
+                "simulated crash after {limit} actions"
+            )));
         }
     }
     output.actions = results.len();
@@ -780,6 +812,12 @@ pub async fn handle_with(
     output.complete = remaining == 0;
     output.gave_up = record.status == FenceStatus::GaveUp;
     output.last_error = record.last_error.clone();
-    info!(attempt, confirmed, remaining, actions = output.actions, "sweep attempt done");
+    info!(
+        attempt,
+        confirmed,
+        remaining,
+        actions = output.actions,
+        "sweep attempt done"
+    );
     Ok(output)
 }

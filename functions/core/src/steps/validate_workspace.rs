@@ -54,7 +54,11 @@ pub fn rows_match(q: &ValidationQuery, rows: &[Vec<Option<String>>]) -> Result<(
     if let Some(expected) = &q.expect_rows {
         let got: Vec<Vec<String>> = rows
             .iter()
-            .map(|r| r.iter().map(|v| v.clone().unwrap_or_else(|| "NULL".into())).collect())
+            .map(|r| {
+                r.iter()
+                    .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+                    .collect()
+            })
             .collect();
         if &got != expected {
             return Err(format!("expected {expected:?}, got {got:?}"));
@@ -68,24 +72,42 @@ pub fn rows_match(q: &ValidationQuery, rows: &[Vec<Option<String>>]) -> Result<(
     Ok(())
 }
 
-async fn resolve_object(client: &WorkspaceClient, acl: &ExpectedAcl) -> Result<Option<String>, crate::databricks::ApiError> {
+async fn resolve_object(
+    client: &WorkspaceClient,
+    acl: &ExpectedAcl,
+) -> Result<Option<String>, crate::databricks::ApiError> {
     let name = &acl.object_name;
     Ok(match acl.object_type {
-        AclObjectType::Job => client.all_jobs().await?.into_iter().find(|j| &j.settings.name == name).map(|j| j.job_id.to_string()),
+        AclObjectType::Job => client
+            .all_jobs()
+            .await?
+            .into_iter()
+            .find(|j| &j.settings.name == name)
+            .map(|j| j.job_id.to_string()),
         AclObjectType::Cluster => client
             .all_clusters(ClusterFilter::default())
             .await?
             .into_iter()
             .find(|c| &c.cluster_name == name)
             .map(|c| c.cluster_id.to_string()),
-        AclObjectType::Warehouse => client.all_warehouses().await?.into_iter().find(|w| &w.name == name).map(|w| w.id.to_string()),
+        AclObjectType::Warehouse => client
+            .all_warehouses()
+            .await?
+            .into_iter()
+            .find(|w| &w.name == name)
+            .map(|w| w.id.to_string()),
         AclObjectType::Pool => client
             .list_pools()
             .await?
             .into_iter()
             .find(|p| &p.instance_pool_name == name)
             .map(|p| p.instance_pool_id.to_string()),
-        AclObjectType::Pipeline => client.all_pipelines().await?.into_iter().find(|p| &p.name == name).map(|p| p.pipeline_id.to_string()),
+        AclObjectType::Pipeline => client
+            .all_pipelines()
+            .await?
+            .into_iter()
+            .find(|p| &p.name == name)
+            .map(|p| p.pipeline_id.to_string()),
     })
 }
 
@@ -99,24 +121,47 @@ pub async fn handle(deps: &Deps, input: ValidationInput) -> Result<ValidationOut
     let mut checks = Vec::new();
     match client.me().await {
         Ok(me) => {
-            let ok = v.expect_identity.as_ref().is_none_or(|e| e == &me.user_name);
-            checks.push(check("auth: SCIM Me", ok && me.active, format!("authenticated as {}", me.user_name)));
+            let ok = v
+                .expect_identity
+                .as_ref()
+                .is_none_or(|e| e == &me.user_name);
+            checks.push(check(
+                "auth: SCIM Me",
+                ok && me.active,
+                format!("authenticated as {}", me.user_name),
+            ));
         }
         Err(e) => checks.push(check("auth: SCIM Me", false, e.to_string())),
     }
     match client.all_jobs().await {
-        Ok(jobs) => checks.push(check("api: jobs list", true, format!("{} jobs", jobs.len()))),
+        Ok(jobs) => checks.push(check(
+            "api: jobs list",
+            true,
+            format!("{} jobs", jobs.len()),
+        )),
         Err(e) => checks.push(check("api: jobs list", false, e.to_string())),
     }
     match client.all_clusters(ClusterFilter::default()).await {
-        Ok(c) => checks.push(check("api: clusters list", true, format!("{} clusters", c.len()))),
+        Ok(c) => checks.push(check(
+            "api: clusters list",
+            true,
+            format!("{} clusters", c.len()),
+        )),
         Err(e) => checks.push(check("api: clusters list", false, e.to_string())),
     }
     if let Some(wh_name) = &v.warehouse {
         let timeout = Duration::from_secs(u64::from(v.query_timeout_seconds));
-        let warehouse = client.all_warehouses().await?.into_iter().find(|w| &w.name == wh_name);
+        let warehouse = client
+            .all_warehouses()
+            .await?
+            .into_iter()
+            .find(|w| &w.name == wh_name);
         match warehouse {
-            None => checks.push(check(format!("sql: warehouse {wh_name}"), false, "does not exist at the target")),
+            None => checks.push(check(
+                format!("sql: warehouse {wh_name}"),
+                false,
+                "does not exist at the target",
+            )),
             Some(w) => {
                 let builtin = ValidationQuery {
                     name: "SELECT 1".into(),
@@ -127,10 +172,17 @@ pub async fn handle(deps: &Deps, input: ValidationInput) -> Result<ValidationOut
                 for q in std::iter::once(&builtin).chain(v.queries.iter()) {
                     let name = format!("sql: {}", q.name);
                     match client.execute_statement(&w.id.0, &q.sql, timeout).await {
-                        Ok(s) if s.status.state == crate::databricks::sql::StatementState::Succeeded => {
+                        Ok(s)
+                            if s.status.state
+                                == crate::databricks::sql::StatementState::Succeeded =>
+                        {
                             let rows = s.rows();
                             match rows_match(q, &rows) {
-                                Ok(()) => checks.push(check(name, true, format!("{} rows as expected", rows.len()))),
+                                Ok(()) => checks.push(check(
+                                    name,
+                                    true,
+                                    format!("{} rows as expected", rows.len()),
+                                )),
                                 Err(d) => checks.push(check(name, false, d)),
                             }
                         }
@@ -150,7 +202,13 @@ pub async fn handle(deps: &Deps, input: ValidationInput) -> Result<ValidationOut
         }
     }
     for acl in &v.acls {
-        let name = format!("acl: {} {} {} {}", acl.object_type.path(), acl.object_name, acl.principal, acl.permission_level);
+        let name = format!(
+            "acl: {} {} {} {}",
+            acl.object_type.path(),
+            acl.object_name,
+            acl.principal,
+            acl.permission_level
+        );
         match resolve_object(&client, acl).await {
             Ok(Some(id)) => match client.get_permissions(acl.object_type.path(), &id).await {
                 Ok(perms) => {
