@@ -20,7 +20,7 @@ use lifeboat_core::{
     run::RunId,
     steps::{
         health_ingest::IngestOutput,
-        request_approval::{self, approval_key, ApprovalRecord, Decision},
+        request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
     },
 };
 use serde::{Deserialize, Serialize};
@@ -236,13 +236,19 @@ pub async fn drive(env: &LocalEnv, plan: &Plan, options: &DrillOptions) -> Resul
 async fn answer_approval(
     env: &LocalEnv,
     run_id: &RunId,
+    stage: ApprovalStage,
     record: &ApprovalRecord,
     answer: Answer,
     verbose: bool,
 ) -> Result<bool> {
     let e = &record.evidence;
     if verbose {
-        println!("\n=== APPROVAL REQUESTED (run {run_id}) ===");
+        match stage {
+            ApprovalStage::Failover => println!("\n=== APPROVAL REQUESTED (run {run_id}) ==="),
+            ApprovalStage::RpoBreach => println!(
+                "\n=== SECOND APPROVAL: RPO OVER OBJECTIVE (run {run_id}); approving accepts the data loss ==="
+            ),
+        }
         println!(
             "  RPO worst: {} ({})",
             e.worst_rpo_seconds
@@ -289,6 +295,7 @@ async fn answer_approval(
     request_approval::decide(
         &env.deps,
         run_id,
+        stage,
         decision,
         &who,
         "cli",
@@ -312,7 +319,7 @@ async fn follow(
     let started = Instant::now();
     let mut seen = 0usize;
     let mut entered: HashMap<String, f64> = HashMap::new();
-    let mut answered = false;
+    let mut answered: Vec<ApprovalStage> = Vec::new();
     loop {
         let history = sfn
             .get_execution_history()
@@ -348,26 +355,24 @@ async fn follow(
             }
         }
         seen = events.len();
-        if !answered {
-            if let Some(record) = env
-                .deps
-                .ledger
-                .get::<ApprovalRecord>(&approval_key(run_id))
-                .await?
-            {
+        for stage in [ApprovalStage::Failover, ApprovalStage::RpoBreach] {
+            if answered.contains(&stage) {
+                continue;
+            }
+            let key = approval_key(run_id, stage);
+            if let Some(record) = env.deps.ledger.get::<ApprovalRecord>(&key).await? {
                 if record.value.decision.is_none() {
-                    answered = answer_approval(
+                    answer_approval(
                         env,
                         run_id,
+                        stage,
                         &record.value,
                         options.answer,
                         options.verbose,
                     )
                     .await?;
-                    if options.answer == Answer::Ignore {
-                        answered = true;
-                    }
                 }
+                answered.push(stage);
             }
         }
         let d = sfn

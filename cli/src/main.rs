@@ -27,6 +27,21 @@ enum FixtureArg {
     Empty,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum StageArg {
+    Failover,
+    RpoBreach,
+}
+
+impl From<StageArg> for request_approval::ApprovalStage {
+    fn from(s: StageArg) -> Self {
+        match s {
+            StageArg::Failover => request_approval::ApprovalStage::Failover,
+            StageArg::RpoBreach => request_approval::ApprovalStage::RpoBreach,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a local failover drill end to end (emulated workspaces, moto, real state machine and
@@ -50,6 +65,9 @@ enum Command {
         /// Run id (the execution name).
         #[arg(long)]
         run: String,
+        /// Which decision: the failover itself, or continuing despite an RPO breach.
+        #[arg(long, value_enum, default_value = "failover")]
+        stage: StageArg,
         /// Comment for the audit.
         #[arg(long)]
         comment: Option<String>,
@@ -59,6 +77,9 @@ enum Command {
         /// Run id.
         #[arg(long)]
         run: String,
+        /// Which decision.
+        #[arg(long, value_enum, default_value = "failover")]
+        stage: StageArg,
         /// Comment for the audit.
         #[arg(long)]
         comment: Option<String>,
@@ -73,6 +94,7 @@ enum Command {
 
 async fn decide(
     run: String,
+    stage: StageArg,
     decision: request_approval::Decision,
     comment: Option<String>,
 ) -> anyhow::Result<()> {
@@ -81,7 +103,9 @@ async fn decide(
     let who = std::env::var("LIFEBOAT_APPROVER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".into());
-    let record = request_approval::decide(&deps, &run_id, decision, &who, "cli", comment).await?;
+    let record =
+        request_approval::decide(&deps, &run_id, stage.into(), decision, &who, "cli", comment)
+            .await?;
     println!(
         "{} recorded for run {run_id} by {} at {}",
         record.decision.as_str(),
@@ -115,12 +139,16 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        Command::Approve { run, comment } => {
-            decide(run, request_approval::Decision::Approve, comment).await
-        }
-        Command::Reject { run, comment } => {
-            decide(run, request_approval::Decision::Reject, comment).await
-        }
+        Command::Approve {
+            run,
+            stage,
+            comment,
+        } => decide(run, stage, request_approval::Decision::Approve, comment).await,
+        Command::Reject {
+            run,
+            stage,
+            comment,
+        } => decide(run, stage, request_approval::Decision::Reject, comment).await,
         Command::Drill {
             plan,
             yes,

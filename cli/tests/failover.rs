@@ -14,7 +14,7 @@ use lifeboat_core::{
     report::Outcome,
     steps::{
         health_ingest::IngestOutput,
-        request_approval::{self, approval_key, ApprovalRecord, Decision},
+        request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
         run_ledger::lock_key,
         shutdown_sweep::{FenceRecord, FenceStatus},
     },
@@ -355,7 +355,10 @@ async fn wait_for_approval(env: &LocalEnv, run_id: &str) -> ApprovalRecord {
         if let Some(r) = env
             .deps
             .ledger
-            .get::<ApprovalRecord>(&approval_key(&lifeboat_core::run::RunId(run_id.into())))
+            .get::<ApprovalRecord>(&approval_key(
+                &lifeboat_core::run::RunId(run_id.into()),
+                ApprovalStage::Failover,
+            ))
             .await
             .unwrap()
         {
@@ -427,6 +430,7 @@ async fn a_second_execution_is_refused_by_the_lock() {
     request_approval::decide(
         &env.deps,
         &lifeboat_core::run::RunId(first_run.clone()),
+        ApprovalStage::Failover,
         Decision::Reject,
         "tester",
         "cli",
@@ -497,6 +501,7 @@ async fn duplicate_health_events_start_one_execution() {
     request_approval::decide(
         &env.deps,
         &lifeboat_core::run::RunId(run_id),
+        ApprovalStage::Failover,
         Decision::Reject,
         "tester",
         "cli",
@@ -505,5 +510,44 @@ async fn duplicate_health_events_start_one_execution() {
     .await
     .unwrap();
     wait_for_end(&env, &arn).await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpo_breach_with_ask_policy_needs_a_second_approval() {
+    let (env, plan) =
+        setup(|p| p.replication.on_breach = lifeboat_core::plan::RpoBreachPolicy::Ask).await;
+    let pair = &plan.replication.buckets[0];
+    let stale = lifeboat_core::steps::replication_check::Canary {
+        written_at: chrono::Utc::now() - chrono::Duration::hours(2),
+    };
+    env.aws
+        .s3
+        .put_object()
+        .bucket(&pair.replica)
+        .key(&pair.canary_key)
+        .body(serde_json::to_vec(&stale).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    let r = drive(&env, &plan, Answer::Approve).await;
+    assert!(r.outcome.is_success(), "{:#?}", r.report);
+    assert!(
+        !r.report.rpo.as_ref().unwrap().acceptable,
+        "the breach is reported"
+    );
+    let second: ApprovalRecord = env
+        .deps
+        .ledger
+        .get(&approval_key(
+            &lifeboat_core::run::RunId(r.run_id.clone()),
+            ApprovalStage::RpoBreach,
+        ))
+        .await
+        .unwrap()
+        .expect("a second approval was requested")
+        .value;
+    assert!(second.decision.is_some());
+    assert!(r.report.lessons_learned.iter().any(|l| l.contains("RPO")));
     env.stop().await;
 }

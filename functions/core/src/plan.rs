@@ -204,6 +204,8 @@ pub enum RpoBreachPolicy {
     Stop,
     /// Record the breach and continue (the approver accepted the data loss up front).
     Continue,
+    /// Ask for a second approval with the measured RPO before activating the target.
+    Ask,
 }
 
 /// How to fence a site.

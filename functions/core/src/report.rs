@@ -180,7 +180,10 @@ pub async fn build(
     steps.sort_by_key(|s| s.started_at);
     let approval = deps
         .ledger
-        .get::<ApprovalRecord>(&format!("{prefix}/approval.json"))
+        .get::<ApprovalRecord>(&crate::steps::request_approval::approval_key(
+            &run.run_id,
+            Default::default(),
+        ))
         .await?
         .and_then(|a| a.value.decision)
         .map(|d| ApprovalSummary {

@@ -18,6 +18,17 @@ use crate::{
     secret::Secret,
 };
 
+/// Which decision is asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStage {
+    /// May the failover start at all?
+    #[default]
+    Failover,
+    /// RPO is over its objective: may the target be activated anyway (accepting data loss)?
+    RpoBreach,
+}
+
 /// Input: the state document and the task token (`$$.Task.Token`).
 #[derive(Deserialize)]
 pub struct ApprovalInput {
@@ -25,6 +36,9 @@ pub struct ApprovalInput {
     pub run: RunContext,
     /// The token to resume the execution with.
     pub task_token: Secret,
+    /// Which decision.
+    #[serde(default)]
+    pub stage: ApprovalStage,
 }
 
 impl std::fmt::Debug for ApprovalInput {
@@ -122,9 +136,12 @@ pub struct ApprovalRequested {
     pub published: bool,
 }
 
-/// Ledger key of a run's approval record.
-pub fn approval_key(run_id: &RunId) -> String {
-    format!("runs/{run_id}/approval.json")
+/// Ledger key of a run's approval record for a stage.
+pub fn approval_key(run_id: &RunId, stage: ApprovalStage) -> String {
+    match stage {
+        ApprovalStage::Failover => format!("runs/{run_id}/approval.json"),
+        ApprovalStage::RpoBreach => format!("runs/{run_id}/approval-rpo-breach.json"),
+    }
 }
 
 /// Gathers evidence, stores the token, publishes the request.
@@ -144,24 +161,41 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
         decision: None,
         audit: Vec::new(),
     };
-    deps.ledger.put(&approval_key(&run.run_id), &record).await?;
-    let message = approval_message(
+    deps.ledger
+        .put(&approval_key(&run.run_id, input.stage), &record)
+        .await?;
+    let mut message = approval_message(
         run,
         &evidence,
         expires_at,
         deps.config.approval_base_url.as_deref(),
     );
+    let subject = match input.stage {
+        ApprovalStage::Failover => format!(
+            "[Lifeboat] Approve {} of {}?",
+            run.kind.as_str(),
+            run.plan.name
+        ),
+        ApprovalStage::RpoBreach => {
+            message = format!(
+                "SECOND DECISION: the measured RPO is over its objective. Approving activates the \
+                 DR site with the data it has: what was written after the replica's last sync is \
+                 not there. Answer with --stage rpo-breach.\n\n{message}"
+            );
+            format!(
+                "[Lifeboat] RPO over objective: continue {} of {}?",
+                run.kind.as_str(),
+                run.plan.name
+            )
+        }
+    };
     let mut published = false;
     if let Some(topic) = &deps.config.topic_arn {
         deps.aws
             .sns
             .publish()
             .topic_arn(topic)
-            .subject(format!(
-                "[Lifeboat] Approve {} of {}?",
-                run.kind.as_str(),
-                run.plan.name
-            ))
+            .subject(subject)
             .message(message)
             .message_attributes(
                 "kind",
@@ -291,12 +325,13 @@ pub enum DecideError {
 pub async fn decide(
     deps: &Deps,
     run_id: &RunId,
+    stage: ApprovalStage,
     decision: Decision,
     approver: &str,
     channel: &str,
     comment: Option<String>,
 ) -> Result<DecisionRecord, DecideError> {
-    let key = approval_key(run_id);
+    let key = approval_key(run_id, stage);
     let Some(current) = deps
         .ledger
         .get::<ApprovalRecord>(&key)
