@@ -103,14 +103,22 @@ async fn decide(
     let who = std::env::var("LIFEBOAT_APPROVER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".into());
-    let record =
+    let vote =
         request_approval::decide(&deps, &run_id, stage.into(), decision, &who, "cli", comment)
             .await?;
     println!(
-        "{} recorded for run {run_id} by {} at {}",
-        record.decision.as_str(),
-        record.approver,
-        record.decided_at
+        "{} recorded for run {run_id} by {} at {}{}",
+        vote.record.decision.as_str(),
+        vote.record.approver,
+        vote.record.decided_at,
+        if vote.settled {
+            String::new()
+        } else {
+            format!(
+                " ({} of {} approvals; waiting for another approver)",
+                vote.approvals, vote.required
+            )
+        }
     );
     Ok(())
 }

@@ -17,7 +17,7 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
     Router,
 };
 use lifeboat_core::steps::{self, Deps, Step};
@@ -92,6 +92,7 @@ impl LambdaHost {
         };
         let app = Router::new()
             .route("/2015-03-31/functions/{function}/invocations", post(invoke))
+            .route("/approval", get(approval_api).post(approval_api))
             .fallback(proxy)
             .with_state(state);
         let task = tokio::spawn(async move {
@@ -227,6 +228,58 @@ async fn proxy(
             }
             let bytes = resp.bytes().await.unwrap_or_default();
             (status, out, bytes).into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// Plays API Gateway (HTTP API, payload 2.0) for the approval callback: the e-mailed links of a
+/// local run point here.
+async fn approval_api(
+    State(state): State<HostState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header_map: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_string(),
+                serde_json::Value::String(v.to_str().ok()?.to_string()),
+            ))
+        })
+        .collect();
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{method} /approval"),
+        "rawPath": uri.path(),
+        "rawQueryString": uri.query().unwrap_or(""),
+        "headers": header_map,
+        "requestContext": {"http": {"method": method.as_str(), "path": uri.path(), "sourceIp": "127.0.0.1"}},
+        "body": String::from_utf8_lossy(&body),
+        "isBase64Encoded": false,
+    });
+    let deadline = Instant::now() + state.step_timeout;
+    match steps::invoke(Step::ApprovalCallback, &state.deps, event, deadline).await {
+        Ok(v) => {
+            let status = v["statusCode"]
+                .as_u64()
+                .and_then(|s| StatusCode::from_u16(s as u16).ok())
+                .unwrap_or(StatusCode::OK);
+            let mut out = HeaderMap::new();
+            if let Some(h) = v["headers"].as_object() {
+                for (k, val) in h {
+                    if let (Ok(name), Some(Ok(value))) = (
+                        axum::http::HeaderName::from_bytes(k.as_bytes()),
+                        val.as_str().map(axum::http::HeaderValue::from_str),
+                    ) {
+                        out.insert(name, value);
+                    }
+                }
+            }
+            (status, out, v["body"].as_str().unwrap_or("").to_string()).into_response()
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }

@@ -39,6 +39,8 @@ pub const LEDGER_BUCKET: &str = "lifeboat-ledger";
 pub const TOPIC: &str = "lifeboat-events";
 /// Failover state machine.
 pub const FAILOVER_MACHINE: &str = "lifeboat-failover";
+/// Secrets Manager id of the approval-link signing key.
+pub const SIGNING_SECRET: &str = "lifeboat/approval-signing-key";
 /// Key of the plan in the ledger bucket.
 pub const PLAN_KEY: &str = "plan/lifeboat.toml";
 
@@ -118,6 +120,10 @@ impl LocalEnv {
         .await
         .context("starting the DR workspace emulator")?;
 
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the Lambda host")?;
+        let host_port = listener.local_addr()?.port();
         let moto_port = moto::free_port()?;
         let moto_url = format!("http://127.0.0.1:{moto_port}");
         let aws = AwsClients::for_endpoint(&moto_url, REGION).await;
@@ -128,14 +134,12 @@ impl LocalEnv {
                 "arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{FAILOVER_MACHINE}"
             )),
             plan_key: PLAN_KEY.into(),
-            approval_base_url: None,
+            // The host plays API Gateway for the approval callback.
+            approval_base_url: Some(format!("http://127.0.0.1:{host_port}")),
+            approval_secret_id: Some(SIGNING_SECRET.into()),
         };
         let mut deps = Deps::new(aws.clone(), config);
         deps.workspaces.retry.max_attempts = options.client_max_attempts;
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding the Lambda host")?;
-        let host_port = listener.local_addr()?.port();
         let host = LambdaHost::start(
             listener,
             deps.clone(),
@@ -252,9 +256,11 @@ impl LocalEnv {
             }
         }
         let secrets = &self.aws.secrets;
+        let signing_key = generated_secret("local-signing-");
         for (name, value) in [
             ("lifeboat/primary-token", &self.primary_token),
             ("lifeboat/dr-oauth-secret", &self.dr_oauth_secret),
+            (SIGNING_SECRET, &signing_key),
         ] {
             secrets
                 .create_secret()

@@ -484,6 +484,13 @@ pub struct Approval {
     /// Drills run without asking.
     #[serde(default)]
     pub drill_preapproved: bool,
+    /// Distinct approvers needed before the execution continues (two-person rule: 2).
+    #[serde(default = "one_approval")]
+    pub required_approvals: u32,
+}
+
+fn one_approval() -> u32 {
+    1
 }
 
 impl Default for Approval {
@@ -492,6 +499,7 @@ impl Default for Approval {
             timeout_seconds: default_approval_timeout(),
             approvers: Vec::new(),
             drill_preapproved: false,
+            required_approvals: one_approval(),
         }
     }
 }
@@ -646,6 +654,17 @@ impl Plan {
         }
         if self.shutdown.max_attempts == 0 {
             return Err(invalid("shutdown.max_attempts", "must be at least 1"));
+        }
+        if self.approval.required_approvals == 0 || self.approval.required_approvals > 5 {
+            return Err(invalid("approval.required_approvals", "must be 1–5"));
+        }
+        if self.approval.required_approvals as usize > self.approval.approvers.len().max(1)
+            && !self.approval.approvers.is_empty()
+        {
+            return Err(invalid(
+                "approval.required_approvals",
+                "is more than the number of approvers listed",
+            ));
         }
         if self.approval.timeout_seconds == 0 {
             return Err(invalid(

@@ -5,6 +5,7 @@
 //! what it needs; Step Functions stores the output under `$.results.<step>` or similar.
 
 pub mod activate_schedules;
+pub mod approval_callback;
 pub mod data_sources_check;
 pub mod dns_switch;
 pub mod dr_config_check;
@@ -111,6 +112,8 @@ pub struct DeployConfig {
     pub plan_key: String,
     /// Base URL of the approval callback API (links in approval mails).
     pub approval_base_url: Option<String>,
+    /// Secrets Manager id of the key that signs approval links.
+    pub approval_secret_id: Option<String>,
 }
 
 impl DeployConfig {
@@ -130,8 +133,33 @@ impl DeployConfig {
             approval_base_url: std::env::var("APPROVAL_BASE_URL")
                 .ok()
                 .filter(|s| !s.is_empty()),
+            approval_secret_id: std::env::var("APPROVAL_SIGNING_SECRET_ID")
+                .ok()
+                .filter(|s| !s.is_empty()),
         })
     }
+}
+
+/// Reads a string secret from Secrets Manager; errors name the secret id, never its value.
+pub async fn read_secret(
+    secrets: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<Secret, StepError> {
+    let out = secrets
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| StepError::Secret {
+            secret_id: secret_id.to_string(),
+            message: sdk_error_message(&e),
+        })?;
+    out.secret_string()
+        .map(Secret::new)
+        .ok_or_else(|| StepError::Secret {
+            secret_id: secret_id.to_string(),
+            message: "has no string value".into(),
+        })
 }
 
 /// Builds (and caches) workspace clients from a site's secret reference.
@@ -157,22 +185,7 @@ impl Workspaces {
     }
 
     async fn secret(&self, secret_id: &str) -> Result<Secret, StepError> {
-        let out = self
-            .secrets
-            .get_secret_value()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| StepError::Secret {
-                secret_id: secret_id.to_string(),
-                message: sdk_error_message(&e),
-            })?;
-        out.secret_string()
-            .map(Secret::new)
-            .ok_or_else(|| StepError::Secret {
-                secret_id: secret_id.to_string(),
-                message: "has no string value".into(),
-            })
+        read_secret(&self.secrets, secret_id).await
     }
 
     /// The client of a site (credentials resolved once per container).
@@ -284,6 +297,7 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
     HealthIngest,
+    ApprovalCallback,
     RequestApproval,
     RunLedger,
     ShutdownSweep,
@@ -299,8 +313,9 @@ pub enum Step {
 
 impl Step {
     /// Every step.
-    pub const ALL: [Step; 12] = [
+    pub const ALL: [Step; 13] = [
         Step::HealthIngest,
+        Step::ApprovalCallback,
         Step::RequestApproval,
         Step::RunLedger,
         Step::ShutdownSweep,
@@ -318,6 +333,7 @@ impl Step {
     pub fn name(self) -> &'static str {
         match self {
             Step::HealthIngest => "health-ingest",
+            Step::ApprovalCallback => "approval-callback",
             Step::RequestApproval => "request-approval",
             Step::RunLedger => "run-ledger",
             Step::ShutdownSweep => "shutdown-sweep",
@@ -375,6 +391,9 @@ pub async fn invoke(
     if step == Step::HealthIngest {
         return to_value(health_ingest::handle(deps, payload).await?);
     }
+    if step == Step::ApprovalCallback {
+        return approval_callback::handle(deps, payload).await;
+    }
     let run: crate::run::RunContext = match payload.get("run") {
         Some(run) => parse(step, run.clone())?,
         None => {
@@ -386,7 +405,7 @@ pub async fn invoke(
     };
     let work = async {
         match step {
-            Step::HealthIngest => unreachable!("handled above"),
+            Step::HealthIngest | Step::ApprovalCallback => unreachable!("handled above"),
             Step::RequestApproval => {
                 to_value(request_approval::handle(deps, parse(step, payload)?).await?)
             }

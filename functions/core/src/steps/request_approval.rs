@@ -114,8 +114,18 @@ pub struct ApprovalRecord {
     pub expires_at: DateTime<Utc>,
     pub evidence: Evidence,
     pub decision: Option<DecisionRecord>,
+    /// Distinct approvers needed (the plan's two-person rule).
+    #[serde(default = "one")]
+    pub required_approvals: u32,
+    /// Approvals so far.
+    #[serde(default)]
+    pub approvals: Vec<DecisionRecord>,
     #[serde(default)]
     pub audit: Vec<AuditEntry>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl std::fmt::Debug for ApprovalRecord {
@@ -134,6 +144,55 @@ pub struct ApprovalRequested {
     pub expires_at: DateTime<Utc>,
     pub evidence: Evidence,
     pub published: bool,
+}
+
+fn stage_name(stage: ApprovalStage) -> &'static str {
+    match stage {
+        ApprovalStage::Failover => "failover",
+        ApprovalStage::RpoBreach => "rpo-breach",
+    }
+}
+
+/// Approve/reject links for each approver, signed with the key from Secrets Manager; `None`
+/// when the deployment has no callback API.
+async fn signed_links(
+    deps: &Deps,
+    run: &RunContext,
+    stage: ApprovalStage,
+    expires_at: DateTime<Utc>,
+) -> Result<Option<String>, StepError> {
+    let (Some(base), Some(secret_id)) = (
+        &deps.config.approval_base_url,
+        &deps.config.approval_secret_id,
+    ) else {
+        return Ok(None);
+    };
+    let key = super::read_secret(&deps.aws.secrets, secret_id).await?;
+    let approvers = if run.plan.approval.approvers.is_empty() {
+        vec!["on-call".to_string()]
+    } else {
+        run.plan.approval.approvers.clone()
+    };
+    let mut text = String::new();
+    for approver in approvers {
+        text.push_str(&format!("  for {approver}:\n"));
+        for decision in [Decision::Approve, Decision::Reject] {
+            let params = crate::approval_link::LinkParams {
+                run_id: run.run_id.clone(),
+                stage,
+                decision,
+                approver: approver.clone(),
+                expires: expires_at.timestamp(),
+            };
+            text.push_str(&format!(
+                "    {}: {}/approval?{}\n",
+                decision.as_str(),
+                base.trim_end_matches('/'),
+                crate::approval_link::query(&key, &params)
+            ));
+        }
+    }
+    Ok(Some(text))
 }
 
 /// Ledger key of a run's approval record for a stage.
@@ -159,17 +218,15 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
         expires_at,
         evidence: evidence.clone(),
         decision: None,
+        required_approvals: run.plan.approval.required_approvals,
+        approvals: Vec::new(),
         audit: Vec::new(),
     };
     deps.ledger
         .put(&approval_key(&run.run_id, input.stage), &record)
         .await?;
-    let mut message = approval_message(
-        run,
-        &evidence,
-        expires_at,
-        deps.config.approval_base_url.as_deref(),
-    );
+    let links = signed_links(deps, run, input.stage, expires_at).await?;
+    let mut message = approval_message(run, &evidence, expires_at, links.as_deref());
     let subject = match input.stage {
         ApprovalStage::Failover => format!(
             "[Lifeboat] Approve {} of {}?",
@@ -189,14 +246,15 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
             )
         }
     };
+    let message_copy = format!("Subject: {subject}\n\n{message}");
     let mut published = false;
     if let Some(topic) = &deps.config.topic_arn {
         deps.aws
             .sns
             .publish()
             .topic_arn(topic)
-            .subject(subject)
-            .message(message)
+            .subject(&subject)
+            .message(&message)
             .message_attributes(
                 "kind",
                 aws_sdk_sns::types::MessageAttributeValue::builder()
@@ -213,6 +271,18 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
             .map_err(|e| StepError::aws("sns", &e))?;
         published = true;
     }
+    // What approvers were sent (no token in it): part of the audit trail.
+    deps.ledger
+        .put_raw(
+            &format!(
+                "{}/approval-message-{}.txt",
+                run.prefix(),
+                stage_name(input.stage)
+            ),
+            message_copy.into_bytes(),
+            "text/plain; charset=utf-8",
+        )
+        .await?;
     info!(published, "approval requested");
     Ok(ApprovalRequested {
         expires_at,
@@ -257,7 +327,7 @@ pub fn approval_message(
     run: &RunContext,
     e: &Evidence,
     expires_at: DateTime<Utc>,
-    base_url: Option<&str>,
+    links: Option<&str>,
 ) -> String {
     let (from, to) = run.direction.roles();
     let mut m = format!(
@@ -289,11 +359,9 @@ pub fn approval_message(
         expires = expires_at.to_rfc3339(),
         run_id = run.run_id,
     );
-    if let Some(base) = base_url {
-        m.push_str(&format!(
-            "- Link: {base}/approval/{} (signed links: see the approval channel)\n",
-            run.run_id
-        ));
+    if let Some(links) = links {
+        m.push_str("- E-mail link (opens a confirmation page; only its button decides):\n");
+        m.push_str(links);
     }
     m
 }
@@ -314,13 +382,38 @@ pub enum DecideError {
     /// The request expired.
     #[error("the approval request of run {0} expired")]
     Expired(String),
+    /// Two-person rule: the same approver cannot count twice.
+    #[error("{approver} already approved run {run_id}; a different approver is needed")]
+    SameApprover { run_id: String, approver: String },
     /// Ledger or Step Functions failure.
     #[error(transparent)]
     Step(#[from] StepError),
 }
 
-/// Records and delivers a decision: single use (If-Match on the approval record), audited,
-/// then SendTaskSuccess / SendTaskFailure (`ApprovalRejected`).
+/// The result of an accepted vote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Vote {
+    /// The vote as recorded.
+    pub record: DecisionRecord,
+    /// Whether it settled the request (a reject, or the last approval needed).
+    pub settled: bool,
+    /// Distinct approvals so far.
+    pub approvals: usize,
+    /// Approvals the plan requires.
+    pub required: u32,
+}
+
+/// Pure: does this vote settle the request, given the approvals so far?
+pub fn settles(decision: Decision, approvals_so_far: usize, required: u32) -> bool {
+    match decision {
+        Decision::Reject => true,
+        Decision::Approve => approvals_so_far + 1 >= required.max(1) as usize,
+    }
+}
+
+/// Records and delivers a vote: audited (accepted or refused), single use per approver
+/// (`If-Match` on the approval record), the plan's two-person rule, then SendTaskSuccess /
+/// SendTaskFailure (`ApprovalRejected`) when the request is settled.
 #[instrument(skip(deps, comment))]
 pub async fn decide(
     deps: &Deps,
@@ -330,7 +423,7 @@ pub async fn decide(
     approver: &str,
     channel: &str,
     comment: Option<String>,
-) -> Result<DecisionRecord, DecideError> {
+) -> Result<Vote, DecideError> {
     let key = approval_key(run_id, stage);
     let Some(current) = deps
         .ledger
@@ -350,37 +443,66 @@ pub async fn decide(
         })
     } else if now > record.expires_at {
         Some(DecideError::Expired(run_id.0.clone()))
+    } else if decision == Decision::Approve
+        && record.approvals.iter().any(|a| a.approver == approver)
+    {
+        Some(DecideError::SameApprover {
+            run_id: run_id.0.clone(),
+            approver: approver.into(),
+        })
     } else {
         None
     };
     if let Some(refusal) = refusal {
-        record.audit.push(AuditEntry {
-            at: now,
-            channel: channel.into(),
-            who: approver.into(),
-            decision: Some(decision),
-            accepted: false,
-            reason: refusal.to_string(),
-        });
-        // Best effort: the refusal itself is audited; a race here only loses an audit line.
-        let _ = deps.ledger.replace(&key, &record, &current.etag).await;
+        audit_refusal(
+            deps,
+            &key,
+            record,
+            current.etag,
+            channel,
+            approver,
+            Some(decision),
+            &refusal.to_string(),
+        )
+        .await;
         return Err(refusal);
     }
-    let decided = DecisionRecord {
+    let vote = DecisionRecord {
         decision,
         approver: approver.into(),
         channel: channel.into(),
         comment: comment.clone(),
         decided_at: now,
     };
-    record.decision = Some(decided.clone());
+    let settled = settles(decision, record.approvals.len(), record.required_approvals);
+    if decision == Decision::Approve {
+        record.approvals.push(vote.clone());
+    }
+    if settled {
+        let approvers: Vec<&str> = match decision {
+            Decision::Approve => record
+                .approvals
+                .iter()
+                .map(|a| a.approver.as_str())
+                .collect(),
+            Decision::Reject => vec![approver],
+        };
+        record.decision = Some(DecisionRecord {
+            approver: approvers.join(" + "),
+            ..vote.clone()
+        });
+    }
     record.audit.push(AuditEntry {
         at: now,
         channel: channel.into(),
         who: approver.into(),
         decision: Some(decision),
         accepted: true,
-        reason: "decided".into(),
+        reason: if settled {
+            "decided".into()
+        } else {
+            "approval recorded; more approvers needed".into()
+        },
     });
     match deps
         .ledger
@@ -397,21 +519,37 @@ pub async fn decide(
             })
         }
     }
+    let result = Vote {
+        approvals: record.approvals.len(),
+        required: record.required_approvals.max(1),
+        settled,
+        record: vote,
+    };
+    if !settled {
+        info!(
+            approver,
+            channel,
+            approvals = result.approvals,
+            "approval recorded, waiting for more"
+        );
+        return Ok(result);
+    }
     let token = record.task_token.clone();
-    let result = match decision {
+    let sent = match decision {
         Decision::Approve => deps
             .aws
             .sfn
             .send_task_success()
             .task_token(token)
             .output(
-                serde_json::json!({"approved": true, "approver": approver, "channel": channel, "comment": comment, "decided_at": now})
+                serde_json::json!({"approved": true, "approvers": record.approvals.iter().map(|a| &a.approver).collect::<Vec<_>>(), "channel": channel, "comment": comment, "decided_at": now})
                     .to_string(),
             )
             .send()
             .await
             .map(|_| ())
             .map_err(|e| StepError::aws("states", &e)),
+        // The error name carries the reason: Step Functions may drop the cause.
         Decision::Reject => deps
             .aws
             .sfn
@@ -424,10 +562,34 @@ pub async fn decide(
             .map(|_| ())
             .map_err(|e| StepError::aws("states", &e)),
     };
-    result?;
+    sent?;
     info!(
         decision = decision.as_str(),
         approver, channel, "decision delivered"
     );
-    Ok(decided)
+    Ok(result)
+}
+
+/// Appends a refused attempt to the audit trail (best effort: a race loses only an audit line,
+/// never a decision).
+#[allow(clippy::too_many_arguments)]
+pub async fn audit_refusal(
+    deps: &Deps,
+    key: &str,
+    mut record: ApprovalRecord,
+    etag: String,
+    channel: &str,
+    who: &str,
+    decision: Option<Decision>,
+    reason: &str,
+) {
+    record.audit.push(AuditEntry {
+        at: Utc::now(),
+        channel: channel.into(),
+        who: who.into(),
+        decision,
+        accepted: false,
+        reason: reason.into(),
+    });
+    let _ = deps.ledger.replace(key, &record, &etag).await;
 }

@@ -1,0 +1,295 @@
+//! `approval-callback` (behind the HTTP API): the e-mail link channel of the human in the loop.
+//!
+//! `GET /approval?run&stage&decision&approver&exp&sig` verifies the link and shows a
+//! confirmation page with the evidence and a button; only `POST` (the button) decides — so link
+//! prefetchers and mail scanners decide nothing. Every attempt, accepted or refused, lands in the
+//! run's approval audit. Answers are readable HTML pages in every case.
+//!
+//! Wire format: API Gateway HTTP API payload 2.0 in (`requestContext.http.method`,
+//! `rawQueryString`, `body`, `isBase64Encoded`), `{statusCode, headers, body}` out.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use tracing::{info, instrument, warn};
+
+use super::{
+    read_secret,
+    request_approval::{self, approval_key, audit_refusal, ApprovalRecord, DecideError},
+    Deps, StepError,
+};
+use crate::approval_link::{self, LinkError};
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// An HTML answer.
+fn page(status: u16, title: &str, body_html: &str) -> Value {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>Lifeboat — {t}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.4}}\
+         table{{border-collapse:collapse}}td{{border-bottom:1px solid #ddd;padding:.2rem .6rem}}\
+         button{{font-size:1.2rem;padding:.6rem 1.4rem}}</style></head>\
+         <body><h1>{t}</h1>{body_html}</body></html>",
+        t = escape(title)
+    );
+    json!({
+        "statusCode": status,
+        "headers": {
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "no-store",
+            "referrer-policy": "no-referrer",
+            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+            "x-robots-tag": "noindex"
+        },
+        "body": html
+    })
+}
+
+fn evidence_html(record: &ApprovalRecord) -> String {
+    let e = &record.evidence;
+    let mut rows = vec![
+        (
+            "RPO (worst)".to_string(),
+            format!(
+                "{} — {}",
+                e.worst_rpo_seconds
+                    .map(|s| format!("{s:.0} s"))
+                    .unwrap_or_else(|| "unknown".into()),
+                if e.rpo_acceptable {
+                    "within objective"
+                } else {
+                    "NOT within objective"
+                }
+            ),
+        ),
+        (
+            "Site to fence reachable".into(),
+            if e.source_reachable {
+                "yes".into()
+            } else {
+                "NO".into()
+            },
+        ),
+    ];
+    rows.extend(
+        e.to_fence
+            .iter()
+            .map(|(k, n)| ("To fence".to_string(), format!("{n} {k}"))),
+    );
+    rows.extend(
+        e.to_start
+            .iter()
+            .map(|s| ("To start".to_string(), s.clone())),
+    );
+    rows.push(("Request expires".into(), record.expires_at.to_rfc3339()));
+    rows.push((
+        "Approvals".into(),
+        format!(
+            "{} of {}",
+            record.approvals.len(),
+            record.required_approvals.max(1)
+        ),
+    ));
+    let cells: String = rows
+        .iter()
+        .map(|(k, v)| format!("<tr><td>{}</td><td>{}</td></tr>", escape(k), escape(v)))
+        .collect();
+    format!("<table>{cells}</table>")
+}
+
+fn form_pairs(s: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(s.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Serves one HTTP API request.
+#[instrument(skip_all)]
+pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
+    let method = event
+        .pointer("/requestContext/http/method")
+        .and_then(Value::as_str)
+        .unwrap_or("GET")
+        .to_ascii_uppercase();
+    let query = form_pairs(
+        event
+            .get("rawQueryString")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+    );
+    let Some(secret_id) = &deps.config.approval_secret_id else {
+        return Ok(page(
+            503,
+            "Approval links are not configured",
+            "<p>Use the CLI or the console.</p>",
+        ));
+    };
+    let key = read_secret(&deps.aws.secrets, secret_id).await?;
+    let now = chrono::Utc::now();
+    let link = match approval_link::verify(&key, &query, now.timestamp()) {
+        Ok(link) => link,
+        Err(e) => {
+            // Audit the refused attempt against the run it names, when there is one.
+            if let Some(run_id) = query
+                .get("run")
+                .and_then(|r| crate::run::RunId::parse(r).ok())
+            {
+                for stage in [
+                    request_approval::ApprovalStage::Failover,
+                    request_approval::ApprovalStage::RpoBreach,
+                ] {
+                    let k = approval_key(&run_id, stage);
+                    if let Ok(Some(r)) = deps.ledger.get::<ApprovalRecord>(&k).await {
+                        let who = query
+                            .get("approver")
+                            .cloned()
+                            .unwrap_or_else(|| "unknown".into());
+                        audit_refusal(
+                            deps,
+                            &k,
+                            r.value,
+                            r.etag,
+                            "email-link",
+                            &who,
+                            None,
+                            &e.to_string(),
+                        )
+                        .await;
+                        break;
+                    }
+                }
+            }
+            warn!(error = %e, "approval link refused");
+            let (status, title) = match e {
+                LinkError::Expired => (410, "This approval link expired"),
+                _ => (400, "This approval link is not valid"),
+            };
+            return Ok(page(
+                status,
+                title,
+                &format!(
+                    "<p>{}</p><p>Nothing was decided.</p>",
+                    escape(&e.to_string())
+                ),
+            ));
+        }
+    };
+    let record_key = approval_key(&link.run_id, link.stage);
+    let Some(record) = deps.ledger.get::<ApprovalRecord>(&record_key).await? else {
+        return Ok(page(
+            404,
+            "No such approval request",
+            "<p>Nothing was decided.</p>",
+        ));
+    };
+    let what = format!(
+        "<p><b>{}</b> for run <code>{}</code>, as <b>{}</b>.</p>",
+        escape(&link.decision.as_str().to_uppercase()),
+        escape(&link.run_id.0),
+        escape(&link.approver)
+    );
+    match method.as_str() {
+        "GET" | "HEAD" => {
+            if let Some(d) = &record.value.decision {
+                return Ok(page(
+                    409,
+                    "Already decided",
+                    &format!(
+                        "<p>This request was decided: {} by {}.</p>",
+                        escape(d.decision.as_str()),
+                        escape(&d.approver)
+                    ),
+                ));
+            }
+            let action = format!("?{}", approval_link::query(&key, &link));
+            let body = format!(
+                "{what}{evidence}<form method=\"post\" action=\"{action}\">\
+                 <p><label>Comment (optional)<br><input name=\"comment\" size=\"40\"></label></p>\
+                 <p><button type=\"submit\">Confirm: {decision}</button></p></form>\
+                 <p>Opening this page decided nothing; only the button does.</p>",
+                evidence = evidence_html(&record.value),
+                action = escape(&action),
+                decision = escape(link.decision.as_str()),
+            );
+            Ok(page(200, "Confirm your decision", &body))
+        }
+        "POST" => {
+            let raw = event.get("body").and_then(Value::as_str).unwrap_or("");
+            let body = if event.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
+                base64::engine::general_purpose::STANDARD
+                    .decode(raw)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .unwrap_or_default()
+            } else {
+                raw.to_string()
+            };
+            let comment = form_pairs(&body)
+                .remove("comment")
+                .filter(|c| !c.trim().is_empty());
+            match request_approval::decide(
+                deps,
+                &link.run_id,
+                link.stage,
+                link.decision,
+                &link.approver,
+                "email-link",
+                comment,
+            )
+            .await
+            {
+                Ok(vote) => {
+                    info!(run = %link.run_id, decision = link.decision.as_str(), settled = vote.settled, "decision by link");
+                    let more = if vote.settled {
+                        "<p>The execution continues accordingly.</p>".to_string()
+                    } else {
+                        format!(
+                            "<p>{} of {} approvals; another approver is needed.</p>",
+                            vote.approvals, vote.required
+                        )
+                    };
+                    Ok(page(200, "Decision recorded", &format!("{what}{more}")))
+                }
+                Err(e @ DecideError::Expired(_)) => Ok(page(
+                    410,
+                    "This approval request expired",
+                    &format!("<p>{}</p>", escape(&e.to_string())),
+                )),
+                Err(
+                    e @ (DecideError::AlreadyDecided { .. } | DecideError::SameApprover { .. }),
+                ) => Ok(page(
+                    409,
+                    "Already decided",
+                    &format!("<p>{}</p>", escape(&e.to_string())),
+                )),
+                Err(e @ DecideError::NoRequest(_)) => Ok(page(
+                    404,
+                    "No such approval request",
+                    &format!("<p>{}</p>", escape(&e.to_string())),
+                )),
+                Err(DecideError::Step(e)) => {
+                    warn!(error = %e, "decision could not be delivered");
+                    Ok(page(
+                        502,
+                        "The decision could not be delivered",
+                        "<p>The run may no longer be waiting. Nothing else was changed; check the run in the console.</p>",
+                    ))
+                }
+            }
+        }
+        _ => Ok(page(
+            405,
+            "Method not allowed",
+            "<p>Open the link from the e-mail.</p>",
+        )),
+    }
+}
