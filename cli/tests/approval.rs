@@ -408,3 +408,37 @@ async fn two_person_rule_needs_two_distinct_approvers() {
     let _ = &p.plan;
     p.env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_or_api_approval_is_reported_with_its_approver() {
+    // The README's `aws stepfunctions send-task-success` way: the operator sends the task
+    // output with their identity; the report shows it.
+    let p = pending(|_| {}).await;
+    let token = p.record().await.task_token;
+    p.env
+        .aws
+        .sfn
+        .send_task_success()
+        .task_token(token)
+        .output(r#"{"approved": true, "approver": "carol@example.com", "channel": "console"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (end, _) = p.wait_end().await;
+    assert_eq!(end, ExecutionStatus::Succeeded);
+    let report: lifeboat_core::report::Report = p
+        .env
+        .deps
+        .ledger
+        .get(&format!("runs/{}/report.json", p.run_id))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    let a = report.approval.unwrap();
+    assert_eq!(
+        (a.approver.as_str(), a.channel.as_str()),
+        ("carol@example.com", "console")
+    );
+    p.env.stop().await;
+}

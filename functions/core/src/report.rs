@@ -125,6 +125,25 @@ fn pick<T: serde::de::DeserializeOwned>(results: &Value, key: &str) -> Option<T>
         .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
+/// An approval given with SendTaskSuccess directly: `{"approver": ..., "channel": ..., "comment": ...}`
+/// in the task output, as the README asks operators to send.
+fn approval_from_task_output(results: &Value) -> Option<ApprovalSummary> {
+    let out = results.get("approval").filter(|v| v.is_object())?;
+    let text = |k: &str| out.get(k).and_then(Value::as_str).map(str::to_string);
+    Some(ApprovalSummary {
+        decision: "approve".into(),
+        approver: text("approver").unwrap_or_else(|| {
+            "unknown (decided outside Lifeboat; see CloudTrail SendTaskSuccess)".into()
+        }),
+        channel: text("channel").unwrap_or_else(|| "console/api".into()),
+        decided_at: text("decided_at")
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(Utc::now),
+        comment: text("comment"),
+    })
+}
+
 /// Decides the outcome from the results and the caught error (pure).
 pub fn decide_outcome(
     error: Option<&Value>,
@@ -178,7 +197,7 @@ pub async fn build(
         }
     }
     steps.sort_by_key(|s| s.started_at);
-    let approval = deps
+    let recorded = deps
         .ledger
         .get::<ApprovalRecord>(&crate::steps::request_approval::approval_key(
             &run.run_id,
@@ -193,6 +212,9 @@ pub async fn build(
             decided_at: d.decided_at,
             comment: d.comment,
         });
+    // Approved outside Lifeboat (Step Functions console, `aws stepfunctions
+    // send-task-success`): the task output is all there is; CloudTrail has the caller.
+    let approval = recorded.or_else(|| approval_from_task_output(results));
     let sweep: Option<SweepOutput> = pick(results, "sweep");
     let activation: Option<ActivationOutput> = pick(results, "activation");
     let validation: Option<ValidationOutput> = pick(results, "validation");
