@@ -1000,13 +1000,13 @@ async fn errors_are_typed() {
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
 
     // A missing pool answers 400 INVALID_PARAMETER_VALUE "Can't find instance pool with id".
-    // Status and code are kept, and it is not retried. (Its kind is not asserted: the client
-    // classifies only "does not exist" messages as NotFound.)
+    // It is NotFound, status and code are kept, and it is not retried.
     let sent = client.stats().requests;
     let err = client
         .get_pool(&lifeboat_core::databricks::pools::PoolId("nope".into()))
         .await
         .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
     assert_eq!(err.status, Some(400));
     assert_eq!(err.code.as_deref(), Some("INVALID_PARAMETER_VALUE"));
     assert!(!err.kind.is_transient());
@@ -1116,7 +1116,6 @@ async fn debug_output_never_contains_a_token() {
 /// and retrying: a slow answer is waited for up to `request_timeout` (30 s), so a 1 s deadline
 /// returns after 6 s here. Un-ignore once `call` caps each request's timeout at the time left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "client bug: with_deadline does not bound an in-flight request (see client.rs call)"]
 async fn deadline_bounds_a_request_in_flight() {
     let emu = Emu::demo().await;
     let client = emu.client_with(emu.pat(), RateLimits::default(), RetryPolicy::default());

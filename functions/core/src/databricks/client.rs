@@ -231,6 +231,14 @@ impl WorkspaceClient {
                     if !query.is_empty() {
                         request = request.query(query);
                     }
+                    // A request in flight must not outlive the caller's deadline either.
+                    if let Some(deadline) = self.deadline {
+                        request = request.timeout(
+                            deadline
+                                .saturating_duration_since(Instant::now())
+                                .max(Duration::from_millis(1)),
+                        );
+                    }
                     if let Some(body) = &body {
                         request = request.json(body);
                     }
@@ -250,10 +258,12 @@ impl WorkspaceClient {
                     }
                 }
             };
-            if error.kind == ErrorKind::Unauthenticated
-                && self.inner.tokens.is_oauth()
-                && !reauthenticated
-            {
+            // An OAuth token revoked or expired early: 401, or the 403 with the numeric
+            // `error_code` a workspace answers for a bad token. Fetch a new one, once.
+            let token_refused = error.kind == ErrorKind::Unauthenticated
+                || (error.kind == ErrorKind::PermissionDenied
+                    && error.code.as_deref() == Some("403"));
+            if token_refused && self.inner.tokens.is_oauth() && !reauthenticated {
                 self.inner.tokens.invalidate().await;
                 reauthenticated = true;
                 continue;

@@ -120,7 +120,9 @@ impl ApiError {
 
 fn classify(status: u16, code: Option<&str>, message: &str) -> ErrorKind {
     match (status, code) {
-        (400, Some("INVALID_PARAMETER_VALUE")) if message.contains("does not exist") => {
+        (400, Some("INVALID_PARAMETER_VALUE"))
+            if message.contains("does not exist") || message.starts_with("Can't find") =>
+        {
             ErrorKind::NotFound
         }
         (400, Some("INVALID_STATE")) => ErrorKind::InvalidState,

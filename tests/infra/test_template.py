@@ -1,0 +1,97 @@
+"""Static checks of the SAM template against the code: every function is deployed as built, every
+state machine substitution is defined, and each function's policy grants exactly the AWS calls
+its code declares (`[package.metadata.lifeboat] aws-actions` in its Cargo.toml) — no wildcard
+actions, no wildcard resources where the service allows scoping."""
+
+import json
+import pathlib
+import re
+import tomllib
+
+import pytest
+from cfnlint.decode import decode
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATE, _ = decode(str(ROOT / "infra" / "template.yaml"))
+RESOURCES = TEMPLATE["Resources"]
+FUNCTION_DIRS = sorted(
+    p.name for p in (ROOT / "functions").iterdir() if (p / "src" / "main.rs").is_file()
+)
+# Services whose log-delivery APIs cannot be scoped to a resource (AWS documents "*").
+UNSCOPABLE = {
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+}
+
+
+def functions():
+    out = {}
+    for name, res in RESOURCES.items():
+        if res["Type"] == "AWS::Serverless::Function":
+            out[res["Metadata"]["BuildProperties"]["Binary"]] = (name, res)
+    return out
+
+
+def statements(res):
+    for policy in res["Properties"].get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            yield from policy["Statement"]
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def test_every_function_directory_is_deployed_as_built():
+    deployed = functions()
+    assert sorted(deployed) == FUNCTION_DIRS
+    globals_ = TEMPLATE["Globals"]["Function"]
+    assert globals_["Runtime"] == "provided.al2023"
+    assert globals_["Architectures"] == ["arm64"]
+    for binary, (name, res) in deployed.items():
+        assert res["Metadata"]["BuildMethod"] == "rust-cargolambda", name
+        assert "Runtime" not in res["Properties"] or res["Properties"]["Runtime"] == "provided.al2023"
+        timeout = res["Properties"]["Timeout"]
+        assert timeout <= 900, name
+    assert deployed["shutdown-sweep"][1]["Properties"]["Timeout"] == 900, "the sweep uses the full Lambda budget"
+
+
+def test_state_machine_substitutions_are_all_defined():
+    machines = {
+        res["Properties"]["DefinitionUri"]: res
+        for res in RESOURCES.values()
+        if res["Type"] == "AWS::Serverless::StateMachine"
+    }
+    files = sorted((ROOT / "statemachine").glob("*.asl.json"))
+    assert files, "no state machines"
+    for f in files:
+        uri = f"../statemachine/{f.name}"
+        assert uri in machines, f"{f.name} is not deployed"
+        used = set(re.findall(r"\$\{(\w+)\}", f.read_text()))
+        defined = set(machines[uri]["Properties"].get("DefinitionSubstitutions", {}))
+        assert used <= defined, f"{f.name}: undefined {used - defined}"
+        assert defined <= used, f"{f.name}: unused {defined - used}"
+        json.loads(f.read_text())
+
+
+def test_no_wildcard_actions_or_resources():
+    for name, res in RESOURCES.items():
+        if res["Type"] not in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+            continue
+        for st in statements(res):
+            actions = as_list(st["Action"])
+            for a in actions:
+                assert "*" not in a, f"{name}: wildcard action {a}"
+            if st.get("Resource") == "*":
+                assert set(actions) <= UNSCOPABLE, f"{name}: '*' resource for {actions}"
+
+
+@pytest.mark.parametrize("binary", FUNCTION_DIRS)
+def test_policy_covers_exactly_the_declared_calls(binary):
+    meta = tomllib.loads((ROOT / "functions" / binary / "Cargo.toml").read_text())
+    declared = set(meta["package"]["metadata"]["lifeboat"]["aws-actions"])
+    name, res = functions()[binary]
+    granted = {a for st in statements(res) for a in as_list(st["Action"])}
+    assert declared <= granted, f"{name} lacks {declared - granted}"
+    assert granted <= declared, f"{name} grants more than it uses: {granted - declared}"
