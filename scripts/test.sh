@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: Rust unit, client-vs-emulator and end-to-end tests (the real state machine in
 # moto with the real handlers), then the emulator's fidelity tests with the official Databricks
-# Python SDK. Sets up .venv on first use. Usage: scripts/test.sh
+# Python SDK and the template-vs-code checks of infra/. Sets up .venv on first use. Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/pytest ]; then
@@ -10,4 +10,4 @@ if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/pytest ]; then
 fi
 cargo test --workspace
 target_dir="${CARGO_TARGET_DIR:-target}"
-DATABRICKS_EMULATOR_BIN="$target_dir/debug/databricks-emulator" .venv/bin/pytest -q tests/fidelity
+DATABRICKS_EMULATOR_BIN="$target_dir/debug/databricks-emulator" .venv/bin/pytest -q tests/infra tests/fidelity

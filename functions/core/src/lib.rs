@@ -12,3 +12,4 @@ pub mod run;
 pub mod schedule;
 pub mod secret;
 pub mod steps;
+pub mod metrics;

@@ -83,6 +83,9 @@ pub fn message(run: &RunContext, milestone: Milestone, detail: Option<&str>) -> 
 #[instrument(skip_all, fields(run = %input.run.run_id, milestone = ?input.milestone))]
 pub async fn handle(deps: &Deps, input: NotifyInput) -> Result<NotifyOutput, StepError> {
     let (subject, body) = message(&input.run, input.milestone, input.detail.as_deref());
+    if input.milestone == Milestone::ApprovalTimedOut {
+        crate::metrics::emit("ApprovalTimedOut", 1.0, &input.run.plan.name);
+    }
     let mut published = false;
     if let Some(topic) = &deps.config.topic_arn {
         deps.aws

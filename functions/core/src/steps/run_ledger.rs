@@ -167,6 +167,14 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
         )
         .await?;
     let outcome = built.report.outcome;
+    if let Some(fence) = &built.report.fence {
+        crate::metrics::emit("FenceUnconfirmed", fence.remaining as f64, &run.plan.name);
+    }
+    crate::metrics::emit(
+        if outcome.is_success() { "RunSucceeded" } else { "RunNotCompleted" },
+        1.0,
+        &run.plan.name,
+    );
     if outcome.moved_production() && run.kind != RunKind::Drill {
         let (_, target) = run.direction.roles();
         deps.ledger
