@@ -15,9 +15,9 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use databricks_emulator::Fixture;
 use lifeboat_core::{
-    plan::{Plan, SiteRole},
+    plan::{Direction, Plan, SiteRole},
     report::{Outcome, Report},
-    run::RunId,
+    run::{RunId, RunKind, Trigger, TriggerSource},
     steps::{
         health_ingest::IngestOutput,
         request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
@@ -43,6 +43,17 @@ pub enum Answer {
     Ignore,
 }
 
+/// Which drill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrillKind {
+    /// An AWS Health event starts a real failover execution (the default local drill).
+    Failover,
+    /// The non-disruptive readiness drill.
+    Readiness,
+    /// Failover then failback, with the same code paths, on the drill DNS name.
+    Full,
+}
+
 /// Options of a drill.
 #[derive(Debug, Clone)]
 pub struct DrillOptions {
@@ -56,6 +67,8 @@ pub struct DrillOptions {
     pub fixture: Fixture,
     /// Print progress.
     pub verbose: bool,
+    /// Which drill.
+    pub kind: DrillKind,
 }
 
 /// What a drill produced.
@@ -119,8 +132,8 @@ pub fn load_plan(path: &Path) -> Result<Plan> {
     Ok(Plan::from_toml(&text, &path.display().to_string())?)
 }
 
-/// Runs a full local drill.
-pub async fn run(options: DrillOptions) -> Result<DrillResult> {
+/// Runs a local drill of the chosen kind; one result per execution.
+pub async fn run(options: DrillOptions) -> Result<Vec<DrillResult>> {
     let mut plan = load_plan(&options.plan_path)?;
     let say = |s: String| {
         if options.verbose {
@@ -142,9 +155,110 @@ pub async fn run(options: DrillOptions) -> Result<DrillResult> {
         env.dr.url(),
         env.moto.url
     ));
-    let result = drive(&env, &plan, &options).await;
+    let result = match options.kind {
+        DrillKind::Failover => drive(&env, &plan, &options).await.map(|r| vec![r]),
+        DrillKind::Readiness => drive_readiness(&env, &plan, &options)
+            .await
+            .map(|r| vec![r]),
+        DrillKind::Full => drive_full(&env, &plan, &options).await,
+    };
     env.stop().await;
     result
+}
+
+/// Starts an execution directly (operator or schedule trigger), as `lifeboat drill --aws` does.
+pub async fn start_run(
+    env: &LocalEnv,
+    plan: &Plan,
+    machine: &str,
+    kind: RunKind,
+    direction: Direction,
+    restore_from: Option<RunId>,
+) -> Result<(String, String)> {
+    let trigger = Trigger {
+        source: TriggerSource::Operator,
+        summary: format!("{} started by an operator", kind.as_str()),
+        declared_at: chrono::Utc::now(),
+        event_arn: None,
+    };
+    let run = lifeboat_core::steps::health_ingest::run_context(
+        plan,
+        kind,
+        direction,
+        trigger,
+        restore_from,
+    );
+    let out = env
+        .aws
+        .sfn
+        .start_execution()
+        .state_machine_arn(crate::local::machine_arn(machine))
+        .name(&run.run_id.0)
+        .input(serde_json::json!({ "run": run }).to_string())
+        .send()
+        .await
+        .with_context(|| format!("starting {machine}"))?;
+    Ok((out.execution_arn().to_string(), run.run_id.0))
+}
+
+/// The readiness drill: RPO, drift, one DR warehouse, validation, nothing at the primary.
+pub async fn drive_readiness(
+    env: &LocalEnv,
+    plan: &Plan,
+    options: &DrillOptions,
+) -> Result<DrillResult> {
+    let (arn, run_id) = start_run(
+        env,
+        plan,
+        crate::local::READINESS_MACHINE,
+        RunKind::Readiness,
+        Direction::Failover,
+        None,
+    )
+    .await?;
+    if options.verbose {
+        println!("readiness drill started: {run_id}");
+    }
+    follow_and_collect(env, &arn, run_id, options).await
+}
+
+/// The full drill: a failover (kind drill) then, if it moved the workload, the failback that
+/// restores what was active at the primary and resets DR.
+pub async fn drive_full(
+    env: &LocalEnv,
+    plan: &Plan,
+    options: &DrillOptions,
+) -> Result<Vec<DrillResult>> {
+    let (arn, run_id) = start_run(
+        env,
+        plan,
+        crate::local::FAILOVER_MACHINE,
+        RunKind::Drill,
+        Direction::Failover,
+        None,
+    )
+    .await?;
+    if options.verbose {
+        println!("full drill, failover part started: {run_id}");
+    }
+    let failover = follow_and_collect(env, &arn, run_id.clone(), options).await?;
+    if !failover.outcome.moved_production() {
+        return Ok(vec![failover]);
+    }
+    let (arn, back_id) = start_run(
+        env,
+        plan,
+        crate::local::FAILBACK_MACHINE,
+        RunKind::Drill,
+        Direction::Failback,
+        Some(RunId(run_id)),
+    )
+    .await?;
+    if options.verbose {
+        println!("full drill, failback part started: {back_id}");
+    }
+    let failback = follow_and_collect(env, &arn, back_id, options).await?;
+    Ok(vec![failover, failback])
 }
 
 /// Raises the event, follows the execution, answers the approval, collects the report.
@@ -174,7 +288,17 @@ pub async fn drive(env: &LocalEnv, plan: &Plan, options: &DrillOptions) -> Resul
         other => bail!("health-ingest did not start a failover: {other:?}"),
     };
     say(format!("failover execution started: {run_id}"));
-    let status = follow(env, &execution_arn, &RunId(run_id.clone()), options).await?;
+    follow_and_collect(env, &execution_arn, run_id, options).await
+}
+
+/// Follows an execution to its end and collects its report and the never-both-active verdict.
+pub async fn follow_and_collect(
+    env: &LocalEnv,
+    execution_arn: &str,
+    run_id: String,
+    options: &DrillOptions,
+) -> Result<DrillResult> {
+    let status = follow(env, execution_arn, &RunId(run_id.clone()), options).await?;
     let report: Report = env
         .deps
         .ledger

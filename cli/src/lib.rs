@@ -4,4 +4,5 @@
 
 pub mod drill;
 pub mod local;
+pub mod trend;
 pub mod verdict;

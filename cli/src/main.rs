@@ -28,6 +28,13 @@ enum FixtureArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    Failover,
+    Readiness,
+    Full,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum StageArg {
     Failover,
     RpoBreach,
@@ -59,6 +66,19 @@ enum Command {
         /// Workspace fixture.
         #[arg(long, value_enum, default_value = "demo")]
         fixture: FixtureArg,
+        /// `failover`: an AWS Health event starts a failover; `readiness`: the weekly
+        /// non-disruptive drill; `full`: failover then failback on the drill DNS name.
+        #[arg(long, value_enum, default_value = "failover")]
+        kind: KindArg,
+    },
+    /// RTO/RPO across past drills (`--trend`), from the reports written locally.
+    Report {
+        /// Show the trend table (the only view for now).
+        #[arg(long)]
+        trend: bool,
+        /// Where drill reports are.
+        #[arg(long, default_value = "target/lifeboat-reports")]
+        dir: PathBuf,
     },
     /// Approve a waiting run (uses LEDGER_BUCKET and the AWS environment).
     Approve {
@@ -157,11 +177,19 @@ async fn main() -> ExitCode {
             stage,
             comment,
         } => decide(run, stage, request_approval::Decision::Reject, comment).await,
+        Command::Report { dir, .. } => match lifeboat::trend::trend(&dir) {
+            Ok(table) => {
+                println!("{table}");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => Err(e),
+        },
         Command::Drill {
             plan,
             yes,
             out,
             fixture,
+            kind,
         } => {
             let options = DrillOptions {
                 plan_path: plan,
@@ -173,21 +201,28 @@ async fn main() -> ExitCode {
                     FixtureArg::Empty => databricks_emulator::Fixture::Empty,
                 },
                 verbose: true,
+                kind: match kind {
+                    KindArg::Failover => drill::DrillKind::Failover,
+                    KindArg::Readiness => drill::DrillKind::Readiness,
+                    KindArg::Full => drill::DrillKind::Full,
+                },
             };
             match drill::run(options).await {
-                Ok(r) => {
-                    println!(
-                        "\noutcome: {:?}; never both active: {}",
-                        r.outcome, r.verdict.never_both_active
-                    );
-                    if let Some(s) = r.report.rto.from_declaration_seconds {
+                Ok(results) => {
+                    for r in &results {
                         println!(
-                            "RTO {s:.1} s from declaration (objective {:.0} s)",
-                            r.report.rto.objective_seconds
+                            "\n{} {}: outcome {:?}; never both active: {}",
+                            r.report.kind, r.run_id, r.outcome, r.verdict.never_both_active
                         );
+                        if let Some(s) = r.report.rto.from_declaration_seconds {
+                            println!(
+                                "RTO {s:.1} s from declaration (objective {:.0} s)",
+                                r.report.rto.objective_seconds
+                            );
+                        }
+                        println!("report: {}", r.report_dir.join("report.md").display());
                     }
-                    println!("report: {}", r.report_dir.join("report.md").display());
-                    return if r.passed() {
+                    return if !results.is_empty() && results.iter().all(|r| r.passed()) {
                         ExitCode::SUCCESS
                     } else {
                         ExitCode::FAILURE

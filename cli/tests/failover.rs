@@ -45,6 +45,7 @@ async fn drive(env: &LocalEnv, plan: &Plan, answer: Answer) -> DrillResult {
         out_dir: out,
         fixture: databricks_emulator::Fixture::Demo,
         verbose: false,
+        kind: drill::DrillKind::Failover,
     };
     drill::drive(env, plan, &options).await.unwrap()
 }

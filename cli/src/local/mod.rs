@@ -39,6 +39,21 @@ pub const LEDGER_BUCKET: &str = "lifeboat-ledger";
 pub const TOPIC: &str = "lifeboat-events";
 /// Failover state machine.
 pub const FAILOVER_MACHINE: &str = "lifeboat-failover";
+/// Failback state machine.
+pub const FAILBACK_MACHINE: &str = "lifeboat-failback";
+/// Readiness drill state machine.
+pub const READINESS_MACHINE: &str = "lifeboat-drill-readiness";
+/// Every state machine file and the name it is created under.
+pub const MACHINES: &[(&str, &str)] = &[
+    ("failover.asl.json", FAILOVER_MACHINE),
+    ("failback.asl.json", FAILBACK_MACHINE),
+    ("drill-readiness.asl.json", READINESS_MACHINE),
+];
+
+/// The ARN a state machine gets in moto.
+pub fn machine_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")
+}
 /// Secrets Manager id of the approval-link signing key.
 pub const SIGNING_SECRET: &str = "lifeboat/approval-signing-key";
 /// Key of the plan in the ledger bucket.
@@ -130,13 +145,15 @@ impl LocalEnv {
         let config = DeployConfig {
             ledger_bucket: LEDGER_BUCKET.into(),
             topic_arn: Some(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC}")),
-            failover_state_machine_arn: Some(format!(
-                "arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{FAILOVER_MACHINE}"
-            )),
+            failover_state_machine_arn: Some(machine_arn(FAILOVER_MACHINE)),
             plan_key: PLAN_KEY.into(),
             // The host plays API Gateway for the approval callback.
             approval_base_url: Some(format!("http://127.0.0.1:{host_port}")),
             approval_secret_id: Some(SIGNING_SECRET.into()),
+            readiness_state_machine_arn: Some(machine_arn(READINESS_MACHINE)),
+            // The full drill's parent machine uses startExecution.sync, which moto does not
+            // run; locally `lifeboat drill --kind full` drives the two executions itself.
+            full_drill_state_machine_arn: None,
         };
         let mut deps = Deps::new(aws.clone(), config);
         deps.workspaces.retry.max_attempts = options.client_max_attempts;
@@ -343,28 +360,23 @@ impl LocalEnv {
             .ledger
             .put_raw(PLAN_KEY, text.into_bytes(), "application/toml")
             .await?;
-        let definition = self.definition("failover.asl.json")?;
-        let created = self
-            .aws
-            .sfn
-            .create_state_machine()
-            .name(FAILOVER_MACHINE)
-            .definition(definition)
-            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-states"))
-            .send()
-            .await
-            .context("creating the state machine")?;
-        let expected = self
-            .deps
-            .config
-            .failover_state_machine_arn
-            .clone()
-            .unwrap_or_default();
-        if created.state_machine_arn() != expected {
-            bail!(
-                "state machine ARN {} differs from the expected {expected}",
-                created.state_machine_arn()
-            );
+        for (file, name) in MACHINES {
+            let created = self
+                .aws
+                .sfn
+                .create_state_machine()
+                .name(*name)
+                .definition(self.definition(file)?)
+                .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-states"))
+                .send()
+                .await
+                .with_context(|| format!("creating the state machine {name}"))?;
+            if created.state_machine_arn() != machine_arn(name) {
+                bail!(
+                    "state machine ARN {} differs from the expected one",
+                    created.state_machine_arn()
+                );
+            }
         }
         Ok(())
     }

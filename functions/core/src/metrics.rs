@@ -26,7 +26,10 @@ pub fn emf(name: &str, value: f64, plan: &str, timestamp_ms: i64) -> serde_json:
 /// Emits a data point when running in Lambda (elsewhere there is no log pipeline to read it).
 pub fn emit(name: &str, value: f64, plan: &str) {
     if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
-        println!("{}", emf(name, value, plan, chrono::Utc::now().timestamp_millis()));
+        println!(
+            "{}",
+            emf(name, value, plan, chrono::Utc::now().timestamp_millis())
+        );
     }
 }
 
@@ -39,6 +42,9 @@ mod tests {
         let v = emf("FenceUnconfirmed", 3.0, "sales", 1);
         assert_eq!(v["FenceUnconfirmed"], 3.0);
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Lifeboat");
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "FenceUnconfirmed");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "FenceUnconfirmed"
+        );
     }
 }

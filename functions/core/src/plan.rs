@@ -109,6 +109,10 @@ pub struct Site {
     /// Optional Databricks Managed DR failover group.
     #[serde(default)]
     pub failover_group: Option<String>,
+    /// The identity SCIM `Me` must report at this site (simulated auth); defaults to the OAuth
+    /// client id for service principals, and to "any active identity" for PATs.
+    #[serde(default)]
+    pub identity: Option<String>,
     /// What the DNS alias points at while this site serves (a CNAME target such as the
     /// workspace's or a PrivateLink endpoint's host name); defaults to the URL's host.
     #[serde(default)]
@@ -116,6 +120,14 @@ pub struct Site {
 }
 
 impl Site {
+    /// The identity validation expects SCIM `Me` to report, if any.
+    pub fn expected_identity(&self) -> Option<&str> {
+        self.identity.as_deref().or(match &self.auth {
+            SiteAuth::Oauth { client_id, .. } => Some(client_id.as_str()),
+            SiteAuth::Pat { .. } => None,
+        })
+    }
+
     /// The CNAME target for this site.
     pub fn cname_target(&self) -> String {
         self.dns_target.clone().unwrap_or_else(|| {
@@ -343,6 +355,12 @@ pub struct Dns {
     /// SSM parameters that hold the workspace URL for REST/JDBC/ODBC clients.
     #[serde(default)]
     pub ssm_parameters: Vec<String>,
+    /// The alias full drills switch instead of the production one (in the same zone).
+    #[serde(default)]
+    pub drill_record_name: Option<String>,
+    /// Full drills switch the production alias and parameters (a real-world rehearsal).
+    #[serde(default)]
+    pub drill_uses_production: bool,
 }
 
 fn default_ttl() -> i64 {
@@ -387,9 +405,6 @@ pub struct Validation {
     /// Warehouse (by name) to run queries on.
     #[serde(default)]
     pub warehouse: Option<String>,
-    /// Identity SCIM Me must report (simulated auth), e.g. the service principal.
-    #[serde(default)]
-    pub expect_identity: Option<String>,
     /// Queries with expected results.
     #[serde(default)]
     pub queries: Vec<ValidationQuery>,
@@ -405,7 +420,6 @@ impl Default for Validation {
     fn default() -> Self {
         Self {
             warehouse: None,
-            expect_identity: None,
             queries: Vec::new(),
             acls: Vec::new(),
             query_timeout_seconds: default_query_timeout(),
@@ -481,9 +495,12 @@ pub struct Approval {
     /// Who may approve (e-mail addresses or IAM principals).
     #[serde(default)]
     pub approvers: Vec<String>,
-    /// Drills run without asking.
+    /// Full drills run without asking.
     #[serde(default)]
     pub drill_preapproved: bool,
+    /// Readiness drills (non-disruptive) ask too.
+    #[serde(default)]
+    pub readiness_requires_approval: bool,
     /// Distinct approvers needed before the execution continues (two-person rule: 2).
     #[serde(default = "one_approval")]
     pub required_approvals: u32,
@@ -499,6 +516,7 @@ impl Default for Approval {
             timeout_seconds: default_approval_timeout(),
             approvers: Vec::new(),
             drill_preapproved: false,
+            readiness_requires_approval: false,
             required_approvals: one_approval(),
         }
     }
@@ -639,6 +657,18 @@ impl Plan {
             }
         }
         if let Some(dns) = &self.dns {
+            if dns.drill_uses_production && dns.drill_record_name.is_some() {
+                return Err(invalid(
+                    "dns.drill_record_name",
+                    "set it or dns.drill_uses_production, not both",
+                ));
+            }
+            if dns.drill_record_name.as_deref() == Some(dns.record_name.as_str()) {
+                return Err(invalid(
+                    "dns.drill_record_name",
+                    "is the production record; use dns.drill_uses_production = true to drill on it",
+                ));
+            }
             if !(0..=86400).contains(&dns.ttl) {
                 return Err(invalid("dns.ttl", "must be 0–86400"));
             }

@@ -23,6 +23,8 @@ pub enum Outcome {
     Succeeded,
     /// Target serving, but something needs an operator (unconfirmed fence, gated schedules).
     SucceededWithWarnings,
+    /// A readiness drill passed: the DR site can take over (nothing was moved).
+    ReadinessVerified,
     /// The approver said no; nothing was touched.
     Rejected,
     /// Nobody answered in time; nothing was touched.
@@ -43,7 +45,7 @@ impl Outcome {
 
     /// Success for exit codes and alarms.
     pub fn is_success(self) -> bool {
-        self.moved_production()
+        self.moved_production() || self == Outcome::ReadinessVerified
     }
 }
 
@@ -168,7 +170,7 @@ pub fn decide_outcome(
         return Outcome::Failed;
     }
     if readiness_only {
-        return Outcome::Succeeded;
+        return Outcome::ReadinessVerified;
     }
     if dns.is_none() {
         return Outcome::Failed;
@@ -226,7 +228,7 @@ pub async fn build(
         activation.as_ref(),
         validation.as_ref(),
         dns.as_ref(),
-        false,
+        run.kind == crate::run::RunKind::Readiness,
     );
     let served_at = steps
         .iter()

@@ -52,6 +52,8 @@ pub enum RunKind {
     Failback,
     /// A full drill (failover path, on drill DNS unless the plan opts in).
     Drill,
+    /// A non-disruptive readiness drill: RPO, drift, one DR warehouse up, validation, down.
+    Readiness,
 }
 
 impl RunKind {
@@ -61,6 +63,7 @@ impl RunKind {
             RunKind::Failover => "failover",
             RunKind::Failback => "failback",
             RunKind::Drill => "drill",
+            RunKind::Readiness => "readiness",
         }
     }
 }
@@ -110,6 +113,10 @@ pub struct RunContext {
     /// Seconds between readiness polls (start-up, activation gate).
     #[serde(default = "default_poll")]
     pub poll_seconds: u32,
+    /// For a failback: the failover run whose fence records say what was active at the
+    /// primary, to restore exactly that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<RunId>,
 }
 
 fn default_poll() -> u32 {
@@ -119,7 +126,11 @@ fn default_poll() -> u32 {
 impl RunContext {
     /// Whether the plan lets this run skip the approval wait.
     pub fn preapproved(&self) -> bool {
-        self.kind == RunKind::Drill && self.plan.approval.drill_preapproved
+        match self.kind {
+            RunKind::Drill => self.plan.approval.drill_preapproved,
+            RunKind::Readiness => !self.plan.approval.readiness_requires_approval,
+            RunKind::Failover | RunKind::Failback => false,
+        }
     }
 
     /// Ledger prefix of this run.

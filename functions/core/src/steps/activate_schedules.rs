@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     databricks::jobs::{pause_field, PauseStatus},
+    plan::SiteRole,
     run::RunContext,
 };
 
@@ -98,7 +99,28 @@ pub async fn handle(deps: &Deps, input: ActivationInput) -> Result<ActivationOut
             })
         }
     };
-    let restore = fence.map(|f| f.restore_set()).unwrap_or_default();
+    // A failback restores what was active at the primary before the failover (that run's
+    // fence record of the primary); otherwise what was active at the source just fenced.
+    let restore = match &run.restore_from {
+        Some(previous) => deps
+            .ledger
+            .get::<FenceRecord>(&format!(
+                "runs/{previous}/fence/{}.json",
+                if target_role == SiteRole::Primary {
+                    "primary"
+                } else {
+                    "dr"
+                }
+            ))
+            .await?
+            .map(|v| v.value.restore_set())
+            .ok_or_else(|| {
+                StepError::Refused(format!(
+                    "run {previous} has no fence record of the {target_role:?} site"
+                ))
+            })?,
+        None => fence.map(|f| f.restore_set()).unwrap_or_default(),
+    };
     let client = deps.workspaces.client(run.plan.site(target_role)).await?;
     let jobs = client.all_jobs().await?;
     let mut unpaused = 0;

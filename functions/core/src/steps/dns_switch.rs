@@ -54,11 +54,25 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
     let Some(dns) = &run.plan.dns else {
         return Err(StepError::Refused("the plan has no [dns] section".into()));
     };
+    // Full drills rehearse on the drill alias and leave client parameters alone, unless the
+    // plan opts into the production ones.
+    let drill = run.kind == crate::run::RunKind::Drill && !dns.drill_uses_production;
+    let record_name = if drill {
+        dns.drill_record_name.clone().ok_or_else(|| {
+            StepError::Refused(
+                "a full drill needs dns.drill_record_name (or dns.drill_uses_production = true)"
+                    .into(),
+            )
+        })?
+    } else {
+        dns.record_name.clone()
+    };
+    let parameters_to_switch: &[String] = if drill { &[] } else { &dns.ssm_parameters };
     let (_, target_role) = run.direction.roles();
     let target_url = run.plan.site(target_role).workspace_url.clone();
     let target_host = run.plan.site(target_role).cname_target();
     let r53 = &deps.aws.route53;
-    let fqdn = format!("{}.", dns.record_name.trim_end_matches('.'));
+    let fqdn = format!("{}.", record_name.trim_end_matches('.'));
     let existing = r53
         .list_resource_record_sets()
         .hosted_zone_id(&dns.hosted_zone_id)
@@ -123,7 +137,7 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
             .map(|c| c.status().clone());
     }
     let mut parameters = Vec::new();
-    for name in &dns.ssm_parameters {
+    for name in parameters_to_switch {
         let previous = match deps.aws.ssm.get_parameter().name(name).send().await {
             Ok(out) => out.parameter().and_then(|p| p.value().map(str::to_string)),
             Err(e)
@@ -151,7 +165,7 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
         });
     }
     let output = DnsSwitchOutput {
-        record_name: dns.record_name.clone(),
+        record_name,
         previous,
         current: target_host,
         change_status: status

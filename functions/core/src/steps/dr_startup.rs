@@ -16,6 +16,7 @@ use super::{Deps, StepError};
 use crate::{
     databricks::{
         clusters::{ClusterFilter, ClusterState},
+        pipelines::PipelineState,
         warehouses::WarehouseState,
     },
     ledger::Written,
@@ -27,6 +28,75 @@ use crate::{
 pub struct StartupInput {
     /// The run.
     pub run: RunContext,
+    /// Readiness drills: start (or stop again) only the validation warehouse.
+    #[serde(default)]
+    pub readiness: Option<ReadinessAction>,
+}
+
+/// What a readiness drill asks of start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessAction {
+    /// Start the plan's validation warehouse at DR.
+    Start,
+    /// Stop it again if the drill started it.
+    Stop,
+}
+
+/// What start-up brings up at the target, by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Targets {
+    /// (pool, min_idle).
+    pub pools: Vec<(String, u32)>,
+    /// All-purpose clusters.
+    pub clusters: Vec<String>,
+    /// SQL warehouses.
+    pub warehouses: Vec<String>,
+    /// Pipelines.
+    pub pipelines: Vec<String>,
+}
+
+/// Pure: the plan's start-up list, plus — for a failback — what was active at the primary
+/// before the failover (the plan's values win for pools it names).
+pub fn targets(
+    plan: &crate::plan::Startup,
+    restore: Option<&super::shutdown_sweep::RestoreSet>,
+) -> Targets {
+    let mut t = Targets {
+        pools: plan
+            .pools
+            .iter()
+            .map(|p| (p.name.clone(), p.min_idle))
+            .collect(),
+        clusters: plan.clusters.clone(),
+        warehouses: plan.warehouses.clone(),
+        pipelines: Vec::new(),
+    };
+    if let Some(r) = restore {
+        for (name, min_idle) in &r.pools {
+            if !t.pools.iter().any(|(n, _)| n == name) {
+                t.pools.push((name.clone(), *min_idle));
+            }
+        }
+        for (list, more) in [
+            (&mut t.clusters, &r.clusters),
+            (&mut t.warehouses, &r.warehouses),
+            (&mut t.pipelines, &r.pipelines),
+        ] {
+            for name in more {
+                if !list.contains(name) {
+                    list.push(name.clone());
+                }
+            }
+        }
+    }
+    t
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ReadinessRecord {
+    warehouse: String,
+    started_by_drill: bool,
 }
 
 /// Output.
@@ -79,25 +149,51 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
     let missing = |what: &str, name: &str| {
         StepError::Refused(format!("{what} {name} does not exist at the target"))
     };
+    if let Some(action) = input.readiness {
+        return readiness(deps, run, &client, action, started_at).await;
+    }
+    let restore = match &run.restore_from {
+        Some(previous) => Some(
+            deps.ledger
+                .get::<super::shutdown_sweep::FenceRecord>(&format!(
+                    "runs/{previous}/fence/{}.json",
+                    if target_role == crate::plan::SiteRole::Primary {
+                        "primary"
+                    } else {
+                        "dr"
+                    }
+                ))
+                .await?
+                .ok_or_else(|| {
+                    StepError::Refused(format!(
+                        "run {previous} has no fence record to restore from"
+                    ))
+                })?
+                .value
+                .restore_set(),
+        ),
+        None => None,
+    };
+    let want = targets(plan, restore.as_ref());
 
     let pools = client.list_pools().await?;
-    for want in &plan.pools {
+    for (name, min_idle) in &want.pools {
         let pool = pools
             .iter()
-            .find(|p| p.instance_pool_name == want.name)
-            .ok_or_else(|| missing("pool", &want.name))?;
-        if pool.min_idle_instances != want.min_idle {
+            .find(|p| &p.instance_pool_name == name)
+            .ok_or_else(|| missing("pool", name))?;
+        if pool.min_idle_instances != *min_idle {
             client
-                .set_pool_min_idle(&pool.instance_pool_id, want.min_idle)
+                .set_pool_min_idle(&pool.instance_pool_id, *min_idle)
                 .await?;
             actions.push(format!(
-                "pool {}: min_idle {} -> {}",
-                want.name, pool.min_idle_instances, want.min_idle
+                "pool {name}: min_idle {} -> {min_idle}",
+                pool.min_idle_instances
             ));
         }
     }
     let clusters = client.all_clusters(ClusterFilter::default()).await?;
-    for name in &plan.clusters {
+    for name in &want.clusters {
         let c = clusters
             .iter()
             .find(|c| &c.cluster_name == name)
@@ -113,7 +209,7 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
         }
     }
     let warehouses = client.all_warehouses().await?;
-    for name in &plan.warehouses {
+    for name in &want.warehouses {
         let w = warehouses
             .iter()
             .find(|w| &w.name == name)
@@ -126,6 +222,24 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
                 pending.push(format!("warehouse {name}"));
             }
             other => pending.push(format!("warehouse {name} ({other:?})")),
+        }
+    }
+    if !want.pipelines.is_empty() {
+        let pipelines = client.all_pipelines().await?;
+        for name in &want.pipelines {
+            let p = pipelines
+                .iter()
+                .find(|p| &p.name == name)
+                .ok_or_else(|| missing("pipeline", name))?;
+            match p.state {
+                PipelineState::Running => {}
+                PipelineState::Idle | PipelineState::Failed => {
+                    client.start_pipeline_update(&p.pipeline_id).await?;
+                    actions.push(format!("pipeline {name}: start update"));
+                    pending.push(format!("pipeline {name}"));
+                }
+                other => pending.push(format!("pipeline {name} ({other:?})")),
+            }
         }
     }
     let jobs = if plan.concurrency.is_empty() {
@@ -156,6 +270,77 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
     Ok(StartupOutput {
         ready,
         timed_out: !ready && elapsed_seconds > f64::from(plan.ready_timeout_seconds),
+        pending,
+        actions,
+        elapsed_seconds,
+    })
+}
+
+/// Readiness drills: one warehouse up for validation, then down again — only if the drill
+/// started it (a warehouse already running at DR is left as found).
+async fn readiness(
+    deps: &Deps,
+    run: &RunContext,
+    client: &crate::databricks::WorkspaceClient,
+    action: ReadinessAction,
+    started_at: chrono::DateTime<Utc>,
+) -> Result<StartupOutput, StepError> {
+    let name = run.plan.validation.warehouse.clone().ok_or_else(|| {
+        StepError::Refused("a readiness drill needs validation.warehouse in the plan".into())
+    })?;
+    let w = client
+        .all_warehouses()
+        .await?
+        .into_iter()
+        .find(|w| w.name == name)
+        .ok_or_else(|| {
+            StepError::Refused(format!("warehouse {name} does not exist at the DR site"))
+        })?;
+    let key = format!("{}/readiness.json", run.prefix());
+    let mut actions = Vec::new();
+    let mut pending = Vec::new();
+    match action {
+        ReadinessAction::Start => {
+            let record = ReadinessRecord {
+                warehouse: name.clone(),
+                started_by_drill: w.state == WarehouseState::Stopped,
+            };
+            // The first look decides whether the drill owns the warehouse.
+            let owned = match deps.ledger.create(&key, &record).await? {
+                Written::Ok(_) => record.started_by_drill,
+                Written::Conflict => deps
+                    .ledger
+                    .get::<ReadinessRecord>(&key)
+                    .await?
+                    .is_some_and(|r| r.value.started_by_drill),
+            };
+            match w.state {
+                WarehouseState::Running => {}
+                WarehouseState::Stopped if owned => {
+                    client.start_warehouse(&w.id).await?;
+                    actions.push(format!("warehouse {name}: start (readiness)"));
+                    pending.push(format!("warehouse {name}"));
+                }
+                other => pending.push(format!("warehouse {name} ({other:?})")),
+            }
+        }
+        ReadinessAction::Stop => {
+            let owned = deps
+                .ledger
+                .get::<ReadinessRecord>(&key)
+                .await?
+                .is_some_and(|r| r.value.started_by_drill);
+            if owned && w.state.is_active() {
+                client.stop_warehouse(&w.id).await?;
+                actions.push(format!("warehouse {name}: stop (readiness)"));
+            }
+        }
+    }
+    let elapsed_seconds = (Utc::now() - started_at).num_milliseconds() as f64 / 1000.0;
+    let ready = pending.is_empty();
+    Ok(StartupOutput {
+        ready,
+        timed_out: !ready && elapsed_seconds > f64::from(run.plan.startup.ready_timeout_seconds),
         pending,
         actions,
         elapsed_seconds,

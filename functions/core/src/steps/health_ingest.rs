@@ -126,11 +126,17 @@ pub fn run_id_for(event_arn: &str) -> RunId {
     ))
 }
 
-/// Parses, classifies, deduplicates and starts.
-#[instrument(skip_all)]
-pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutput, StepError> {
-    let event: HealthEvent = serde_json::from_value(event)
-        .map_err(|e| StepError::InvalidInput(format!("not an AWS Health event: {e}")))?;
+/// Scheduled drills (EventBridge Scheduler): `{"lifeboat_drill": "readiness" | "full"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduledDrill {
+    /// The weekly non-disruptive drill.
+    Readiness,
+    /// The quarterly failover-then-failback drill.
+    Full,
+}
+
+async fn load_plan(deps: &Deps) -> Result<Plan, StepError> {
     let text = deps
         .ledger
         .get_raw(&deps.config.plan_key)
@@ -144,8 +150,106 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
         })?;
     let text = String::from_utf8(text)
         .map_err(|e| StepError::InvalidInput(format!("plan is not UTF-8: {e}")))?;
-    let plan = Plan::from_toml(&text, &deps.config.plan_key)
-        .map_err(|e| StepError::InvalidInput(e.to_string()))?;
+    Plan::from_toml(&text, &deps.config.plan_key)
+        .map_err(|e| StepError::InvalidInput(e.to_string()))
+}
+
+/// Builds a run context for a trigger.
+pub fn run_context(
+    plan: &Plan,
+    kind: RunKind,
+    direction: Direction,
+    trigger: Trigger,
+    restore_from: Option<RunId>,
+) -> RunContext {
+    RunContext {
+        run_id: RunId::generate(kind, trigger.declared_at),
+        kind,
+        direction,
+        plan: plan.clone(),
+        trigger,
+        override_reason: None,
+        poll_seconds: plan.startup.poll_seconds,
+        restore_from,
+    }
+}
+
+async fn start_drill(deps: &Deps, drill: ScheduledDrill) -> Result<IngestOutput, StepError> {
+    let plan = load_plan(deps).await?;
+    let trigger = |what: &str| Trigger {
+        source: TriggerSource::Schedule,
+        summary: format!("scheduled {what} drill"),
+        declared_at: Utc::now(),
+        event_arn: None,
+    };
+    let (arn, run_id, input) = match drill {
+        ScheduledDrill::Readiness => {
+            let run = run_context(
+                &plan,
+                RunKind::Readiness,
+                Direction::Failover,
+                trigger("readiness"),
+                None,
+            );
+            let arn = deps.config.readiness_state_machine_arn.clone();
+            (arn, run.run_id.clone(), serde_json::json!({ "run": run }))
+        }
+        ScheduledDrill::Full => {
+            let failover = run_context(
+                &plan,
+                RunKind::Drill,
+                Direction::Failover,
+                trigger("full"),
+                None,
+            );
+            let mut failback = run_context(
+                &plan,
+                RunKind::Drill,
+                Direction::Failback,
+                trigger("full"),
+                Some(failover.run_id.clone()),
+            );
+            failback.run_id = RunId(format!("{}-back", failover.run_id));
+            let arn = deps.config.full_drill_state_machine_arn.clone();
+            (
+                arn,
+                failover.run_id.clone(),
+                serde_json::json!({"failover": {"run": failover}, "failback": {"run": failback}}),
+            )
+        }
+    };
+    let arn = arn.ok_or_else(|| {
+        StepError::InvalidInput(format!(
+            "no state machine configured for the {drill:?} drill"
+        ))
+    })?;
+    let out = deps
+        .aws
+        .sfn
+        .start_execution()
+        .state_machine_arn(arn)
+        .name(&run_id.0)
+        .input(input.to_string())
+        .send()
+        .await
+        .map_err(|e| StepError::aws("states", &e))?;
+    Ok(IngestOutput::Started {
+        execution_arn: out.execution_arn().to_string(),
+        run_id: run_id.0,
+    })
+}
+
+/// Parses, classifies, deduplicates and starts; or starts a scheduled drill.
+#[instrument(skip_all)]
+pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutput, StepError> {
+    if let Some(drill) = event.get("lifeboat_drill") {
+        let drill: ScheduledDrill = serde_json::from_value(drill.clone())
+            .map_err(|e| StepError::InvalidInput(format!("field `lifeboat_drill`: {e}")))?;
+        return start_drill(deps, drill).await;
+    }
+    let event: HealthEvent = serde_json::from_value(event)
+        .map_err(|e| StepError::InvalidInput(format!("not an AWS Health event: {e}")))?;
+    let plan = load_plan(deps).await?;
     if let Err(reason) = classify(&event, &plan) {
         info!(%reason, arn = %event.detail.event_arn, "event ignored");
         return Ok(IngestOutput::Ignored { reason });
@@ -187,6 +291,7 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
         },
         override_reason: None,
         poll_seconds,
+        restore_from: None,
     };
     let Some(arn) = &deps.config.failover_state_machine_arn else {
         return Err(StepError::InvalidInput(

@@ -114,6 +114,10 @@ pub struct DeployConfig {
     pub approval_base_url: Option<String>,
     /// Secrets Manager id of the key that signs approval links.
     pub approval_secret_id: Option<String>,
+    /// Readiness drill state machine (scheduled drills).
+    pub readiness_state_machine_arn: Option<String>,
+    /// Full drill state machine (scheduled drills).
+    pub full_drill_state_machine_arn: Option<String>,
 }
 
 impl DeployConfig {
@@ -134,6 +138,12 @@ impl DeployConfig {
                 .ok()
                 .filter(|s| !s.is_empty()),
             approval_secret_id: std::env::var("APPROVAL_SIGNING_SECRET_ID")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            readiness_state_machine_arn: std::env::var("READINESS_STATE_MACHINE_ARN")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            full_drill_state_machine_arn: std::env::var("FULL_DRILL_STATE_MACHINE_ARN")
                 .ok()
                 .filter(|s| !s.is_empty()),
         })

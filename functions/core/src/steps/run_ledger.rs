@@ -171,11 +171,16 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
         crate::metrics::emit("FenceUnconfirmed", fence.remaining as f64, &run.plan.name);
     }
     crate::metrics::emit(
-        if outcome.is_success() { "RunSucceeded" } else { "RunNotCompleted" },
+        if outcome.is_success() {
+            "RunSucceeded"
+        } else {
+            "RunNotCompleted"
+        },
         1.0,
         &run.plan.name,
     );
-    if outcome.moved_production() && run.kind != RunKind::Drill {
+    // A full drill really moves the (drill) workload, so its failback needs the record too.
+    if outcome.moved_production() && run.kind != RunKind::Readiness {
         let (_, target) = run.direction.roles();
         deps.ledger
             .put(

@@ -121,10 +121,8 @@ pub async fn handle(deps: &Deps, input: ValidationInput) -> Result<ValidationOut
     let mut checks = Vec::new();
     match client.me().await {
         Ok(me) => {
-            let ok = v
-                .expect_identity
-                .as_ref()
-                .is_none_or(|e| e == &me.user_name);
+            let expected = run.plan.site(target_role).expected_identity();
+            let ok = expected.is_none_or(|e| e == me.user_name);
             checks.push(check(
                 "auth: SCIM Me",
                 ok && me.active,

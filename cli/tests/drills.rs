@@ -1,0 +1,319 @@
+//! Failback and drills end to end: the real failback and readiness state machines in moto with
+//! the real handlers, against the two emulated workspaces.
+
+use std::time::Duration;
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use lifeboat::{
+    drill::{self, Answer, DrillKind, DrillOptions},
+    local::{LocalEnv, LocalOptions, FAILBACK_MACHINE},
+};
+use lifeboat_core::{
+    plan::{Direction, Plan, SiteRole},
+    report::Outcome,
+    run::RunKind,
+};
+use serde_json::Value;
+
+async fn setup() -> (LocalEnv, Plan) {
+    let root = lifeboat::local::moto::repo_root().unwrap();
+    let mut plan = drill::load_plan(&root.join("lifeboat.toml")).unwrap();
+    plan.startup.poll_seconds = 1;
+    plan.shutdown.retry_interval_seconds = 1;
+    let env = LocalEnv::start(LocalOptions {
+        lifecycle_delay: Duration::from_millis(200),
+        ..LocalOptions::default()
+    })
+    .await
+    .unwrap();
+    env.provision(&mut plan).await.unwrap();
+    (env, plan)
+}
+
+fn options(kind: DrillKind) -> DrillOptions {
+    DrillOptions {
+        plan_path: "unused".into(),
+        answer: Answer::Approve,
+        out_dir: std::env::temp_dir()
+            .join(format!("lifeboat-test-{}", uuid::Uuid::new_v4().simple())),
+        fixture: databricks_emulator::Fixture::Demo,
+        verbose: false,
+        kind,
+    }
+}
+
+/// What a failover and its failback must leave as they found it: every job's activation
+/// status, all-purpose clusters, pools, warehouses and pipelines.
+async fn inventory(env: &LocalEnv, site: SiteRole) -> Value {
+    let s = env.admin_get(site, "state").await.unwrap();
+    let rows = |key: &str, fields: &[&str], keep: &dyn Fn(&Value) -> bool| -> Value {
+        let mut v: Vec<String> = s[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| keep(o))
+            .map(|o| {
+                fields
+                    .iter()
+                    .map(|f| o[*f].to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        v.sort();
+        serde_json::json!(v)
+    };
+    let all = |_: &Value| true;
+    serde_json::json!({
+        "jobs": rows("jobs", &["name", "schedule_pause_status", "continuous_pause_status", "trigger_pause_status"], &all),
+        "clusters": rows("clusters", &["cluster_name", "state"], &|c: &Value| matches!(c["cluster_source"].as_str(), Some("UI") | Some("API"))),
+        "pools": rows("pools", &["instance_pool_name", "min_idle_instances"], &all),
+        "warehouses": rows("warehouses", &["name", "state"], &all),
+        "pipelines": rows("pipelines", &["name", "state"], &all),
+    })
+}
+
+async fn cname(env: &LocalEnv, plan: &Plan, name: &str) -> Option<String> {
+    let dns = plan.dns.as_ref().unwrap();
+    let out = env
+        .aws
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&dns.hosted_zone_id)
+        .send()
+        .await
+        .unwrap();
+    out.resource_record_sets()
+        .iter()
+        .find(|r| r.name().trim_end_matches('.') == name)
+        .and_then(|r| r.resource_records().first().map(|v| v.value().to_string()))
+}
+
+async fn settle(env: &LocalEnv) {
+    // Let asynchronous stops and terminations reach their final states.
+    for _ in 0..50 {
+        let busy = |s: &Value| {
+            s.to_string().contains("TERMINATING")
+                || s.to_string().contains("STOPPING")
+                || s.to_string().contains("PENDING")
+                || s.to_string().contains("STARTING")
+        };
+        let (p, d) = (
+            inventory(env, SiteRole::Primary).await,
+            inventory(env, SiteRole::Dr).await,
+        );
+        if !busy(&p) && !busy(&d) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_drill_round_trips_both_workspaces() {
+    let (env, plan) = setup().await;
+    let primary_before = inventory(&env, SiteRole::Primary).await;
+    let dr_before = inventory(&env, SiteRole::Dr).await;
+    let production = plan.dns.as_ref().unwrap().record_name.clone();
+    let drill_name = plan
+        .dns
+        .as_ref()
+        .unwrap()
+        .drill_record_name
+        .clone()
+        .unwrap();
+
+    let results = drill::drive_full(&env, &plan, &options(DrillKind::Full))
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 2, "failover and failback ran");
+    let (failover, failback) = (&results[0], &results[1]);
+    assert_eq!(
+        failover.outcome,
+        Outcome::Succeeded,
+        "{:#?}",
+        failover.report
+    );
+    assert_eq!(
+        failback.outcome,
+        Outcome::Succeeded,
+        "{:#?}",
+        failback.report
+    );
+    assert!(failover.verdict.never_both_active && failback.verdict.never_both_active);
+
+    settle(&env).await;
+    assert_eq!(
+        inventory(&env, SiteRole::Primary).await,
+        primary_before,
+        "the primary is restored exactly"
+    );
+    assert_eq!(
+        inventory(&env, SiteRole::Dr).await,
+        dr_before,
+        "the DR site is reset to dormant"
+    );
+
+    // The drill moved the drill alias, not production; the failback moved it back.
+    assert_eq!(
+        cname(&env, &plan, &production).await.as_deref(),
+        Some("primary.workspace.example.internal")
+    );
+    assert_eq!(
+        cname(&env, &plan, &drill_name).await.as_deref(),
+        Some("primary.workspace.example.internal")
+    );
+    assert_eq!(
+        failover.report.dns.as_ref().unwrap().current,
+        "dr.workspace.example.internal"
+    );
+    assert_eq!(
+        failover.report.dns.as_ref().unwrap().record_name,
+        drill_name
+    );
+    let param = env
+        .aws
+        .ssm
+        .get_parameter()
+        .name("/lifeboat/sales-platform/workspace-url")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        param.parameter().unwrap().value(),
+        Some(env.primary.url()),
+        "client parameters untouched by a drill"
+    );
+
+    // Figures computed from the recorded timestamps.
+    for r in [failover, failback] {
+        let rto = r.report.rto.from_declaration_seconds.unwrap();
+        let first = r.report.steps.first().unwrap().started_at;
+        let last = r.report.steps.iter().map(|s| s.ended_at).max().unwrap();
+        assert!(
+            rto > 0.0
+                && rto
+                    <= (last - r.report.trigger.declared_at).num_milliseconds() as f64 / 1000.0
+                        + 0.001
+        );
+        assert!(first >= r.report.trigger.declared_at);
+        assert!(
+            r.report.rpo.as_ref().unwrap().buckets[0]
+                .rpo_seconds
+                .unwrap()
+                > 0.0
+        );
+    }
+    assert_eq!(failback.report.direction, "failback");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_drill_leaves_the_primary_and_dns_untouched() {
+    let (env, plan) = setup().await;
+    let primary_before = inventory(&env, SiteRole::Primary).await;
+    let dr_before = inventory(&env, SiteRole::Dr).await;
+    let r = drill::drive_readiness(&env, &plan, &options(DrillKind::Readiness))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::ReadinessVerified, "{:#?}", r.report);
+    assert!(r.report.validation.as_ref().unwrap().passed);
+    assert!(
+        r.report.approval.is_none(),
+        "readiness drills need no approval by default"
+    );
+    settle(&env).await;
+    assert_eq!(inventory(&env, SiteRole::Primary).await, primary_before);
+    assert_eq!(
+        inventory(&env, SiteRole::Dr).await,
+        dr_before,
+        "the drill's warehouse was stopped again"
+    );
+    // Not a single write reached the primary; its timeline shows no change after start-up.
+    let log = env.admin_get(SiteRole::Primary, "requests").await.unwrap();
+    assert!(log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["method"] != "POST"));
+    let dr_log = env.admin_get(SiteRole::Dr, "requests").await.unwrap();
+    let writes: Vec<String> = dr_log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["method"] == "POST" && r["path"].as_str().unwrap().contains("/sql/warehouses/")
+        })
+        .map(|r| r["path"].to_string())
+        .collect();
+    assert_eq!(writes.len(), 2, "one start and one stop: {writes:?}");
+    let dns = plan.dns.as_ref().unwrap();
+    assert_eq!(
+        cname(&env, &plan, &dns.record_name).await.as_deref(),
+        Some("primary.workspace.example.internal")
+    );
+    assert_eq!(
+        cname(&env, &plan, dns.drill_record_name.as_deref().unwrap()).await,
+        None
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failback_without_a_failover_is_refused() {
+    let (env, plan) = setup().await;
+    let primary_before = inventory(&env, SiteRole::Primary).await;
+    let (arn, run_id) = drill::start_run(
+        &env,
+        &plan,
+        FAILBACK_MACHINE,
+        RunKind::Failback,
+        Direction::Failback,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut status = ExecutionStatus::Running;
+    let mut error = None;
+    let mut cause = None;
+    for _ in 0..100 {
+        let d = env
+            .aws
+            .sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        status = d.status().clone();
+        error = d.error().map(str::to_string);
+        cause = d.cause().map(str::to_string);
+        if status != ExecutionStatus::Running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, ExecutionStatus::Failed);
+    assert_eq!(error.as_deref(), Some("RunRefused"));
+    let cause = cause.unwrap_or_default();
+    assert!(
+        cause.contains("failback needs a completed failover"),
+        "the reason is given: {cause}"
+    );
+    assert!(env
+        .deps
+        .ledger
+        .get_raw(&format!("locks/{}.json", plan.name))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(env
+        .deps
+        .ledger
+        .get_raw(&format!("runs/{run_id}/run.json"))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(inventory(&env, SiteRole::Primary).await, primary_before);
+    env.stop().await;
+}
