@@ -351,6 +351,10 @@ pub async fn follow_and_collect(
     ));
     std::fs::write(report_dir.join("report.md"), md)?;
     std::fs::write(
+        report_dir.join("report.html"),
+        lifeboat_core::report_html::render_html(&result.report),
+    )?;
+    std::fs::write(
         report_dir.join("report.json"),
         serde_json::to_vec_pretty(&result)?,
     )?;

@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod plan;
 pub mod report;
+pub mod report_html;
 pub mod run;
 pub mod schedule;
 pub mod secret;

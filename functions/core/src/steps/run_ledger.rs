@@ -166,6 +166,13 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
             "text/markdown; charset=utf-8",
         )
         .await?;
+    deps.ledger
+        .put_raw(
+            &format!("{prefix}/report.html"),
+            crate::report_html::render_html(&built.report).into_bytes(),
+            "text/html; charset=utf-8",
+        )
+        .await?;
     let outcome = built.report.outcome;
     if let Some(fence) = &built.report.fence {
         crate::metrics::emit("FenceUnconfirmed", fence.remaining as f64, &run.plan.name);
