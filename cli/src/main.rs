@@ -70,6 +70,10 @@ enum Command {
         /// non-disruptive drill; `full`: failover then failback on the drill DNS name.
         #[arg(long, value_enum, default_value = "failover")]
         kind: KindArg,
+        /// Start the drill in the deployed stack instead (AWS credentials and
+        /// READINESS_STATE_MACHINE_ARN / FULL_DRILL_STATE_MACHINE_ARN from the stack outputs).
+        #[arg(long)]
+        aws: bool,
     },
     /// RTO/RPO across past drills (`--trend`), from the reports written locally.
     Report {
@@ -143,6 +147,45 @@ async fn decide(
     Ok(())
 }
 
+/// Starts a drill in the deployed stack and says how to follow it.
+async fn drill_in_aws(plan_path: PathBuf, kind: KindArg) -> anyhow::Result<()> {
+    use lifeboat_core::steps::health_ingest::{start_drill, IngestOutput, ScheduledDrill};
+    let plan = drill::load_plan(&plan_path)?;
+    let drill = match kind {
+        KindArg::Readiness => ScheduledDrill::Readiness,
+        KindArg::Full => ScheduledDrill::Full,
+        KindArg::Failover => anyhow::bail!(
+            "in AWS a failover starts from an AWS Health event or the console; drills are --kind readiness or full"
+        ),
+    };
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let config = lifeboat_core::steps::DeployConfig {
+        readiness_state_machine_arn: env("READINESS_STATE_MACHINE_ARN"),
+        full_drill_state_machine_arn: env("FULL_DRILL_STATE_MACHINE_ARN"),
+        ..Default::default()
+    };
+    let aws = lifeboat_core::aws::AwsClients::from_env().await;
+    match start_drill(
+        &aws.sfn,
+        &config,
+        &plan,
+        drill,
+        lifeboat_core::run::TriggerSource::Operator,
+    )
+    .await?
+    {
+        IngestOutput::Started {
+            execution_arn,
+            run_id,
+        } => {
+            println!("started {run_id}\n  execution: {execution_arn}");
+            println!("  approve (if asked): lifeboat approve --run {run_id}");
+            Ok(())
+        }
+        other => anyhow::bail!("not started: {other:?}"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let _ = tracing_subscriber::fmt()
@@ -186,10 +229,17 @@ async fn main() -> ExitCode {
         },
         Command::Drill {
             plan,
+            kind,
+            aws: true,
+            ..
+        } => drill_in_aws(plan, kind).await,
+        Command::Drill {
+            plan,
             yes,
             out,
             fixture,
             kind,
+            aws: false,
         } => {
             let options = DrillOptions {
                 plan_path: plan,

@@ -356,7 +356,7 @@ async fn bad_links_decide_nothing_and_are_audited() {
         let (status, _) = get(url).await;
         assert_eq!(status, want_status);
     }
-    let (status, _) = get(&format!("{base}")).await;
+    let (status, _) = get(&base).await;
     assert_eq!(status, 400, "no parameters at all");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let record = p.record().await;

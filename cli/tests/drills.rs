@@ -317,3 +317,45 @@ async fn failback_without_a_failover_is_refused() {
     assert_eq!(inventory(&env, SiteRole::Primary).await, primary_before);
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_readiness_drill_starts_through_health_ingest() {
+    // What EventBridge Scheduler sends weekly (infra/template.yaml, ReadinessDrill).
+    let (env, _plan) = setup().await;
+    let out: lifeboat_core::steps::health_ingest::IngestOutput = serde_json::from_value(
+        env.invoke(
+            "health-ingest",
+            &serde_json::json!({"lifeboat_drill": "readiness"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let lifeboat_core::steps::health_ingest::IngestOutput::Started {
+        execution_arn,
+        run_id,
+    } = out
+    else {
+        panic!("{out:?}")
+    };
+    assert!(run_id.starts_with("readiness-"));
+    let r = drill::follow_and_collect(&env, &execution_arn, run_id, &options(DrillKind::Readiness))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::ReadinessVerified, "{:#?}", r.report);
+    assert_eq!(
+        r.report.trigger.source,
+        lifeboat_core::run::TriggerSource::Schedule
+    );
+    // A typo in the schedule's input is refused with the field named.
+    let err = env
+        .invoke(
+            "health-ingest",
+            &serde_json::json!({"lifeboat_drill": "weekly"}),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lifeboat_drill"), "{err}");
+    env.stop().await;
+}

@@ -27,6 +27,9 @@ pub mod colors {
     pub const RTO: &str = "#2f855a";
 }
 
+/// One bar: x from, x to, colour, tooltip.
+type Bar = (f64, f64, &'static str, String);
+
 /// Renders the page.
 pub fn render_html(r: &Report) -> String {
     let t0 = r.trigger.declared_at;
@@ -51,7 +54,7 @@ pub fn render_html(r: &Report) -> String {
     let x = |t: DateTime<Utc>| left + ((t - t0).num_milliseconds().max(0) as f64 / axis_ms) * width;
 
     // Rows: approval wait, then each step (fence attempts share a row).
-    let mut rows: Vec<(String, Vec<(f64, f64, &str, String)>)> = Vec::new();
+    let mut rows: Vec<(String, Vec<Bar>)> = Vec::new();
     if let Some(a) = &r.approval {
         let asked = r
             .steps

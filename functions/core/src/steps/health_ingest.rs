@@ -174,43 +174,50 @@ pub fn run_context(
     }
 }
 
-async fn start_drill(deps: &Deps, drill: ScheduledDrill) -> Result<IngestOutput, StepError> {
-    let plan = load_plan(deps).await?;
+/// Starts a drill execution for a plan (scheduled through `health-ingest`, or by an operator
+/// with `lifeboat drill --aws`).
+pub async fn start_drill(
+    sfn: &aws_sdk_sfn::Client,
+    config: &super::DeployConfig,
+    plan: &Plan,
+    drill: ScheduledDrill,
+    source: TriggerSource,
+) -> Result<IngestOutput, StepError> {
     let trigger = |what: &str| Trigger {
-        source: TriggerSource::Schedule,
-        summary: format!("scheduled {what} drill"),
+        source: source.clone(),
+        summary: format!("{what} drill ({source:?})"),
         declared_at: Utc::now(),
         event_arn: None,
     };
     let (arn, run_id, input) = match drill {
         ScheduledDrill::Readiness => {
             let run = run_context(
-                &plan,
+                plan,
                 RunKind::Readiness,
                 Direction::Failover,
                 trigger("readiness"),
                 None,
             );
-            let arn = deps.config.readiness_state_machine_arn.clone();
+            let arn = config.readiness_state_machine_arn.clone();
             (arn, run.run_id.clone(), serde_json::json!({ "run": run }))
         }
         ScheduledDrill::Full => {
             let failover = run_context(
-                &plan,
+                plan,
                 RunKind::Drill,
                 Direction::Failover,
                 trigger("full"),
                 None,
             );
             let mut failback = run_context(
-                &plan,
+                plan,
                 RunKind::Drill,
                 Direction::Failback,
                 trigger("full"),
                 Some(failover.run_id.clone()),
             );
             failback.run_id = RunId(format!("{}-back", failover.run_id));
-            let arn = deps.config.full_drill_state_machine_arn.clone();
+            let arn = config.full_drill_state_machine_arn.clone();
             (
                 arn,
                 failover.run_id.clone(),
@@ -223,9 +230,7 @@ async fn start_drill(deps: &Deps, drill: ScheduledDrill) -> Result<IngestOutput,
             "no state machine configured for the {drill:?} drill"
         ))
     })?;
-    let out = deps
-        .aws
-        .sfn
+    let out = sfn
         .start_execution()
         .state_machine_arn(arn)
         .name(&run_id.0)
@@ -245,7 +250,15 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
     if let Some(drill) = event.get("lifeboat_drill") {
         let drill: ScheduledDrill = serde_json::from_value(drill.clone())
             .map_err(|e| StepError::InvalidInput(format!("field `lifeboat_drill`: {e}")))?;
-        return start_drill(deps, drill).await;
+        let plan = load_plan(deps).await?;
+        return start_drill(
+            &deps.aws.sfn,
+            &deps.config,
+            &plan,
+            drill,
+            TriggerSource::Schedule,
+        )
+        .await;
     }
     let event: HealthEvent = serde_json::from_value(event)
         .map_err(|e| StepError::InvalidInput(format!("not an AWS Health event: {e}")))?;

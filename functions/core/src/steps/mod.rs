@@ -399,10 +399,10 @@ pub async fn invoke(
     deadline: Instant,
 ) -> Result<serde_json::Value, StepError> {
     if step == Step::HealthIngest {
-        return to_value(health_ingest::handle(deps, payload).await?);
+        return to_value(Box::pin(health_ingest::handle(deps, payload)).await?);
     }
     if step == Step::ApprovalCallback {
-        return approval_callback::handle(deps, payload).await;
+        return Box::pin(approval_callback::handle(deps, payload)).await;
     }
     let run: crate::run::RunContext = match payload.get("run") {
         Some(run) => parse(step, run.clone())?,
@@ -413,39 +413,47 @@ pub async fn invoke(
             )))
         }
     };
+    // Each handler's future is boxed: one type holding every step's state machine is deep
+    // enough to overflow the compiler's layout recursion limit.
     let work = async {
         match step {
             Step::HealthIngest | Step::ApprovalCallback => unreachable!("handled above"),
             Step::RequestApproval => {
-                to_value(request_approval::handle(deps, parse(step, payload)?).await?)
+                to_value(Box::pin(request_approval::handle(deps, parse(step, payload)?)).await?)
             }
-            Step::RunLedger => to_value(run_ledger::handle(deps, parse(step, payload)?).await?),
+            Step::RunLedger => {
+                to_value(Box::pin(run_ledger::handle(deps, parse(step, payload)?)).await?)
+            }
             Step::ShutdownSweep => to_value(
-                shutdown_sweep::handle(
+                Box::pin(shutdown_sweep::handle(
                     deps,
                     parse(step, payload)?,
                     budget(deadline, std::time::Duration::from_secs(20)),
-                )
+                ))
                 .await?,
             ),
             Step::DrConfigCheck => {
-                to_value(dr_config_check::handle(deps, parse(step, payload)?).await?)
+                to_value(Box::pin(dr_config_check::handle(deps, parse(step, payload)?)).await?)
             }
             Step::ReplicationCheck => {
-                to_value(replication_check::handle(deps, parse(step, payload)?).await?)
+                to_value(Box::pin(replication_check::handle(deps, parse(step, payload)?)).await?)
             }
             Step::DataSourcesCheck => {
-                to_value(data_sources_check::handle(deps, parse(step, payload)?).await?)
+                to_value(Box::pin(data_sources_check::handle(deps, parse(step, payload)?)).await?)
             }
-            Step::Notify => to_value(notify::handle(deps, parse(step, payload)?).await?),
-            Step::DrStartup => to_value(dr_startup::handle(deps, parse(step, payload)?).await?),
+            Step::Notify => to_value(Box::pin(notify::handle(deps, parse(step, payload)?)).await?),
+            Step::DrStartup => {
+                to_value(Box::pin(dr_startup::handle(deps, parse(step, payload)?)).await?)
+            }
             Step::ActivateSchedules => {
-                to_value(activate_schedules::handle(deps, parse(step, payload)?).await?)
+                to_value(Box::pin(activate_schedules::handle(deps, parse(step, payload)?)).await?)
             }
             Step::ValidateWorkspace => {
-                to_value(validate_workspace::handle(deps, parse(step, payload)?).await?)
+                to_value(Box::pin(validate_workspace::handle(deps, parse(step, payload)?)).await?)
             }
-            Step::DnsSwitch => to_value(dns_switch::handle(deps, parse(step, payload)?).await?),
+            Step::DnsSwitch => {
+                to_value(Box::pin(dns_switch::handle(deps, parse(step, payload)?)).await?)
+            }
         }
     };
     if step == Step::RunLedger {
