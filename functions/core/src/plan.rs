@@ -158,12 +158,38 @@ pub enum SiteAuth {
 }
 
 /// Signals that may start a failover.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Monitoring {
     /// AWS services whose `issue` events in the primary region qualify (e.g. `EC2`, `S3`).
     #[serde(default = "default_services")]
     pub services: Vec<String>,
+    /// Status.io JSON of the Databricks status page (`https://api.status.io/1.0/status/<page id>`).
+    #[serde(default)]
+    pub status_page_url: Option<String>,
+    /// Name of the status page's container (region) for the primary, e.g. `us-east-1`;
+    /// matched as a case-insensitive substring. Defaults to the primary's region.
+    #[serde(default)]
+    pub status_container: Option<String>,
+    /// Consecutive failed deep probes of the primary (SCIM Me, clusters list) that declare an
+    /// incident; 0 turns deep probes off.
+    #[serde(default = "default_probe_failures")]
+    pub probe_failures_to_declare: u32,
+}
+
+fn default_probe_failures() -> u32 {
+    3
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Self {
+            services: default_services(),
+            status_page_url: None,
+            status_container: None,
+            probe_failures_to_declare: default_probe_failures(),
+        }
+    }
 }
 
 fn default_services() -> Vec<String> {

@@ -247,6 +247,10 @@ pub async fn start_drill(
 /// Parses, classifies, deduplicates and starts; or starts a scheduled drill.
 #[instrument(skip_all)]
 pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutput, StepError> {
+    if event.get("lifeboat_probe").is_some() {
+        let plan = load_plan(deps).await?;
+        return super::health_probe::handle(deps, plan).await;
+    }
     if let Some(drill) = event.get("lifeboat_drill") {
         let drill: ScheduledDrill = serde_json::from_value(drill.clone())
             .map_err(|e| StepError::InvalidInput(format!("field `lifeboat_drill`: {e}")))?;

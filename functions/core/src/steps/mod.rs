@@ -11,6 +11,7 @@ pub mod dns_switch;
 pub mod dr_config_check;
 pub mod dr_startup;
 pub mod health_ingest;
+pub mod health_probe;
 pub mod notify;
 pub mod replication_check;
 pub mod request_approval;
