@@ -10,8 +10,8 @@ use std::{
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use lifeboat::{
-    drill::{self, health_event},
-    local::{LocalEnv, LocalOptions, SIGNING_SECRET},
+    drill::health_event,
+    local::{LocalEnv, SIGNING_SECRET},
 };
 use lifeboat_core::{
     approval_link::{self, LinkParams},
@@ -26,6 +26,8 @@ use lifeboat_core::{
 
 /// Every log line of this test binary (all levels of our crates), to prove the task token
 /// never reaches a log.
+mod common;
+
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 struct Capture;
@@ -63,17 +65,7 @@ struct Pending {
 
 async fn pending(edit: impl FnOnce(&mut Plan)) -> Pending {
     capture_logs();
-    let root = lifeboat::local::moto::repo_root().unwrap();
-    let mut plan = drill::load_plan(&root.join("lifeboat.toml")).unwrap();
-    plan.startup.poll_seconds = 1;
-    edit(&mut plan);
-    let env = LocalEnv::start(LocalOptions {
-        lifecycle_delay: Duration::from_millis(200),
-        ..LocalOptions::default()
-    })
-    .await
-    .unwrap();
-    env.provision(&mut plan).await.unwrap();
+    let (env, plan) = common::setup(edit).await;
     let out: IngestOutput = serde_json::from_value(
         env.invoke(
             "health-ingest",

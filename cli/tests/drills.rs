@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_sfn::types::ExecutionStatus;
 use lifeboat::{
     drill::{self, Answer, DrillKind, DrillOptions},
-    local::{LocalEnv, LocalOptions, FAILBACK_MACHINE},
+    local::{LocalEnv, FAILBACK_MACHINE},
 };
 use lifeboat_core::{
     plan::{Direction, Plan, SiteRole},
@@ -15,31 +15,15 @@ use lifeboat_core::{
 };
 use serde_json::Value;
 
+mod common;
+use common::cname;
+
 async fn setup() -> (LocalEnv, Plan) {
-    let root = lifeboat::local::moto::repo_root().unwrap();
-    let mut plan = drill::load_plan(&root.join("lifeboat.toml")).unwrap();
-    plan.startup.poll_seconds = 1;
-    plan.shutdown.retry_interval_seconds = 1;
-    let env = LocalEnv::start(LocalOptions {
-        lifecycle_delay: Duration::from_millis(200),
-        ..LocalOptions::default()
-    })
-    .await
-    .unwrap();
-    env.provision(&mut plan).await.unwrap();
-    (env, plan)
+    common::setup(|_| {}).await
 }
 
 fn options(kind: DrillKind) -> DrillOptions {
-    DrillOptions {
-        plan_path: "unused".into(),
-        answer: Answer::Approve,
-        out_dir: std::env::temp_dir()
-            .join(format!("lifeboat-test-{}", uuid::Uuid::new_v4().simple())),
-        fixture: databricks_emulator::Fixture::Demo,
-        verbose: false,
-        kind,
-    }
+    common::options(kind, Answer::Approve)
 }
 
 /// What a failover and its failback must leave as they found it: every job's activation
@@ -71,22 +55,6 @@ async fn inventory(env: &LocalEnv, site: SiteRole) -> Value {
         "warehouses": rows("warehouses", &["name", "state"], &all),
         "pipelines": rows("pipelines", &["name", "state"], &all),
     })
-}
-
-async fn cname(env: &LocalEnv, plan: &Plan, name: &str) -> Option<String> {
-    let dns = plan.dns.as_ref().unwrap();
-    let out = env
-        .aws
-        .route53
-        .list_resource_record_sets()
-        .hosted_zone_id(&dns.hosted_zone_id)
-        .send()
-        .await
-        .unwrap();
-    out.resource_record_sets()
-        .iter()
-        .find(|r| r.name().trim_end_matches('.') == name)
-        .and_then(|r| r.resource_records().first().map(|v| v.value().to_string()))
 }
 
 async fn settle(env: &LocalEnv) {

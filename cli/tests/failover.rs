@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use lifeboat::{
-    drill::{self, health_event, Answer, DrillOptions, DrillResult},
-    local::{LocalEnv, LocalOptions},
+    drill::{self, health_event, Answer, DrillResult},
+    local::LocalEnv,
 };
 use lifeboat_core::{
     plan::{Plan, SiteRole},
@@ -21,33 +21,28 @@ use lifeboat_core::{
 };
 use serde_json::Value;
 
-async fn setup(edit: impl FnOnce(&mut Plan)) -> (LocalEnv, Plan) {
-    let root = lifeboat::local::moto::repo_root().unwrap();
-    let mut plan = drill::load_plan(&root.join("lifeboat.toml")).unwrap();
-    plan.startup.poll_seconds = 1;
-    plan.shutdown.retry_interval_seconds = 1;
-    edit(&mut plan);
-    let env = LocalEnv::start(LocalOptions {
-        lifecycle_delay: Duration::from_millis(200),
-        ..LocalOptions::default()
-    })
-    .await
-    .unwrap();
-    env.provision(&mut plan).await.unwrap();
-    (env, plan)
-}
+mod common;
+use common::{setup, wait_end};
 
 async fn drive(env: &LocalEnv, plan: &Plan, answer: Answer) -> DrillResult {
-    let out = std::env::temp_dir().join(format!("lifeboat-test-{}", uuid::Uuid::new_v4().simple()));
-    let options = DrillOptions {
-        plan_path: "unused".into(),
-        answer,
-        out_dir: out,
-        fixture: databricks_emulator::Fixture::Demo,
-        verbose: false,
-        kind: drill::DrillKind::Failover,
-    };
-    drill::drive(env, plan, &options).await.unwrap()
+    drill::drive(
+        env,
+        plan,
+        &common::options(drill::DrillKind::Failover, answer),
+    )
+    .await
+    .unwrap()
+}
+
+async fn cname(env: &LocalEnv, plan: &Plan) -> String {
+    common::cname(env, plan, &plan.dns.as_ref().unwrap().record_name)
+        .await
+        .unwrap()
+}
+
+async fn wait_for_end(env: &LocalEnv, arn: &str) -> (ExecutionStatus, Option<String>) {
+    let (status, error, _) = wait_end(env, arn).await;
+    (status, error)
 }
 
 /// Activation status of every job at a site: name → (schedule, continuous, trigger).
@@ -105,23 +100,6 @@ async fn footprint(env: &LocalEnv, site: SiteRole) -> Value {
         "warehouses": pick("warehouses", &["name", "state"]),
         "pipelines": pick("pipelines", &["name", "state"]),
     })
-}
-
-async fn cname(env: &LocalEnv, plan: &Plan) -> String {
-    let dns = plan.dns.as_ref().unwrap();
-    let out = env
-        .aws
-        .route53
-        .list_resource_record_sets()
-        .hosted_zone_id(&dns.hosted_zone_id)
-        .send()
-        .await
-        .unwrap();
-    out.resource_record_sets()
-        .iter()
-        .find(|r| r.name().starts_with(&dns.record_name))
-        .and_then(|r| r.resource_records().first().map(|v| v.value().to_string()))
-        .unwrap()
 }
 
 async fn lock_released(env: &LocalEnv, plan: &Plan) -> bool {
@@ -366,25 +344,6 @@ async fn wait_for_approval(env: &LocalEnv, run_id: &str) -> ApprovalRecord {
             return r.value;
         }
         assert!(Instant::now() < deadline, "no approval request");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn wait_for_end(env: &LocalEnv, arn: &str) -> (ExecutionStatus, Option<String>) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let d = env
-            .aws
-            .sfn
-            .describe_execution()
-            .execution_arn(arn)
-            .send()
-            .await
-            .unwrap();
-        if d.status() != &ExecutionStatus::Running {
-            return (d.status().clone(), d.error().map(str::to_string));
-        }
-        assert!(Instant::now() < deadline, "execution did not end");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

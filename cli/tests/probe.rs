@@ -1,12 +1,7 @@
 //! Scheduled health probes through `health-ingest` (`{"lifeboat_probe": {}}`): the Databricks
 //! status page (a local Status.io stand-in) and deep probes of the primary workspace.
 
-use std::time::Duration;
-
-use lifeboat::{
-    drill,
-    local::{LocalEnv, LocalOptions},
-};
+use lifeboat::local::LocalEnv;
 use lifeboat_core::{
     plan::{Plan, SiteRole},
     steps::health_ingest::IngestOutput,
@@ -32,18 +27,10 @@ async fn status_page(code_east: u32) -> String {
     url
 }
 
+mod common;
+
 async fn setup(edit: impl FnOnce(&mut Plan)) -> (LocalEnv, Plan) {
-    let root = lifeboat::local::moto::repo_root().unwrap();
-    let mut plan = drill::load_plan(&root.join("lifeboat.toml")).unwrap();
-    edit(&mut plan);
-    let env = LocalEnv::start(LocalOptions {
-        lifecycle_delay: Duration::from_millis(100),
-        ..LocalOptions::default()
-    })
-    .await
-    .unwrap();
-    env.provision(&mut plan).await.unwrap();
-    (env, plan)
+    common::setup(edit).await
 }
 
 async fn probe(env: &LocalEnv) -> IngestOutput {

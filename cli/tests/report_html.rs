@@ -1,12 +1,11 @@
 //! The HTML report of a real local run renders in headless Chromium and its timeline is drawn:
 //! a screenshot shows the step bars, the fence bar and the approval wait in their colours.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{path::PathBuf, process::Command};
 
-use lifeboat::{
-    drill::{self, Answer, DrillKind, DrillOptions},
-    local::{LocalEnv, LocalOptions},
-};
+use lifeboat::drill::{self, Answer, DrillKind};
+
+mod common;
 use lifeboat_core::report_html::colors;
 
 fn chromium() -> Option<PathBuf> {
@@ -51,26 +50,9 @@ async fn html_report_renders_with_its_timeline() {
         eprintln!("chromium not installed: `apt-get install chromium` to run this test");
         return;
     };
-    let root = lifeboat::local::moto::repo_root().unwrap();
-    let mut plan = drill::load_plan(&root.join("lifeboat.toml")).unwrap();
-    plan.startup.poll_seconds = 1;
-    plan.shutdown.retry_interval_seconds = 1;
-    let env = LocalEnv::start(LocalOptions {
-        lifecycle_delay: Duration::from_millis(200),
-        ..LocalOptions::default()
-    })
-    .await
-    .unwrap();
-    env.provision(&mut plan).await.unwrap();
-    let out = std::env::temp_dir().join(format!("lifeboat-html-{}", uuid::Uuid::new_v4().simple()));
-    let options = DrillOptions {
-        plan_path: "unused".into(),
-        answer: Answer::Approve,
-        out_dir: out.clone(),
-        fixture: databricks_emulator::Fixture::Demo,
-        verbose: false,
-        kind: DrillKind::Failover,
-    };
+    let (env, plan) = common::setup(|_| {}).await;
+    let options = common::options(DrillKind::Failover, Answer::Approve);
+    let out = options.out_dir.clone();
     let r = drill::drive(&env, &plan, &options).await.unwrap();
     env.stop().await;
     let html = r.report_dir.join("report.html");

@@ -1,0 +1,86 @@
+//! Shared set-up of the end-to-end tests: a local environment (moto, two emulated workspaces,
+//! the Lambda host) provisioned with the repository's plan, with short intervals.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use lifeboat::{
+    drill::{self, Answer, DrillKind, DrillOptions},
+    local::{LocalEnv, LocalOptions},
+};
+use lifeboat_core::plan::Plan;
+
+/// Starts and provisions an environment; `edit` adjusts the plan first.
+pub async fn setup(edit: impl FnOnce(&mut Plan)) -> (LocalEnv, Plan) {
+    let root = lifeboat::local::moto::repo_root().unwrap();
+    let mut plan = drill::load_plan(&root.join("lifeboat.toml")).unwrap();
+    plan.startup.poll_seconds = 1;
+    plan.shutdown.retry_interval_seconds = 1;
+    edit(&mut plan);
+    let env = LocalEnv::start(LocalOptions {
+        lifecycle_delay: Duration::from_millis(200),
+        ..LocalOptions::default()
+    })
+    .await
+    .unwrap();
+    env.provision(&mut plan).await.unwrap();
+    (env, plan)
+}
+
+/// Quiet drill options writing reports to a fresh temporary folder.
+pub fn options(kind: DrillKind, answer: Answer) -> DrillOptions {
+    DrillOptions {
+        plan_path: "unused".into(),
+        answer,
+        out_dir: std::env::temp_dir()
+            .join(format!("lifeboat-test-{}", uuid::Uuid::new_v4().simple())),
+        fixture: databricks_emulator::Fixture::Demo,
+        verbose: false,
+        kind,
+    }
+}
+
+/// The CNAME target of a record in the plan's zone.
+pub async fn cname(env: &LocalEnv, plan: &Plan, name: &str) -> Option<String> {
+    let dns = plan.dns.as_ref().unwrap();
+    let out = env
+        .aws
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&dns.hosted_zone_id)
+        .send()
+        .await
+        .unwrap();
+    out.resource_record_sets()
+        .iter()
+        .find(|r| r.name().trim_end_matches('.') == name.trim_end_matches('.'))
+        .and_then(|r| r.resource_records().first().map(|v| v.value().to_string()))
+}
+
+/// Waits for an execution to end: its status and error name.
+pub async fn wait_end(
+    env: &LocalEnv,
+    arn: &str,
+) -> (ExecutionStatus, Option<String>, Option<String>) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let d = env
+            .aws
+            .sfn
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        if d.status() != &ExecutionStatus::Running {
+            return (
+                d.status().clone(),
+                d.error().map(str::to_string),
+                d.cause().map(str::to_string),
+            );
+        }
+        assert!(Instant::now() < deadline, "execution did not end");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
