@@ -511,3 +511,83 @@ async fn rpo_breach_with_ask_policy_needs_a_second_approval() {
     assert!(r.report.lessons_learned.iter().any(|l| l.contains("RPO")));
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_survives_a_killed_lambda_5xx_and_a_429_storm() {
+    let (env, plan) = setup(|_| {}).await;
+    // The sweep's first invocation dies like a Lambda killed mid-step; the state machine's
+    // Retry runs it again.
+    env.host
+        .faults
+        .lock()
+        .unwrap()
+        .crash_next
+        .insert("shutdown-sweep".into(), 1);
+    // 5% of the primary's API answers are 503; the DR site allows only 3 requests a second on
+    // every family (a 429 storm for a client that expects 10–20).
+    env.admin_post(
+        SiteRole::Primary,
+        "faults",
+        serde_json::json!({"status": 503, "probability": 0.05, "body": {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "injected"}}),
+    )
+    .await
+    .unwrap();
+    let storm: serde_json::Map<String, Value> = [
+        "jobs_update",
+        "jobs_read",
+        "runs_read",
+        "clusters",
+        "pools",
+        "warehouses",
+        "pipelines",
+        "permissions",
+        "scim",
+        "sql",
+    ]
+    .iter()
+    .map(|f| (f.to_string(), serde_json::json!(3)))
+    .collect();
+    env.admin_post(
+        SiteRole::Dr,
+        "config",
+        serde_json::json!({ "rate_limits": storm }),
+    )
+    .await
+    .unwrap();
+
+    let r = drive(&env, &plan, Answer::Approve).await;
+    assert_eq!(r.outcome, Outcome::Succeeded, "{:#?}", r.report);
+    assert!(r.verdict.never_both_active);
+    let log = env.host.log.lock().unwrap().clone();
+    assert!(
+        log.iter()
+            .any(|i| i.step == "shutdown-sweep" && i.error.as_deref() == Some("Runtime.ExitError")),
+        "the crash happened"
+    );
+    // Each resource at the primary got exactly one successful write, despite the crash and the 5xx.
+    let requests = env.admin_get(SiteRole::Primary, "requests").await.unwrap();
+    let mut writes: std::collections::BTreeMap<String, usize> = Default::default();
+    for q in requests["requests"].as_array().unwrap() {
+        if q["method"] == "POST" && q["status"] == 200 {
+            let target = q["body"]
+                .get("job_id")
+                .or_else(|| q["body"].get("cluster_id"))
+                .or_else(|| q["body"].get("instance_pool_id"))
+                .or_else(|| q["body"].get("run_id"))
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| q["path"].to_string());
+            *writes.entry(format!("{} {target}", q["path"])).or_default() += 1;
+        }
+    }
+    assert!(!writes.is_empty());
+    assert!(
+        writes.values().all(|n| *n == 1),
+        "repeated effective writes: {writes:?}"
+    );
+    let dr_stats = env.admin_get(SiteRole::Dr, "stats").await.unwrap();
+    assert!(
+        dr_stats["rate_limited_total"].as_u64().unwrap() > 0,
+        "the storm was real: {dr_stats}"
+    );
+    env.stop().await;
+}
