@@ -67,3 +67,56 @@ pub fn trend(dir: &Path) -> Result<String> {
     }
     Ok(table(&results))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trend_reads_reports_oldest_first() {
+        let dir =
+            std::env::temp_dir().join(format!("lifeboat-trend-{}", uuid::Uuid::new_v4().simple()));
+        assert!(
+            trend(&dir).is_err(),
+            "a missing folder is an error, not an empty trend"
+        );
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(trend(&dir).unwrap().starts_with("no drill reports"));
+        let sample = |run: &str, at: &str, rto: f64| {
+            serde_json::json!({
+                "run_id": run, "execution_status": "SUCCEEDED", "outcome": "succeeded",
+                "verdict": {"never_both_active": true, "overlaps": [], "jobs_compared": 3},
+                "report_dir": "x",
+                "report": {
+                    "run_id": run, "kind": "drill", "direction": "failover", "plan": "p", "outcome": "succeeded",
+                    "trigger": {"source": "schedule", "summary": "s", "declared_at": at},
+                    "approval": null, "steps": [],
+                    "rto": {"from_declaration_seconds": rto, "from_approval_seconds": null, "objective_seconds": 1800.0, "met": true},
+                    "rpo": {"buckets": [], "worst_rpo_seconds": 61.0, "acceptable": true, "measured_at": at},
+                    "fence": null, "activation": null, "validation": null, "dns": null, "error": null,
+                    "lessons_learned": [], "generated_at": at
+                }
+            })
+        };
+        for (run, at, rto) in [
+            ("b", "2026-11-20T06:00:00Z", 9.5),
+            ("a", "2026-08-20T06:00:00Z", 12.0),
+        ] {
+            std::fs::create_dir_all(dir.join(run)).unwrap();
+            std::fs::write(
+                dir.join(run).join("report.json"),
+                sample(run, at, rto).to_string(),
+            )
+            .unwrap();
+        }
+        let table = trend(&dir).unwrap();
+        let a = table.find("| a |").unwrap();
+        let b = table.find("| b |").unwrap();
+        assert!(a < b, "oldest first:\n{table}");
+        assert!(
+            table.contains("12.0 (1800)")
+                && table.contains("9.5 (1800)")
+                && table.contains("| 61 |")
+        );
+    }
+}

@@ -327,3 +327,47 @@ async fn scheduled_readiness_drill_starts_through_health_ingest() {
     assert!(err.contains("lifeboat_drill"), "{err}");
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failback_is_refused_when_the_primary_fails_its_pre_checks() {
+    let (env, plan) = setup().await;
+    let failover = drill::drive(&env, &plan, &options(DrillKind::Failover))
+        .await
+        .unwrap();
+    assert_eq!(failover.outcome, Outcome::Succeeded);
+    let dr_before = inventory(&env, SiteRole::Dr).await;
+    // The primary region is still down.
+    env.outage(SiteRole::Primary, true).await.unwrap();
+    let (arn, run_id) = drill::start_run(
+        &env,
+        &plan,
+        FAILBACK_MACHINE,
+        RunKind::Failback,
+        Direction::Failback,
+        Some(lifeboat_core::run::RunId(failover.run_id.clone())),
+    )
+    .await
+    .unwrap();
+    let r = drill::follow_and_collect(&env, &arn, run_id, &options(DrillKind::Full))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Refused, "{:#?}", r.report);
+    let cause = r.report.error.as_ref().unwrap()["Cause"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(cause.contains("pre-checks"), "{cause}");
+    assert!(r.report.approval.is_none(), "refused before asking anyone");
+    env.outage(SiteRole::Primary, false).await.unwrap();
+    assert_eq!(
+        inventory(&env, SiteRole::Dr).await,
+        dr_before,
+        "DR keeps serving, untouched"
+    );
+    let dns = plan.dns.as_ref().unwrap();
+    assert_eq!(
+        cname(&env, &plan, &dns.record_name).await.as_deref(),
+        Some("dr.workspace.example.internal")
+    );
+    env.stop().await;
+}

@@ -91,6 +91,9 @@ pub struct Report {
     pub rto: RtoFigures,
     pub rpo: Option<ReplicationOutput>,
     pub fence: Option<SweepOutput>,
+    /// Every resource action of the fence, from the ledger (prior → desired, confirmed).
+    #[serde(default)]
+    pub fence_actions: Vec<crate::steps::shutdown_sweep::ResourceRecord>,
     pub activation: Option<ActivationOutput>,
     pub validation: Option<ValidationOutput>,
     pub dns: Option<DnsSwitchOutput>,
@@ -218,6 +221,17 @@ pub async fn build(
     // send-task-success`): the task output is all there is; CloudTrail has the caller.
     let approval = recorded.or_else(|| approval_from_task_output(results));
     let sweep: Option<SweepOutput> = pick(results, "sweep");
+    let fence_actions = match sweep.as_ref().and_then(|s| s.site) {
+        Some(site) => deps
+            .ledger
+            .get::<crate::steps::shutdown_sweep::FenceRecord>(
+                &crate::steps::shutdown_sweep::fence_key(run, site),
+            )
+            .await?
+            .map(|r| r.value.resources.into_values().collect())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let activation: Option<ActivationOutput> = pick(results, "activation");
     let validation: Option<ValidationOutput> = pick(results, "validation");
     let dns: Option<DnsSwitchOutput> = pick(results, "dns");
@@ -287,6 +301,7 @@ pub async fn build(
         rto,
         rpo,
         fence: sweep,
+        fence_actions,
         activation,
         validation,
         dns,
@@ -385,6 +400,30 @@ pub fn render_markdown(r: &Report) -> String {
             "\n## Fence of the old site\n\n{} attempts; {} resources confirmed fenced, {} outstanding; {} write actions.",
             f.attempt, f.confirmed, f.remaining, f.actions
         );
+    }
+    if !r.fence_actions.is_empty() {
+        let _ = writeln!(md, "\n| resource | kind | prior | desired | confirmed | writes | last error |\n|---|---|---|---|---|---|---|");
+        const SHOWN: usize = 200;
+        for a in r.fence_actions.iter().take(SHOWN) {
+            let _ = writeln!(
+                md,
+                "| {} | {:?} | {} | {} | {} | {} | {} |",
+                a.name.replace('|', "/"),
+                a.kind,
+                a.prior,
+                a.desired,
+                if a.confirmed { "yes" } else { "NO" },
+                a.actions,
+                a.last_error.as_deref().unwrap_or("").replace('|', "/")
+            );
+        }
+        if r.fence_actions.len() > SHOWN {
+            let _ = writeln!(
+                md,
+                "\n… and {} more in report.json and the ledger's fence record.",
+                r.fence_actions.len() - SHOWN
+            );
+        }
     }
     if let Some(a) = &r.activation {
         let _ = writeln!(md, "\n## Schedules at the target\n\n{}", a.summary);
