@@ -10,16 +10,25 @@
 //!    families in parallel, each held under its rate limit by the client;
 //! 4. re-reads and records the outcome per resource, and returns what remains.
 //!
+//! Within a family, requests leave in the planned order: one dispatcher per family paces them
+//! at the family's rate (so the client's limiter never holds competing waiters that could
+//! reorder them) with a few in flight. The attempt stops dispatching early enough to read back
+//! and record before its deadline; what it did not reach stays unconfirmed for the next call,
+//! and what is already fenced is skipped, so a crashed or timed-out attempt repeats no
+//! confirmed work. Runs of unpaused continuous jobs are not cancelled: the service replaces a
+//! cancelled continuous run at once, and pausing the job (which the sweep does) cancels it.
+//!
 //! An unreachable site is recorded, not fatal: the state machine waits and calls again.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
+    num::NonZeroU32,
     sync::atomic::{AtomicUsize, Ordering},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
-use futures::{stream, StreamExt};
+use governor::{Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
@@ -31,7 +40,7 @@ use crate::{
         pipelines::{Pipeline, PipelineId, PipelineState},
         pools::{InstancePool, PoolId},
         warehouses::{Warehouse, WarehouseId, WarehouseState},
-        ApiError, Family, WorkspaceClient,
+        ApiError, ErrorKind, Family, WorkspaceClient,
     },
     plan::{ActiveRunPolicy, Plan, SiteRole},
     run::RunContext,
@@ -168,6 +177,14 @@ impl FenceRecord {
     pub fn restore_set(&self) -> RestoreSet {
         let mut set = RestoreSet::default();
         for r in self.resources.values() {
+            // Compute first seen already on its way down was not running before the fence.
+            if matches!(
+                r.kind,
+                ResourceKind::Cluster | ResourceKind::Warehouse | ResourceKind::Pipeline
+            ) && matches!(r.prior.as_str(), "TERMINATING" | "STOPPING")
+            {
+                continue;
+            }
             match r.kind {
                 ResourceKind::Schedule => {
                     set.activations.push((r.name.clone(), Activation::Schedule))
@@ -378,17 +395,19 @@ pub fn plan_fence(
 ) -> (Vec<Planned>, usize) {
     let mut observed: BTreeMap<String, (Observed, Option<Planned>)> = BTreeMap::new();
     let mut excluded = 0usize;
+    // `match_name` is what the plan's `exclude_names` are compared with (a run's job name).
     let mut seen = |record: &mut FenceRecord,
                     key: String,
                     kind: ResourceKind,
                     id: String,
                     name: String,
+                    match_name: &str,
                     tags: &BTreeMap<String, String>,
                     state: Observed,
                     prior: String,
                     prior_value: Option<u32>,
                     planned: Option<Planned>| {
-        if plan.excluded(&name, tags) {
+        if plan.excluded(match_name, tags) {
             excluded += 1;
             return;
         }
@@ -416,6 +435,15 @@ pub fn plan_fence(
         .iter()
         .map(|j| (&j.job_id, (j.settings.name.as_str(), &j.settings.tags)))
         .collect();
+    // Unpaused continuous jobs: this sweep pauses them, which cancels their run; cancelling
+    // the run alone is wasted (the service replaces it at once), so their runs get no
+    // `runs/cancel` — they are recorded and confirmed once gone.
+    let continuous_live: BTreeSet<&JobId> = inventory
+        .jobs
+        .iter()
+        .filter(|j| j.settings.pause_status(Activation::Continuous) == Some(PauseStatus::Unpaused))
+        .map(|j| &j.job_id)
+        .collect();
     let no_tags = BTreeMap::new();
     if plan.shutdown.active_runs == ActiveRunPolicy::Cancel {
         for r in &inventory.active_runs {
@@ -432,17 +460,22 @@ pub fn plan_fence(
                 Observed::Active
             };
             let key = format!("run:{}", r.run_id);
+            let by_pause = r
+                .job_id
+                .as_ref()
+                .is_some_and(|j| continuous_live.contains(j));
             seen(
                 record,
                 key.clone(),
                 ResourceKind::Run,
                 r.run_id.to_string(),
                 format!("{name}#{}", r.run_id),
+                name,
                 tags,
                 state,
-                format!("{:?}", r.state.life_cycle_state).to_uppercase(),
+                wire(&r.state.life_cycle_state),
                 None,
-                Some(Planned {
+                (!by_pause).then(|| Planned {
                     key,
                     priority: (0, 0),
                     action: FenceAction::CancelRun(r.run_id.clone()),
@@ -463,9 +496,10 @@ pub fn plan_fence(
             ResourceKind::Cluster,
             c.cluster_id.to_string(),
             c.cluster_name.clone(),
+            &c.cluster_name,
             &c.custom_tags,
             state,
-            "RUNNING".into(),
+            wire(&c.state),
             None,
             Some(Planned {
                 key,
@@ -511,6 +545,7 @@ pub fn plan_fence(
                 kind,
                 j.job_id.to_string(),
                 name_of_job(j),
+                &j.settings.name,
                 &j.settings.tags,
                 state,
                 "UNPAUSED".into(),
@@ -532,6 +567,7 @@ pub fn plan_fence(
             ResourceKind::Pool,
             p.instance_pool_id.to_string(),
             p.instance_pool_name.clone(),
+            &p.instance_pool_name,
             &p.custom_tags,
             state,
             format!("min_idle={}", p.min_idle_instances),
@@ -557,9 +593,10 @@ pub fn plan_fence(
             ResourceKind::Warehouse,
             w.id.to_string(),
             w.name.clone(),
+            &w.name,
             &tags,
             state,
-            "RUNNING".into(),
+            wire(&w.state),
             None,
             Some(Planned {
                 key,
@@ -581,9 +618,10 @@ pub fn plan_fence(
             ResourceKind::Pipeline,
             p.pipeline_id.to_string(),
             p.name.clone(),
+            &p.name,
             &BTreeMap::new(),
             state,
-            "RUNNING".into(),
+            wire(&p.state),
             None,
             Some(Planned {
                 key,
@@ -610,6 +648,14 @@ pub fn plan_fence(
     }
     planned.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.key.cmp(&b.key)));
     (planned, excluded)
+}
+
+/// A state's wire name (`RUNNING`, `TERMINATING`, ...).
+fn wire<T: Serialize + std::fmt::Debug>(state: &T) -> String {
+    match serde_json::to_value(state) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{state:?}").to_uppercase(),
+    }
 }
 
 fn warehouse_tags(w: &Warehouse) -> BTreeMap<String, String> {
@@ -668,6 +714,23 @@ pub struct SweepOptions {
     pub per_family_concurrency: Option<usize>,
 }
 
+/// Time kept back from the deadline for the final ledger write.
+const LEDGER_RESERVE: Duration = Duration::from_secs(1);
+
+/// The dispatcher paces each family this much below the client's limiter. Paced at exactly the
+/// same rate, a request delayed on its way (a busy executor) would leave the client's limiter
+/// late for good, and the next request would queue beside it there and could overtake it; the
+/// headroom absorbs such delays within a few requests, so the planned order holds.
+const PACE_HEADROOM: f64 = 0.97;
+
+/// What became of one dispatched action.
+enum Outcome {
+    /// The request was answered (or failed for good) before the cut-off.
+    Done(Result<(), ApiError>),
+    /// Still in flight at the cut-off: it may or may not have taken effect.
+    Unknown,
+}
+
 /// Runs one sweep attempt.
 #[instrument(skip_all, fields(run = %input.run.run_id))]
 pub async fn handle(
@@ -689,6 +752,8 @@ pub async fn handle_with(
     let role = input.site.unwrap_or(run.direction.roles().0);
     let site = run.plan.site(role);
     let key = fence_key(run, role);
+    // Everything that talks to the workspace ends by `hard`, leaving time to record it.
+    let hard = deadline.checked_sub(LEDGER_RESERVE).unwrap_or(deadline);
     let mut record = deps
         .ledger
         .get::<FenceRecord>(&key)
@@ -698,17 +763,27 @@ pub async fn handle_with(
     record.attempts += 1;
     let attempt = record.attempts;
     let max_attempts = run.plan.shutdown.max_attempts;
-    let client = deps.workspaces.client(site).await?.with_deadline(deadline);
+    let client = deps.workspaces.client(site).await?.with_deadline(hard);
 
     let mut output = SweepOutput {
         site: Some(role),
         attempt,
         ..Default::default()
     };
-    let current = match inventory(&client, &run.plan).await {
+    let started = Instant::now();
+    let listed = match tokio::time::timeout_at(hard.into(), inventory(&client, &run.plan)).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError::new(
+            ErrorKind::DeadlineExceeded,
+            "inventory",
+            "deadline reached before the inventory completed",
+        )),
+    };
+    let inventory_time = started.elapsed();
+    let current = match listed {
         Ok(inv) => inv,
         Err(e) => {
-            warn!(error = %e, attempt, "site unreachable; fence recorded as unconfirmed");
+            warn!(error = %e, attempt, "no inventory; fence recorded as unconfirmed");
             record.last_error = Some(e.to_string());
             let (confirmed, remaining) = record.counts();
             record.status = if attempt >= max_attempts {
@@ -734,44 +809,35 @@ pub async fn handle_with(
     record.updated_at = Utc::now();
     deps.ledger.put(&key, &record).await?;
 
+    // New requests stop early enough to leave time for the read-back listing.
+    let cutoff = hard
+        .checked_sub(inventory_time.mul_f64(1.5))
+        .unwrap_or(hard);
     let actions = AtomicUsize::new(0);
-    let crash_after = options.crash_after_actions;
-    let concurrency = options.per_family_concurrency.unwrap_or(4);
+    let concurrency = options.per_family_concurrency.unwrap_or(4).max(1);
     let mut by_family: BTreeMap<Family, Vec<Planned>> = BTreeMap::new();
     for p in planned {
         by_family.entry(p.action.family()).or_default().push(p);
     }
-    let families = by_family.into_values().map(|list| {
-        let client = client.clone();
-        let actions = &actions;
-        async move {
-            stream::iter(list)
-                .map(|p| {
-                    let client = client.clone();
-                    async move {
-                        if Instant::now() >= deadline {
-                            return None;
-                        }
-                        let done = actions.fetch_add(1, Ordering::SeqCst);
-                        if crash_after.is_some_and(|limit| done >= limit) {
-                            return None;
-                        }
-                        let r = perform(&client, &p.action).await;
-                        Some((p.key, r))
-                    }
-                })
-                .buffer_unordered(concurrency)
-                .filter_map(futures::future::ready)
-                .collect::<Vec<_>>()
-                .await
-        }
+    let families = by_family.into_iter().map(|(family, list)| {
+        let rate = deps.workspaces.rate_limits.rate(family);
+        run_family(
+            &client,
+            list,
+            rate,
+            concurrency,
+            cutoff,
+            hard,
+            options.crash_after_actions,
+            &actions,
+        )
     });
-    let results: Vec<(String, Result<(), ApiError>)> = futures::future::join_all(families)
+    let results: Vec<(String, Outcome)> = futures::future::join_all(families)
         .await
         .into_iter()
         .flatten()
         .collect();
-    if let Some(limit) = crash_after {
+    if let Some(limit) = options.crash_after_actions {
         if actions.load(Ordering::SeqCst) >= limit {
             return Err(StepError::InvalidInput(format!(
                 "simulated crash after {limit} actions"
@@ -779,23 +845,34 @@ pub async fn handle_with(
         }
     }
     output.actions = results.len();
-    for (k, r) in results {
+    for (k, outcome) in results {
         if let Some(rec) = record.resources.get_mut(&k) {
             rec.actions += 1;
-            rec.last_error = r.err().map(|e| e.to_string());
+            rec.last_error = match outcome {
+                Outcome::Done(r) => r.err().map(|e| e.to_string()),
+                Outcome::Unknown => {
+                    Some("deadline reached with the request in flight; outcome unknown".into())
+                }
+            };
         }
     }
     // Read back: confirm by observation, not by the 200s.
-    if output.actions > 0 && Instant::now() < deadline {
-        match inventory(&client, &run.plan).await {
-            Ok(inv) => {
-                let _ = plan_fence(&run.plan, &inv, &mut record, Utc::now());
-                record.last_error = None;
+    record.last_error = None;
+    if output.actions > 0 {
+        if Instant::now() + inventory_time < hard {
+            let listed = tokio::time::timeout_at(hard.into(), inventory(&client, &run.plan)).await;
+            match listed {
+                Ok(Ok(inv)) => {
+                    let _ = plan_fence(&run.plan, &inv, &mut record, Utc::now());
+                }
+                Ok(Err(e)) => record.last_error = Some(format!("read-back: {e}")),
+                Err(_) => {
+                    record.last_error = Some("read-back: deadline reached".into());
+                }
             }
-            Err(e) => record.last_error = Some(e.to_string()),
+        } else {
+            record.last_error = Some("read-back skipped: too close to the deadline".into());
         }
-    } else {
-        record.last_error = None;
     }
     let (confirmed, remaining) = record.counts();
     record.status = if remaining == 0 {
@@ -820,4 +897,69 @@ pub async fn handle_with(
         "sweep attempt done"
     );
     Ok(output)
+}
+
+/// Sends one family's actions in their planned order: a sequential dispatcher paced at the
+/// family's rate (so the client's limiter never holds more than one waiter and cannot reorder
+/// them), up to `concurrency` requests in flight. Stops dispatching at `cutoff` and abandons
+/// what is still in flight at `hard`.
+#[allow(clippy::too_many_arguments)]
+async fn run_family(
+    client: &WorkspaceClient,
+    list: Vec<Planned>,
+    rate: f64,
+    concurrency: usize,
+    cutoff: Instant,
+    hard: Instant,
+    crash_after: Option<usize>,
+    actions: &AtomicUsize,
+) -> Vec<(String, Outcome)> {
+    let pacer = (rate > 0.0)
+        .then(|| Quota::with_period(Duration::from_secs_f64(1.0 / (rate * PACE_HEADROOM))))
+        .flatten()
+        .map(|q| RateLimiter::direct(q.allow_burst(NonZeroU32::MIN)));
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut results = Vec::new();
+    let collect = |joined: Result<(String, Outcome), tokio::task::JoinError>,
+                   results: &mut Vec<(String, Outcome)>| {
+        match joined {
+            Ok(r) => results.push(r),
+            Err(e) => warn!(error = %e, "fence action task failed"),
+        }
+    };
+    for p in list {
+        while in_flight.len() >= concurrency {
+            if let Some(j) = in_flight.join_next().await {
+                collect(j, &mut results);
+            }
+        }
+        if let Some(pacer) = &pacer {
+            if tokio::time::timeout_at(cutoff.into(), pacer.until_ready())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        if Instant::now() >= cutoff {
+            break;
+        }
+        let done = actions.fetch_add(1, Ordering::SeqCst);
+        if crash_after.is_some_and(|limit| done >= limit) {
+            break;
+        }
+        let client = client.clone();
+        in_flight.spawn(async move {
+            let outcome =
+                match tokio::time::timeout_at(hard.into(), perform(&client, &p.action)).await {
+                    Ok(r) => Outcome::Done(r),
+                    Err(_) => Outcome::Unknown,
+                };
+            (p.key, outcome)
+        });
+    }
+    while let Some(j) = in_flight.join_next().await {
+        collect(j, &mut results);
+    }
+    results
 }
