@@ -76,7 +76,7 @@ pub fn acl(t: &str, id: &str) -> Option<Value> {
             {"group_name": "analysts", "all_permissions": perm(analyst)},
             {"service_principal_name": "lifeboat-sp", "display_name": "lifeboat-sp", "all_permissions": perm("CAN_MANAGE")},
             {"group_name": "admins", "all_permissions": [
-                {"permission_level": "CAN_MANAGE", "inherited": true, "inherited_from_object": ["/root"]}]},
+                {"permission_level": "CAN_MANAGE", "inherited": true, "inherited_from_object": ["/directories/"]}]},
         ],
     }))
 }
