@@ -9,10 +9,7 @@ use std::{
 };
 
 use chrono::Utc;
-use lifeboat::{
-    drill,
-    local::{LocalEnv, LocalOptions},
-};
+use lifeboat::local::LocalEnv;
 use lifeboat_core::{
     databricks::jobs::{Activation, Job},
     plan::{Direction, Plan, SiteRole},
@@ -25,18 +22,10 @@ use lifeboat_core::{
 };
 use serde_json::{json, Value};
 
+mod common;
+
 async fn setup() -> (LocalEnv, Plan) {
-    let root = lifeboat::local::moto::repo_root().unwrap();
-    let mut plan = drill::load_plan(&root.join("lifeboat.toml")).unwrap();
-    plan.shutdown.retry_interval_seconds = 1;
-    let env = LocalEnv::start(LocalOptions {
-        lifecycle_delay: Duration::from_millis(200),
-        ..LocalOptions::default()
-    })
-    .await
-    .unwrap();
-    env.provision(&mut plan).await.unwrap();
-    (env, plan)
+    common::setup(|_| {}).await
 }
 
 fn run_context(plan: &Plan) -> RunContext {
