@@ -369,7 +369,6 @@ async fn answer_approval(
     answer: Answer,
     verbose: bool,
 ) -> Result<bool> {
-    let e = &record.evidence;
     if verbose {
         match stage {
             ApprovalStage::Failover => println!("\n=== APPROVAL REQUESTED (run {run_id}) ==="),
@@ -377,23 +376,8 @@ async fn answer_approval(
                 "\n=== SECOND APPROVAL: RPO OVER OBJECTIVE (run {run_id}); approving accepts the data loss ==="
             ),
         }
-        println!(
-            "  RPO worst: {} ({})",
-            e.worst_rpo_seconds
-                .map(|s| format!("{s:.0} s"))
-                .unwrap_or_else(|| "unknown".into()),
-            if e.rpo_acceptable {
-                "within objective"
-            } else {
-                "NOT within objective"
-            }
-        );
-        println!("  primary reachable: {}", e.source_reachable);
-        for (what, n) in &e.to_fence {
-            println!("  to fence: {n} {what}");
-        }
-        for s in &e.to_start {
-            println!("  to start: {s}");
+        for (label, value) in record.evidence.rows() {
+            println!("  {label}: {value}");
         }
         println!("  expires: {}", record.expires_at);
     }

@@ -13,7 +13,6 @@ use super::{
 };
 use crate::{
     databricks::jobs::{pause_field, PauseStatus},
-    plan::SiteRole,
     run::RunContext,
 };
 
@@ -104,14 +103,7 @@ pub async fn handle(deps: &Deps, input: ActivationInput) -> Result<ActivationOut
     let restore = match &run.restore_from {
         Some(previous) => deps
             .ledger
-            .get::<FenceRecord>(&format!(
-                "runs/{previous}/fence/{}.json",
-                if target_role == SiteRole::Primary {
-                    "primary"
-                } else {
-                    "dr"
-                }
-            ))
+            .get::<FenceRecord>(&super::shutdown_sweep::fence_key_of(previous, target_role))
             .await?
             .map(|v| v.value.restore_set())
             .ok_or_else(|| {

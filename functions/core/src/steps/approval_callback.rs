@@ -55,41 +55,7 @@ fn page(status: u16, title: &str, body_html: &str) -> Value {
 }
 
 fn evidence_html(record: &ApprovalRecord) -> String {
-    let e = &record.evidence;
-    let mut rows = vec![
-        (
-            "RPO (worst)".to_string(),
-            format!(
-                "{} — {}",
-                e.worst_rpo_seconds
-                    .map(|s| format!("{s:.0} s"))
-                    .unwrap_or_else(|| "unknown".into()),
-                if e.rpo_acceptable {
-                    "within objective"
-                } else {
-                    "NOT within objective"
-                }
-            ),
-        ),
-        (
-            "Site to fence reachable".into(),
-            if e.source_reachable {
-                "yes".into()
-            } else {
-                "NO".into()
-            },
-        ),
-    ];
-    rows.extend(
-        e.to_fence
-            .iter()
-            .map(|(k, n)| ("To fence".to_string(), format!("{n} {k}"))),
-    );
-    rows.extend(
-        e.to_start
-            .iter()
-            .map(|s| ("To start".to_string(), s.clone())),
-    );
+    let mut rows = record.evidence.rows();
     rows.push(("Request expires".into(), record.expires_at.to_rfc3339()));
     rows.push((
         "Approvals".into(),

@@ -136,6 +136,13 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
             .change_info()
             .map(|c| c.status().clone());
     }
+    if status != Some(ChangeStatus::Insync) {
+        // Not verified is not done: the state machine retries (the UPSERT is idempotent).
+        return Err(StepError::Aws {
+            service: "route53",
+            message: format!("change {change_id} not INSYNC after 60 s ({status:?})"),
+        });
+    }
     let mut parameters = Vec::new();
     for name in parameters_to_switch {
         let previous = match deps.aws.ssm.get_parameter().name(name).send().await {

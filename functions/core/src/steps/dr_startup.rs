@@ -155,13 +155,9 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
     let restore = match &run.restore_from {
         Some(previous) => Some(
             deps.ledger
-                .get::<super::shutdown_sweep::FenceRecord>(&format!(
-                    "runs/{previous}/fence/{}.json",
-                    if target_role == crate::plan::SiteRole::Primary {
-                        "primary"
-                    } else {
-                        "dr"
-                    }
+                .get::<super::shutdown_sweep::FenceRecord>(&super::shutdown_sweep::fence_key_of(
+                    previous,
+                    target_role,
                 ))
                 .await?
                 .ok_or_else(|| {

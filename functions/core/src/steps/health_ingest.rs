@@ -294,47 +294,46 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
             .map(|e| e.latest_description.as_str())
             .unwrap_or("")
     );
-    let poll_seconds = plan.startup.poll_seconds;
-    let run = RunContext {
-        run_id: run_id.clone(),
-        kind: RunKind::Failover,
-        direction: Direction::Failover,
-        plan,
-        trigger: Trigger {
-            source: TriggerSource::HealthEvent,
-            summary,
-            declared_at: Utc::now(),
-            event_arn: Some(d.event_arn.clone()),
-        },
-        override_reason: None,
-        poll_seconds,
-        restore_from: None,
+    let trigger = Trigger {
+        source: TriggerSource::HealthEvent,
+        summary,
+        declared_at: Utc::now(),
+        event_arn: Some(d.event_arn.clone()),
     };
+    let mut run = run_context(&plan, RunKind::Failover, Direction::Failover, trigger, None);
+    run.run_id = run_id;
+    start_failover(deps, &run).await
+}
+
+/// Starts the failover execution of a run; the run id is the execution name, so a second
+/// start for the same incident answers `AlreadyStarted` instead of starting another run.
+pub async fn start_failover(deps: &Deps, run: &RunContext) -> Result<IngestOutput, StepError> {
     let Some(arn) = &deps.config.failover_state_machine_arn else {
         return Err(StepError::InvalidInput(
             "FAILOVER_STATE_MACHINE_ARN is not set".into(),
         ));
     };
-    let input = serde_json::json!({ "run": run }).to_string();
     match deps
         .aws
         .sfn
         .start_execution()
         .state_machine_arn(arn)
-        .name(&run_id.0)
-        .input(input)
+        .name(&run.run_id.0)
+        .input(serde_json::json!({ "run": run }).to_string())
         .send()
         .await
     {
         Ok(out) => Ok(IngestOutput::Started {
             execution_arn: out.execution_arn().to_string(),
-            run_id: run_id.0,
+            run_id: run.run_id.0.clone(),
         }),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_execution_already_exists()) =>
         {
-            Ok(IngestOutput::AlreadyStarted { run_id: run_id.0 })
+            Ok(IngestOutput::AlreadyStarted {
+                run_id: run.run_id.0.clone(),
+            })
         }
         Err(e) => Err(StepError::aws("states", &e)),
     }

@@ -189,35 +189,7 @@ pub async fn handle(deps: &Deps, plan: Plan) -> Result<IngestOutput, StepError> 
         None,
     );
     run.run_id = RunId(format!("probe-{}-{}", plan.name, now.format("%Y%m%d%H")));
-    let Some(arn) = &deps.config.failover_state_machine_arn else {
-        return Err(StepError::InvalidInput(
-            "FAILOVER_STATE_MACHINE_ARN is not set".into(),
-        ));
-    };
-    match deps
-        .aws
-        .sfn
-        .start_execution()
-        .state_machine_arn(arn)
-        .name(&run.run_id.0)
-        .input(serde_json::json!({ "run": run }).to_string())
-        .send()
-        .await
-    {
-        Ok(out) => Ok(IngestOutput::Started {
-            execution_arn: out.execution_arn().to_string(),
-            run_id: run.run_id.0,
-        }),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_execution_already_exists()) =>
-        {
-            Ok(IngestOutput::AlreadyStarted {
-                run_id: run.run_id.0,
-            })
-        }
-        Err(e) => Err(StepError::aws("states", &e)),
-    }
+    super::health_ingest::start_failover(deps, &run).await
 }
 
 #[cfg(test)]

@@ -64,6 +64,44 @@ pub struct Evidence {
     pub to_start: Vec<String>,
 }
 
+impl Evidence {
+    /// The evidence as (label, value) rows — one rendering for the CLI prompt, the
+    /// confirmation page and anything else that shows it.
+    pub fn rows(&self) -> Vec<(String, String)> {
+        let mut rows = vec![
+            (
+                "RPO (worst)".to_string(),
+                format!(
+                    "{} — {}",
+                    self.worst_rpo_seconds
+                        .map(|s| format!("{s:.0} s"))
+                        .unwrap_or_else(|| "unknown".into()),
+                    if self.rpo_acceptable {
+                        "within objective"
+                    } else {
+                        "NOT within objective"
+                    }
+                ),
+            ),
+            (
+                "Site to fence reachable".to_string(),
+                if self.source_reachable { "yes" } else { "NO" }.to_string(),
+            ),
+        ];
+        rows.extend(
+            self.to_fence
+                .iter()
+                .map(|(k, n)| ("To fence".to_string(), format!("{n} {k}"))),
+        );
+        rows.extend(
+            self.to_start
+                .iter()
+                .map(|s| ("To start".to_string(), s.clone())),
+        );
+        rows
+    }
+}
+
 /// `approve` or `reject`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

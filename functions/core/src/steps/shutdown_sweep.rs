@@ -233,11 +233,16 @@ pub struct RestoreSet {
 
 /// Ledger key of a site's fence record for a run.
 pub fn fence_key(run: &RunContext, site: SiteRole) -> String {
+    fence_key_of(&run.run_id, site)
+}
+
+/// Ledger key of a site's fence record for any run (a failback reads its failover's).
+pub fn fence_key_of(run_id: &crate::run::RunId, site: SiteRole) -> String {
     let site = match site {
         SiteRole::Primary => "primary",
         SiteRole::Dr => "dr",
     };
-    format!("{}/fence/{site}.json", run.prefix())
+    format!("runs/{run_id}/fence/{site}.json")
 }
 
 /// A site's live inventory.

@@ -72,43 +72,68 @@ pub fn rows_match(q: &ValidationQuery, rows: &[Vec<Option<String>>]) -> Result<(
     Ok(())
 }
 
-async fn resolve_object(
-    client: &WorkspaceClient,
-    acl: &ExpectedAcl,
-) -> Result<Option<String>, crate::databricks::ApiError> {
-    let name = &acl.object_name;
-    Ok(match acl.object_type {
-        AclObjectType::Job => client
-            .all_jobs()
-            .await?
-            .into_iter()
-            .find(|j| &j.settings.name == name)
-            .map(|j| j.job_id.to_string()),
-        AclObjectType::Cluster => client
-            .all_clusters(ClusterFilter::default())
-            .await?
-            .into_iter()
-            .find(|c| &c.cluster_name == name)
-            .map(|c| c.cluster_id.to_string()),
-        AclObjectType::Warehouse => client
-            .all_warehouses()
-            .await?
-            .into_iter()
-            .find(|w| &w.name == name)
-            .map(|w| w.id.to_string()),
-        AclObjectType::Pool => client
-            .list_pools()
-            .await?
-            .into_iter()
-            .find(|p| &p.instance_pool_name == name)
-            .map(|p| p.instance_pool_id.to_string()),
-        AclObjectType::Pipeline => client
-            .all_pipelines()
-            .await?
-            .into_iter()
-            .find(|p| &p.name == name)
-            .map(|p| p.pipeline_id.to_string()),
-    })
+/// Name → id of the target's objects, listed at most once per kind for all ACL checks
+/// (a 10,000-job workspace takes 100 `jobs/list` pages: never once per check).
+#[derive(Default)]
+struct ObjectIndex {
+    by_kind: std::collections::HashMap<&'static str, std::collections::HashMap<String, String>>,
+}
+
+impl ObjectIndex {
+    async fn load(
+        client: &WorkspaceClient,
+        kind: AclObjectType,
+    ) -> Result<std::collections::HashMap<String, String>, crate::databricks::ApiError> {
+        Ok(match kind {
+            AclObjectType::Job => client
+                .all_jobs()
+                .await?
+                .into_iter()
+                .map(|j| (j.settings.name, j.job_id.to_string()))
+                .collect(),
+            AclObjectType::Cluster => client
+                .all_clusters(ClusterFilter::default())
+                .await?
+                .into_iter()
+                .map(|c| (c.cluster_name, c.cluster_id.to_string()))
+                .collect(),
+            AclObjectType::Warehouse => client
+                .all_warehouses()
+                .await?
+                .into_iter()
+                .map(|w| (w.name, w.id.to_string()))
+                .collect(),
+            AclObjectType::Pool => client
+                .list_pools()
+                .await?
+                .into_iter()
+                .map(|p| (p.instance_pool_name, p.instance_pool_id.to_string()))
+                .collect(),
+            AclObjectType::Pipeline => client
+                .all_pipelines()
+                .await?
+                .into_iter()
+                .map(|p| (p.name, p.pipeline_id.to_string()))
+                .collect(),
+        })
+    }
+
+    async fn resolve(
+        &mut self,
+        client: &WorkspaceClient,
+        acl: &ExpectedAcl,
+    ) -> Result<Option<String>, crate::databricks::ApiError> {
+        let kind = acl.object_type.path();
+        if !self.by_kind.contains_key(kind) {
+            let names = Self::load(client, acl.object_type).await?;
+            self.by_kind.insert(kind, names);
+        }
+        Ok(self
+            .by_kind
+            .get(kind)
+            .and_then(|m| m.get(&acl.object_name))
+            .cloned())
+    }
 }
 
 /// Runs every check against the target workspace.
@@ -199,6 +224,7 @@ pub async fn handle(deps: &Deps, input: ValidationInput) -> Result<ValidationOut
             }
         }
     }
+    let mut index = ObjectIndex::default();
     for acl in &v.acls {
         let name = format!(
             "acl: {} {} {} {}",
@@ -207,7 +233,7 @@ pub async fn handle(deps: &Deps, input: ValidationInput) -> Result<ValidationOut
             acl.principal,
             acl.permission_level
         );
-        match resolve_object(&client, acl).await {
+        match index.resolve(&client, acl).await {
             Ok(Some(id)) => match client.get_permissions(acl.object_type.path(), &id).await {
                 Ok(perms) => {
                     let ok = perms.grants(&acl.principal, &acl.permission_level);
