@@ -279,6 +279,8 @@ async fn ours(faults: bool) -> Result<()> {
             SweepInput {
                 run: run.clone(),
                 site: None,
+                watch: false,
+                confirm_only: false,
             },
             deadline,
         )

@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use databricks_emulator::Fixture;
 use lifeboat_core::{
+    intervention::{self, intervention_key, InterventionAction, InterventionRecord},
     plan::{Direction, Plan, SiteRole},
     report::{Outcome, Report},
     run::{RunId, RunKind, Trigger, TriggerSource},
@@ -375,6 +376,7 @@ async fn answer_approval(
             ApprovalStage::RpoBreach => println!(
                 "\n=== SECOND APPROVAL: RPO OVER OBJECTIVE (run {run_id}); approving accepts the data loss ==="
             ),
+            ApprovalStage::Intervention => {}
         }
         for (label, value) in record.evidence.rows() {
             println!("  {label}: {value}");
@@ -420,6 +422,54 @@ async fn answer_approval(
     Ok(true)
 }
 
+/// A run paused after a failed step: shows both sites and decides. Interactive: asks; `--yes`
+/// (an unattended drill): aborts, which fences DR again and restores the primary — a drill
+/// never leaves a half-done failover behind; tests (`Answer::Ignore`) decide themselves.
+async fn answer_intervention(
+    env: &LocalEnv,
+    run_id: &RunId,
+    record: &InterventionRecord,
+    answer: Answer,
+    verbose: bool,
+) -> Result<()> {
+    if verbose {
+        println!(
+            "\n=== PAUSED FOR INTERVENTION (run {run_id}): step {} failed ===\n  error: {}",
+            record.failed_state, record.error
+        );
+        for s in &record.sites {
+            println!("  {}: {}", s.site, s.summary);
+        }
+    }
+    let action = match answer {
+        Answer::Ignore => return Ok(()),
+        Answer::Approve | Answer::Reject => InterventionAction::Abort,
+        Answer::Prompt => {
+            print!("retry, continue or abort? [abort] ");
+            let _ = std::io::stdout().flush();
+            let line = tokio::task::spawn_blocking(|| {
+                let mut s = String::new();
+                std::io::stdin().read_line(&mut s).map(|_| s)
+            })
+            .await??;
+            if line.trim().is_empty() {
+                InterventionAction::Abort
+            } else {
+                InterventionAction::parse(&line).unwrap_or(InterventionAction::Abort)
+            }
+        }
+    };
+    let who = format!(
+        "{}@local-cli",
+        std::env::var("USER").unwrap_or_else(|_| "operator".into())
+    );
+    intervention::decide(&env.deps, run_id, action, &who, "cli", Some("local drill".into())).await?;
+    if verbose {
+        println!("  chosen: {} by {who}\n", action.as_str());
+    }
+    Ok(())
+}
+
 /// Follows an execution until it ends, printing each state and answering the approval.
 async fn follow(
     env: &LocalEnv,
@@ -432,6 +482,7 @@ async fn follow(
     let mut seen = 0usize;
     let mut entered: HashMap<String, f64> = HashMap::new();
     let mut answered: Vec<ApprovalStage> = Vec::new();
+    let mut interventions = Vec::new();
     loop {
         let history = sfn
             .get_execution_history()
@@ -467,6 +518,18 @@ async fn follow(
             }
         }
         seen = events.len();
+        if let Some(record) = env
+            .deps
+            .ledger
+            .get::<InterventionRecord>(&intervention_key(run_id))
+            .await?
+        {
+            let r = record.value;
+            if r.task_token.is_some() && !interventions.contains(&r.requested_at) {
+                interventions.push(r.requested_at);
+                answer_intervention(env, run_id, &r, options.answer, options.verbose).await?;
+            }
+        }
         for stage in [ApprovalStage::Failover, ApprovalStage::RpoBreach] {
             if answered.contains(&stage) {
                 continue;

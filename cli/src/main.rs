@@ -108,6 +108,29 @@ enum Command {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Open the activation gate of a run whose primary cannot be fenced through its API (an
+    /// outage): accepted only when the run's data fence is confirmed; audited with who and why.
+    Override {
+        /// Run id.
+        #[arg(long)]
+        run: String,
+        /// Why (required; recorded in the audit and the report).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Decide a run paused after a failed step: retry it, continue past it, or abort (fence DR
+    /// again and restore the primary).
+    Intervene {
+        /// Run id.
+        #[arg(long)]
+        run: String,
+        /// retry, continue or abort.
+        #[arg(long)]
+        action: String,
+        /// Comment for the audit.
+        #[arg(long)]
+        comment: Option<String>,
+    },
     /// Validate a plan file and exit (0 valid, 2 invalid).
     CheckPlan {
         /// The plan.
@@ -124,9 +147,7 @@ async fn decide(
 ) -> anyhow::Result<()> {
     let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
     let deps = Deps::from_env().await?;
-    let who = std::env::var("LIFEBOAT_APPROVER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into());
+    let who = operator_identity();
     let vote =
         request_approval::decide(&deps, &run_id, stage.into(), decision, &who, "cli", comment)
             .await?;
@@ -143,6 +164,42 @@ async fn decide(
                 vote.approvals, vote.required
             )
         }
+    );
+    Ok(())
+}
+
+/// Who the CLI acts as. Self-declared for now (`LIFEBOAT_APPROVER`, else `USER`); the
+/// operator-control work replaces it with the STS caller identity.
+fn operator_identity() -> String {
+    std::env::var("LIFEBOAT_APPROVER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+async fn override_gate(run: String, reason: String) -> anyhow::Result<()> {
+    let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
+    let deps = Deps::from_env().await?;
+    let o = lifeboat_core::fence::gate::open_gate(&deps, &run_id, &reason, &operator_identity(), "cli")
+        .await?;
+    println!(
+        "activation gate of run {run_id} opened by {} at {} (data fence confirmed {})",
+        o.who, o.at, o.data_fence_confirmed_at
+    );
+    Ok(())
+}
+
+async fn intervene(run: String, action: String, comment: Option<String>) -> anyhow::Result<()> {
+    use lifeboat_core::intervention::{self, InterventionAction};
+    let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
+    let action = InterventionAction::parse(&action).map_err(anyhow::Error::msg)?;
+    let deps = Deps::from_env().await?;
+    let d = intervention::decide(&deps, &run_id, action, &operator_identity(), "cli", comment).await?;
+    println!(
+        "{} chosen for run {run_id} (step {}) by {} at {}",
+        d.action.as_str(),
+        d.failed_state,
+        d.who,
+        d.decided_at
     );
     Ok(())
 }
@@ -220,6 +277,12 @@ async fn main() -> ExitCode {
             stage,
             comment,
         } => decide(run, stage, request_approval::Decision::Reject, comment).await,
+        Command::Override { run, reason } => override_gate(run, reason).await,
+        Command::Intervene {
+            run,
+            action,
+            comment,
+        } => intervene(run, action, comment).await,
         Command::Report { dir, .. } => match lifeboat::trend::trend(&dir) {
             Ok(table) => {
                 println!("{table}");

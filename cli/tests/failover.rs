@@ -409,6 +409,77 @@ async fn a_second_execution_is_refused_by_the_lock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_left_by_a_stopped_execution_is_released_with_an_audit_entry() {
+    let (env, plan) = setup(|_| {}).await;
+    let region = &plan.sites.primary.region;
+    let (first_arn, first_run) = started(
+        env.invoke("health-ingest", &health_event(region, "STOPPED"))
+            .await
+            .unwrap(),
+    );
+    wait_for_approval(&env, &first_run).await;
+    // An operator stops the execution from the console: no `finish`, the lock stays.
+    env.aws
+        .sfn
+        .stop_execution()
+        .execution_arn(&first_arn)
+        .send()
+        .await
+        .unwrap();
+    wait_for_end(&env, &first_arn).await;
+    assert!(!lock_released(&env, &plan).await, "a stopped run leaves its lock");
+    // The next incident is not refused forever: the lock's holder is no longer running.
+    let (second_arn, second_run) = started(
+        env.invoke("health-ingest", &health_event(region, "AFTER-STOP"))
+            .await
+            .unwrap(),
+    );
+    wait_for_approval(&env, &second_run).await;
+    let lock: lifeboat_core::steps::run_ledger::Lock = env
+        .deps
+        .ledger
+        .get(&lock_key(&plan.name))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(lock.run_id, second_run);
+    assert_eq!(lock.execution_arn.as_deref(), Some(second_arn.as_str()));
+    let audit = env
+        .deps
+        .ledger
+        .list(&format!("audit/locks/{}/", plan.name))
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    let entry: Value = env
+        .deps
+        .ledger
+        .get(&audit[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(entry["holder"]["run_id"], first_run.as_str());
+    assert_eq!(entry["released_by"], second_run.as_str());
+    assert!(entry["holder_status"].as_str().unwrap().contains("ABORTED"), "{entry}");
+    request_approval::decide(
+        &env.deps,
+        &lifeboat_core::run::RunId(second_run.clone()),
+        ApprovalStage::Failover,
+        Decision::Reject,
+        "tester",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    wait_for_end(&env, &second_arn).await;
+    assert!(lock_released(&env, &plan).await);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_health_events_start_one_execution() {
     let (env, plan) = setup(|_| {}).await;
     let region = plan.sites.primary.region.clone();

@@ -50,6 +50,8 @@ fn input(run: &RunContext) -> SweepInput {
     SweepInput {
         run: run.clone(),
         site: None,
+        watch: false,
+        confirm_only: false,
     }
 }
 

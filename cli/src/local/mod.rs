@@ -43,11 +43,14 @@ pub const FAILOVER_MACHINE: &str = "lifeboat-failover";
 pub const FAILBACK_MACHINE: &str = "lifeboat-failback";
 /// Readiness drill state machine.
 pub const READINESS_MACHINE: &str = "lifeboat-drill-readiness";
+/// Fence watch state machine.
+pub const FENCE_WATCH_MACHINE: &str = "lifeboat-fence-watch";
 /// Every state machine file and the name it is created under.
 pub const MACHINES: &[(&str, &str)] = &[
     ("failover.asl.json", FAILOVER_MACHINE),
     ("failback.asl.json", FAILBACK_MACHINE),
     ("drill-readiness.asl.json", READINESS_MACHINE),
+    ("fence-watch.asl.json", FENCE_WATCH_MACHINE),
 ];
 
 /// The ARN a state machine gets in moto.
@@ -154,6 +157,7 @@ impl LocalEnv {
             // The full drill's parent machine uses startExecution.sync, which moto does not
             // run; locally `lifeboat drill --kind full` drives the two executions itself.
             full_drill_state_machine_arn: None,
+            fence_watch_state_machine_arn: Some(machine_arn(FENCE_WATCH_MACHINE)),
         };
         let mut deps = Deps::new(aws.clone(), config);
         deps.workspaces.retry.max_attempts = options.client_max_attempts;

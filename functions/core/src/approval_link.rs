@@ -53,6 +53,8 @@ fn stage_str(s: ApprovalStage) -> &'static str {
     match s {
         ApprovalStage::Failover => "failover",
         ApprovalStage::RpoBreach => "rpo_breach",
+        // Never issued as a link (interventions are decided by CLI or console); never parsed.
+        ApprovalStage::Intervention => "intervention",
     }
 }
 

@@ -236,14 +236,49 @@ impl Ledger {
         Ok(())
     }
 
+    /// Deletes a key only if it still has `etag` (S3 conditional delete, `If-Match`): the
+    /// compare-and-delete that lets only a lock's holder, or whoever proved it stale, remove it.
+    pub async fn delete_if_match(&self, key: &str, etag: &str) -> Result<Written, LedgerError> {
+        match self
+            .s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_match(etag)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Written::Ok(String::new())),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if matches!(status, Some(412) | Some(409)) {
+                    Ok(Written::Conflict)
+                } else {
+                    Err(self.store_error(key, sdk_error_message(&e)))
+                }
+            }
+        }
+    }
+
     /// Keys under a prefix, sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
+        self.list_after(prefix, None).await
+    }
+
+    /// Keys under a prefix that sort after `start_after`, sorted: a reader of an append-only
+    /// series pays for what is new, not for the whole series.
+    pub async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<String>, LedgerError> {
         let mut keys = Vec::new();
         let mut pages = self
             .s3
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
+            .set_start_after(start_after.map(str::to_string))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {

@@ -2,6 +2,8 @@
 //! shares (Databricks REST client, S3 ledger and lock, Route 53, SSM, SNS, Step Functions), the
 //! pure decision functions, and one handler module per step of the seed's failover process.
 pub mod approval_link;
+pub mod fence;
+pub mod intervention;
 pub mod aws;
 pub mod databricks;
 pub mod lambda;
@@ -14,3 +16,4 @@ pub mod run;
 pub mod schedule;
 pub mod secret;
 pub mod steps;
+pub mod verdict;

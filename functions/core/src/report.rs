@@ -35,6 +35,8 @@ pub enum Outcome {
     Refused,
     /// A step failed.
     Failed,
+    /// An operator aborted after a failed step: DR fenced again, the source restored.
+    Aborted,
 }
 
 impl Outcome {
@@ -100,6 +102,36 @@ pub struct Report {
     pub error: Option<Value>,
     pub lessons_learned: Vec<String>,
     pub generated_at: DateTime<Utc>,
+    /// Never both active / none left behind, from the ledger.
+    #[serde(default)]
+    pub verdict: crate::verdict::Verdicts,
+    /// The data fence (replication into the replicas denied), if the run set one.
+    #[serde(default)]
+    pub data_fence: Option<crate::fence::data::DataFenceRecord>,
+    /// The operator override of the activation gate, if any.
+    #[serde(default)]
+    pub gate_override: Option<crate::fence::gate::GateOverride>,
+    /// The fence addendum: when a fence that outlived the run was confirmed.
+    #[serde(default)]
+    pub fence_watch: Option<crate::fence::watch::FenceWatchRecord>,
+    /// Pauses for a human after a failed step: where each site stood, what was chosen.
+    #[serde(default)]
+    pub intervention: Option<InterventionSummary>,
+}
+
+/// A run's intervention history (the record without its task token).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InterventionSummary {
+    /// Last failed state.
+    pub failed_state: String,
+    /// Its error.
+    pub error: String,
+    /// Both sites at the last pause.
+    pub sites: Vec<crate::intervention::SiteState>,
+    /// Still waiting for a decision.
+    pub pending: bool,
+    /// Every decision.
+    pub history: Vec<crate::intervention::InterventionDecision>,
 }
 
 /// Who decided, when, how.
@@ -123,11 +155,21 @@ pub struct Built {
 /// A step's output from the execution results: top level, or inside the Parallel state's
 /// `failover` selection.
 fn pick<T: serde::de::DeserializeOwned>(results: &Value, key: &str) -> Option<T> {
-    results
-        .get(key)
-        .or_else(|| results.get("failover").and_then(|f| f.get(key)))
-        .filter(|v| !v.is_null())
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
+    // Top level, or inside a Parallel state's selection (`failover`, `failback`), or one of
+    // its branches (`failover.fence`, `failover.handover`, `failover.startup`).
+    fn find<'a>(v: &'a Value, key: &str, depth: u8) -> Option<&'a Value> {
+        if let Some(found) = v.get(key).filter(|v| !v.is_null()) {
+            return Some(found);
+        }
+        if depth == 0 {
+            return None;
+        }
+        ["failover", "failback", "fence", "handover", "startup"]
+            .iter()
+            .filter_map(|k| v.get(*k))
+            .find_map(|child| find(child, key, depth - 1))
+    }
+    find(results, key, 2).and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
 /// An approval given with SendTaskSuccess directly: `{"approver": ..., "channel": ..., "comment": ...}`
@@ -164,23 +206,30 @@ pub fn decide_outcome(
             "ApprovalRejected" => Outcome::Rejected,
             "States.Timeout" | "ApprovalTimedOut" => Outcome::ApprovalTimedOut,
             "RpoBreached" => Outcome::StoppedRpoBreach,
-            "LockHeld" | "Refused" | "DataSourcesUnavailable" => Outcome::Refused,
+            // Refused before the first write: nothing was touched.
+            "LockHeld" | "Refused" | "DataSourcesUnavailable" | "ConfigDrift" | "CheckFailed" => {
+                Outcome::Refused
+            }
+            "AbortedByOperator" => Outcome::Aborted,
             _ => Outcome::Failed,
         };
     }
     let validated = validation.is_some_and(|v| v.passed);
-    if !validated {
-        return Outcome::Failed;
-    }
     if readiness_only {
-        return Outcome::ReadinessVerified;
+        return if validated {
+            Outcome::ReadinessVerified
+        } else {
+            Outcome::Failed
+        };
     }
+    // Clients moved: production runs at the target, whatever an operator accepted on the way
+    // (a validation failure they chose to continue past is a warning, not a success).
     if dns.is_none() {
         return Outcome::Failed;
     }
     let fenced = sweep.is_some_and(|s| s.complete);
-    let activated = activation.is_some_and(|a| a.activated);
-    if fenced && activated {
+    let activated = activation.is_some_and(|a| a.activated && a.missing.is_empty());
+    if fenced && activated && validated {
         Outcome::Succeeded
     } else {
         Outcome::SucceededWithWarnings
@@ -233,6 +282,56 @@ pub async fn build(
         None => Vec::new(),
     };
     let activation: Option<ActivationOutput> = pick(results, "activation");
+    let (source_role, _) = run.direction.roles();
+    let source_fence = deps
+        .ledger
+        .get::<crate::fence::FenceRecord>(&crate::fence::fence_key(run, source_role))
+        .await?
+        .map(|v| v.value);
+    let activation_record = deps
+        .ledger
+        .get::<crate::steps::activate_schedules::ActivationRecord>(&format!(
+            "{prefix}/activation.json"
+        ))
+        .await?
+        .map(|v| v.value);
+    let gate_override = deps
+        .ledger
+        .get::<crate::fence::gate::GateOverride>(&crate::fence::gate::override_key(&run.run_id))
+        .await?
+        .map(|v| v.value);
+    let verdict = crate::verdict::verdicts(
+        source_fence.as_ref(),
+        activation_record.as_ref(),
+        gate_override.as_ref(),
+    );
+    let data_fence = deps
+        .ledger
+        .get::<crate::fence::data::DataFenceRecord>(&crate::fence::data::data_fence_key(
+            &run.run_id,
+        ))
+        .await?
+        .map(|v| v.value);
+    let fence_watch = deps
+        .ledger
+        .get::<crate::fence::watch::FenceWatchRecord>(&crate::fence::watch::fence_watch_key(
+            &run.run_id,
+        ))
+        .await?
+        .map(|v| v.value);
+    let intervention = deps
+        .ledger
+        .get::<crate::intervention::InterventionRecord>(&crate::intervention::intervention_key(
+            &run.run_id,
+        ))
+        .await?
+        .map(|v| InterventionSummary {
+            failed_state: v.value.failed_state,
+            error: v.value.error,
+            sites: v.value.sites,
+            pending: v.value.task_token.is_some(),
+            history: v.value.history,
+        });
     let validation: Option<ValidationOutput> = pick(results, "validation");
     let dns: Option<DnsSwitchOutput> = pick(results, "dns");
     let rpo: Option<ReplicationOutput> = pick(results, "replication");
@@ -275,10 +374,17 @@ pub async fn build(
     }
     if let Some(a) = &activation {
         if !a.activated {
-            lessons.push(
-                "Job schedules at the target stayed gated: activate them with `lifeboat activate --override-reason` once the old site is known fenced.".into(),
-            );
+            lessons.push(format!(
+                "Job schedules at the target stayed gated: once the data fence is confirmed, open the gate with `lifeboat override --run {} --reason <why>` (audited), or let the fence watch confirm the old site.",
+                run.run_id
+            ));
         }
+    }
+    if !verdict.none_left_behind {
+        lessons.push(format!(
+            "{} activation(s) live at the source before the run are live at neither site: fix them at the target (see the verdict) and keep the DR configuration in sync.",
+            verdict.left_behind.len()
+        ));
     }
     if rto.met == Some(false) {
         lessons.push(
@@ -308,10 +414,18 @@ pub async fn build(
         error: error.cloned(),
         lessons_learned: lessons,
         generated_at: Utc::now(),
+        verdict,
+        data_fence,
+        gate_override,
+        fence_watch,
+        intervention,
     };
     let markdown = render_markdown(&report);
     Ok(Built { report, markdown })
 }
+
+/// Rows of a long list shown in the Markdown (report.json has them all).
+const SHOWN: usize = 200;
 
 /// Markdown rendering for humans (incident channels, reviews).
 pub fn render_markdown(r: &Report) -> String {
@@ -403,7 +517,6 @@ pub fn render_markdown(r: &Report) -> String {
     }
     if !r.fence_actions.is_empty() {
         let _ = writeln!(md, "\n| resource | kind | prior | desired | confirmed | writes | last error |\n|---|---|---|---|---|---|---|");
-        const SHOWN: usize = 200;
         for a in r.fence_actions.iter().take(SHOWN) {
             let _ = writeln!(
                 md,
@@ -427,6 +540,93 @@ pub fn render_markdown(r: &Report) -> String {
     }
     if let Some(a) = &r.activation {
         let _ = writeln!(md, "\n## Schedules at the target\n\n{}", a.summary);
+    }
+    let v = &r.verdict;
+    let _ = writeln!(
+        md,
+        "\n## Safety verdicts\n\n- **Never both active:** {} ({} activations compared)\n- **None left behind:** {}",
+        if v.never_both_active { "held" } else { "VIOLATED" },
+        v.compared,
+        if v.none_left_behind { "held".to_string() } else { format!("VIOLATED — {} left behind", v.left_behind.len()) }
+    );
+    for item in v.both_active.iter().take(SHOWN) {
+        let _ = writeln!(md, "  - both active: {item}");
+    }
+    for item in v.left_behind.iter().take(SHOWN) {
+        let _ = writeln!(md, "  - left behind: {item}");
+    }
+    for item in v.by_override.iter().take(SHOWN) {
+        let _ = writeln!(md, "  - live at the target by override (source not confirmed): {item}");
+    }
+    if let Some(d) = &r.data_fence {
+        let _ = writeln!(
+            md,
+            "\n## Data fence\n\nSet {}; {}; {}.",
+            d.set_at.to_rfc3339(),
+            match d.confirmed_at {
+                Some(t) => format!("confirmed {}", t.to_rfc3339()),
+                None => "NOT confirmed".into(),
+            },
+            match d.removed_at {
+                Some(t) => format!("lifted {}", t.to_rfc3339()),
+                None => "in place".into(),
+            }
+        );
+        for b in &d.buckets {
+            let _ = writeln!(
+                md,
+                "- {} (replica {}): deny {}; source rules: {:?}",
+                b.name,
+                b.replica,
+                if b.confirmed { "confirmed" } else { "not confirmed" },
+                b.source_rules
+            );
+        }
+    }
+    if let Some(o) = &r.gate_override {
+        let _ = writeln!(
+            md,
+            "\n## Gate override\n\nOpened by {} via {} at {}: {}",
+            o.who,
+            o.channel,
+            o.at.to_rfc3339(),
+            o.reason
+        );
+    }
+    if let Some(w) = &r.fence_watch {
+        let _ = writeln!(
+            md,
+            "\n## Fence watch\n\nStarted {}; {}.",
+            w.started_at.to_rfc3339(),
+            match (&w.confirmed_at, &w.stopped) {
+                (Some(t), _) => format!("old site confirmed fenced {}", t.to_rfc3339()),
+                (None, Some((t, why))) => format!("stopped {}: {why}", t.to_rfc3339()),
+                (None, None) => "still watching (see runs/<id>/fence-watch.json)".into(),
+            }
+        );
+    }
+    if let Some(i) = &r.intervention {
+        let _ = writeln!(
+            md,
+            "\n## Intervention\n\nStep {} failed: {}{}",
+            i.failed_state,
+            i.error,
+            if i.pending { " — WAITING for a decision" } else { "" }
+        );
+        for s in &i.sites {
+            let _ = writeln!(md, "- {}: {}", s.site, s.summary);
+        }
+        for d in &i.history {
+            let _ = writeln!(
+                md,
+                "- {} chose {} for {} via {} at {}",
+                d.who,
+                d.action.as_str(),
+                d.failed_state,
+                d.channel,
+                d.decided_at.to_rfc3339()
+            );
+        }
     }
     if let Some(v) = &r.validation {
         let _ = writeln!(

@@ -12,7 +12,12 @@
 //! - `POST outage {enabled}`: while enabled every `/api/`, `/oidc/` and `/.well-known/`
 //!   connection is dropped without a response.
 //! - `POST config {rate_limits?: {family: rate|null}, clock_speed?, lifecycle_delay_ms?,
-//!   run_duration_ms?}`: live changes (`null` rate = unlimited).
+//!   run_duration_ms?, lifecycle_profile?: "uniform"|"realistic"}`: live changes (`null` rate =
+//!   unlimited); answers like `GET config`. A new profile or delay applies to transitions that
+//!   start afterwards; queued ones keep their due time. An unknown profile → 400
+//!   MALFORMED_REQUEST and nothing is changed.
+//! - `GET config` → `{rate_limits, clock_speed, lifecycle_delay_ms, run_duration_ms,
+//!   lifecycle_profile}` (the values in force).
 //! - `GET state` → compact inventory: `{jobs, clusters, pools, warehouses, pipelines,
 //!   active_runs, emulated_ms}`.
 
@@ -26,9 +31,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::config::LifecycleProfile;
 use crate::error::{parse_body, ApiError, ApiResult};
 use crate::faults::FaultRule;
-use crate::state::{lock, RequestLog, Shared};
+use crate::state::{lock, Emulator, RequestLog, Shared, World};
 
 #[tracing::instrument(skip_all)]
 async fn timeline(State(emu): State<Shared>) -> Json<Value> {
@@ -117,6 +123,26 @@ struct ConfigBody {
     lifecycle_delay_ms: Option<u64>,
     #[serde(default)]
     run_duration_ms: Option<u64>,
+    #[serde(default)]
+    lifecycle_profile: Option<LifecycleProfile>,
+}
+
+/// The live configuration as `GET`/`POST config` answer it.
+fn config_json(emu: &Emulator, w: &World) -> Value {
+    let limits = lock(&emu.limiter).limits.clone();
+    json!({
+        "rate_limits": limits,
+        "clock_speed": w.clock.speed(),
+        "lifecycle_delay_ms": w.lifecycle_delay.as_millis() as u64,
+        "run_duration_ms": w.run_duration_ms,
+        "lifecycle_profile": w.lifecycle_profile,
+    })
+}
+
+#[tracing::instrument(skip_all)]
+async fn get_config(State(emu): State<Shared>) -> Json<Value> {
+    let (w, _) = emu.world();
+    Json(config_json(&emu, &w))
 }
 
 #[tracing::instrument(skip_all)]
@@ -149,15 +175,12 @@ async fn config(State(emu): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
         w.lifecycle_delay = Duration::from_millis(d);
     }
     if let Some(d) = b.run_duration_ms {
-        w.run_duration_ms = d as i64;
+        w.run_duration_ms = i64::try_from(d).unwrap_or(i64::MAX);
     }
-    let limits = lock(&emu.limiter).limits.clone();
-    Ok(Json(json!({
-        "rate_limits": limits,
-        "clock_speed": w.clock.speed(),
-        "lifecycle_delay_ms": w.lifecycle_delay.as_millis() as u64,
-        "run_duration_ms": w.run_duration_ms,
-    })))
+    if let Some(p) = b.lifecycle_profile {
+        w.lifecycle_profile = p;
+    }
+    Ok(Json(config_json(&emu, &w)))
 }
 
 #[tracing::instrument(skip_all)]
@@ -228,7 +251,7 @@ pub fn routes() -> Router<Shared> {
             post(add_fault).get(list_faults).delete(clear_faults),
         )
         .route("/__emulator/outage", post(outage).get(get_outage))
-        .route("/__emulator/config", post(config))
+        .route("/__emulator/config", post(config).get(get_config))
         .route("/__emulator/state", get(state))
         .route(
             "/__emulator/health",

@@ -8,6 +8,10 @@
 //!   `Cluster <id> does not exist`.
 //! - `POST clusters/start {cluster_id}` → `{}`: TERMINATED → PENDING → RUNNING; on an active
 //!   cluster 400 INVALID_STATE.
+//!
+//! Transitional states last `lifecycle_delay` (uniform profile) or, under the realistic
+//! profile, 180–300 s (start, restart) and 30–120 s (terminate) of emulated time; see
+//! [`crate::state::Transition`].
 //! - `POST clusters/delete {cluster_id}` → `{}`: terminate, TERMINATING → TERMINATED with
 //!   `termination_reason {code: USER_REQUEST, type: SUCCESS}`; no-op when already stopping.
 //! - `POST clusters/edit`: replaces the given fields; a running cluster restarts.
@@ -24,7 +28,7 @@ use serde_json::{json, Value};
 
 use crate::clock::Now;
 use crate::error::{page, parse_body, ApiError, ApiResult, Params};
-use crate::state::{Pending, Shared, World};
+use crate::state::{Pending, Shared, Transition, World};
 use crate::timeline::EventKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,7 +218,11 @@ impl World {
 
     /// Moves a cluster to PENDING regardless of source (jobs and pipelines use it too).
     pub fn begin_cluster_start(&mut self, id: &str, now: &Now) {
-        let at = self.schedule_transition(now, Pending::Cluster(id.to_string()));
+        let at = self.schedule_transition(
+            now,
+            Pending::Cluster(id.to_string()),
+            Transition::ClusterStart,
+        );
         if let Some(c) = self.clusters.get_mut(id) {
             c.state = ClusterState::Pending;
             c.state_message = "Starting Spark".into();
@@ -235,7 +243,11 @@ impl World {
         if !c.state.is_active() {
             return Ok(());
         }
-        let at = self.schedule_transition(now, Pending::Cluster(id.to_string()));
+        let at = self.schedule_transition(
+            now,
+            Pending::Cluster(id.to_string()),
+            Transition::ClusterTerminate,
+        );
         if let Some(c) = self.clusters.get_mut(id) {
             c.state = ClusterState::Terminating;
             c.state_message = "Terminating cluster".into();
@@ -471,7 +483,8 @@ async fn edit(State(emu): State<Shared>, body: Bytes) -> ApiResult<Json<Value>> 
     c.single_user_name = b.single_user_name;
     if c.state == ClusterState::Running {
         c.state = ClusterState::Restarting;
-        let at = w.schedule_transition(&now, Pending::Cluster(id.clone()));
+        let at =
+            w.schedule_transition(&now, Pending::Cluster(id.clone()), Transition::ClusterStart);
         if let Some(c) = w.clusters.get_mut(&id) {
             c.transition_at = Some(at);
         }

@@ -25,6 +25,26 @@ pub enum Role {
     Dr,
 }
 
+/// How long transitional states (PENDING, STARTING, RESTARTING, STOPPING, TERMINATING, a
+/// cancelled run's TERMINATING) last before the final state shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LifecycleProfile {
+    /// Every transition takes [`EmulatorConfig::lifecycle_delay`] of real time, whatever the
+    /// clock speed (fast, predictable tests; the default).
+    #[default]
+    Uniform,
+    /// Every transition takes a duration drawn per transition, uniformly, from the range of
+    /// [`crate::state::Transition::realistic_range_ms`] (cluster start 180–300 s, cluster
+    /// terminate 30–120 s, warehouse start 60–180 s, warehouse stop 30–60 s, pipeline start
+    /// 60–180 s, pipeline stop 10–60 s, run cancel 5–30 s, ...). The durations are *emulated*
+    /// time: the real wait is the draw divided by the clock speed in force when the transition
+    /// starts (at clock speed 600 a 3-minute cluster start takes 0.3 s). Draws come from an RNG
+    /// seeded by [`EmulatorConfig::seed`], so the same seed and the same sequence of calls give
+    /// the same durations. `lifecycle_delay` is ignored.
+    Realistic,
+}
+
 /// Requests per second per family (see the crate doc for names). A value `<= 0`, NaN or
 /// infinite means "unlimited".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,6 +164,14 @@ pub struct EmulatorConfig {
     pub workspace_id: u64,
     /// Emulated length of a non-continuous run started by a schedule, trigger or run-now.
     pub run_duration: Duration,
+    /// Uniform (`lifecycle_delay` real time for every transition, the default) or realistic
+    /// (per-transition emulated durations scaled by `clock_speed`).
+    pub lifecycle_profile: LifecycleProfile,
+    /// `large` fixture, role `dr` only: apply the deliberate, seeded configuration drift
+    /// described in [`crate::fixtures`] (default true). False: the DR twin mirrors the primary
+    /// exactly (same names and schedule definitions, all dormant). No effect on other fixtures
+    /// or on the primary.
+    pub dr_drift: bool,
 }
 
 impl EmulatorConfig {
@@ -161,6 +189,8 @@ impl EmulatorConfig {
             rate_limits: RateLimits::default(),
             workspace_id: 1234567890123456,
             run_duration: Duration::from_secs(30),
+            lifecycle_profile: LifecycleProfile::Uniform,
+            dr_drift: true,
         }
     }
 
@@ -207,6 +237,19 @@ impl EmulatorConfig {
 
     pub fn run_duration(mut self, d: Duration) -> Self {
         self.run_duration = d;
+        self
+    }
+
+    /// Sets how long transitional states last (see [`LifecycleProfile`]).
+    pub fn lifecycle_profile(mut self, profile: LifecycleProfile) -> Self {
+        self.lifecycle_profile = profile;
+        self
+    }
+
+    /// `large` fixture, role `dr`: whether the DR twin carries the documented drift
+    /// ([`crate::fixtures::large_dr_drift`]); false gives an exact (dormant) mirror.
+    pub fn dr_drift(mut self, drift: bool) -> Self {
+        self.dr_drift = drift;
         self
     }
 }

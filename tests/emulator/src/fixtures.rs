@@ -14,9 +14,28 @@
 //! pipelines IDLE, no active runs. SQL tables and their data are the same for both roles
 //! (`main.sales.orders` 50 rows, `main.sales.customers` 10 rows, `main.ops.heartbeat` 1 row
 //! whose `last_beat` is the emulator's start time).
+//!
+//! ## The `large` DR twin and its drift
+//! For the same seed, the `large` DR twin is generated from the primary's content: every job
+//! has the same name, tags, tasks, job clusters (pointing at the DR pool of the same name),
+//! `max_concurrent_runs` and the same schedule / trigger / continuous *definition* (cron
+//! expression, time zone, trigger type, periodic interval, file-arrival URL), only PAUSED; the
+//! pools, clusters, warehouses and pipelines have the same names and specs, dormant. Ids
+//! differ (they come from a salted stream; job ids start at 7×10¹⁴ instead of 10¹⁴).
+//!
+//! Unless [`EmulatorConfig::dr_drift`] is false (CLI `--no-drift`), the twin also carries a
+//! deliberate, seeded drift among the primary jobs that have an unpaused schedule, continuous
+//! or trigger (an *activation*), as a real DR workspace that fell behind would:
+//! - [`LARGE_DR_DRIFT_MISSING_JOBS`] (10) such jobs are absent at DR;
+//! - [`LARGE_DR_DRIFT_NO_SCHEDULE`] (10) other such jobs exist at DR without any schedule,
+//!   continuous or trigger (the activation was removed, not just paused).
+//!
+//! [`large_dr_drift`] returns exactly which job names those are for a seed. Every other
+//! object is an exact (dormant) mirror. The `demo` DR twin has no drift.
 
 use std::collections::BTreeMap;
 
+use rand::distr::uniform::{SampleRange, SampleUniform};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
@@ -207,34 +226,118 @@ const TIMEZONES: &[&str] = &[
     "Europe/London",
 ];
 
+/// Jobs at the primary with an unpaused activation that the `large` DR twin lacks (drift).
+pub const LARGE_DR_DRIFT_MISSING_JOBS: usize = 10;
+/// Jobs at the `large` DR twin whose schedule/continuous/trigger was removed while the primary
+/// has it unpaused (drift).
+pub const LARGE_DR_DRIFT_NO_SCHEDULE: usize = 10;
+/// Salt of the DR role's id stream (and world RNG).
+const DR_SALT: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Salt of the RNG that picks the drifted jobs.
+const DRIFT_SALT: u64 = 0xD21F_7A11_0000_0001;
+
+/// The deliberate drift of the `large` DR twin for one seed (job names, sorted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LargeDrift {
+    /// [`LARGE_DR_DRIFT_MISSING_JOBS`] names of primary jobs with an unpaused activation that
+    /// do not exist at DR.
+    pub missing_jobs: Vec<String>,
+    /// [`LARGE_DR_DRIFT_NO_SCHEDULE`] names of primary jobs with an unpaused activation whose
+    /// DR twin has no `schedule`, `continuous` or `trigger` at all. Disjoint from
+    /// `missing_jobs`.
+    pub without_activation: Vec<String>,
+}
+
+impl LargeDrift {
+    /// Whether `name` is one of the drifted jobs.
+    pub fn contains(&self, name: &str) -> bool {
+        self.missing_jobs.iter().any(|n| n == name)
+            || self.without_activation.iter().any(|n| n == name)
+    }
+}
+
+/// The drift the `large` DR twin started with `seed` carries (unless `dr_drift` is off). It
+/// regenerates the primary's jobs, so it costs about one `large` fixture build.
+pub fn large_dr_drift(seed: u64) -> LargeDrift {
+    let config = EmulatorConfig::new(Fixture::Large, "").seed(seed);
+    let mut w = World::new(&config, ChaCha8Rng::seed_from_u64(seed));
+    let mut ids = Ids::new(seed, Role::Primary);
+    let t0 = w.clock.now().emu_ms;
+    let activated = large(&mut w, &mut ids, true, t0, None);
+    pick_drift(seed, &activated)
+}
+
+/// Picks the drifted jobs among the primary's activated jobs (names in job order).
+fn pick_drift(seed: u64, activated: &[String]) -> LargeDrift {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ DRIFT_SALT);
+    let want = (LARGE_DR_DRIFT_MISSING_JOBS + LARGE_DR_DRIFT_NO_SCHEDULE).min(activated.len());
+    let picked: Vec<String> = rand::seq::index::sample(&mut rng, activated.len(), want)
+        .into_iter()
+        .map(|i| activated[i].clone())
+        .collect();
+    let split = LARGE_DR_DRIFT_MISSING_JOBS.min(picked.len());
+    let mut missing_jobs = picked[..split].to_vec();
+    let mut without_activation = picked[split..].to_vec();
+    missing_jobs.sort();
+    without_activation.sort();
+    LargeDrift {
+        missing_jobs,
+        without_activation,
+    }
+}
+
+/// The fixture's random streams. `rng` drives content *and* ids; it is seeded by the seed
+/// alone, so both roles make the same content draws. The DR role takes its ids from `id_rng`
+/// (salted) instead, still drawing the same amount from `rng` so the content streams of the
+/// two roles stay aligned.
 struct Ids {
     rng: ChaCha8Rng,
+    id_rng: Option<ChaCha8Rng>,
     job_base: u64,
 }
 
 impl Ids {
+    fn new(seed: u64, role: Role) -> Self {
+        Ids {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            id_rng: match role {
+                Role::Primary => None,
+                Role::Dr => Some(ChaCha8Rng::seed_from_u64(seed ^ DR_SALT)),
+            },
+            job_base: 0,
+        }
+    }
+    /// One draw that becomes (part of) an id.
+    fn draw<T: SampleUniform, R: SampleRange<T> + Clone>(&mut self, range: R) -> T {
+        let shared = self.rng.random_range(range.clone());
+        match &mut self.id_rng {
+            Some(r) => r.random_range(range),
+            None => shared,
+        }
+    }
+    fn uuid(&mut self) -> String {
+        let shared = uuid_from(&mut self.rng);
+        match &mut self.id_rng {
+            Some(r) => uuid_from(r),
+            None => shared,
+        }
+    }
     fn alnum(&mut self, n: usize) -> String {
         const CH: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        (0..n)
-            .map(|_| CH[self.rng.random_range(0..CH.len())] as char)
-            .collect()
+        (0..n).map(|_| CH[self.draw(0..CH.len())] as char).collect()
     }
     fn hex(&mut self, n: usize) -> String {
         (0..n)
-            .map(|_| char::from_digit(self.rng.random_range(0..16), 16).unwrap_or('0'))
+            .map(|_| char::from_digit(self.draw(0..16), 16).unwrap_or('0'))
             .collect()
     }
     fn cluster(&mut self) -> String {
-        let md = format!(
-            "{:02}{:02}",
-            self.rng.random_range(1..13),
-            self.rng.random_range(1..29)
-        );
+        let md = format!("{:02}{:02}", self.draw(1..13), self.draw(1..29));
         let t = format!(
             "{:02}{:02}{:02}",
-            self.rng.random_range(0..24),
-            self.rng.random_range(0..60),
-            self.rng.random_range(0..60)
+            self.draw(0..24),
+            self.draw(0..60),
+            self.draw(0..60)
         );
         format!("{md}-{t}-{}", self.alnum(8))
     }
@@ -610,7 +713,7 @@ fn demo(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
         w.warehouses.insert(id, wh);
     }
     for (name, running, continuous) in DEMO_PIPELINES {
-        let id = uuid_from(&mut ids.rng);
+        let id = ids.uuid();
         let cid = ids.cluster();
         let active = *running && live;
         let state = if active {
@@ -626,7 +729,7 @@ fn demo(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
             t0,
         );
         w.clusters.insert(cid.clone(), c);
-        let update = uuid_from(&mut ids.rng);
+        let update = ids.uuid();
         w.pipelines.insert(
             id.clone(),
             Pipeline {
@@ -664,15 +767,46 @@ fn demo(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
     }
 }
 
-fn large(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
+/// Removes every activation (schedule, continuous, trigger) of a job, as a drifted DR twin.
+fn strip_activation(s: &mut JobSettings) {
+    s.schedule = None;
+    s.continuous = None;
+    s.trigger = None;
+}
+
+/// Pauses every activation of a job, keeping its definition.
+fn pause_all(s: &mut JobSettings) {
+    if let Some(x) = s.schedule.as_mut() {
+        x.pause_status = PauseStatus::Paused;
+    }
+    if let Some(x) = s.continuous.as_mut() {
+        x.pause_status = PauseStatus::Paused;
+    }
+    if let Some(x) = s.trigger.as_mut() {
+        x.pause_status = PauseStatus::Paused;
+    }
+}
+
+/// Fills the `large` fixture. Content draws never depend on `live`, so a dormant twin (`live`
+/// false) built from the same content stream mirrors the primary. `drift_seed`: apply the DR
+/// drift picked for that seed. Returns the names, in job order, of the jobs that have an
+/// unpaused activation *at the primary* (whatever `live` is).
+fn large(
+    w: &mut World,
+    ids: &mut Ids,
+    live: bool,
+    t0: i64,
+    drift_seed: Option<u64>,
+) -> Vec<String> {
     let mut pool_ids = Vec::new();
     for i in 0..100 {
         let id = ids.pool();
-        let min_idle = if ids.rng.random_range(0..100) < 60 && live {
+        let min_idle = if ids.rng.random_range(0..100) < 60 {
             ids.rng.random_range(1..5)
         } else {
             0
         };
+        let min_idle = if live { min_idle } else { 0 };
         let node = ["i3.xlarge", "r5.2xlarge", "m5.xlarge", "c5.2xlarge"][i % 4];
         let p = Pool::new(
             id.clone(),
@@ -728,6 +862,7 @@ fn large(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
         "reconcile",
     ];
     let mut continuous_live = Vec::new();
+    let mut activated: Vec<(u64, String)> = Vec::new();
     for i in 0..10_000u64 {
         let team = teams[(i % 8) as usize];
         let verb = verbs[(i / 8 % 6) as usize];
@@ -753,12 +888,13 @@ fn large(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
             _ => &["prepare", "compute", "publish"],
         };
         let pool = (i % 5 == 0).then(|| pool_ids[(i % 100) as usize].as_str());
-        let mut s = settings(&name, trig, tags(&[("team", team)]), live, tasks, pool);
+        // Built as the primary's settings; the dormant twin pauses them afterwards.
+        let mut s = settings(&name, trig, tags(&[("team", team)]), true, tasks, pool);
         if (30..95).contains(&r) {
             s.schedule = Some(CronSchedule {
                 quartz_cron_expression: cron,
                 timezone_id: tz.to_string(),
-                pause_status: if r >= 50 && live {
+                pause_status: if r >= 50 {
                     PauseStatus::Unpaused
                 } else {
                     PauseStatus::Paused
@@ -766,6 +902,12 @@ fn large(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
             });
         }
         let job_id = ids.job_base + i * 1013;
+        if active_kinds(&s).iter().any(|(_, on)| *on) {
+            activated.push((job_id, name.clone()));
+        }
+        if !live {
+            pause_all(&mut s);
+        }
         if s.continuous
             .as_ref()
             .is_some_and(|c| c.pause_status == PauseStatus::Unpaused)
@@ -773,6 +915,19 @@ fn large(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
             continuous_live.push(job_id);
         }
         add_job(w, job_id, s, t0);
+    }
+    if let Some(seed) = drift_seed {
+        let names: Vec<String> = activated.iter().map(|(_, n)| n.clone()).collect();
+        let drift = pick_drift(seed, &names);
+        for (job_id, name) in &activated {
+            if drift.missing_jobs.contains(name) {
+                w.jobs.remove(job_id);
+            } else if drift.without_activation.contains(name) {
+                if let Some(j) = w.jobs.get_mut(job_id) {
+                    strip_activation(&mut j.settings);
+                }
+            }
+        }
     }
     for job_id in continuous_live {
         fixture_run(
@@ -800,7 +955,7 @@ fn large(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
         w.warehouses.insert(id, wh);
     }
     for i in 0..200 {
-        let id = uuid_from(&mut ids.rng);
+        let id = ids.uuid();
         let running = ids.rng.random_range(0..100) < 30 && live;
         w.pipelines.insert(
             id.clone(),
@@ -817,7 +972,7 @@ fn large(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
                 catalog: "main".into(),
                 target: "sales".into(),
                 updates: vec![(
-                    uuid_from(&mut ids.rng),
+                    ids.uuid(),
                     if running { "RUNNING" } else { "COMPLETED" },
                     t0 - 3_600_000,
                 )],
@@ -825,6 +980,7 @@ fn large(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
             },
         );
     }
+    activated.into_iter().map(|(_, n)| n).collect()
 }
 
 /// Records the fixture's active state as timeline events at t0 and arms the scheduler.
@@ -968,7 +1124,7 @@ pub fn build(
 ) -> rusqlite::Result<(World, rusqlite::Connection)> {
     let salt: u64 = match config.role {
         Role::Primary => 0,
-        Role::Dr => 0x9E37_79B9_7F4A_7C15,
+        Role::Dr => DR_SALT,
     };
     let live = config.role == Role::Primary;
     let mut w = World::new(
@@ -976,14 +1132,11 @@ pub fn build(
         ChaCha8Rng::seed_from_u64(config.seed ^ salt ^ 0xA5A5),
     );
     w.url = url.to_string();
-    let mut ids = Ids {
-        rng: ChaCha8Rng::seed_from_u64(config.seed ^ salt),
-        job_base: 0,
-    };
+    let mut ids = Ids::new(config.seed, config.role);
     ids.job_base = match config.role {
         Role::Primary => 100_000_000_000_000,
         Role::Dr => 700_000_000_000_000,
-    } + ids.rng.random_range(0..1_000_000u64) * 1_000;
+    } + ids.draw(0..1_000_000u64) * 1_000;
     w.next_run_id = match config.role {
         Role::Primary => 500_000_000_000_000,
         Role::Dr => 900_000_000_000_000,
@@ -991,7 +1144,10 @@ pub fn build(
     let now = w.clock.now();
     match config.fixture {
         Fixture::Demo => demo(&mut w, &mut ids, live, now.emu_ms),
-        Fixture::Large => large(&mut w, &mut ids, live, now.emu_ms),
+        Fixture::Large => {
+            let drift = (config.role == Role::Dr && config.dr_drift).then_some(config.seed);
+            large(&mut w, &mut ids, live, now.emu_ms, drift);
+        }
         Fixture::Empty => {}
     }
     initial_events(&mut w, &now);

@@ -19,10 +19,13 @@
 //! - `GET jobs/runs/get?run_id=`, `POST jobs/runs/cancel {run_id}`,
 //!   `POST jobs/runs/cancel-all {job_id}`.
 //!
-//! Run lifecycle: (QUEUED →) PENDING → RUNNING (after the lifecycle delay) → TERMINATED/SUCCESS
-//! after `run_duration` of emulated time (continuous runs never end by themselves); cancel →
-//! TERMINATING → TERMINATED/CANCELED after the lifecycle delay. A job cluster attached to a run
-//! is terminated when the run ends.
+//! Run lifecycle: (QUEUED →) PENDING → RUNNING (after the transition delay) → TERMINATED/SUCCESS
+//! after `run_duration` of emulated time (continuous runs never end by themselves); cancel of an
+//! active run → TERMINATING → TERMINATED/CANCELED after the transition delay (a QUEUED run is
+//! cancelled at once), under both lifecycle profiles. The transition delay is
+//! `lifecycle_delay` (uniform profile) or, under the realistic profile, 10–60 s (start) and
+//! 5–30 s (cancel) of emulated time (see [`crate::state::Transition`]). A job cluster attached
+//! to a run is terminated when the run ends.
 //!
 //! Scheduler: unpaused Quartz cron schedules (seconds field, `?`, 1=SUN..7=SAT, `timezone_id`)
 //! and unpaused periodic triggers create PERIODIC runs when due on the emulated clock (missed
@@ -43,7 +46,7 @@ use serde_json::{json, Map, Value};
 
 use crate::clock::Now;
 use crate::error::{page, parse_body, ApiError, ApiResult, Params};
-use crate::state::{Pending, Shared, World};
+use crate::state::{Pending, Shared, Transition, World};
 use crate::timeline::EventKind;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -616,7 +619,7 @@ impl World {
 
     /// A QUEUED or new run becomes PENDING (RUNNING after the lifecycle delay).
     fn begin_run(&mut self, run_id: u64, now: &Now) {
-        let at = self.schedule_transition(now, Pending::Run(run_id));
+        let at = self.schedule_transition(now, Pending::Run(run_id), Transition::RunStart);
         let Some(r) = self.runs.get_mut(&run_id) else {
             return;
         };
@@ -760,7 +763,7 @@ impl World {
                 self.finish_run(run_id, ResultState::Canceled, now);
             }
             s if s.is_active() && s != LifeCycleState::Terminating => {
-                let at = self.schedule_transition(now, Pending::Run(run_id));
+                let at = self.schedule_transition(now, Pending::Run(run_id), Transition::RunCancel);
                 if let Some(r) = self.runs.get_mut(&run_id) {
                     r.life_cycle = LifeCycleState::Terminating;
                     r.state_message = "Cancelling run".into();

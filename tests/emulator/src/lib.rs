@@ -57,6 +57,9 @@ pub mod state;
 pub mod timeline;
 pub mod warehouses;
 
-pub use config::{EmulatorConfig, Fixture, RateLimits, Role};
+pub use config::{EmulatorConfig, Fixture, LifecycleProfile, RateLimits, Role};
+pub use fixtures::{
+    large_dr_drift, LargeDrift, LARGE_DR_DRIFT_MISSING_JOBS, LARGE_DR_DRIFT_NO_SCHEDULE,
+};
 pub use ratelimit::family_of;
 pub use server::{serve, start, RunningEmulator};

@@ -1,5 +1,6 @@
 //! `databricks-emulator --port <P> --fixture <demo|large|empty> --token <PAT> [--role primary|dr]
-//! [--seed N] [--lifecycle-delay-ms MS] [--clock-speed X] [--client-id ID --client-secret S]`
+//! [--seed N] [--lifecycle-delay-ms MS] [--lifecycle-profile uniform|realistic] [--clock-speed X]
+//! [--no-drift] [--client-id ID --client-secret S]`
 //!
 //! Listens on 127.0.0.1 only and prints `listening on http://127.0.0.1:<port>` as its first
 //! stdout line. Ctrl-C / SIGTERM → exit 0.
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use databricks_emulator::{serve, EmulatorConfig, Fixture, Role};
+use databricks_emulator::{serve, EmulatorConfig, Fixture, LifecycleProfile, Role};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,8 +30,16 @@ struct Args {
     role: Role,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Real time of every transitional state under the uniform lifecycle profile.
     #[arg(long, default_value_t = 1000)]
     lifecycle_delay_ms: u64,
+    /// `uniform`: every transition takes --lifecycle-delay-ms; `realistic`: per-transition
+    /// emulated durations (e.g. cluster start 180–300 s) divided by --clock-speed.
+    #[arg(long, value_enum, default_value = "uniform")]
+    lifecycle_profile: LifecycleProfile,
+    /// `--fixture large --role dr`: mirror the primary exactly, without the documented drift.
+    #[arg(long)]
+    no_drift: bool,
     #[arg(long, default_value_t = 1.0)]
     clock_speed: f64,
     /// Emulated seconds a non-continuous run lasts.
@@ -58,6 +67,8 @@ async fn main() -> ExitCode {
         .role(args.role)
         .seed(args.seed)
         .lifecycle_delay(Duration::from_millis(args.lifecycle_delay_ms))
+        .lifecycle_profile(args.lifecycle_profile)
+        .dr_drift(!args.no_drift)
         .clock_speed(args.clock_speed)
         .run_duration(Duration::from_secs(args.run_duration_secs));
     if let Some(id) = args.client_id {

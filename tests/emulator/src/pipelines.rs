@@ -9,6 +9,10 @@
 //!   terminated); no-op when idle.
 //! - `POST /api/2.0/pipelines/{id}/updates` → `{update_id, request_id}`: IDLE → STARTING →
 //!   RUNNING; 409 RESOURCE_CONFLICT when an update is already active.
+//!
+//! STARTING/STOPPING last `lifecycle_delay` (uniform profile) or, under the realistic profile,
+//! 60–180 s / 10–60 s of emulated time; see [`crate::state::Transition`]. The pipeline's
+//! cluster follows its own (cluster) durations.
 
 use std::time::Instant;
 
@@ -20,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::clock::Now;
 use crate::error::{page, ApiError, ApiResult, Params};
-use crate::state::{Pending, Shared, World};
+use crate::state::{Pending, Shared, Transition, World};
 use crate::timeline::EventKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +123,11 @@ impl World {
         if !p.is_active() || p.state == PipelineState::Stopping {
             return Ok(());
         }
-        let at = self.schedule_transition(now, Pending::Pipeline(id.to_string()));
+        let at = self.schedule_transition(
+            now,
+            Pending::Pipeline(id.to_string()),
+            Transition::PipelineStop,
+        );
         let cluster = match self.pipelines.get_mut(id) {
             Some(p) => {
                 p.state = PipelineState::Stopping;
@@ -145,7 +153,11 @@ impl World {
             )));
         }
         let update_id = uuid_from(&mut self.rng);
-        let at = self.schedule_transition(now, Pending::Pipeline(id.to_string()));
+        let at = self.schedule_transition(
+            now,
+            Pending::Pipeline(id.to_string()),
+            Transition::PipelineStart,
+        );
         let cluster = match self.pipelines.get_mut(id) {
             Some(p) => {
                 p.state = PipelineState::Starting;

@@ -5,7 +5,8 @@
 //! - `POST instance-pools/edit` → `{}`: requires `instance_pool_id, instance_pool_name,
 //!   node_type_id` (which may not change); replaces `min_idle_instances, max_capacity,
 //!   idle_instance_autotermination_minutes, custom_tags` (absent → defaults). `stats.idle_count`
-//!   converges to `min_idle_instances` after the lifecycle delay (`pending_idle_count` meanwhile).
+//!   converges to `min_idle_instances` after the transition delay (`lifecycle_delay`, or 60–180 s
+//!   emulated under the realistic profile; `pending_idle_count` meanwhile).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -19,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::clock::Now;
 use crate::error::{parse_body, ApiError, ApiResult, Params};
-use crate::state::{Pending, Shared, World};
+use crate::state::{Pending, Shared, Transition, World};
 use crate::timeline::EventKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +120,8 @@ impl World {
         }
         p.stats.pending_idle_count = min_idle.saturating_sub(p.stats.idle_count);
         let name = p.instance_pool_name.clone();
-        let at = self.schedule_transition(now, Pending::Pool(id.to_string()));
+        let at =
+            self.schedule_transition(now, Pending::Pool(id.to_string()), Transition::PoolResize);
         if let Some(p) = self.pools.get_mut(id) {
             p.transition_at = Some(at);
         }

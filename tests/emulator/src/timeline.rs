@@ -5,6 +5,15 @@
 //! `warehouse_stopped`, `pipeline_running`, `pipeline_stopped`, `schedule_paused`,
 //! `schedule_unpaused` (detail `kind`: `schedule|continuous|trigger`), `pool_min_idle_changed`
 //! (detail `from`, `to`). Fixture state is recorded as events at start-up.
+//!
+//! When events are recorded (the same under both lifecycle profiles): a cluster, warehouse or
+//! pipeline is recorded `*_running` when it *reaches* RUNNING and `*_stopped` when it *reaches*
+//! its final stopped state (TERMINATED, STOPPED, IDLE) — never when the stop is requested. A
+//! resource in TERMINATING/STOPPING therefore still counts as active, so an interval
+//! `[*_running, *_stopped)` covers the whole shut-down; the start-up (PENDING/STARTING) is not
+//! covered. A run is recorded `run_started` when it becomes PENDING (it is active from then on)
+//! and `run_ended` when it reaches TERMINATED, after its TERMINATING phase when cancelled. The
+//! realistic lifecycle profile lengthens those intermediate phases, not these rules.
 
 use serde::Serialize;
 use serde_json::Value;

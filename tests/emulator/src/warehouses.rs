@@ -5,6 +5,9 @@
 //! - `GET /api/2.0/sql/warehouses/{id}`; missing → 404 RESOURCE_DOES_NOT_EXIST.
 //! - `POST .../{id}/start` → `{}`: STOPPED → STARTING → RUNNING; no-op when starting/running.
 //! - `POST .../{id}/stop` → `{}`: RUNNING/STARTING → STOPPING → STOPPED; no-op when stopped.
+//!
+//! STARTING/STOPPING last `lifecycle_delay` (uniform profile) or, under the realistic profile,
+//! 60–180 s / 30–60 s of emulated time; see [`crate::state::Transition`].
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -17,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::clock::Now;
 use crate::error::{page, ApiError, ApiResult, Params};
-use crate::state::{Pending, Shared, World};
+use crate::state::{Pending, Shared, Transition, World};
 use crate::timeline::EventKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +112,11 @@ impl World {
         if matches!(wh.state, WarehouseState::Running | WarehouseState::Starting) {
             return Ok(());
         }
-        let at = self.schedule_transition(now, Pending::Warehouse(id.to_string()));
+        let at = self.schedule_transition(
+            now,
+            Pending::Warehouse(id.to_string()),
+            Transition::WarehouseStart,
+        );
         if let Some(wh) = self.warehouses.get_mut(id) {
             wh.state = WarehouseState::Starting;
             wh.transition_at = Some(at);
@@ -122,7 +129,11 @@ impl World {
         if !matches!(wh.state, WarehouseState::Running | WarehouseState::Starting) {
             return Ok(());
         }
-        let at = self.schedule_transition(now, Pending::Warehouse(id.to_string()));
+        let at = self.schedule_transition(
+            now,
+            Pending::Warehouse(id.to_string()),
+            Transition::WarehouseStop,
+        );
         if let Some(wh) = self.warehouses.get_mut(id) {
             wh.state = WarehouseState::Stopping;
             wh.transition_at = Some(at);

@@ -76,3 +76,59 @@ fn unknown_fixture_and_busy_port_fail_clearly() {
         .expect("run");
     assert!(!out.status.success());
 }
+
+#[test]
+fn lifecycle_profile_and_no_drift_flags() {
+    let mut child = Command::new(BIN)
+        .args([
+            "--port",
+            "0",
+            "--fixture",
+            "empty",
+            "--token",
+            "t",
+            "--lifecycle-profile",
+            "realistic",
+            "--clock-speed",
+            "600",
+            "--no-drift",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.write_all(b"GET /__emulator/config HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        resp.contains(r#""lifecycle_profile":"realistic""#),
+        "{resp}"
+    );
+    assert!(resp.contains(r#""clock_speed":600.0"#), "{resp}");
+    let out = Command::new(BIN)
+        .args([
+            "--port",
+            "0",
+            "--fixture",
+            "empty",
+            "--token",
+            "t",
+            "--lifecycle-profile",
+            "sluggish",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sluggish"));
+}

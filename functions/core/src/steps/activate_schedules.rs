@@ -1,195 +1,627 @@
-//! `activate-schedules`: the seed's failover step 9 — unpause job schedules at the target, but
-//! only once the ledger shows the source fenced (or an operator overrides with a recorded
-//! reason): never both sites active. Exactly what was active at the source is activated, then
-//! the plan's one-time jobs run (seed step 8), behind the same gate.
+//! `activate-schedules`: the seed's failover step 9 — unpause at the target exactly what was
+//! live at the source, never while the source's twin is live (invariant 1), and leave nothing
+//! behind (invariant 6).
+//!
+//! It runs beside the sweep, not after it: each activation goes live at the target as soon as
+//! *that job* is confirmed fenced at the source (the sweep's handoff chunks, or the fence
+//! record), in next-fire order; the rest follows when the whole gate opens (source fence
+//! confirmed, or a data-fenced override — see [`crate::fence::gate`]). Each invocation works in
+//! a time slice and records per-job outcomes in `runs/<id>/activation.json`, so a 10,000-job
+//! activation spans invocations, resumes after a crash, and sends one effective write per job
+//! (a job already live at the target is recorded, not written again). A job the target cannot
+//! take (missing, or lacking that schedule/trigger) is a named failure, never a silent skip.
+//! The plan's one-time jobs (seed step 8) run once the whole gate is open.
+//!
+//! `restore_source` (abort-and-restore): the same at the *source*, from its own fence record,
+//! once the target is confirmed fenced again.
 
-use chrono::Utc;
-use serde::{Deserialize, Serialize};
-use tracing::{info, instrument};
-
-use super::{
-    shutdown_sweep::{fence_key, FenceRecord, FenceStatus},
-    Deps, StepError,
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::{Duration, Instant},
 };
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument, warn};
+
+use super::{Deps, StepError};
+pub use crate::fence::gate::Gate;
 use crate::{
-    databricks::jobs::{pause_field, PauseStatus},
+    databricks::{
+        jobs::{pause_field, Activation, Job, PauseStatus},
+        WorkspaceClient,
+    },
+    fence::{
+        fence_key, fence_key_of,
+        gate::{may_activate, override_key, GateOverride},
+        handoff, FenceRecord, ResourceKind,
+    },
     run::RunContext,
+    schedule::next_fire,
 };
 
 /// Input: the state document.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ActivationInput {
-    /// The run (its `override_reason` opens the gate).
+    /// The run.
     pub run: RunContext,
+    /// Abort-and-restore: reactivate the source from its own fence record.
+    #[serde(default)]
+    pub restore_source: bool,
 }
 
-/// The gate's verdict.
+/// What became of one activation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "gate", content = "reason")]
-pub enum Gate {
-    /// Activate.
-    Open(String),
-    /// Not yet: the fence is still working.
-    Wait(String),
-    /// Not without an operator: the fence gave up.
-    Blocked(String),
+#[serde(rename_all = "snake_case", tag = "outcome", content = "detail")]
+pub enum ActivationOutcome {
+    /// Unpaused by this run.
+    Activated,
+    /// Already live at the target (a resumed invocation, or someone else): no write sent.
+    AlreadyLive,
+    /// The target has no job of that name: left behind.
+    Missing,
+    /// The target's job lacks that schedule/trigger/continuous setting: left behind.
+    NotDefined,
+    /// The target refused the write: left behind, with its error.
+    Failed(String),
 }
 
-/// Pure: may the target's schedules be activated?
-pub fn may_activate(fence: Option<FenceStatus>, override_reason: Option<&str>) -> Gate {
-    if let Some(reason) = override_reason.filter(|r| !r.trim().is_empty()) {
-        return Gate::Open(format!("operator override: {reason}"));
+impl ActivationOutcome {
+    /// Whether the activation is live at the target.
+    pub fn live(&self) -> bool {
+        matches!(self, Self::Activated | Self::AlreadyLive)
     }
-    match fence {
-        Some(FenceStatus::Confirmed) => Gate::Open("source confirmed fenced".into()),
-        Some(FenceStatus::GaveUp) => Gate::Blocked(
-            "the source's fence was not confirmed; an operator override is required".into(),
-        ),
-        Some(FenceStatus::InProgress) => Gate::Wait("the source's fence is in progress".into()),
-        None => Gate::Wait("no fence record yet".into()),
-    }
+}
+
+/// One activation's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivationEntry {
+    /// Job name.
+    pub name: String,
+    /// Which activation.
+    pub activation: Activation,
+    /// Outcome.
+    #[serde(flatten)]
+    pub outcome: ActivationOutcome,
+    /// When it was confirmed fenced at the source (per-job handoff), if it went that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fenced_at: Option<DateTime<Utc>>,
+    /// When this outcome was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// `runs/<id>/activation.json` (or `activation-restore.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ActivationRecord {
+    /// By `<activation>:<job name>`.
+    pub entries: BTreeMap<String, ActivationEntry>,
+    /// Last handoff chunk read.
+    #[serde(default)]
+    pub handoff_cursor: Option<String>,
+    /// One-time runs started (job name → run id).
+    #[serde(default)]
+    pub runs: BTreeMap<String, u64>,
+    /// Whether everything was handled.
+    #[serde(default)]
+    pub complete: bool,
 }
 
 /// Output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivationOutput {
-    /// Schedules were activated.
+    /// Every activation handled and the whole gate open: the state machine goes on.
     pub activated: bool,
-    /// The gate said wait (the state machine loops).
+    /// Not yet (the state machine waits and calls again).
     pub waiting: bool,
-    /// The gate's verdict.
+    /// The whole-site gate's verdict.
     pub gate: Gate,
-    /// Activations unpaused.
+    /// Activations unpaused by this run (all invocations).
     pub unpaused: usize,
-    /// Jobs active at the source that the target lacks.
+    /// Already live at the target.
+    #[serde(default)]
+    pub already_live: usize,
+    /// Activations not yet handled.
+    #[serde(default)]
+    pub pending: usize,
+    /// Named failures: live at the source, not live at the target.
     pub missing: Vec<String>,
+    /// Per-job handoff gap (fenced at the source → live at the target), ms: (median, p99).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_gap_ms: Option<(u64, u64)>,
     /// One line for the report.
     pub summary: String,
     /// One-time runs started at the target (job name → run id), idempotently.
     #[serde(default)]
-    pub runs: std::collections::BTreeMap<String, u64>,
+    pub runs: BTreeMap<String, u64>,
 }
 
-/// Applies the gate and, when open, unpauses what was active at the source.
-#[instrument(skip_all, fields(run = %input.run.run_id))]
-pub async fn handle(deps: &Deps, input: ActivationInput) -> Result<ActivationOutput, StepError> {
+/// An activation to hand over, by the name the target knows it under.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Candidate {
+    /// Job name.
+    pub name: String,
+    /// Which activation.
+    pub activation: Activation,
+}
+
+impl Candidate {
+    fn key(&self) -> String {
+        format!("{}:{}", self.activation.field(), self.name)
+    }
+}
+
+fn kind_activation(kind: ResourceKind) -> Option<Activation> {
+    match kind {
+        ResourceKind::Schedule => Some(Activation::Schedule),
+        ResourceKind::Continuous => Some(Activation::Continuous),
+        ResourceKind::Trigger => Some(Activation::Trigger),
+        _ => None,
+    }
+}
+
+/// Pure: what to hand over and which of it is confirmed fenced at the source, from the source's
+/// fence record (every activation it found live) and the handoff entries seen so far.
+pub fn handover(
+    fence: &FenceRecord,
+    handed_off: &BTreeMap<String, DateTime<Utc>>,
+) -> Vec<(Candidate, Option<DateTime<Utc>>, bool)> {
+    let mut out: Vec<(Candidate, Option<DateTime<Utc>>, bool)> = fence
+        .resources
+        .iter()
+        .filter_map(|(key, r)| {
+            let activation = kind_activation(r.kind)?;
+            let fenced_at = handed_off.get(key).copied();
+            Some((
+                Candidate {
+                    name: r.name.clone(),
+                    activation,
+                },
+                fenced_at,
+                r.confirmed || fenced_at.is_some(),
+            ))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
+/// Pure: what the target does with one candidate, from its current job (if any).
+pub fn decide(job: Option<&Job>, activation: Activation) -> Result<(), ActivationOutcome> {
+    let Some(job) = job else {
+        return Err(ActivationOutcome::Missing);
+    };
+    match job.settings.pause_status(activation) {
+        None => Err(ActivationOutcome::NotDefined),
+        Some(PauseStatus::Unpaused) => Err(ActivationOutcome::AlreadyLive),
+        Some(PauseStatus::Paused) => Ok(()),
+    }
+}
+
+/// Pure: order of activation — continuous jobs first (they run now), then schedules by next
+/// fire time, then triggers.
+pub fn order_key(job: Option<&Job>, activation: Activation, now: DateTime<Utc>) -> (u8, i64) {
+    match activation {
+        Activation::Continuous => (0, 0),
+        Activation::Schedule => (
+            1,
+            job.and_then(|j| j.settings.schedule.as_ref())
+                .and_then(|s| next_fire(s, now))
+                .map(|t| t.timestamp_millis())
+                .unwrap_or(i64::MAX),
+        ),
+        Activation::Trigger => (2, 0),
+    }
+}
+
+/// Median and 99th percentile of gaps, ms.
+fn gap_stats(mut gaps: Vec<i64>) -> Option<(u64, u64)> {
+    if gaps.is_empty() {
+        return None;
+    }
+    gaps.sort_unstable();
+    let at = |q: f64| gaps[((gaps.len() - 1) as f64 * q).round() as usize].max(0) as u64;
+    Some((at(0.5), at(0.99)))
+}
+
+/// Longest a single invocation keeps polling before handing back to the state machine.
+const SLICE: Duration = Duration::from_secs(60);
+/// Poll interval for new handoff chunks.
+const POLL: Duration = Duration::from_millis(500);
+/// The fence record (large at scale) is re-read at most this often.
+const FENCE_REREAD: Duration = Duration::from_secs(5);
+/// Concurrent activation writes (the client's limiter holds the rate).
+const IN_FLIGHT: usize = 4;
+
+/// Applies the gate and activates what it allows.
+#[instrument(skip_all, fields(run = %input.run.run_id, restore = input.restore_source))]
+pub async fn handle(
+    deps: &Deps,
+    input: ActivationInput,
+    deadline: Instant,
+) -> Result<ActivationOutput, StepError> {
     let run = &input.run;
     let (source_role, target_role) = run.direction.roles();
-    let fence = deps
-        .ledger
-        .get::<FenceRecord>(&fence_key(run, source_role))
-        .await?
-        .map(|v| v.value);
-    let gate = may_activate(
-        fence.as_ref().map(|f| f.status),
-        run.override_reason.as_deref(),
-    );
-    let reason = match &gate {
-        Gate::Open(r) => r.clone(),
-        Gate::Wait(r) | Gate::Blocked(r) => {
-            return Ok(ActivationOutput {
-                activated: false,
-                waiting: matches!(gate, Gate::Wait(_)),
-                summary: format!("Schedules not activated: {r}."),
-                gate,
-                unpaused: 0,
-                missing: Vec::new(),
-                runs: Default::default(),
-            })
+    // Where to activate, whose fence record says what was live, whose fence gates it.
+    let (activate_at, restore_key, gate_key) = if input.restore_source {
+        (
+            source_role,
+            fence_key(run, source_role),
+            fence_key(run, target_role),
+        )
+    } else {
+        match &run.restore_from {
+            // A failback restores what was live at the primary before the failover.
+            Some(previous) => (
+                target_role,
+                fence_key_of(previous, target_role),
+                fence_key(run, source_role),
+            ),
+            None => (
+                target_role,
+                fence_key(run, source_role),
+                fence_key(run, source_role),
+            ),
         }
     };
-    // A failback restores what was active at the primary before the failover (that run's
-    // fence record of the primary); otherwise what was active at the source just fenced.
-    let restore = match &run.restore_from {
-        Some(previous) => deps
-            .ledger
-            .get::<FenceRecord>(&super::shutdown_sweep::fence_key_of(previous, target_role))
-            .await?
-            .map(|v| v.value.restore_set())
-            .ok_or_else(|| {
-                StepError::Refused(format!(
-                    "run {previous} has no fence record of the {target_role:?} site"
-                ))
-            })?,
-        None => fence.map(|f| f.restore_set()).unwrap_or_default(),
-    };
-    let client = deps.workspaces.client(run.plan.site(target_role)).await?;
-    let jobs = client.all_jobs().await?;
-    let mut unpaused = 0;
-    let mut missing = Vec::new();
-    for (name, activation) in &restore.activations {
-        let Some(job) = jobs.iter().find(|j| &j.settings.name == name) else {
-            missing.push(name.clone());
+    let record_key = format!(
+        "{}/{}",
+        run.prefix(),
+        if input.restore_source {
+            "activation-restore.json"
+        } else {
+            "activation.json"
+        }
+    );
+    let mut record = deps
+        .ledger
+        .get::<ActivationRecord>(&record_key)
+        .await?
+        .map(|v| v.value)
+        .unwrap_or_default();
+    let stop = deadline.min(Instant::now() + SLICE);
+    let client = deps.workspaces.client(run.plan.site(activate_at)).await?;
+    let jobs: BTreeMap<String, Job> = client
+        .all_jobs()
+        .await?
+        .into_iter()
+        .map(|j| (j.settings.name.clone(), j))
+        .collect();
+    let mut handed_off: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut fence: Option<FenceRecord> = None;
+    let mut restore: Option<FenceRecord> = None;
+    let mut fence_read_at: Option<Instant> = None;
+    let mut gate_override: Option<GateOverride> = None;
+    loop {
+        if fence_read_at.is_none_or(|t| t.elapsed() >= FENCE_REREAD) {
+            fence = deps
+                .ledger
+                .get::<FenceRecord>(&gate_key)
+                .await?
+                .map(|v| v.value);
+            restore = if restore_key == gate_key {
+                fence.clone()
+            } else {
+                deps.ledger
+                    .get::<FenceRecord>(&restore_key)
+                    .await?
+                    .map(|v| v.value)
+            };
+            if gate_override.is_none() && !input.restore_source {
+                gate_override = deps
+                    .ledger
+                    .get::<GateOverride>(&override_key(&run.run_id))
+                    .await?
+                    .map(|v| v.value);
+            }
+            fence_read_at = Some(Instant::now());
+        }
+        // New per-job confirmations from the sweep (cheap: only chunks after the cursor).
+        if !input.restore_source {
+            let (entries, cursor) = handoff::read_since(
+                &deps.ledger,
+                &run.run_id,
+                source_role,
+                record.handoff_cursor.as_deref(),
+            )
+            .await?;
+            record.handoff_cursor = cursor;
+            for e in entries {
+                handed_off.entry(e.key).or_insert(e.confirmed_at);
+            }
+        }
+        let gate = may_activate(fence.as_ref().map(|f| f.status), gate_override.as_ref());
+        let Some(restore_record) = restore.as_ref() else {
+            if input.restore_source || run.restore_from.is_some() {
+                return Err(StepError::Refused(format!(
+                    "no fence record at {restore_key} to restore from"
+                )));
+            }
+            // The sweep has not recorded its first inventory yet.
+            if Instant::now() + POLL >= stop {
+                return Ok(output(&record, gate, false, 0));
+            }
+            tokio::time::sleep(POLL).await;
             continue;
         };
-        if job.settings.pause_status(*activation) != Some(PauseStatus::Paused) {
-            continue;
+        let confirmed_at_gate: BTreeSet<(String, Activation)> = match (&fence, &run.restore_from) {
+            // Failback: the DR twin of each job is what must be fenced.
+            (Some(f), Some(_)) => handover(f, &handed_off)
+                .into_iter()
+                .filter(|(_, _, ok)| *ok)
+                .map(|(c, _, _)| (c.name, c.activation))
+                .collect(),
+            _ => BTreeSet::new(),
+        };
+        let now = Utc::now();
+        let mut ready: Vec<(Candidate, Option<DateTime<Utc>>)> = Vec::new();
+        let mut pending = 0usize;
+        for (c, fenced_at, confirmed) in handover(restore_record, &handed_off) {
+            if record.entries.contains_key(&c.key()) {
+                continue;
+            }
+            let per_job = if run.restore_from.is_some() && !input.restore_source {
+                // A job never live at DR has no twin to fence there.
+                confirmed_at_gate.contains(&(c.name.clone(), c.activation))
+                    || fence.as_ref().is_some_and(|f| {
+                        !f.resources.values().any(|r| {
+                            r.name == c.name && kind_activation(r.kind) == Some(c.activation)
+                        })
+                    })
+            } else {
+                confirmed
+            };
+            if gate.is_open() || per_job {
+                ready.push((c, fenced_at));
+            } else {
+                pending += 1;
+            }
         }
-        if let Some(settings) = pause_field(&job.settings, *activation, PauseStatus::Unpaused) {
-            client.update_job(job.job_id.clone(), settings).await?;
-            unpaused += 1;
+        ready.sort_by_key(|(c, _)| order_key(jobs.get(&c.name), c.activation, now));
+        let wrote = !ready.is_empty();
+        activate(&client, &jobs, ready, &mut record, stop).await;
+        if wrote {
+            deps.ledger.put(&record_key, &record).await?;
+        }
+        let left = pending
+            + handover(restore_record, &handed_off)
+                .iter()
+                .filter(|(c, _, _)| !record.entries.contains_key(&c.key()))
+                .count();
+        if gate.is_open() && left == 0 {
+            if !input.restore_source {
+                run_once(deps, run, &client, &jobs, &mut record).await?;
+            }
+            record.complete = true;
+            deps.ledger.put(&record_key, &record).await?;
+            let out = output(&record, gate, true, 0);
+            info!(unpaused = out.unpaused, left_behind = out.missing.len(), "activation complete");
+            return Ok(out);
+        }
+        if Instant::now() + POLL >= stop {
+            deps.ledger.put(&record_key, &record).await?;
+            return Ok(output(&record, gate, false, left));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Sends the writes for `ready`, a few in flight, until `stop`; records each outcome.
+async fn activate(
+    client: &WorkspaceClient,
+    jobs: &BTreeMap<String, Job>,
+    ready: Vec<(Candidate, Option<DateTime<Utc>>)>,
+    record: &mut ActivationRecord,
+    stop: Instant,
+) {
+    let mut writes = Vec::new();
+    for (c, fenced_at) in ready {
+        let job = jobs.get(&c.name);
+        let entry = |outcome| ActivationEntry {
+            name: c.name.clone(),
+            activation: c.activation,
+            outcome,
+            fenced_at,
+            at: Utc::now(),
+        };
+        match decide(job, c.activation) {
+            Err(outcome) => {
+                record.entries.insert(c.key(), entry(outcome));
+            }
+            Ok(_) => {
+                let Some(job) = job else { continue };
+                match pause_field(&job.settings, c.activation, PauseStatus::Unpaused) {
+                    Some(settings) => writes.push((c, fenced_at, job.job_id.clone(), settings)),
+                    None => {
+                        record
+                            .entries
+                            .insert(c.key(), entry(ActivationOutcome::NotDefined));
+                    }
+                }
+            }
         }
     }
-    let mut runs = std::collections::BTreeMap::new();
+    let results = futures::StreamExt::collect::<Vec<_>>(futures::StreamExt::buffered(
+        futures::stream::iter(writes.into_iter().map(|(c, fenced_at, id, settings)| {
+            let client = client.clone();
+            async move {
+                if Instant::now() >= stop {
+                    return (c, fenced_at, None);
+                }
+                let r = client.with_deadline(stop).update_job(id, settings).await;
+                (c, fenced_at, Some(r))
+            }
+        })),
+        IN_FLIGHT,
+    ))
+    .await;
+    for (c, fenced_at, r) in results {
+        let outcome = match r {
+            None => continue, // out of time: next invocation
+            Some(Ok(())) => ActivationOutcome::Activated,
+            // Transient: not recorded, so the next poll tries again.
+            Some(Err(e)) if e.kind.is_transient() => {
+                warn!(job = %c.name, error = %e, "activation will be retried");
+                continue;
+            }
+            Some(Err(e)) if e.is_not_found() => ActivationOutcome::Missing,
+            Some(Err(e)) => ActivationOutcome::Failed(e.to_string()),
+        };
+        record.entries.insert(
+            c.key(),
+            ActivationEntry {
+                name: c.name,
+                activation: c.activation,
+                outcome,
+                fenced_at,
+                at: Utc::now(),
+            },
+        );
+    }
+}
+
+/// The plan's one-time jobs, behind the whole gate; idempotent by token.
+async fn run_once(
+    deps: &Deps,
+    run: &RunContext,
+    client: &WorkspaceClient,
+    jobs: &BTreeMap<String, Job>,
+    record: &mut ActivationRecord,
+) -> Result<(), StepError> {
+    let _ = deps;
     for name in &run.plan.startup.run_once {
-        let Some(job) = jobs.iter().find(|j| &j.settings.name == name) else {
-            missing.push(name.clone());
+        if record.runs.contains_key(name) {
+            continue;
+        }
+        let Some(job) = jobs.get(name) else {
+            record.entries.insert(
+                format!("run_once:{name}"),
+                ActivationEntry {
+                    name: name.clone(),
+                    activation: Activation::Schedule,
+                    outcome: ActivationOutcome::Missing,
+                    fenced_at: None,
+                    at: Utc::now(),
+                },
+            );
             continue;
         };
         let token = super::dr_startup::idempotency_token(run, name);
         let started = client.run_now(job.job_id.clone(), &token, None).await?;
-        runs.insert(name.clone(), started.run_id.0);
+        record.runs.insert(name.clone(), started.run_id.0);
     }
-    deps.ledger
-        .put(
-            &format!("{}/activation.json", run.prefix()),
-            &serde_json::json!({"at": Utc::now(), "gate": gate, "unpaused": unpaused, "missing": missing, "activations": restore.activations, "runs": runs}),
-        )
-        .await?;
-    info!(unpaused, missing = missing.len(), "schedules activated");
-    Ok(ActivationOutput {
-        activated: true,
-        waiting: false,
-        summary: format!(
-            "{unpaused} schedules/triggers activated at the target ({reason}); {} missing at the target.",
-            missing.len()
+    Ok(())
+}
+
+fn output(record: &ActivationRecord, gate: Gate, complete: bool, pending: usize) -> ActivationOutput {
+    let count = |f: fn(&ActivationOutcome) -> bool| {
+        record.entries.values().filter(|e| f(&e.outcome)).count()
+    };
+    let unpaused = count(|o| *o == ActivationOutcome::Activated);
+    let already_live = count(|o| *o == ActivationOutcome::AlreadyLive);
+    let missing: Vec<String> = record
+        .entries
+        .values()
+        .filter(|e| !e.outcome.live())
+        .map(|e| {
+            let why = match &e.outcome {
+                ActivationOutcome::Missing => "job missing at the target".to_string(),
+                ActivationOutcome::NotDefined => format!("no {} at the target", e.activation.field()),
+                ActivationOutcome::Failed(m) => format!("refused: {m}"),
+                _ => String::new(),
+            };
+            format!("job {}: {} — {why}", e.name, e.activation.field())
+        })
+        .collect();
+    let gaps: Vec<i64> = record
+        .entries
+        .values()
+        .filter(|e| e.outcome == ActivationOutcome::Activated)
+        .filter_map(|e| e.fenced_at.map(|f| (e.at - f).num_milliseconds()))
+        .collect();
+    let handoff_gap_ms = gap_stats(gaps);
+    let summary = match &gate {
+        _ if complete => format!(
+            "{unpaused} schedules/triggers activated at the target ({}), {already_live} already live; {} left behind{}.",
+            match &gate {
+                Gate::Open(r) => r.as_str(),
+                Gate::Wait(r) | Gate::Blocked(r) => r.as_str(),
+            },
+            missing.len(),
+            handoff_gap_ms
+                .map(|(m, p)| format!("; per-job handoff gap median {m} ms, p99 {p} ms"))
+                .unwrap_or_default()
         ),
+        Gate::Open(r) | Gate::Wait(r) | Gate::Blocked(r) => format!(
+            "Activation in progress: {unpaused} activated so far; the rest waits: {r}."
+        ),
+    };
+    ActivationOutput {
+        activated: complete,
+        waiting: !complete,
+        pending,
         gate,
         unpaused,
+        already_live,
         missing,
-        runs,
-    })
+        handoff_gap_ms,
+        summary,
+        runs: record.runs.clone(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{fence::ResourceRecord, plan::SiteRole};
+
+    fn resource(kind: ResourceKind, name: &str, confirmed: bool) -> ResourceRecord {
+        ResourceRecord {
+            kind,
+            id: format!("{name}-id"),
+            name: name.into(),
+            prior: "UNPAUSED".into(),
+            desired: "PAUSED".into(),
+            confirmed,
+            actions: 0,
+            last_error: None,
+            prior_value: None,
+            stopping: false,
+        }
+    }
 
     #[test]
-    fn gate_needs_confirmation_or_override() {
-        assert!(matches!(
-            may_activate(Some(FenceStatus::Confirmed), None),
-            Gate::Open(_)
-        ));
-        assert!(matches!(
-            may_activate(Some(FenceStatus::InProgress), None),
-            Gate::Wait(_)
-        ));
-        assert!(matches!(may_activate(None, None), Gate::Wait(_)));
-        assert!(matches!(
-            may_activate(Some(FenceStatus::GaveUp), None),
-            Gate::Blocked(_)
-        ));
-        assert!(matches!(
-            may_activate(Some(FenceStatus::GaveUp), Some("primary region is gone")),
-            Gate::Open(_)
-        ));
-        assert!(
-            matches!(
-                may_activate(Some(FenceStatus::GaveUp), Some("  ")),
-                Gate::Blocked(_)
-            ),
-            "a blank reason is no reason"
+    fn handover_lists_each_activation_once_with_its_per_job_confirmation() {
+        let mut fence = FenceRecord::new(SiteRole::Primary);
+        for (key, r) in [
+            ("schedule:1", resource(ResourceKind::Schedule, "etl", true)),
+            ("schedule:2", resource(ResourceKind::Schedule, "report", false)),
+            ("continuous:3", resource(ResourceKind::Continuous, "stream", false)),
+            ("cluster:x", resource(ResourceKind::Cluster, "shared", false)),
+        ] {
+            fence.resources.insert(key.into(), r);
+        }
+        let t = Utc::now();
+        let handed: BTreeMap<String, DateTime<Utc>> = [("continuous:3".to_string(), t)].into();
+        let got: Vec<(String, bool)> = handover(&fence, &handed)
+            .into_iter()
+            .map(|(c, _, ok)| (c.key(), ok))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("schedule:etl".into(), true),
+                ("schedule:report".into(), false),
+                ("continuous:stream".into(), true),
+            ]
         );
+    }
+
+    #[test]
+    fn gap_stats_are_median_and_p99() {
+        assert_eq!(gap_stats(vec![]), None);
+        assert_eq!(gap_stats(vec![5]), Some((5, 5)));
+        let gaps: Vec<i64> = (1..=100).collect();
+        assert_eq!(gap_stats(gaps), Some((51, 99)));
     }
 }

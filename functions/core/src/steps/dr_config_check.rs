@@ -14,7 +14,11 @@ use tracing::instrument;
 
 use super::{Deps, StepError};
 use crate::{
-    databricks::{clusters::ClusterFilter, WorkspaceClient},
+    databricks::{
+        clusters::ClusterFilter,
+        jobs::{Activation, PauseStatus},
+        WorkspaceClient,
+    },
     plan::{Plan, SiteRole},
     run::RunContext,
 };
@@ -39,6 +43,44 @@ pub struct ConfigSnapshot {
     pub warehouses: BTreeMap<String, String>,
     /// All-purpose cluster names.
     pub clusters: BTreeSet<String>,
+    /// Job name → the activations it defines (schedule, continuous, trigger) and whether each
+    /// is live: what the source would hand over, and what the target can take.
+    #[serde(default)]
+    pub activations: BTreeMap<String, Vec<(Activation, bool)>>,
+}
+
+impl ConfigSnapshot {
+    /// Job name → activations live (UNPAUSED) in this snapshot.
+    pub fn live_activations(&self) -> impl Iterator<Item = (&String, Activation)> {
+        self.activations
+            .iter()
+            .flat_map(|(name, list)| list.iter().filter(|(_, live)| *live).map(move |(a, _)| (name, *a)))
+    }
+}
+
+/// Pure: activations live at the source that the target cannot take over — the job is missing
+/// there, or lacks that schedule/trigger/continuous setting. Each is a named failure of "none
+/// left behind", known before anything is touched.
+pub fn left_behind(source: &ConfigSnapshot, target: &ConfigSnapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, activation) in source.live_activations() {
+        match target.activations.get(name) {
+            None if !target.jobs.contains_key(name) => out.push(format!(
+                "job {name}: {} live at the source, job missing at the target",
+                activation.field()
+            )),
+            found => {
+                let defined = found.is_some_and(|l| l.iter().any(|(a, _)| *a == activation));
+                if !defined {
+                    out.push(format!(
+                        "job {name}: {} live at the source, not defined at the target",
+                        activation.field()
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The drift report.
@@ -52,6 +94,13 @@ pub struct ConfigCheckOutput {
     pub differing: Vec<String>,
     /// Objects the plan needs that the target lacks (blocking).
     pub blocking: Vec<String>,
+    /// Activations live at the source the target cannot take over (none left behind): each is
+    /// shown before approval and counted against the run's verdict.
+    #[serde(default)]
+    pub left_behind: Vec<String>,
+    /// Age of the source snapshot compared with, seconds (0 when live).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_age_seconds: Option<i64>,
     /// No blocking issue.
     pub ok: bool,
 }
@@ -103,6 +152,20 @@ pub async fn snapshot(
             .map(|w| (w.name.clone(), w.cluster_size.clone().unwrap_or_default()))
             .collect(),
         clusters: clusters.iter().map(|c| c.cluster_name.clone()).collect(),
+        activations: jobs
+            .iter()
+            .map(|j| {
+                let list = [Activation::Schedule, Activation::Continuous, Activation::Trigger]
+                    .into_iter()
+                    .filter_map(|a| {
+                        j.settings
+                            .pause_status(a)
+                            .map(|p| (a, p == PauseStatus::Unpaused))
+                    })
+                    .collect();
+                (j.settings.name.clone(), list)
+            })
+            .collect(),
     })
 }
 
@@ -216,11 +279,84 @@ pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckO
         .put(&snapshot_key(&run.plan.name, target_role), &target)
         .await?;
     let (missing_at_target, differing, blocking) = compare(&run.plan, source.as_ref(), &target);
+    let left_behind = source
+        .as_ref()
+        .map(|s| left_behind(s, &target))
+        .unwrap_or_default();
+    let source_age_seconds = source
+        .as_ref()
+        .and_then(|s| s.taken_at)
+        .map(|t| (Utc::now() - t).num_seconds().max(0));
     Ok(ConfigCheckOutput {
         compared_with: compared_with.into(),
         ok: blocking.is_empty(),
         missing_at_target,
         differing,
         blocking,
+        left_behind,
+        source_age_seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(jobs: &[(&str, &[(Activation, bool)])]) -> ConfigSnapshot {
+        ConfigSnapshot {
+            jobs: jobs
+                .iter()
+                .map(|(n, _)| (n.to_string(), (String::new(), 1)))
+                .collect(),
+            activations: jobs
+                .iter()
+                .map(|(n, l)| (n.to_string(), l.to_vec()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn left_behind_names_each_activation_the_target_cannot_take() {
+        use Activation::*;
+        let source = snap(&[
+            ("etl", &[(Schedule, true)]),
+            ("stream", &[(Continuous, true)]),
+            ("arrivals", &[(Trigger, true)]),
+            ("paused", &[(Schedule, false)]),
+            ("gone", &[(Schedule, true)]),
+        ]);
+        let table: &[(&str, ConfigSnapshot, Vec<&str>)] = &[
+            (
+                "mirror",
+                snap(&[
+                    ("etl", &[(Schedule, false)]),
+                    ("stream", &[(Continuous, false)]),
+                    ("arrivals", &[(Trigger, false)]),
+                    ("paused", &[(Schedule, false)]),
+                    ("gone", &[(Schedule, false)]),
+                ]),
+                vec![],
+            ),
+            (
+                "missing job and missing schedule",
+                snap(&[
+                    ("etl", &[]),
+                    ("stream", &[(Continuous, false)]),
+                    ("arrivals", &[(Schedule, false)]),
+                    ("paused", &[]),
+                ]),
+                vec![
+                    "job arrivals: trigger live at the source, not defined at the target",
+                    "job etl: schedule live at the source, not defined at the target",
+                    "job gone: schedule live at the source, job missing at the target",
+                ],
+            ),
+        ];
+        for (name, target, want) in table {
+            let mut got = left_behind(&source, target);
+            got.sort();
+            assert_eq!(got, *want, "{name}");
+        }
+    }
 }

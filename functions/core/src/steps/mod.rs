@@ -6,6 +6,7 @@
 
 pub mod activate_schedules;
 pub mod approval_callback;
+pub mod data_fence;
 pub mod data_sources_check;
 pub mod dns_switch;
 pub mod dr_config_check;
@@ -119,6 +120,8 @@ pub struct DeployConfig {
     pub readiness_state_machine_arn: Option<String>,
     /// Full drill state machine (scheduled drills).
     pub full_drill_state_machine_arn: Option<String>,
+    /// Fence watch state machine (started by a run whose fence loop gave up).
+    pub fence_watch_state_machine_arn: Option<String>,
 }
 
 impl DeployConfig {
@@ -145,6 +148,9 @@ impl DeployConfig {
                 .ok()
                 .filter(|s| !s.is_empty()),
             full_drill_state_machine_arn: std::env::var("FULL_DRILL_STATE_MACHINE_ARN")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            fence_watch_state_machine_arn: std::env::var("FENCE_WATCH_STATE_MACHINE_ARN")
                 .ok()
                 .filter(|s| !s.is_empty()),
         })
@@ -312,6 +318,7 @@ pub enum Step {
     RequestApproval,
     RunLedger,
     ShutdownSweep,
+    DataFence,
     DrConfigCheck,
     ReplicationCheck,
     DataSourcesCheck,
@@ -324,12 +331,13 @@ pub enum Step {
 
 impl Step {
     /// Every step.
-    pub const ALL: [Step; 13] = [
+    pub const ALL: [Step; 14] = [
         Step::HealthIngest,
         Step::ApprovalCallback,
         Step::RequestApproval,
         Step::RunLedger,
         Step::ShutdownSweep,
+        Step::DataFence,
         Step::DrConfigCheck,
         Step::ReplicationCheck,
         Step::DataSourcesCheck,
@@ -348,6 +356,7 @@ impl Step {
             Step::RequestApproval => "request-approval",
             Step::RunLedger => "run-ledger",
             Step::ShutdownSweep => "shutdown-sweep",
+            Step::DataFence => "data-fence",
             Step::DrConfigCheck => "dr-config-check",
             Step::ReplicationCheck => "replication-check",
             Step::DataSourcesCheck => "data-sources-check",
@@ -433,6 +442,9 @@ pub async fn invoke(
                 ))
                 .await?,
             ),
+            Step::DataFence => {
+                to_value(Box::pin(data_fence::handle(deps, parse(step, payload)?)).await?)
+            }
             Step::DrConfigCheck => {
                 to_value(Box::pin(dr_config_check::handle(deps, parse(step, payload)?)).await?)
             }
@@ -446,9 +458,14 @@ pub async fn invoke(
             Step::DrStartup => {
                 to_value(Box::pin(dr_startup::handle(deps, parse(step, payload)?)).await?)
             }
-            Step::ActivateSchedules => {
-                to_value(Box::pin(activate_schedules::handle(deps, parse(step, payload)?)).await?)
-            }
+            Step::ActivateSchedules => to_value(
+                Box::pin(activate_schedules::handle(
+                    deps,
+                    parse(step, payload)?,
+                    budget(deadline, std::time::Duration::from_secs(10)),
+                ))
+                .await?,
+            ),
             Step::ValidateWorkspace => {
                 to_value(Box::pin(validate_workspace::handle(deps, parse(step, payload)?)).await?)
             }

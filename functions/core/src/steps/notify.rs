@@ -19,6 +19,8 @@ pub enum Milestone {
     RunFinished,
     /// The run failed.
     RunFailed,
+    /// The fence watch confirmed the old site fenced, after the run (a returning primary).
+    FenceWatchConfirmed,
 }
 
 /// Input.
@@ -70,6 +72,15 @@ pub fn message(run: &RunContext, milestone: Milestone, detail: Option<&str>) -> 
         Milestone::RunFailed => (
             format!("[Lifeboat] {} of {} FAILED", run.kind.as_str(), run.plan.name),
             format!("Run {} failed; see its report in the ledger.", run.run_id),
+        ),
+        Milestone::FenceWatchConfirmed => (
+            format!("[Lifeboat] {from:?} site of {} now confirmed fenced", run.plan.name),
+            format!(
+                "The fence watch of run {} confirmed every resource of the {from:?} site fenced \
+                 (it came back and was fenced, or finished stopping). Only {to:?} is active. \
+                 When: see runs/{}/fence-watch.json in the ledger.",
+                run.run_id, run.run_id
+            ),
         ),
     };
     let body = match detail {

@@ -27,6 +27,9 @@ pub enum ApprovalStage {
     Failover,
     /// RPO is over its objective: may the target be activated anyway (accepting data loss)?
     RpoBreach,
+    /// A step failed after the first write: retry, continue or abort? (see
+    /// [`crate::intervention`]).
+    Intervention,
 }
 
 /// Input: the state document and the task token (`$$.Task.Token`).
@@ -39,6 +42,16 @@ pub struct ApprovalInput {
     /// Which decision.
     #[serde(default)]
     pub stage: ApprovalStage,
+    /// The results of the checks run before approval (`$.results`): drift, RPO, data sources
+    /// go into the evidence as measured, not measured again.
+    #[serde(default)]
+    pub results: Option<serde_json::Value>,
+    /// Intervention: the state that failed.
+    #[serde(default)]
+    pub failed_state: Option<String>,
+    /// Intervention: the caught error (`{Error, Cause}`).
+    #[serde(default)]
+    pub error: Option<serde_json::Value>,
 }
 
 impl std::fmt::Debug for ApprovalInput {
@@ -50,7 +63,7 @@ impl std::fmt::Debug for ApprovalInput {
 }
 
 /// The evidence shown to the approver.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Evidence {
     /// Worst measured RPO, seconds, and whether every bucket is within objective.
     pub worst_rpo_seconds: Option<f64>,
@@ -62,6 +75,16 @@ pub struct Evidence {
     pub to_fence: Vec<(String, usize)>,
     /// What the plan starts at the target.
     pub to_start: Vec<String>,
+    /// Configuration drift found by the check before approval (a summary line per kind).
+    #[serde(default)]
+    pub drift: Vec<String>,
+    /// Activations live at the source that the target cannot take over: left behind if
+    /// approved, each counted against the run's verdict.
+    #[serde(default)]
+    pub left_behind: Vec<String>,
+    /// Data sources that did not answer (non-critical: a critical one refuses the run).
+    #[serde(default)]
+    pub data_sources_down: Vec<String>,
 }
 
 impl Evidence {
@@ -97,6 +120,25 @@ impl Evidence {
             self.to_start
                 .iter()
                 .map(|s| ("To start".to_string(), s.clone())),
+        );
+        rows.extend(self.drift.iter().map(|d| ("Drift".to_string(), d.clone())));
+        let shown = 20;
+        rows.extend(
+            self.left_behind
+                .iter()
+                .take(shown)
+                .map(|d| ("LEFT BEHIND".to_string(), d.clone())),
+        );
+        if self.left_behind.len() > shown {
+            rows.push((
+                "LEFT BEHIND".to_string(),
+                format!("... and {} more (see the dr-config-check record)", self.left_behind.len() - shown),
+            ));
+        }
+        rows.extend(
+            self.data_sources_down
+                .iter()
+                .map(|d| ("Data source down".to_string(), d.clone())),
         );
         rows
     }
@@ -188,6 +230,7 @@ fn stage_name(stage: ApprovalStage) -> &'static str {
     match stage {
         ApprovalStage::Failover => "failover",
         ApprovalStage::RpoBreach => "rpo-breach",
+        ApprovalStage::Intervention => "intervention",
     }
 }
 
@@ -238,6 +281,7 @@ pub fn approval_key(run_id: &RunId, stage: ApprovalStage) -> String {
     match stage {
         ApprovalStage::Failover => format!("runs/{run_id}/approval.json"),
         ApprovalStage::RpoBreach => format!("runs/{run_id}/approval-rpo-breach.json"),
+        ApprovalStage::Intervention => crate::intervention::intervention_key(run_id),
     }
 }
 
@@ -245,7 +289,10 @@ pub fn approval_key(run_id: &RunId, stage: ApprovalStage) -> String {
 #[instrument(skip_all, fields(run = %input.run.run_id))]
 pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequested, StepError> {
     let run = &input.run;
-    let evidence = gather_evidence(deps, run).await;
+    if input.stage == ApprovalStage::Intervention {
+        return request_intervention(deps, &input).await;
+    }
+    let evidence = gather_evidence(deps, run, input.results.as_ref()).await;
     let requested_at = Utc::now();
     let expires_at =
         requested_at + chrono::Duration::seconds(i64::from(run.plan.approval.timeout_seconds));
@@ -271,6 +318,7 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
             run.kind.as_str(),
             run.plan.name
         ),
+        ApprovalStage::Intervention => unreachable!("handled above"),
         ApprovalStage::RpoBreach => {
             message = format!(
                 "SECOND DECISION: the measured RPO is over its objective. Approving activates the \
@@ -329,10 +377,20 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
     })
 }
 
-async fn gather_evidence(deps: &Deps, run: &RunContext) -> Evidence {
+async fn gather_evidence(
+    deps: &Deps,
+    run: &RunContext,
+    results: Option<&serde_json::Value>,
+) -> Evidence {
     let (source_role, _) = run.direction.roles();
     let source = run.plan.site(source_role);
-    let replication = replication_check::measure(deps, run).await.ok();
+    let measured: Option<replication_check::ReplicationOutput> = results
+        .and_then(|r| r.get("replication"))
+        .and_then(|r| serde_json::from_value(r.clone()).ok());
+    let replication = match measured {
+        Some(r) => Some(r),
+        None => replication_check::measure(deps, run).await.ok(),
+    };
     let mut to_fence = Vec::new();
     let mut source_reachable = false;
     if let Ok(client) = deps.workspaces.client(source).await {
@@ -351,13 +409,160 @@ async fn gather_evidence(deps: &Deps, run: &RunContext) -> Evidence {
     to_start.extend(s.clusters.iter().map(|c| format!("cluster {c}")));
     to_start.extend(s.warehouses.iter().map(|w| format!("warehouse {w}")));
     to_start.extend(s.run_once.iter().map(|j| format!("run once: job {j}")));
+    let config: Option<super::dr_config_check::ConfigCheckOutput> = results
+        .and_then(|r| r.get("config"))
+        .and_then(|r| serde_json::from_value(r.clone()).ok());
+    let mut drift = Vec::new();
+    let mut left_behind = Vec::new();
+    if let Some(c) = config {
+        drift.push(format!(
+            "compared with the source's {} configuration{}: {} missing at the target, {} differing",
+            c.compared_with,
+            c.source_age_seconds
+                .filter(|s| *s > 0)
+                .map(|s| format!(" ({s} s old)"))
+                .unwrap_or_default(),
+            c.missing_at_target.len(),
+            c.differing.len()
+        ));
+        drift.extend(c.blocking.iter().map(|b| format!("BLOCKING: {b}")));
+        left_behind = c.left_behind;
+    }
+    let data_sources_down = results
+        .and_then(|r| r.get("data_sources"))
+        .and_then(|r| {
+            serde_json::from_value::<super::data_sources_check::DataSourcesOutput>(r.clone()).ok()
+        })
+        .map(|d| {
+            d.sources
+                .into_iter()
+                .filter(|s| !s.reachable)
+                .map(|s| format!("{} ({})", s.name, s.detail))
+                .collect()
+        })
+        .unwrap_or_default();
     Evidence {
         worst_rpo_seconds: replication.as_ref().and_then(|r| r.worst_rpo_seconds),
         rpo_acceptable: replication.as_ref().is_some_and(|r| r.acceptable),
         source_reachable,
         to_fence,
         to_start,
+        drift,
+        left_behind,
+        data_sources_down,
     }
+}
+
+/// A step failed after the first write: records both sites' state with the token and asks
+/// for retry / continue / abort.
+async fn request_intervention(
+    deps: &Deps,
+    input: &ApprovalInput,
+) -> Result<ApprovalRequested, StepError> {
+    let run = &input.run;
+    let failed_state = input.failed_state.clone().unwrap_or_else(|| "unknown".into());
+    let error = input
+        .error
+        .as_ref()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e.get("Error").and_then(|v| v.as_str()).unwrap_or("Error"),
+                e.get("Cause")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .chars()
+                    .take(500)
+                    .collect::<String>()
+            )
+        })
+        .unwrap_or_else(|| "unknown error".into());
+    let mut sites = Vec::new();
+    let (source_role, target_role) = run.direction.roles();
+    for role in [source_role, target_role] {
+        let mut state = crate::intervention::SiteState {
+            site: format!("{role:?}").to_lowercase(),
+            ..Default::default()
+        };
+        let fence = deps
+            .ledger
+            .get::<super::shutdown_sweep::FenceRecord>(&super::shutdown_sweep::fence_key(run, role))
+            .await?
+            .map(|v| v.value);
+        let mut summary = match (&fence, role == source_role) {
+            (Some(f), _) => {
+                let confirmed = f.resources.values().filter(|r| r.confirmed).count();
+                format!(
+                    "fence {:?}: {confirmed} of {} resources confirmed fenced",
+                    f.status,
+                    f.resources.len()
+                )
+            }
+            (None, true) => "no fence record yet".to_string(),
+            (None, false) => "target: started by this run as far as the step records show".into(),
+        };
+        if let Ok(client) = deps.workspaces.client(run.plan.site(role)).await {
+            let client = client.with_deadline(Instant::now() + Duration::from_secs(10));
+            match super::shutdown_sweep::inventory(&client, &run.plan).await {
+                Ok(inv) => state.active = inv.counts(),
+                Err(e) => summary.push_str(&format!("; unreachable now ({:?})", e.kind)),
+            }
+        }
+        state.summary = summary;
+        sites.push(state);
+    }
+    let record = crate::intervention::record_request(
+        deps,
+        run,
+        input.task_token.expose(),
+        &failed_state,
+        error.clone(),
+        sites,
+    )
+    .await?;
+    let mut message = format!(
+        "Lifeboat PAUSED run {run_id} ({kind} of plan '{plan}'): step {failed_state} failed after \
+         the first write to a site.\n\nError: {error}\n\nBoth sites now:\n",
+        run_id = run.run_id,
+        kind = run.kind.as_str(),
+        plan = run.plan.name,
+    );
+    for s in &record.sites {
+        message.push_str(&format!("- {}: {}", s.site, s.summary));
+        if !s.active.is_empty() {
+            let active: Vec<String> = s.active.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            message.push_str(&format!(" — active: {}", active.join(", ")));
+        }
+        message.push('\n');
+    }
+    message.push_str(&format!(
+        "\nDecide (nothing more happens until someone does):\n\
+         - lifeboat intervene --run {id} --action retry     (run {failed_state} again)\n\
+         - lifeboat intervene --run {id} --action continue  (accept and go on)\n\
+         - lifeboat intervene --run {id} --action abort     (fence the target again, restore the source)\n\
+         - Console: send task success with output {{\"action\": \"retry\"}} (or continue / abort)\n",
+        id = run.run_id
+    ));
+    let mut published = false;
+    if let Some(topic) = &deps.config.topic_arn {
+        deps.aws
+            .sns
+            .publish()
+            .topic_arn(topic)
+            .subject(format!("[Lifeboat] PAUSED: {} of {} needs a decision", run.kind.as_str(), run.plan.name))
+            .message(&message)
+            .send()
+            .await
+            .map_err(|e| StepError::aws("sns", &e))?;
+        published = true;
+    }
+    info!(failed_state, "paused for intervention");
+    Ok(ApprovalRequested {
+        expires_at: record.requested_at
+            + chrono::Duration::seconds(i64::from(run.plan.approval.timeout_seconds)),
+        evidence: Evidence::default(),
+        published,
+    })
 }
 
 /// The request text: what happened, the evidence, what approval does, how to answer.

@@ -9,6 +9,9 @@ use serde_json::Value;
 use tracing::{info, instrument, warn};
 
 use super::{Deps, StepError};
+pub use crate::fence::watch::{
+    fence_watch_key, fence_watch_name, fence_watch_stop_key, FenceWatchRecord,
+};
 use crate::{
     ledger::Written,
     plan::{Direction, SiteRole},
@@ -24,6 +27,10 @@ pub enum RunAction {
     Begin,
     /// Outcome, report, unlock.
     Finish,
+    /// The run's fence loop gave up: start the fence watch (idempotent).
+    StartFenceWatch,
+    /// The fence watch ended (confirmed, or stopped by a failback): record when.
+    FenceWatchDone,
 }
 
 /// Input: the state document plus the action.
@@ -39,6 +46,10 @@ pub struct RunLedgerInput {
     /// The caught error, if the execution failed (`{Error, Cause}`).
     #[serde(default)]
     pub error: Option<Value>,
+    /// This execution's ARN (`$$.Execution.Id`): recorded in the lock so that a later run can
+    /// ask Step Functions whether the holder still runs.
+    #[serde(default)]
+    pub execution: Option<String>,
 }
 
 /// The lock document.
@@ -48,6 +59,38 @@ pub struct Lock {
     pub run_id: String,
     /// Since when.
     pub acquired_at: DateTime<Utc>,
+    /// The holder's execution ARN; without it a lock is never presumed stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+}
+
+/// What Step Functions says of a lock holder's execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HolderStatus {
+    /// RUNNING (or PENDING_REDRIVE: it may resume and act).
+    Running,
+    /// Ended (SUCCEEDED, FAILED, TIMED_OUT, ABORTED): the name of the status.
+    Ended(String),
+    /// Step Functions does not know the execution.
+    Unknown,
+    /// The lock names no execution, or Step Functions could not be asked.
+    Unverifiable(String),
+}
+
+/// Pure: may a lock whose holder is in this state be released by the next run? Only when
+/// Step Functions itself says the holder ended (or never existed): a throttled or denied
+/// `DescribeExecution` keeps the lock — a wrongly kept lock delays a run, a wrongly released
+/// one lets two runs act at once.
+pub fn lock_is_stale(holder: &HolderStatus) -> bool {
+    matches!(holder, HolderStatus::Ended(_) | HolderStatus::Unknown)
+}
+
+/// Ledger key of the audit entry written when a stale lock is released.
+pub fn lock_audit_key(plan: &str, at: DateTime<Utc>, holder: &str) -> String {
+    format!(
+        "audit/locks/{plan}/{}-{holder}.json",
+        at.format("%Y%m%dT%H%M%S%.6fZ")
+    )
 }
 
 /// Which site serves production, recorded by every completed failover/failback.
@@ -62,7 +105,7 @@ pub struct ActiveSite {
 }
 
 /// Output of `begin` / `finish`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunLedgerOutput {
     /// Whether the approval wait is skipped (pre-approved drill).
     #[serde(default)]
@@ -92,12 +135,18 @@ pub fn active_site_key(plan: &str) -> String {
 #[instrument(skip_all, fields(run = %input.run.run_id, action = ?input.action))]
 pub async fn handle(deps: &Deps, input: RunLedgerInput) -> Result<RunLedgerOutput, StepError> {
     match input.action {
-        RunAction::Begin => begin(deps, &input.run).await,
+        RunAction::Begin => begin(deps, &input.run, input.execution.as_deref()).await,
         RunAction::Finish => finish(deps, &input).await,
+        RunAction::StartFenceWatch => start_fence_watch(deps, &input.run).await,
+        RunAction::FenceWatchDone => fence_watch_done(deps, &input).await,
     }
 }
 
-async fn begin(deps: &Deps, run: &RunContext) -> Result<RunLedgerOutput, StepError> {
+async fn begin(
+    deps: &Deps,
+    run: &RunContext,
+    execution: Option<&str>,
+) -> Result<RunLedgerOutput, StepError> {
     if run.direction == Direction::Failback {
         let active = deps
             .ledger
@@ -110,33 +159,15 @@ async fn begin(deps: &Deps, run: &RunContext) -> Result<RunLedgerOutput, StepErr
             ));
         }
     }
-    let key = lock_key(&run.plan.name);
-    let lock = Lock {
-        run_id: run.run_id.0.clone(),
-        acquired_at: Utc::now(),
-    };
-    if deps.ledger.create(&key, &lock).await? == Written::Conflict {
-        let holder = deps.ledger.get::<Lock>(&key).await?;
-        match holder {
-            Some(h) if h.value.run_id == run.run_id.0 => {
-                info!("lock already ours (retried begin)");
-            }
-            Some(h) => {
-                return Err(StepError::LockHeld {
-                    plan: run.plan.name.clone(),
-                    holder: h.value.run_id,
-                })
-            }
-            None => {
-                // Released between our write and our read: try once more.
-                if deps.ledger.create(&key, &lock).await? == Written::Conflict {
-                    return Err(StepError::LockHeld {
-                        plan: run.plan.name.clone(),
-                        holder: "unknown".into(),
-                    });
-                }
-            }
-        }
+    acquire_lock(deps, run, execution).await?;
+    if let (Direction::Failback, Some(previous)) = (run.direction, &run.restore_from) {
+        // The failover's fence watch must not keep fencing the site this failback restores.
+        deps.ledger
+            .put(
+                &fence_watch_stop_key(previous),
+                &serde_json::json!({"at": Utc::now(), "by": run.run_id, "reason": "failback began"}),
+            )
+            .await?;
     }
     deps.ledger
         .put(
@@ -215,13 +246,205 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
     })
 }
 
-/// Deletes the lock if this run holds it.
+async fn start_fence_watch(deps: &Deps, run: &RunContext) -> Result<RunLedgerOutput, StepError> {
+    let key = fence_watch_key(&run.run_id);
+    if deps.ledger.get::<FenceWatchRecord>(&key).await?.is_some() {
+        return Ok(RunLedgerOutput::default());
+    }
+    let Some(machine) = &deps.config.fence_watch_state_machine_arn else {
+        return Err(StepError::InvalidInput(
+            "FENCE_WATCH_STATE_MACHINE_ARN is not set: the fence cannot outlive the run".into(),
+        ));
+    };
+    let name = fence_watch_name(&run.run_id);
+    let input = serde_json::json!({ "run": run }).to_string();
+    let arn = match deps
+        .aws
+        .sfn
+        .start_execution()
+        .state_machine_arn(machine)
+        .name(&name)
+        .input(input)
+        .send()
+        .await
+    {
+        Ok(out) => out.execution_arn().to_string(),
+        // Already started by a retried invocation: the execution name is the dedup.
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_already_exists()) => {
+            format!("{}:{name}", machine.replace(":stateMachine:", ":execution:"))
+        }
+        Err(e) => return Err(StepError::aws("states", &e)),
+    };
+    info!(execution = %arn, "fence watch started");
+    deps.ledger
+        .put(
+            &key,
+            &FenceWatchRecord {
+                started_at: Utc::now(),
+                execution_arn: Some(arn),
+                confirmed_at: None,
+                stopped: None,
+                attempts: 0,
+            },
+        )
+        .await?;
+    Ok(RunLedgerOutput::default())
+}
+
+async fn fence_watch_done(
+    deps: &Deps,
+    input: &RunLedgerInput,
+) -> Result<RunLedgerOutput, StepError> {
+    let run = &input.run;
+    let key = fence_watch_key(&run.run_id);
+    let mut record = deps
+        .ledger
+        .get::<FenceWatchRecord>(&key)
+        .await?
+        .map(|v| v.value)
+        .unwrap_or(FenceWatchRecord {
+            started_at: Utc::now(),
+            execution_arn: input.execution.clone(),
+            confirmed_at: None,
+            stopped: None,
+            attempts: 0,
+        });
+    let sweep: Option<super::shutdown_sweep::SweepOutput> = input
+        .results
+        .get("sweep")
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    if let Some(s) = &sweep {
+        record.attempts = s.attempt;
+    }
+    match sweep {
+        Some(s) if s.complete => record.confirmed_at = Some(Utc::now()),
+        _ => {
+            record.stopped = Some((Utc::now(), "a failback began before the fence was confirmed".into()))
+        }
+    }
+    deps.ledger.put(&key, &record).await?;
+    Ok(RunLedgerOutput::default())
+}
+
+/// Takes the plan's lock (`If-None-Match: *`). A lock held by an execution that Step Functions
+/// reports as ended (stopped, aborted, timed out, failed before its `finish`) is released with
+/// an audit entry and taken; one held by a running execution refuses with `LockHeld`.
+async fn acquire_lock(
+    deps: &Deps,
+    run: &RunContext,
+    execution: Option<&str>,
+) -> Result<(), StepError> {
+    let key = lock_key(&run.plan.name);
+    let lock = Lock {
+        run_id: run.run_id.0.clone(),
+        acquired_at: Utc::now(),
+        execution_arn: execution.map(str::to_string),
+    };
+    // Three tries: a holder may finish, or a stale lock be cleared, between our calls.
+    for _ in 0..3 {
+        if let Written::Ok(_) = deps.ledger.create(&key, &lock).await? {
+            return Ok(());
+        }
+        let Some(holder) = deps.ledger.get::<Lock>(&key).await? else {
+            continue; // released between our write and our read
+        };
+        if holder.value.run_id == run.run_id.0 {
+            info!("lock already ours (retried begin)");
+            return Ok(());
+        }
+        let status = holder_status(deps, &holder.value).await;
+        if !lock_is_stale(&status) {
+            return Err(StepError::LockHeld {
+                plan: run.plan.name.clone(),
+                holder: holder.value.run_id,
+            });
+        }
+        // Compare-and-delete: only the lock we judged stale, not one taken since.
+        if let Written::Ok(_) = deps.ledger.delete_if_match(&key, &holder.etag).await? {
+            let at = Utc::now();
+            warn!(holder = %holder.value.run_id, ?status, "released a stale lock");
+            deps.ledger
+                .put(
+                    &lock_audit_key(&run.plan.name, at, &holder.value.run_id),
+                    &serde_json::json!({
+                        "released_at": at,
+                        "released_by": run.run_id,
+                        "holder": holder.value,
+                        "holder_status": format!("{status:?}"),
+                        "reason": "the holder's execution is no longer running",
+                    }),
+                )
+                .await?;
+        }
+    }
+    Err(StepError::LockHeld {
+        plan: run.plan.name.clone(),
+        holder: "unknown (the lock kept changing)".into(),
+    })
+}
+
+/// Asks Step Functions about a lock holder's execution.
+async fn holder_status(deps: &Deps, lock: &Lock) -> HolderStatus {
+    use aws_sdk_sfn::types::ExecutionStatus;
+    let Some(arn) = &lock.execution_arn else {
+        return HolderStatus::Unverifiable("the lock names no execution".into());
+    };
+    match deps
+        .aws
+        .sfn
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+    {
+        Ok(out) => match out.status() {
+            ExecutionStatus::Running | ExecutionStatus::PendingRedrive => HolderStatus::Running,
+            other => HolderStatus::Ended(other.as_str().to_string()),
+        },
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_does_not_exist()) => {
+            HolderStatus::Unknown
+        }
+        Err(e) => HolderStatus::Unverifiable(crate::aws::sdk_error_message(&e)),
+    }
+}
+
+/// Deletes the lock if this run holds it — conditionally on the ETag it was read at, so a
+/// lock taken by another run in between is never removed.
 pub async fn release_lock(deps: &Deps, run: &RunContext) -> Result<(), StepError> {
     let key = lock_key(&run.plan.name);
     match deps.ledger.get::<Lock>(&key).await? {
-        Some(l) if l.value.run_id == run.run_id.0 => deps.ledger.delete(&key).await?,
+        Some(l) if l.value.run_id == run.run_id.0 => {
+            if deps.ledger.delete_if_match(&key, &l.etag).await? == Written::Conflict {
+                warn!("lock changed while releasing it; left in place");
+            }
+        }
         Some(l) => warn!(holder = %l.value.run_id, "lock held by another run; left in place"),
         None => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_ended_or_unknown_holder_makes_a_lock_stale() {
+        let table = [
+            (HolderStatus::Running, false),
+            (HolderStatus::Ended("ABORTED".into()), true),
+            (HolderStatus::Ended("TIMED_OUT".into()), true),
+            (HolderStatus::Ended("FAILED".into()), true),
+            (HolderStatus::Ended("SUCCEEDED".into()), true),
+            (HolderStatus::Unknown, true),
+            (HolderStatus::Unverifiable("AccessDenied".into()), false),
+            (
+                HolderStatus::Unverifiable("the lock names no execution".into()),
+                false,
+            ),
+        ];
+        for (status, stale) in table {
+            assert_eq!(lock_is_stale(&status), stale, "{status:?}");
+        }
+    }
 }

@@ -1,0 +1,7 @@
+//! Lambda `data-fence`: wires the runtime, then hands every event to
+//! [`lifeboat_core::steps::data_fence`] through [`lifeboat_core::steps::invoke`].
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lifeboat_core::lambda::run(lifeboat_core::steps::Step::DataFence).await
+}
