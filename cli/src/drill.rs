@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     local::{LocalEnv, LocalOptions},
-    verdict::{never_both_active, TimelineEvent, Verdict},
+    verdict::{left_behind, live_activations, never_both_active, TimelineEvent, Verdict},
 };
 
 /// How the approval question is answered.
@@ -92,7 +92,7 @@ pub struct DrillResult {
 impl DrillResult {
     /// Whether the drill passed: production moved and both sites were never active together.
     pub fn passed(&self) -> bool {
-        self.outcome.is_success() && self.verdict.never_both_active
+        self.outcome.is_success() && self.verdict.never_both_active && self.verdict.none_left_behind
     }
 }
 
@@ -319,10 +319,21 @@ pub async fn follow_and_collect(
         let events: Vec<TimelineEvent> = serde_json::from_value(v["events"].clone())?;
         anyhow::Ok(events)
     };
-    let verdict = never_both_active(
-        &timeline(SiteRole::Primary).await?,
-        &timeline(SiteRole::Dr).await?,
-    );
+    let primary_events = timeline(SiteRole::Primary).await?;
+    let mut verdict = never_both_active(&primary_events, &timeline(SiteRole::Dr).await?);
+    // None left behind, from both sites' inventories now (a failback's reference is what was
+    // live at the primary before its failover: the same before/after check holds for the pair).
+    if report.direction == "failover" {
+        let primary_now = live_activations(&env.admin_get(SiteRole::Primary, "state").await?);
+        let dr_now = live_activations(&env.admin_get(SiteRole::Dr, "state").await?);
+        verdict.left_behind = left_behind(
+            &primary_events,
+            report.trigger.declared_at.timestamp_millis(),
+            &primary_now,
+            &dr_now,
+        );
+        verdict.none_left_behind = verdict.left_behind.is_empty();
+    }
     let report_dir = options.out_dir.join(&run_id);
     std::fs::create_dir_all(&report_dir)
         .with_context(|| format!("creating {}", report_dir.display()))?;
@@ -339,6 +350,14 @@ pub async fn follow_and_collect(
         "\n## Never both active\n\n{} ({} jobs compared across both workspaces' activity timelines).\n",
         if result.verdict.never_both_active { "Verified: no job was active at both sites at once" } else { "VIOLATED" },
         result.verdict.jobs_compared
+    ));
+    md.push_str(&format!(
+        "\n## None left behind (both inventories)\n\n{}\n",
+        if result.verdict.none_left_behind {
+            "Verified: every activation live at the primary before the run is live at exactly one site".to_string()
+        } else {
+            format!("VIOLATED: {}", result.verdict.left_behind.join("; "))
+        }
     ));
     for o in &result.verdict.overlaps {
         md.push_str(&format!(
@@ -463,7 +482,15 @@ async fn answer_intervention(
         "{}@local-cli",
         std::env::var("USER").unwrap_or_else(|_| "operator".into())
     );
-    intervention::decide(&env.deps, run_id, action, &who, "cli", Some("local drill".into())).await?;
+    intervention::decide(
+        &env.deps,
+        run_id,
+        action,
+        &who,
+        "cli",
+        Some("local drill".into()),
+    )
+    .await?;
     if verbose {
         println!("  chosen: {} by {who}\n", action.as_str());
     }

@@ -179,8 +179,9 @@ fn operator_identity() -> String {
 async fn override_gate(run: String, reason: String) -> anyhow::Result<()> {
     let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
     let deps = Deps::from_env().await?;
-    let o = lifeboat_core::fence::gate::open_gate(&deps, &run_id, &reason, &operator_identity(), "cli")
-        .await?;
+    let o =
+        lifeboat_core::fence::gate::open_gate(&deps, &run_id, &reason, &operator_identity(), "cli")
+            .await?;
     println!(
         "activation gate of run {run_id} opened by {} at {} (data fence confirmed {})",
         o.who, o.at, o.data_fence_confirmed_at
@@ -193,7 +194,8 @@ async fn intervene(run: String, action: String, comment: Option<String>) -> anyh
     let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
     let action = InterventionAction::parse(&action).map_err(anyhow::Error::msg)?;
     let deps = Deps::from_env().await?;
-    let d = intervention::decide(&deps, &run_id, action, &operator_identity(), "cli", comment).await?;
+    let d =
+        intervention::decide(&deps, &run_id, action, &operator_identity(), "cli", comment).await?;
     println!(
         "{} chosen for run {run_id} (step {}) by {} at {}",
         d.action.as_str(),

@@ -244,7 +244,11 @@ mod tests {
             ("", Err(())),
         ];
         for (input, want) in table {
-            assert_eq!(InterventionAction::parse(input).map_err(|_| ()), want, "{input:?}");
+            assert_eq!(
+                InterventionAction::parse(input).map_err(|_| ()),
+                want,
+                "{input:?}"
+            );
         }
     }
 }

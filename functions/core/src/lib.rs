@@ -2,10 +2,10 @@
 //! shares (Databricks REST client, S3 ledger and lock, Route 53, SSM, SNS, Step Functions), the
 //! pure decision functions, and one handler module per step of the seed's failover process.
 pub mod approval_link;
-pub mod fence;
-pub mod intervention;
 pub mod aws;
 pub mod databricks;
+pub mod fence;
+pub mod intervention;
 pub mod lambda;
 pub mod ledger;
 pub mod metrics;
@@ -15,5 +15,6 @@ pub mod report_html;
 pub mod run;
 pub mod schedule;
 pub mod secret;
+pub mod snapshot;
 pub mod steps;
 pub mod verdict;

@@ -155,8 +155,8 @@ pub struct Built {
 /// A step's output from the execution results: top level, or inside the Parallel state's
 /// `failover` selection.
 fn pick<T: serde::de::DeserializeOwned>(results: &Value, key: &str) -> Option<T> {
-    // Top level, or inside a Parallel state's selection (`failover`, `failback`), or one of
-    // its branches (`failover.fence`, `failover.handover`, `failover.startup`).
+    // Top level, or inside a Parallel state's output (`failover`, `failback`: an array with
+    // one results object per branch), first match wins.
     fn find<'a>(v: &'a Value, key: &str, depth: u8) -> Option<&'a Value> {
         if let Some(found) = v.get(key).filter(|v| !v.is_null()) {
             return Some(found);
@@ -164,10 +164,15 @@ fn pick<T: serde::de::DeserializeOwned>(results: &Value, key: &str) -> Option<T>
         if depth == 0 {
             return None;
         }
-        ["failover", "failback", "fence", "handover", "startup"]
-            .iter()
-            .filter_map(|k| v.get(*k))
-            .find_map(|child| find(child, key, depth - 1))
+        let children: Vec<&Value> = match v {
+            Value::Array(items) => items.iter().collect(),
+            Value::Object(_) => ["failover", "failback"]
+                .iter()
+                .filter_map(|k| v.get(*k))
+                .collect(),
+            _ => Vec::new(),
+        };
+        children.into_iter().find_map(|c| find(c, key, depth - 1))
     }
     find(results, key, 2).and_then(|v| serde_json::from_value(v.clone()).ok())
 }
@@ -556,7 +561,10 @@ pub fn render_markdown(r: &Report) -> String {
         let _ = writeln!(md, "  - left behind: {item}");
     }
     for item in v.by_override.iter().take(SHOWN) {
-        let _ = writeln!(md, "  - live at the target by override (source not confirmed): {item}");
+        let _ = writeln!(
+            md,
+            "  - live at the target by override (source not confirmed): {item}"
+        );
     }
     if let Some(d) = &r.data_fence {
         let _ = writeln!(
@@ -578,7 +586,11 @@ pub fn render_markdown(r: &Report) -> String {
                 "- {} (replica {}): deny {}; source rules: {:?}",
                 b.name,
                 b.replica,
-                if b.confirmed { "confirmed" } else { "not confirmed" },
+                if b.confirmed {
+                    "confirmed"
+                } else {
+                    "not confirmed"
+                },
                 b.source_rules
             );
         }
@@ -611,7 +623,11 @@ pub fn render_markdown(r: &Report) -> String {
             "\n## Intervention\n\nStep {} failed: {}{}",
             i.failed_state,
             i.error,
-            if i.pending { " — WAITING for a decision" } else { "" }
+            if i.pending {
+                " — WAITING for a decision"
+            } else {
+                ""
+            }
         );
         for s in &i.sites {
             let _ = writeln!(md, "- {}: {}", s.site, s.summary);

@@ -96,9 +96,7 @@ pub fn verdicts(
 mod tests {
     use super::*;
     use crate::{
-        fence::ResourceRecord,
-        plan::SiteRole,
-        steps::activate_schedules::ActivationEntry,
+        fence::ResourceRecord, plan::SiteRole, steps::activate_schedules::ActivationEntry,
     };
     use chrono::Utc;
 
@@ -152,18 +150,78 @@ mod tests {
             data_fence_confirmed_at: Utc::now(),
         };
         // (case, fence, activation, override, never_both_active, none_left_behind, left, both)
-        let table: Vec<(&str, FenceRecord, ActivationRecord, Option<&GateOverride>, bool, bool)> = vec![
-            ("handed over", fence(&[("etl", true)]), activated(&[("etl", Activated)]), None, true, true),
-            ("already live counts", fence(&[("etl", true)]), activated(&[("etl", AlreadyLive)]), None, true, true),
-            ("still at the source", fence(&[("etl", false)]), activated(&[]), None, true, true),
-            ("left behind: missing", fence(&[("etl", true)]), activated(&[("etl", Missing)]), None, true, false),
-            ("left behind: never activated", fence(&[("etl", true)]), activated(&[]), None, true, false),
-            ("both active", fence(&[("etl", false)]), activated(&[("etl", Activated)]), None, false, true),
-            ("override", fence(&[("etl", false)]), activated(&[("etl", Activated)]), Some(&o), true, true),
+        let table: Vec<(
+            &str,
+            FenceRecord,
+            ActivationRecord,
+            Option<&GateOverride>,
+            bool,
+            bool,
+        )> = vec![
+            (
+                "handed over",
+                fence(&[("etl", true)]),
+                activated(&[("etl", Activated)]),
+                None,
+                true,
+                true,
+            ),
+            (
+                "already live counts",
+                fence(&[("etl", true)]),
+                activated(&[("etl", AlreadyLive)]),
+                None,
+                true,
+                true,
+            ),
+            (
+                "still at the source",
+                fence(&[("etl", false)]),
+                activated(&[]),
+                None,
+                true,
+                true,
+            ),
+            (
+                "left behind: missing",
+                fence(&[("etl", true)]),
+                activated(&[("etl", Missing)]),
+                None,
+                true,
+                false,
+            ),
+            (
+                "left behind: never activated",
+                fence(&[("etl", true)]),
+                activated(&[]),
+                None,
+                true,
+                false,
+            ),
+            (
+                "both active",
+                fence(&[("etl", false)]),
+                activated(&[("etl", Activated)]),
+                None,
+                false,
+                true,
+            ),
+            (
+                "override",
+                fence(&[("etl", false)]),
+                activated(&[("etl", Activated)]),
+                Some(&o),
+                true,
+                true,
+            ),
         ];
         for (case, f, a, ov, nba, nlb) in table {
             let v = verdicts(Some(&f), Some(&a), ov);
-            assert_eq!((v.never_both_active, v.none_left_behind), (nba, nlb), "{case}: {v:?}");
+            assert_eq!(
+                (v.never_both_active, v.none_left_behind),
+                (nba, nlb),
+                "{case}: {v:?}"
+            );
         }
         assert_eq!(verdicts(None, None, None).compared, 0);
     }

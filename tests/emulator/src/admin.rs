@@ -35,6 +35,7 @@ use crate::config::LifecycleProfile;
 use crate::error::{parse_body, ApiError, ApiResult};
 use crate::faults::FaultRule;
 use crate::state::{lock, Emulator, RequestLog, Shared, World};
+use crate::timeline::EventKind;
 
 #[tracing::instrument(skip_all)]
 async fn timeline(State(emu): State<Shared>) -> Json<Value> {
@@ -99,18 +100,44 @@ async fn clear_faults(State(emu): State<Shared>) -> Json<Value> {
 #[derive(Deserialize)]
 struct OutageBody {
     enabled: bool,
+    /// The whole region is down, scheduler included (default: only the API is cut, and the
+    /// site keeps running its schedules — a "zombie" primary).
+    #[serde(default)]
+    region_down: bool,
 }
 
+/// `POST outage {enabled, region_down?}`. With `region_down`, the timeline records
+/// `outage_started` / `outage_ended` and no schedule fires in between.
 #[tracing::instrument(skip_all)]
 async fn outage(State(emu): State<Shared>, body: Bytes) -> ApiResult<Json<Value>> {
     let b: OutageBody = parse_body(&body)?;
+    let region_down = b.enabled && b.region_down;
+    {
+        // Bring the world up to date under the old setting first: fires due while the region
+        // was down are skipped, not replayed when it returns.
+        let (mut w, now) = emu.world();
+        if w.region_down != region_down {
+            w.region_down = region_down;
+            let kind = if region_down {
+                EventKind::OutageStarted
+            } else {
+                EventKind::OutageEnded
+            };
+            let id = w.workspace_id;
+            w.timeline
+                .record(&now, kind, "workspace", id, "", json!({}));
+        }
+    }
     emu.outage.store(b.enabled, Ordering::SeqCst);
-    Ok(Json(json!({ "enabled": b.enabled })))
+    Ok(Json(
+        json!({ "enabled": b.enabled, "region_down": region_down }),
+    ))
 }
 
 #[tracing::instrument(skip_all)]
 async fn get_outage(State(emu): State<Shared>) -> Json<Value> {
-    Json(json!({ "enabled": emu.outage.load(Ordering::SeqCst) }))
+    let region_down = lock(&emu.world).region_down;
+    Json(json!({ "enabled": emu.outage.load(Ordering::SeqCst), "region_down": region_down }))
 }
 
 #[derive(Deserialize)]

@@ -531,7 +531,10 @@ impl World {
             if self.jobs.get(&job_id).and_then(|j| j.next_fire_ms) != Some(t) {
                 continue;
             }
-            self.create_run(job_id, TriggerType::Periodic, now, Map::new(), false);
+            // A region that is down fires nothing; the fire is gone, not late.
+            if !self.region_down {
+                self.create_run(job_id, TriggerType::Periodic, now, Map::new(), false);
+            }
             self.reschedule_job(job_id, now);
         }
     }

@@ -131,6 +131,9 @@ pub struct World {
     pub t0_ms: i64,
     /// Next job id to arm (None: all armed).
     pub arm_cursor: Option<u64>,
+    /// A full regional outage (`POST /__emulator/outage {"region_down": true}`): the control
+    /// plane's scheduler is down too, so due schedule fires are skipped, not queued.
+    pub region_down: bool,
 }
 
 impl World {
@@ -164,6 +167,7 @@ impl World {
             rng,
             t0_ms: 0,
             arm_cursor: None,
+            region_down: false,
         }
     }
 

@@ -34,6 +34,10 @@ pub enum EventKind {
     SchedulePaused,
     ScheduleUnpaused,
     PoolMinIdleChanged,
+    /// The whole region went down (scheduler included): nothing at this site is active.
+    OutageStarted,
+    /// The region is back; whatever is live runs again.
+    OutageEnded,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -66,4 +66,3 @@ impl DataFenceRecord {
 pub fn data_fence_key(run_id: &RunId) -> String {
     format!("runs/{run_id}/data-fence.json")
 }
-

@@ -256,7 +256,10 @@ pub async fn open_gate(
             },
         };
         deps.ledger
-            .put(&override_audit_key(run_id, at), &audit(false, err.to_string()))
+            .put(
+                &override_audit_key(run_id, at),
+                &audit(false, err.to_string()),
+            )
             .await
             .map_err(StepError::from)?;
         return Err(err);
@@ -327,10 +330,20 @@ mod tests {
         let ok = fence(true, false);
         let unconfirmed = fence(false, false);
         let lifted = fence(true, true);
-        let table: &[(&str, &str, Option<&DataFenceRecord>, Result<(), OverrideRefused>)] = &[
+        let table: &[(
+            &str,
+            &str,
+            Option<&DataFenceRecord>,
+            Result<(), OverrideRefused>,
+        )] = &[
             ("region down", "alice", Some(&ok), Ok(())),
             ("   ", "alice", Some(&ok), Err(OverrideRefused::BlankReason)),
-            ("region down", " ", Some(&ok), Err(OverrideRefused::NoIdentity)),
+            (
+                "region down",
+                " ",
+                Some(&ok),
+                Err(OverrideRefused::NoIdentity),
+            ),
             (
                 "region down",
                 "alice",

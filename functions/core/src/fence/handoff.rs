@@ -46,7 +46,13 @@ pub fn chunk_prefix(run_id: &RunId, site: SiteRole) -> String {
 }
 
 /// Key of a new chunk: sortable by time, unique per writer.
-pub fn chunk_key(run_id: &RunId, site: SiteRole, at: DateTime<Utc>, attempt: u32, n: u64) -> String {
+pub fn chunk_key(
+    run_id: &RunId,
+    site: SiteRole,
+    at: DateTime<Utc>,
+    attempt: u32,
+    n: u64,
+) -> String {
     format!(
         "{}{}-a{attempt:04}-{n:06}.json",
         chunk_prefix(run_id, site),
@@ -62,7 +68,9 @@ pub async fn read_since(
     site: SiteRole,
     after: Option<&str>,
 ) -> Result<(Vec<HandoffEntry>, Option<String>), LedgerError> {
-    let keys = ledger.list_after(&chunk_prefix(run_id, site), after).await?;
+    let keys = ledger
+        .list_after(&chunk_prefix(run_id, site), after)
+        .await?;
     let mut entries = Vec::new();
     let mut last = after.map(str::to_string);
     for key in keys {

@@ -105,6 +105,10 @@ pub struct FenceRecord {
     pub last_error: Option<String>,
     /// Last update.
     pub updated_at: DateTime<Utc>,
+    /// When the site first answered an inventory; `None`: never reached (unreachable from the
+    /// start), so the record does not know what was live there.
+    #[serde(default)]
+    pub inventoried_at: Option<DateTime<Utc>>,
 }
 
 impl FenceRecord {
@@ -117,6 +121,7 @@ impl FenceRecord {
             resources: BTreeMap::new(),
             last_error: None,
             updated_at: Utc::now(),
+            inventoried_at: None,
         }
     }
 
@@ -655,4 +660,3 @@ fn desired_of(kind: ResourceKind) -> &'static str {
         ResourceKind::Pipeline => "IDLE",
     }
 }
-

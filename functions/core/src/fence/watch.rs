@@ -48,7 +48,6 @@ pub fn fence_watch_name(run: &crate::run::RunId) -> String {
     format!("{head}-{}-fence-watch", &hex::encode(digest)[..16])
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

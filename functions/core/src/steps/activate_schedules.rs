@@ -161,10 +161,33 @@ fn kind_activation(kind: ResourceKind) -> Option<Activation> {
 
 /// Pure: what to hand over and which of it is confirmed fenced at the source, from the source's
 /// fence record (every activation it found live) and the handoff entries seen so far.
+///
+/// A source never reached (unreachable from the start) has an empty record: what was live there
+/// then comes from its latest configuration snapshot (`fallback`), none of it confirmed — only
+/// the whole gate (an override on a confirmed data fence) lets it go live.
 pub fn handover(
     fence: &FenceRecord,
     handed_off: &BTreeMap<String, DateTime<Utc>>,
+    fallback: &[(String, Activation)],
 ) -> Vec<(Candidate, Option<DateTime<Utc>>, bool)> {
+    if fence.inventoried_at.is_none() {
+        let mut out: Vec<_> = fallback
+            .iter()
+            .map(|(name, activation)| {
+                (
+                    Candidate {
+                        name: name.clone(),
+                        activation: *activation,
+                    },
+                    None,
+                    false,
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.dedup_by(|a, b| a.0 == b.0);
+        return out;
+    }
     let mut out: Vec<(Candidate, Option<DateTime<Utc>>, bool)> = fence
         .resources
         .iter()
@@ -292,6 +315,9 @@ pub async fn handle(
     let mut restore: Option<FenceRecord> = None;
     let mut fence_read_at: Option<Instant> = None;
     let mut gate_override: Option<GateOverride> = None;
+    // What was live at a source never reached: its latest snapshot (read once, if needed).
+    let mut fallback: Vec<(String, Activation)> = Vec::new();
+    let mut fallback_read = false;
     loop {
         if fence_read_at.is_none_or(|t| t.elapsed() >= FENCE_REREAD) {
             fence = deps
@@ -330,6 +356,28 @@ pub async fn handle(
                 handed_off.entry(e.key).or_insert(e.confirmed_at);
             }
         }
+        if !fallback_read && restore.as_ref().is_some_and(|r| r.inventoried_at.is_none()) {
+            let role = if input.restore_source {
+                source_role
+            } else {
+                restore.as_ref().map(|r| r.site).unwrap_or(source_role)
+            };
+            fallback = deps
+                .ledger
+                .get::<crate::snapshot::ConfigSnapshot>(&crate::snapshot::snapshot_key(
+                    &run.plan.name,
+                    role,
+                ))
+                .await?
+                .map(|v| {
+                    v.value
+                        .live_activations()
+                        .map(|(n, a)| (n.clone(), a))
+                        .collect()
+                })
+                .unwrap_or_default();
+            fallback_read = true;
+        }
         let gate = may_activate(fence.as_ref().map(|f| f.status), gate_override.as_ref());
         let Some(restore_record) = restore.as_ref() else {
             if input.restore_source || run.restore_from.is_some() {
@@ -337,7 +385,8 @@ pub async fn handle(
                     "no fence record at {restore_key} to restore from"
                 )));
             }
-            // The sweep has not recorded its first inventory yet.
+            // The sweep has not recorded its first inventory yet: look again at the next poll.
+            fence_read_at = None;
             if Instant::now() + POLL >= stop {
                 return Ok(output(&record, gate, false, 0));
             }
@@ -346,7 +395,7 @@ pub async fn handle(
         };
         let confirmed_at_gate: BTreeSet<(String, Activation)> = match (&fence, &run.restore_from) {
             // Failback: the DR twin of each job is what must be fenced.
-            (Some(f), Some(_)) => handover(f, &handed_off)
+            (Some(f), Some(_)) => handover(f, &handed_off, &[])
                 .into_iter()
                 .filter(|(_, _, ok)| *ok)
                 .map(|(c, _, _)| (c.name, c.activation))
@@ -356,7 +405,7 @@ pub async fn handle(
         let now = Utc::now();
         let mut ready: Vec<(Candidate, Option<DateTime<Utc>>)> = Vec::new();
         let mut pending = 0usize;
-        for (c, fenced_at, confirmed) in handover(restore_record, &handed_off) {
+        for (c, fenced_at, confirmed) in handover(restore_record, &handed_off, &fallback) {
             if record.entries.contains_key(&c.key()) {
                 continue;
             }
@@ -384,7 +433,7 @@ pub async fn handle(
             deps.ledger.put(&record_key, &record).await?;
         }
         let left = pending
-            + handover(restore_record, &handed_off)
+            + handover(restore_record, &handed_off, &fallback)
                 .iter()
                 .filter(|(c, _, _)| !record.entries.contains_key(&c.key()))
                 .count();
@@ -395,7 +444,11 @@ pub async fn handle(
             record.complete = true;
             deps.ledger.put(&record_key, &record).await?;
             let out = output(&record, gate, true, 0);
-            info!(unpaused = out.unpaused, left_behind = out.missing.len(), "activation complete");
+            info!(
+                unpaused = out.unpaused,
+                left_behind = out.missing.len(),
+                "activation complete"
+            );
             return Ok(out);
         }
         if Instant::now() + POLL >= stop {
@@ -513,7 +566,12 @@ async fn run_once(
     Ok(())
 }
 
-fn output(record: &ActivationRecord, gate: Gate, complete: bool, pending: usize) -> ActivationOutput {
+fn output(
+    record: &ActivationRecord,
+    gate: Gate,
+    complete: bool,
+    pending: usize,
+) -> ActivationOutput {
     let count = |f: fn(&ActivationOutcome) -> bool| {
         record.entries.values().filter(|e| f(&e.outcome)).count()
     };
@@ -526,7 +584,9 @@ fn output(record: &ActivationRecord, gate: Gate, complete: bool, pending: usize)
         .map(|e| {
             let why = match &e.outcome {
                 ActivationOutcome::Missing => "job missing at the target".to_string(),
-                ActivationOutcome::NotDefined => format!("no {} at the target", e.activation.field()),
+                ActivationOutcome::NotDefined => {
+                    format!("no {} at the target", e.activation.field())
+                }
                 ActivationOutcome::Failed(m) => format!("refused: {m}"),
                 _ => String::new(),
             };
@@ -595,15 +655,24 @@ mod tests {
         let mut fence = FenceRecord::new(SiteRole::Primary);
         for (key, r) in [
             ("schedule:1", resource(ResourceKind::Schedule, "etl", true)),
-            ("schedule:2", resource(ResourceKind::Schedule, "report", false)),
-            ("continuous:3", resource(ResourceKind::Continuous, "stream", false)),
-            ("cluster:x", resource(ResourceKind::Cluster, "shared", false)),
+            (
+                "schedule:2",
+                resource(ResourceKind::Schedule, "report", false),
+            ),
+            (
+                "continuous:3",
+                resource(ResourceKind::Continuous, "stream", false),
+            ),
+            (
+                "cluster:x",
+                resource(ResourceKind::Cluster, "shared", false),
+            ),
         ] {
             fence.resources.insert(key.into(), r);
         }
         let t = Utc::now();
         let handed: BTreeMap<String, DateTime<Utc>> = [("continuous:3".to_string(), t)].into();
-        let got: Vec<(String, bool)> = handover(&fence, &handed)
+        let got: Vec<(String, bool)> = handover(&fence, &handed, &[])
             .into_iter()
             .map(|(c, _, ok)| (c.key(), ok))
             .collect();

@@ -179,9 +179,9 @@ async fn get_policy(deps: &Deps, bucket: &str) -> Result<Option<String>, String>
     match deps.aws.s3.get_bucket_policy().bucket(bucket).send().await {
         Ok(out) => Ok(out.policy().map(str::to_string)),
         Err(e) => {
-            let code = e.as_service_error().and_then(|s| {
-                aws_sdk_s3::error::ProvideErrorMetadata::code(s).map(str::to_string)
-            });
+            let code = e
+                .as_service_error()
+                .and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s).map(str::to_string));
             if code.as_deref() == Some("NoSuchBucketPolicy") {
                 Ok(None)
             } else {
@@ -277,10 +277,9 @@ async fn set_source_rules(
     match tokio::time::timeout(SOURCE_TIMEOUT, work).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => SourceRules::Unreachable(e),
-        Err(_) => SourceRules::Unreachable(format!(
-            "no answer within {} s",
-            SOURCE_TIMEOUT.as_secs()
-        )),
+        Err(_) => {
+            SourceRules::Unreachable(format!("no answer within {} s", SOURCE_TIMEOUT.as_secs()))
+        }
     }
 }
 
@@ -315,12 +314,13 @@ async fn set(
         None => {
             let mut buckets = Vec::new();
             for pair in &run.plan.replication.buckets {
-                let prior_policy = get_policy(deps, &pair.replica).await.map_err(|message| {
-                    StepError::Aws {
-                        service: "s3",
-                        message: format!("bucket policy of {}: {message}", pair.replica),
-                    }
-                })?;
+                let prior_policy =
+                    get_policy(deps, &pair.replica)
+                        .await
+                        .map_err(|message| StepError::Aws {
+                            service: "s3",
+                            message: format!("bucket policy of {}: {message}", pair.replica),
+                        })?;
                 buckets.push(BucketFence {
                     name: pair.name.clone(),
                     replica: pair.replica.clone(),
@@ -383,7 +383,11 @@ async fn set(
         summary: format!(
             "replication into {} replica bucket(s) denied{} in {elapsed_ms} ms",
             record.buckets.len(),
-            if confirmed { ", confirmed" } else { ", NOT confirmed" }
+            if confirmed {
+                ", confirmed"
+            } else {
+                ", NOT confirmed"
+            }
         ),
     })
 }
@@ -444,7 +448,11 @@ async fn remove(
         summary: format!(
             "data fence lifted on {} replica bucket(s){}",
             record.buckets.len(),
-            if all { "" } else { " — NOT everywhere, see the record" }
+            if all {
+                ""
+            } else {
+                " — NOT everywhere, see the record"
+            }
         ),
     })
 }

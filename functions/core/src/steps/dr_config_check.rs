@@ -3,23 +3,21 @@
 //! last snapshot in the ledger when the source is down), and checks that everything the plan
 //! starts or validates exists at the target. Missing plan objects block; other drift warns.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::{Deps, StepError};
+pub use crate::snapshot::{snapshot_key, ConfigSnapshot};
 use crate::{
     databricks::{
         clusters::ClusterFilter,
         jobs::{Activation, PauseStatus},
         WorkspaceClient,
     },
-    plan::{Plan, SiteRole},
+    plan::Plan,
     run::RunContext,
 };
 
@@ -28,34 +26,6 @@ use crate::{
 pub struct ConfigCheckInput {
     /// The run.
     pub run: RunContext,
-}
-
-/// The configuration that must match between sites, by name.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ConfigSnapshot {
-    /// When taken.
-    pub taken_at: Option<DateTime<Utc>>,
-    /// Job name → (cron expression or "", task count).
-    pub jobs: BTreeMap<String, (String, usize)>,
-    /// Pool name → node type.
-    pub pools: BTreeMap<String, String>,
-    /// Warehouse name → size.
-    pub warehouses: BTreeMap<String, String>,
-    /// All-purpose cluster names.
-    pub clusters: BTreeSet<String>,
-    /// Job name → the activations it defines (schedule, continuous, trigger) and whether each
-    /// is live: what the source would hand over, and what the target can take.
-    #[serde(default)]
-    pub activations: BTreeMap<String, Vec<(Activation, bool)>>,
-}
-
-impl ConfigSnapshot {
-    /// Job name → activations live (UNPAUSED) in this snapshot.
-    pub fn live_activations(&self) -> impl Iterator<Item = (&String, Activation)> {
-        self.activations
-            .iter()
-            .flat_map(|(name, list)| list.iter().filter(|(_, live)| *live).map(move |(a, _)| (name, *a)))
-    }
 }
 
 /// Pure: activations live at the source that the target cannot take over — the job is missing
@@ -155,14 +125,18 @@ pub async fn snapshot(
         activations: jobs
             .iter()
             .map(|j| {
-                let list = [Activation::Schedule, Activation::Continuous, Activation::Trigger]
-                    .into_iter()
-                    .filter_map(|a| {
-                        j.settings
-                            .pause_status(a)
-                            .map(|p| (a, p == PauseStatus::Unpaused))
-                    })
-                    .collect();
+                let list = [
+                    Activation::Schedule,
+                    Activation::Continuous,
+                    Activation::Trigger,
+                ]
+                .into_iter()
+                .filter_map(|a| {
+                    j.settings
+                        .pause_status(a)
+                        .map(|p| (a, p == PauseStatus::Unpaused))
+                })
+                .collect();
                 (j.settings.name.clone(), list)
             })
             .collect(),
@@ -242,17 +216,6 @@ pub fn compare(
     }
     blocking.dedup();
     (missing, differing, blocking)
-}
-
-fn snapshot_key(plan: &str, role: SiteRole) -> String {
-    format!(
-        "sites/{plan}/{}-config.json",
-        if role == SiteRole::Primary {
-            "primary"
-        } else {
-            "dr"
-        }
-    )
 }
 
 /// Compares the target with the source.

@@ -132,7 +132,10 @@ impl Evidence {
         if self.left_behind.len() > shown {
             rows.push((
                 "LEFT BEHIND".to_string(),
-                format!("... and {} more (see the dr-config-check record)", self.left_behind.len() - shown),
+                format!(
+                    "... and {} more (see the dr-config-check record)",
+                    self.left_behind.len() - shown
+                ),
             ));
         }
         rows.extend(
@@ -460,7 +463,10 @@ async fn request_intervention(
     input: &ApprovalInput,
 ) -> Result<ApprovalRequested, StepError> {
     let run = &input.run;
-    let failed_state = input.failed_state.clone().unwrap_or_else(|| "unknown".into());
+    let failed_state = input
+        .failed_state
+        .clone()
+        .unwrap_or_else(|| "unknown".into());
     let error = input
         .error
         .as_ref()
@@ -549,7 +555,11 @@ async fn request_intervention(
             .sns
             .publish()
             .topic_arn(topic)
-            .subject(format!("[Lifeboat] PAUSED: {} of {} needs a decision", run.kind.as_str(), run.plan.name))
+            .subject(format!(
+                "[Lifeboat] PAUSED: {} of {} needs a decision",
+                run.kind.as_str(),
+                run.plan.name
+            ))
             .message(&message)
             .send()
             .await

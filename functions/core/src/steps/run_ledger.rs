@@ -270,8 +270,14 @@ async fn start_fence_watch(deps: &Deps, run: &RunContext) -> Result<RunLedgerOut
     {
         Ok(out) => out.execution_arn().to_string(),
         // Already started by a retried invocation: the execution name is the dedup.
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_already_exists()) => {
-            format!("{}:{name}", machine.replace(":stateMachine:", ":execution:"))
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_execution_already_exists()) =>
+        {
+            format!(
+                "{}:{name}",
+                machine.replace(":stateMachine:", ":execution:")
+            )
         }
         Err(e) => return Err(StepError::aws("states", &e)),
     };
@@ -319,7 +325,10 @@ async fn fence_watch_done(
     match sweep {
         Some(s) if s.complete => record.confirmed_at = Some(Utc::now()),
         _ => {
-            record.stopped = Some((Utc::now(), "a failback began before the fence was confirmed".into()))
+            record.stopped = Some((
+                Utc::now(),
+                "a failback began before the fence was confirmed".into(),
+            ))
         }
     }
     deps.ledger.put(&key, &record).await?;
@@ -401,7 +410,10 @@ async fn holder_status(deps: &Deps, lock: &Lock) -> HolderStatus {
             ExecutionStatus::Running | ExecutionStatus::PendingRedrive => HolderStatus::Running,
             other => HolderStatus::Ended(other.as_str().to_string()),
         },
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_does_not_exist()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_execution_does_not_exist()) =>
+        {
             HolderStatus::Unknown
         }
         Err(e) => HolderStatus::Unverifiable(crate::aws::sdk_error_message(&e)),

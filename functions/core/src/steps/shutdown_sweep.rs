@@ -230,6 +230,7 @@ pub async fn handle_with(
         }
     };
     output.reachable = true;
+    record.inventoried_at.get_or_insert_with(Utc::now);
     let (planned, excluded) = plan_fence(&run.plan, &current, &mut record, Utc::now());
     // Confirm-only: the writes were sent once already; look, record, do not act again.
     let planned = if input.confirm_only {

@@ -1,0 +1,54 @@
+//! A site's configuration snapshot: what must match between the sites (jobs with their
+//! activations, pools, warehouses, clusters), by name. Taken by `dr-config-check` whenever the
+//! site answers and kept in the ledger, so a failover with the primary gone still knows what
+//! was live there.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{databricks::jobs::Activation, plan::SiteRole};
+
+/// The configuration that must match between sites, by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigSnapshot {
+    /// When taken.
+    pub taken_at: Option<DateTime<Utc>>,
+    /// Job name → (cron expression or "", task count).
+    pub jobs: BTreeMap<String, (String, usize)>,
+    /// Pool name → node type.
+    pub pools: BTreeMap<String, String>,
+    /// Warehouse name → size.
+    pub warehouses: BTreeMap<String, String>,
+    /// All-purpose cluster names.
+    pub clusters: BTreeSet<String>,
+    /// Job name → the activations it defines (schedule, continuous, trigger) and whether each
+    /// is live: what the source would hand over, and what the target can take.
+    #[serde(default)]
+    pub activations: BTreeMap<String, Vec<(Activation, bool)>>,
+}
+
+impl ConfigSnapshot {
+    /// Job name → activations live (UNPAUSED) in this snapshot.
+    pub fn live_activations(&self) -> impl Iterator<Item = (&String, Activation)> {
+        self.activations.iter().flat_map(|(name, list)| {
+            list.iter()
+                .filter(|(_, live)| *live)
+                .map(move |(a, _)| (name, *a))
+        })
+    }
+}
+
+/// Ledger key of a site's latest configuration snapshot (taken by every drift check that
+/// reaches it): what a failover compares with, and activates from, when that site is gone.
+pub fn snapshot_key(plan: &str, role: SiteRole) -> String {
+    format!(
+        "sites/{plan}/{}-config.json",
+        if role == SiteRole::Primary {
+            "primary"
+        } else {
+            "dr"
+        }
+    )
+}
