@@ -290,30 +290,216 @@ async fn approval_timeout_ends_cleanly_and_releases_the_lock() {
     env.stop().await;
 }
 
+/// Waits for a ledger document to satisfy `ok`.
+async fn ledger_until<T: serde::de::DeserializeOwned>(
+    env: &LocalEnv,
+    key: &str,
+    secs: u64,
+    ok: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = env.deps.ledger.get::<T>(key).await.unwrap() {
+            if ok(&v.value) {
+                return v.value;
+            }
+        }
+        assert!(Instant::now() < deadline, "{key} never got there");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn timeline(env: &LocalEnv, site: SiteRole) -> Vec<lifeboat::verdict::TimelineEvent> {
+    let v = env.admin_get(site, "timeline").await.unwrap();
+    serde_json::from_value(v["events"].clone()).unwrap()
+}
+
+async fn replica_policy(env: &LocalEnv, plan: &Plan) -> Option<String> {
+    env.aws
+        .s3
+        .get_bucket_policy()
+        .bucket(&plan.replication.buckets[0].replica)
+        .send()
+        .await
+        .ok()
+        .and_then(|p| p.policy().map(str::to_string))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreachable_primary_fails_over_with_schedules_gated() {
+async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_fences_its_return()
+{
+    use lifeboat_core::fence::{
+        data::{data_fence_key, DataFenceRecord},
+        gate::{open_gate, OverrideError, OverrideRefused},
+        watch::{fence_watch_key, FenceWatchRecord},
+    };
     let (env, plan) = setup(|p| p.shutdown.max_attempts = 3).await;
-    env.outage(SiteRole::Primary, true).await.unwrap();
-    let r = drive(&env, &plan, Answer::Approve).await;
-    assert_eq!(r.outcome, Outcome::SucceededWithWarnings, "{:#?}", r.report);
-    let fence = r.report.fence.as_ref().unwrap();
-    assert!(!fence.complete && fence.gave_up && !fence.reachable);
-    assert_eq!(
-        fence.attempt, 3,
-        "the loop kept trying up to the plan's bound"
+    let live_before = unpaused(&activations(&env, SiteRole::Primary).await);
+    // A drift check while the primary answered left its configuration snapshot in the ledger.
+    let earlier = lifeboat_core::steps::health_ingest::run_context(
+        &plan,
+        lifeboat_core::run::RunKind::Readiness,
+        lifeboat_core::plan::Direction::Failover,
+        lifeboat_core::run::Trigger {
+            source: lifeboat_core::run::TriggerSource::Schedule,
+            summary: "earlier snapshot".into(),
+            declared_at: chrono::Utc::now(),
+            event_arn: None,
+        },
+        None,
     );
-    let activation = r.report.activation.as_ref().unwrap();
+    env.invoke("dr-config-check", &serde_json::json!({ "run": earlier }))
+        .await
+        .unwrap();
+    // The whole primary region goes down: API and scheduler.
+    env.region_outage(SiteRole::Primary, true).await.unwrap();
+    let region = plan.sites.primary.region.clone();
+    let (arn, run_id) = started(
+        env.invoke("health-ingest", &health_event(&region, "REGION-DOWN"))
+            .await
+            .unwrap(),
+    );
+    let run = lifeboat_core::run::RunId(run_id.clone());
+    let approval = wait_for_approval(&env, &run_id).await;
     assert!(
-        !activation.activated,
-        "schedules stay gated until an operator overrides"
+        !approval.evidence.source_reachable,
+        "the evidence says the primary is down"
     );
-    assert!(unpaused(&activations(&env, SiteRole::Dr).await).is_empty());
-    assert_eq!(cname(&env, &plan).await, "dr.workspace.example.internal");
-    assert!(r
-        .report
-        .lessons_learned
+    // Before any write there is no data fence: an override is refused (and audited).
+    let early = open_gate(&env.deps, &run, "region down", "alice@example.com", "cli").await;
+    assert!(
+        matches!(
+            early,
+            Err(OverrideError::Refused(OverrideRefused::NoDataFence(_)))
+        ),
+        "{early:?}"
+    );
+    request_approval::decide(
+        &env.deps,
+        &run,
+        ApprovalStage::Failover,
+        Decision::Approve,
+        "oncall@example.com",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    // The data fence is confirmed at once, whatever the primary's state.
+    let fence: DataFenceRecord =
+        ledger_until(&env, &data_fence_key(&run), 30, |d: &DataFenceRecord| {
+            d.confirmed()
+        })
+        .await;
+    assert!(fence.confirmed_at.is_some());
+    let policy = replica_policy(&env, &plan).await.expect("a replica policy");
+    assert!(policy.contains("LifeboatDataFence") && policy.contains("s3:ReplicateObject"));
+    // The run's fence loop gives up; the fence watch takes over; the gate stays closed.
+    ledger_until(&env, &fence_watch_key(&run), 60, |_: &FenceWatchRecord| {
+        true
+    })
+    .await;
+    assert!(
+        unpaused(&activations(&env, SiteRole::Dr).await).is_empty(),
+        "gate closed"
+    );
+    // A blank reason keeps it closed; a reason with an identity opens it.
+    let blank = open_gate(&env.deps, &run, "  ", "alice@example.com", "cli").await;
+    assert!(matches!(
+        blank,
+        Err(OverrideError::Refused(OverrideRefused::BlankReason))
+    ));
+    let o = open_gate(
+        &env.deps,
+        &run,
+        "us-east-1 down per AWS Health; data fence confirmed",
+        "alice@example.com",
+        "cli",
+    )
+    .await
+    .unwrap();
+    assert_eq!(o.who, "alice@example.com");
+    let (status, _) = wait_for_end(&env, &arn).await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+    let report: lifeboat_core::report::Report = env
+        .deps
+        .ledger
+        .get(&format!("runs/{run_id}/report.json"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(report.outcome, Outcome::SucceededWithWarnings);
+    assert_eq!(
+        report.gate_override.as_ref().unwrap().who,
+        "alice@example.com"
+    );
+    let audit = env
+        .deps
+        .ledger
+        .list(&format!("runs/{run_id}/gate-audit/"))
+        .await
+        .unwrap();
+    assert_eq!(
+        audit.len(),
+        3,
+        "two refusals and the opening are audited: {audit:?}"
+    );
+    // DR runs what was live at the primary (from the snapshot), minus the plan's exclusions.
+    let expected: Vec<String> = live_before
         .iter()
-        .any(|l| l.contains("override")));
+        .filter(|n| n.as_str() != "DR Canary Monitor")
+        .cloned()
+        .collect();
+    assert_eq!(unpaused(&activations(&env, SiteRole::Dr).await), expected);
+    assert_eq!(cname(&env, &plan).await, "dr.workspace.example.internal");
+    assert!(lock_released(&env, &plan).await);
+
+    // Hours later (here: now) the primary comes back with its schedules live: a zombie.
+    env.region_outage(SiteRole::Primary, false).await.unwrap();
+    let returned_ms = chrono::Utc::now().timestamp_millis();
+    let watch: FenceWatchRecord =
+        ledger_until(&env, &fence_watch_key(&run), 60, |w: &FenceWatchRecord| {
+            w.confirmed_at.is_some()
+        })
+        .await;
+    assert!(watch.confirmed_at.unwrap().timestamp_millis() >= returned_ms);
+    assert_eq!(
+        unpaused(&activations(&env, SiteRole::Primary).await),
+        vec!["DR Canary Monitor".to_string()],
+        "the returning primary is fenced, exclusions aside"
+    );
+    // Never both active while the run ran and while the region was down; after its return the
+    // zombie window is bounded by the watch's interval plus one sweep.
+    let (p, d) = (
+        timeline(&env, SiteRole::Primary).await,
+        timeline(&env, SiteRole::Dr).await,
+    );
+    let v = lifeboat::verdict::never_both_active(&p, &d);
+    for o in &v.overlaps {
+        assert!(
+            o.from_ms >= returned_ms - 1000,
+            "overlap before the return: {o:?}"
+        );
+        assert!(
+            o.to_ms - o.from_ms < 15_000,
+            "zombie window too long: {o:?}"
+        );
+    }
+    // None left behind: every activation live before is live at exactly one site.
+    let primary_now = lifeboat::verdict::live_activations(
+        &env.admin_get(SiteRole::Primary, "state").await.unwrap(),
+    );
+    let dr_now =
+        lifeboat::verdict::live_activations(&env.admin_get(SiteRole::Dr, "state").await.unwrap());
+    let left = lifeboat::verdict::left_behind(
+        &p,
+        report.trigger.declared_at.timestamp_millis(),
+        &primary_now,
+        &dr_now,
+    );
+    assert!(left.is_empty(), "{left:?}");
+    assert!(primary_now.is_disjoint(&dr_now), "live at exactly one site");
     env.stop().await;
 }
 

@@ -496,6 +496,18 @@ impl LocalEnv {
             .map(|_| ())
     }
 
+    /// A whole regional outage at a site (API and scheduler down) or its end; the timeline
+    /// records both, so the verdicts count the site as active nowhere in between.
+    pub async fn region_outage(&self, site: SiteRole, down: bool) -> Result<()> {
+        self.admin_post(
+            site,
+            "outage",
+            serde_json::json!({"enabled": down, "region_down": down}),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Stops everything.
     pub async fn stop(self) {
         self.moto.stop().await;

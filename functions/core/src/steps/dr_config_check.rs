@@ -76,8 +76,12 @@ pub struct ConfigCheckOutput {
 }
 
 /// Takes a snapshot of a workspace's configuration.
+///
+/// `activations` leave out what the plan excludes from the fence (it stays live at the source
+/// by design, so the other site must never take it over).
 pub async fn snapshot(
     client: &WorkspaceClient,
+    plan: &Plan,
 ) -> Result<ConfigSnapshot, crate::databricks::ApiError> {
     let jobs = client.list_jobs(true);
     let jobs = futures::TryStreamExt::try_collect::<Vec<_>>(jobs);
@@ -124,6 +128,7 @@ pub async fn snapshot(
         clusters: clusters.iter().map(|c| c.cluster_name.clone()).collect(),
         activations: jobs
             .iter()
+            .filter(|j| !plan.excluded(&j.settings.name, &j.settings.tags))
             .map(|j| {
                 let list = [
                     Activation::Schedule,
@@ -224,11 +229,11 @@ pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckO
     let run = &input.run;
     let (source_role, target_role) = run.direction.roles();
     let target_client = deps.workspaces.client(run.plan.site(target_role)).await?;
-    let target = snapshot(&target_client).await?;
+    let target = snapshot(&target_client, &run.plan).await?;
     let source_client = deps.workspaces.client(run.plan.site(source_role)).await?;
     let source_client = source_client.with_deadline(Instant::now() + Duration::from_secs(20));
     let key = snapshot_key(&run.plan.name, source_role);
-    let (source, compared_with) = match snapshot(&source_client).await {
+    let (source, compared_with) = match snapshot(&source_client, &run.plan).await {
         Ok(s) => {
             deps.ledger.put(&key, &s).await?;
             (Some(s), "live")
