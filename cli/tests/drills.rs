@@ -78,8 +78,10 @@ async fn settle(env: &LocalEnv) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_drill_round_trips_both_workspaces() {
-    let (env, plan) = setup().await;
+async fn full_drill_round_trips_both_workspaces_at_realistic_timings() {
+    // Clusters take minutes to start and stop (emulated): the failback's one-time DR shutdown
+    // must wait for TERMINATING/STOPPING rather than call them failures.
+    let (env, plan) = common::setup_with(common::realistic(), |_| {}).await;
     let primary_before = inventory(&env, SiteRole::Primary).await;
     let dr_before = inventory(&env, SiteRole::Dr).await;
     let production = plan.dns.as_ref().unwrap().record_name.clone();
@@ -173,6 +175,52 @@ async fn full_drill_round_trips_both_workspaces() {
         );
     }
     assert_eq!(failback.report.direction, "failback");
+    // The failover's data fence was set, confirmed, and lifted exactly by the failback.
+    let fence = failover.report.data_fence.as_ref().expect("a data fence");
+    assert!(fence.confirmed_at.is_some());
+    let lifted: lifeboat_core::fence::data::DataFenceRecord = env
+        .deps
+        .ledger
+        .get(&lifeboat_core::fence::data::data_fence_key(
+            &lifeboat_core::run::RunId(failover.run_id.clone()),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert!(lifted.removed_at.is_some(), "{lifted:?}");
+    let policy = env
+        .aws
+        .s3
+        .get_bucket_policy()
+        .bucket(&plan.replication.buckets[0].replica)
+        .send()
+        .await
+        .ok()
+        .and_then(|p| p.policy().map(str::to_string));
+    assert!(
+        policy.is_none_or(|p| !p.contains("LifeboatDataFence")),
+        "the replica's policy is as before the failover"
+    );
+    // Replication rules of the source are enabled again.
+    let rules = env
+        .aws
+        .s3
+        .get_bucket_replication()
+        .bucket(&plan.replication.buckets[0].source)
+        .send()
+        .await
+        .unwrap();
+    assert!(rules
+        .replication_configuration()
+        .unwrap()
+        .rules()
+        .iter()
+        .all(|r| r.status().as_str() == "Enabled"));
+    for r in [failover, failback] {
+        assert!(r.verdict.none_left_behind, "{:?}", r.verdict.left_behind);
+        assert!(r.report.verdict.never_both_active && r.report.verdict.none_left_behind);
+    }
     env.stop().await;
 }
 

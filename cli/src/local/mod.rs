@@ -73,6 +73,12 @@ pub struct LocalOptions {
     pub step_timeout: Duration,
     /// Client retry attempts (tests of outages lower it).
     pub client_max_attempts: u32,
+    /// `Realistic`: clusters take minutes to start, tens of seconds to stop (emulated time).
+    pub lifecycle_profile: databricks_emulator::LifecycleProfile,
+    /// Emulated clock speed-up: realistic durations and cron schedules run this much faster.
+    pub clock_speed: f64,
+    /// The large fixture's DR twin carries its documented, seeded drift.
+    pub dr_drift: bool,
 }
 
 impl Default for LocalOptions {
@@ -82,6 +88,9 @@ impl Default for LocalOptions {
             lifecycle_delay: Duration::from_millis(300),
             step_timeout: Duration::from_secs(120),
             client_max_attempts: 3,
+            lifecycle_profile: databricks_emulator::LifecycleProfile::Uniform,
+            clock_speed: 1.0,
+            dr_drift: true,
         }
     }
 }
@@ -125,7 +134,9 @@ impl LocalEnv {
         let primary = databricks_emulator::start(
             EmulatorConfig::new(options.fixture, primary_token.clone())
                 .role(Role::Primary)
-                .lifecycle_delay(options.lifecycle_delay),
+                .lifecycle_delay(options.lifecycle_delay)
+                .lifecycle_profile(options.lifecycle_profile)
+                .clock_speed(options.clock_speed),
         )
         .await
         .context("starting the primary workspace emulator")?;
@@ -133,6 +144,9 @@ impl LocalEnv {
             EmulatorConfig::new(options.fixture, dr_token)
                 .role(Role::Dr)
                 .lifecycle_delay(options.lifecycle_delay)
+                .lifecycle_profile(options.lifecycle_profile)
+                .clock_speed(options.clock_speed)
+                .dr_drift(options.dr_drift)
                 .oauth("lifeboat-sp", dr_oauth_secret.clone()),
         )
         .await

@@ -13,17 +13,34 @@ use lifeboat_core::plan::Plan;
 
 /// Starts and provisions an environment; `edit` adjusts the plan first.
 pub async fn setup(edit: impl FnOnce(&mut Plan)) -> (LocalEnv, Plan) {
+    setup_with(
+        LocalOptions {
+            lifecycle_delay: Duration::from_millis(200),
+            ..LocalOptions::default()
+        },
+        edit,
+    )
+    .await
+}
+
+/// Real-world lifecycle durations (cluster start 3–5 min, terminate 30–120 s, warehouse start
+/// 1–3 min, ...) on an emulated clock 60 times faster: real timings in seconds.
+pub fn realistic() -> LocalOptions {
+    LocalOptions {
+        lifecycle_profile: databricks_emulator::LifecycleProfile::Realistic,
+        clock_speed: 60.0,
+        ..LocalOptions::default()
+    }
+}
+
+/// [`setup`] with explicit environment options.
+pub async fn setup_with(options: LocalOptions, edit: impl FnOnce(&mut Plan)) -> (LocalEnv, Plan) {
     let root = lifeboat::local::moto::repo_root().unwrap();
     let mut plan = drill::load_plan(&root.join("lifeboat.toml")).unwrap();
     plan.startup.poll_seconds = 1;
     plan.shutdown.retry_interval_seconds = 1;
     edit(&mut plan);
-    let env = LocalEnv::start(LocalOptions {
-        lifecycle_delay: Duration::from_millis(200),
-        ..LocalOptions::default()
-    })
-    .await
-    .unwrap();
+    let env = LocalEnv::start(options).await.unwrap();
     env.provision(&mut plan).await.unwrap();
     (env, plan)
 }
