@@ -503,6 +503,301 @@ async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_
     env.stop().await;
 }
 
+/// Waits until a site's jobs look as `before` (transitional states settle).
+async fn settled(env: &LocalEnv, site: SiteRole, before: &Value) {
+    for _ in 0..50 {
+        if pause_states(&footprint(env, site).await) == pause_states(before) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every job's activation states (without the start-up's concurrency overrides).
+fn pause_states(footprint: &Value) -> Vec<Value> {
+    footprint["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            serde_json::json!([
+                j["name"],
+                j["schedule_pause_status"],
+                j["continuous_pause_status"],
+                j["trigger_pause_status"]
+            ])
+        })
+        .collect()
+}
+
+/// Starts a failover by a Health event and approves it; returns (execution arn, run id).
+async fn approved_failover(env: &LocalEnv, plan: &Plan, id: &str) -> (String, String) {
+    let (arn, run_id) = started(
+        env.invoke(
+            "health-ingest",
+            &health_event(&plan.sites.primary.region, id),
+        )
+        .await
+        .unwrap(),
+    );
+    wait_for_approval(env, &run_id).await;
+    request_approval::decide(
+        &env.deps,
+        &lifeboat_core::run::RunId(run_id.clone()),
+        ApprovalStage::Failover,
+        Decision::Approve,
+        "oncall@example.com",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    (arn, run_id)
+}
+
+async fn wait_paused(
+    env: &LocalEnv,
+    run_id: &str,
+) -> lifeboat_core::intervention::InterventionRecord {
+    ledger_until(
+        env,
+        &lifeboat_core::intervention::intervention_key(&lifeboat_core::run::RunId(run_id.into())),
+        60,
+        |r: &lifeboat_core::intervention::InterventionRecord| r.task_token.is_some(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_after_the_first_write_pauses_and_abort_restores_both_sites() {
+    use lifeboat_core::intervention::{decide, InterventionAction};
+    // Validation fails at DR (a query expects the wrong count): after the fence and start-up.
+    let (env, plan) = setup(|p| {
+        p.validation.queries[0].expect_rows = Some(vec![vec!["51".into()]]);
+    })
+    .await;
+    let primary_before = footprint(&env, SiteRole::Primary).await;
+    let dr_before = footprint(&env, SiteRole::Dr).await;
+    let (arn, run_id) = approved_failover(&env, &plan, "PAUSE-ABORT").await;
+    let paused = wait_paused(&env, &run_id).await;
+    assert_eq!(paused.failed_state, "ValidateWorkspace");
+    assert!(
+        paused.error.contains("ValidationFailed"),
+        "{}",
+        paused.error
+    );
+    // Both sites' state is in the request: the primary fenced, DR started.
+    let sites: Vec<&str> = paused.sites.iter().map(|s| s.site.as_str()).collect();
+    assert_eq!(sites, vec!["primary", "dr"]);
+    assert!(
+        paused.sites[0].summary.contains("fence"),
+        "{:?}",
+        paused.sites[0]
+    );
+    // Nothing moves on without a human: the run waits.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let d = env
+        .aws
+        .sfn
+        .describe_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.status(), &ExecutionStatus::Running);
+    assert_eq!(
+        cname(&env, &plan).await,
+        "primary.workspace.example.internal"
+    );
+    // A blank identity cannot decide; an operator aborts.
+    let run = lifeboat_core::run::RunId(run_id.clone());
+    assert!(
+        decide(&env.deps, &run, InterventionAction::Abort, " ", "cli", None)
+            .await
+            .is_err()
+    );
+    decide(
+        &env.deps,
+        &run,
+        InterventionAction::Abort,
+        "alice@example.com",
+        "cli",
+        Some("validation data wrong".into()),
+    )
+    .await
+    .unwrap();
+    // Single use: a second decision on the same pause is refused.
+    assert!(decide(
+        &env.deps,
+        &run,
+        InterventionAction::Retry,
+        "bob@example.com",
+        "cli",
+        None
+    )
+    .await
+    .is_err());
+    let (status, _) = wait_for_end(&env, &arn).await;
+    assert_eq!(status, ExecutionStatus::Failed);
+    let report: lifeboat_core::report::Report = env
+        .deps
+        .ledger
+        .get(&format!("runs/{run_id}/report.json"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(report.outcome, Outcome::Aborted, "{:#?}", report.error);
+    let i = report.intervention.as_ref().unwrap();
+    assert_eq!(i.history.len(), 1);
+    assert_eq!(i.history[0].who, "alice@example.com");
+    assert!(!i.pending);
+    // Both sites as they were: the primary's schedules live again, DR dormant again; DNS never
+    // moved; the data fence lifted; the lock released.
+    settled(&env, SiteRole::Primary, &primary_before).await;
+    assert_eq!(
+        footprint(&env, SiteRole::Primary).await["jobs"],
+        primary_before["jobs"]
+    );
+    // DR: every activation dormant again (the start-up's concurrency override stays, as after a
+    // failback's reset; see the README's known limits).
+    settled(&env, SiteRole::Dr, &dr_before).await;
+    assert_eq!(
+        pause_states(&footprint(&env, SiteRole::Dr).await),
+        pause_states(&dr_before)
+    );
+    assert_eq!(
+        cname(&env, &plan).await,
+        "primary.workspace.example.internal"
+    );
+    assert!(report.data_fence.as_ref().unwrap().removed_at.is_some());
+    assert!(replica_policy(&env, &plan)
+        .await
+        .is_none_or(|p| !p.contains("LifeboatDataFence")));
+    assert!(lock_released(&env, &plan).await);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_run_continues_past_a_failed_step_on_a_decision() {
+    use lifeboat_core::intervention::{decide, InterventionAction};
+    let (env, plan) = setup(|p| {
+        p.validation.queries[0].expect_rows = Some(vec![vec!["51".into()]]);
+    })
+    .await;
+    let (arn, run_id) = approved_failover(&env, &plan, "PAUSE-CONTINUE").await;
+    let run = lifeboat_core::run::RunId(run_id.clone());
+    wait_paused(&env, &run_id).await;
+    // Retry first: it fails the same way and pauses again (a second request, same record).
+    decide(
+        &env.deps,
+        &run,
+        InterventionAction::Retry,
+        "alice@example.com",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    let again = ledger_until(
+        &env,
+        &lifeboat_core::intervention::intervention_key(&run),
+        60,
+        |r: &lifeboat_core::intervention::InterventionRecord| {
+            r.task_token.is_some() && r.history.len() == 1
+        },
+    )
+    .await;
+    assert_eq!(again.failed_state, "ValidateWorkspace");
+    decide(
+        &env.deps,
+        &run,
+        InterventionAction::Continue,
+        "alice@example.com",
+        "cli",
+        Some("known test data drift".into()),
+    )
+    .await
+    .unwrap();
+    let (status, _) = wait_for_end(&env, &arn).await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+    let report: lifeboat_core::report::Report = env
+        .deps
+        .ledger
+        .get(&format!("runs/{run_id}/report.json"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(
+        report.outcome,
+        Outcome::SucceededWithWarnings,
+        "validation failed: a warning"
+    );
+    assert_eq!(report.intervention.as_ref().unwrap().history.len(), 2);
+    assert_eq!(cname(&env, &plan).await, "dr.workspace.example.internal");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_check_before_approval_touches_neither_site() {
+    // The plan starts a warehouse the DR site does not have: drift that blocks.
+    let (env, plan) = setup(|p| p.startup.warehouses.push("No Such Warehouse".into())).await;
+    let before = (
+        footprint(&env, SiteRole::Primary).await,
+        footprint(&env, SiteRole::Dr).await,
+    );
+    let (arn, run_id) = started(
+        env.invoke(
+            "health-ingest",
+            &health_event(&plan.sites.primary.region, "DRIFT"),
+        )
+        .await
+        .unwrap(),
+    );
+    let (status, _) = wait_for_end(&env, &arn).await;
+    assert_eq!(status, ExecutionStatus::Failed);
+    // Refused before anyone was asked: no approval request, no write at either site.
+    assert!(env
+        .deps
+        .ledger
+        .get_raw(&approval_key(
+            &lifeboat_core::run::RunId(run_id.clone()),
+            ApprovalStage::Failover
+        ))
+        .await
+        .unwrap()
+        .is_none());
+    for site in [SiteRole::Primary, SiteRole::Dr] {
+        let log = env.admin_get(site, "requests").await.unwrap();
+        let writes: Vec<&Value> = log["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == "POST" && !r["path"].as_str().unwrap_or("").contains("oidc"))
+            .collect();
+        assert!(writes.is_empty(), "{site:?} got writes: {writes:?}");
+    }
+    assert_eq!(
+        (
+            footprint(&env, SiteRole::Primary).await,
+            footprint(&env, SiteRole::Dr).await
+        ),
+        before
+    );
+    let report: lifeboat_core::report::Report = env
+        .deps
+        .ledger
+        .get(&format!("runs/{run_id}/report.json"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(report.outcome, Outcome::Refused);
+    assert!(lock_released(&env, &plan).await);
+    env.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpo_breach_stops_before_the_target_is_activated() {
     let (env, plan) = setup(|_| {}).await;

@@ -155,8 +155,8 @@ pub struct Built {
 /// A step's output from the execution results: top level, or inside the Parallel state's
 /// `failover` selection.
 fn pick<T: serde::de::DeserializeOwned>(results: &Value, key: &str) -> Option<T> {
-    // Top level, or inside a Parallel state's output (`failover`, `failback`: an array with
-    // one results object per branch), first match wins.
+    // Top level, or inside a Parallel state's output (`failover`, `failback`: one results
+    // object per branch, as an array or named `fence`/`handover`/`startup`), first match wins.
     fn find<'a>(v: &'a Value, key: &str, depth: u8) -> Option<&'a Value> {
         if let Some(found) = v.get(key).filter(|v| !v.is_null()) {
             return Some(found);
@@ -166,7 +166,7 @@ fn pick<T: serde::de::DeserializeOwned>(results: &Value, key: &str) -> Option<T>
         }
         let children: Vec<&Value> = match v {
             Value::Array(items) => items.iter().collect(),
-            Value::Object(_) => ["failover", "failback"]
+            Value::Object(_) => ["failover", "failback", "fence", "handover", "startup"]
                 .iter()
                 .filter_map(|k| v.get(*k))
                 .collect(),
@@ -174,7 +174,7 @@ fn pick<T: serde::de::DeserializeOwned>(results: &Value, key: &str) -> Option<T>
         };
         children.into_iter().find_map(|c| find(c, key, depth - 1))
     }
-    find(results, key, 2).and_then(|v| serde_json::from_value(v.clone()).ok())
+    find(results, key, 3).and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
 /// An approval given with SendTaskSuccess directly: `{"approver": ..., "channel": ..., "comment": ...}`
