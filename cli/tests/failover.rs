@@ -514,8 +514,8 @@ async fn settled(env: &LocalEnv, site: SiteRole, before: &Value) {
 }
 
 /// Every job's activation states (without the start-up's concurrency overrides).
-fn pause_states(footprint: &Value) -> Vec<Value> {
-    footprint["jobs"]
+fn pause_states(footprint: &Value) -> Vec<String> {
+    let mut v: Vec<String> = footprint["jobs"]
         .as_array()
         .unwrap()
         .iter()
@@ -526,8 +526,11 @@ fn pause_states(footprint: &Value) -> Vec<Value> {
                 j["continuous_pause_status"],
                 j["trigger_pause_status"]
             ])
+            .to_string()
         })
-        .collect()
+        .collect();
+    v.sort();
+    v
 }
 
 /// Starts a failover by a Health event and approves it; returns (execution arn, run id).
