@@ -54,9 +54,9 @@ enum Command {
     /// Run a local failover drill end to end (emulated workspaces, moto, real state machine and
     /// handlers) and write its report.
     Drill {
-        /// The DR plan.
-        #[arg(long, default_value = "lifeboat.toml")]
-        plan: PathBuf,
+        /// The DR plan (default: lifeboat.toml; plans/large.toml with --fixture large).
+        #[arg(long)]
+        plan: Option<PathBuf>,
         /// Approve without asking.
         #[arg(long)]
         yes: bool,
@@ -297,7 +297,7 @@ async fn main() -> ExitCode {
             kind,
             aws: true,
             ..
-        } => drill_in_aws(plan, kind).await,
+        } => drill_in_aws(plan.unwrap_or_else(|| "lifeboat.toml".into()), kind).await,
         Command::Drill {
             plan,
             yes,
@@ -306,6 +306,11 @@ async fn main() -> ExitCode {
             kind,
             aws: false,
         } => {
+            // The large fixture has its own plan: the demo plan names objects it does not have.
+            let plan = plan.unwrap_or_else(|| match fixture {
+                FixtureArg::Large => "plans/large.toml".into(),
+                _ => "lifeboat.toml".into(),
+            });
             let options = DrillOptions {
                 plan_path: plan,
                 answer: if yes { Answer::Approve } else { Answer::Prompt },

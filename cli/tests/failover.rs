@@ -572,6 +572,90 @@ async fn wait_paused(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_lost_mid_sweep_and_back_mid_activation_still_hands_over_everything() {
+    use lifeboat_core::fence::FenceRecord;
+    // Slow limits (a fifth of the real ones) so the fence takes long enough to be cut.
+    let (env, plan) = common::setup_with(
+        lifeboat::local::LocalOptions {
+            rate_limit_scale: 0.2,
+            lifecycle_delay: Duration::from_millis(200),
+            ..Default::default()
+        },
+        |p| {
+            p.shutdown.retry_interval_seconds = 1;
+            p.shutdown.max_attempts = 30;
+            p.startup.poll_seconds = 1;
+        },
+    )
+    .await;
+    let live_before = lifeboat::verdict::live_activations(
+        &env.admin_get(SiteRole::Primary, "state").await.unwrap(),
+    );
+    let (arn, run_id) = approved_failover(&env, &plan, "MID-SWEEP").await;
+    let run = lifeboat_core::run::RunId(run_id.clone());
+    // The sweep has begun (prior states recorded, something confirmed, not done): cut it.
+    ledger_until(
+        &env,
+        &lifeboat_core::fence::fence_key_of(&run, SiteRole::Primary),
+        60,
+        |f: &FenceRecord| {
+            f.inventoried_at.is_some()
+                && f.resources.values().any(|r| r.confirmed)
+                && f.resources.values().any(|r| !r.confirmed)
+        },
+    )
+    .await;
+    env.outage(SiteRole::Primary, true).await.unwrap();
+    // Activation goes on for what was confirmed; the rest waits. Then the primary returns.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    env.outage(SiteRole::Primary, false).await.unwrap();
+    let (status, _) = wait_for_end(&env, &arn).await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+    let report: lifeboat_core::report::Report = env
+        .deps
+        .ledger
+        .get(&format!("runs/{run_id}/report.json"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.error);
+    assert!(
+        report.fence.as_ref().unwrap().attempt > 1,
+        "the outage cost attempts"
+    );
+    assert!(
+        report.verdict.never_both_active && report.verdict.none_left_behind,
+        "{:?}",
+        report.verdict
+    );
+    let (p, d) = (
+        timeline(&env, SiteRole::Primary).await,
+        timeline(&env, SiteRole::Dr).await,
+    );
+    let v = lifeboat::verdict::never_both_active(&p, &d);
+    assert!(v.never_both_active, "{:?}", v.overlaps);
+    let primary_now = lifeboat::verdict::live_activations(
+        &env.admin_get(SiteRole::Primary, "state").await.unwrap(),
+    );
+    let dr_now =
+        lifeboat::verdict::live_activations(&env.admin_get(SiteRole::Dr, "state").await.unwrap());
+    let left = lifeboat::verdict::left_behind(
+        &p,
+        report.trigger.declared_at.timestamp_millis(),
+        &primary_now,
+        &dr_now,
+    );
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(
+        primary_now.len() + dr_now.len(),
+        live_before.len(),
+        "each live at exactly one site"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_after_the_first_write_pauses_and_abort_restores_both_sites() {
     use lifeboat_core::intervention::{decide, InterventionAction};
     // Validation fails at DR (a query expects the wrong count): after the fence and start-up.

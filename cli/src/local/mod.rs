@@ -79,6 +79,9 @@ pub struct LocalOptions {
     pub clock_speed: f64,
     /// The large fixture's DR twin carries its documented, seeded drift.
     pub dr_drift: bool,
+    /// Multiplies every per-family rate limit, at the emulators and in the client alike (tests
+    /// of the large fixture raise them; benchmarks keep the real ones, 1.0).
+    pub rate_limit_scale: f64,
 }
 
 impl Default for LocalOptions {
@@ -91,8 +94,31 @@ impl Default for LocalOptions {
             lifecycle_profile: databricks_emulator::LifecycleProfile::Uniform,
             clock_speed: 1.0,
             dr_drift: true,
+            rate_limit_scale: 1.0,
         }
     }
+}
+
+/// The emulators' published limits, scaled.
+fn scaled_limits(scale: f64) -> databricks_emulator::RateLimits {
+    let mut l = databricks_emulator::RateLimits::default();
+    for rate in [
+        &mut l.jobs_update,
+        &mut l.jobs_read,
+        &mut l.runs_read,
+        &mut l.runs_write,
+        &mut l.clusters,
+        &mut l.pools,
+        &mut l.warehouses,
+        &mut l.pipelines,
+        &mut l.permissions,
+        &mut l.scim,
+        &mut l.sql,
+        &mut l.other,
+    ] {
+        *rate *= scale;
+    }
+    l
 }
 
 /// The running local environment. Dropping it stops everything.
@@ -136,7 +162,8 @@ impl LocalEnv {
                 .role(Role::Primary)
                 .lifecycle_delay(options.lifecycle_delay)
                 .lifecycle_profile(options.lifecycle_profile)
-                .clock_speed(options.clock_speed),
+                .clock_speed(options.clock_speed)
+                .rate_limits(scaled_limits(options.rate_limit_scale)),
         )
         .await
         .context("starting the primary workspace emulator")?;
@@ -146,6 +173,7 @@ impl LocalEnv {
                 .lifecycle_delay(options.lifecycle_delay)
                 .lifecycle_profile(options.lifecycle_profile)
                 .clock_speed(options.clock_speed)
+                .rate_limits(scaled_limits(options.rate_limit_scale))
                 .dr_drift(options.dr_drift)
                 .oauth("lifeboat-sp", dr_oauth_secret.clone()),
         )
@@ -175,6 +203,9 @@ impl LocalEnv {
         };
         let mut deps = Deps::new(aws.clone(), config);
         deps.workspaces.retry.max_attempts = options.client_max_attempts;
+        for rate in deps.workspaces.rate_limits.0.values_mut() {
+            *rate *= options.rate_limit_scale;
+        }
         let host = LambdaHost::start(
             listener,
             deps.clone(),

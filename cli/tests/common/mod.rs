@@ -35,8 +35,17 @@ pub fn realistic() -> LocalOptions {
 
 /// [`setup`] with explicit environment options.
 pub async fn setup_with(options: LocalOptions, edit: impl FnOnce(&mut Plan)) -> (LocalEnv, Plan) {
+    setup_plan(options, "lifeboat.toml", edit).await
+}
+
+/// [`setup_with`] and a plan file of the repository.
+pub async fn setup_plan(
+    options: LocalOptions,
+    plan_file: &str,
+    edit: impl FnOnce(&mut Plan),
+) -> (LocalEnv, Plan) {
     let root = lifeboat::local::moto::repo_root().unwrap();
-    let mut plan = drill::load_plan(&root.join("lifeboat.toml")).unwrap();
+    let mut plan = drill::load_plan(&root.join(plan_file)).unwrap();
     plan.startup.poll_seconds = 1;
     plan.shutdown.retry_interval_seconds = 1;
     edit(&mut plan);

@@ -653,6 +653,7 @@ mod tests {
     #[test]
     fn handover_lists_each_activation_once_with_its_per_job_confirmation() {
         let mut fence = FenceRecord::new(SiteRole::Primary);
+        fence.inventoried_at = Some(Utc::now());
         for (key, r) in [
             ("schedule:1", resource(ResourceKind::Schedule, "etl", true)),
             (
@@ -684,6 +685,62 @@ mod tests {
                 ("continuous:stream".into(), true),
             ]
         );
+    }
+
+    #[test]
+    fn a_source_never_reached_hands_over_its_snapshot_unconfirmed() {
+        let fence = FenceRecord::new(SiteRole::Primary);
+        let fallback = vec![
+            ("etl".to_string(), Activation::Schedule),
+            ("etl".to_string(), Activation::Schedule),
+            ("stream".to_string(), Activation::Continuous),
+        ];
+        let got: Vec<(String, bool)> = handover(&fence, &BTreeMap::new(), &fallback)
+            .into_iter()
+            .map(|(c, _, ok)| (c.key(), ok))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("schedule:etl".into(), false),
+                ("continuous:stream".into(), false)
+            ],
+            "deduplicated, none confirmed: only the whole gate lets them go"
+        );
+        // Once the site answered, the record is the truth, not the snapshot.
+        let mut reached = FenceRecord::new(SiteRole::Primary);
+        reached.inventoried_at = Some(Utc::now());
+        assert!(handover(&reached, &BTreeMap::new(), &fallback).is_empty());
+    }
+
+    #[test]
+    fn decide_names_what_the_target_cannot_take() {
+        let job = |schedule: Option<PauseStatus>| -> Job {
+            serde_json::from_value(serde_json::json!({
+                "job_id": 1,
+                "settings": {
+                    "name": "etl",
+                    "schedule": schedule.map(|p| serde_json::json!({
+                        "quartz_cron_expression": "0 0 * * * ?",
+                        "timezone_id": "UTC",
+                        "pause_status": p,
+                    })),
+                },
+            }))
+            .unwrap()
+        };
+        let paused = job(Some(PauseStatus::Paused));
+        let live = job(Some(PauseStatus::Unpaused));
+        let none = job(None);
+        let table: &[(Option<&Job>, Result<(), ActivationOutcome>)] = &[
+            (Some(&paused), Ok(())),
+            (Some(&live), Err(ActivationOutcome::AlreadyLive)),
+            (Some(&none), Err(ActivationOutcome::NotDefined)),
+            (None, Err(ActivationOutcome::Missing)),
+        ];
+        for (j, want) in table {
+            assert_eq!(&decide(*j, Activation::Schedule), want);
+        }
     }
 
     #[test]
