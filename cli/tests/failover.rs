@@ -593,18 +593,26 @@ async fn primary_lost_mid_sweep_and_back_mid_activation_still_hands_over_everyth
     );
     let (arn, run_id) = approved_failover(&env, &plan, "MID-SWEEP").await;
     let run = lifeboat_core::run::RunId(run_id.clone());
-    // The sweep has begun (prior states recorded, something confirmed, not done): cut it.
-    ledger_until(
-        &env,
-        &lifeboat_core::fence::fence_key_of(&run, SiteRole::Primary),
-        60,
-        |f: &FenceRecord| {
-            f.inventoried_at.is_some()
-                && f.resources.values().any(|r| r.confirmed)
-                && f.resources.values().any(|r| !r.confirmed)
-        },
-    )
-    .await;
+    // The sweep has begun (prior states recorded, the first pauses handed off, not done): cut it.
+    let prefix = lifeboat_core::fence::handoff::chunk_prefix(&run, SiteRole::Primary);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.deps.ledger.list(&prefix).await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no handoff");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let fence: FenceRecord = env
+        .deps
+        .ledger
+        .get(&lifeboat_core::fence::fence_key_of(&run, SiteRole::Primary))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_ne!(
+        fence.status,
+        lifeboat_core::fence::FenceStatus::Confirmed,
+        "cut mid-sweep"
+    );
     env.outage(SiteRole::Primary, true).await.unwrap();
     // Activation goes on for what was confirmed; the rest waits. Then the primary returns.
     tokio::time::sleep(Duration::from_secs(4)).await;

@@ -114,6 +114,9 @@ impl std::fmt::Debug for InterventionRecord {
     }
 }
 
+/// The longest accepted comment.
+pub const MAX_COMMENT: usize = 1000;
+
 /// Ledger key of a run's intervention record.
 pub fn intervention_key(run_id: &RunId) -> String {
     format!("runs/{run_id}/intervention.json")
@@ -131,6 +134,9 @@ pub enum InterventionError {
     /// A blank identity cannot decide.
     #[error("a decision needs the identity of who takes it")]
     NoIdentity,
+    /// Comments are for people; a novel is an attack on the record.
+    #[error("the comment is {0} characters; keep it under {MAX_COMMENT}")]
+    CommentTooLong(usize),
     /// Ledger or Step Functions failure.
     #[error(transparent)]
     Step(#[from] StepError),
@@ -177,6 +183,13 @@ pub async fn decide(
 ) -> Result<InterventionDecision, InterventionError> {
     if who.trim().is_empty() {
         return Err(InterventionError::NoIdentity);
+    }
+    if let Some(n) = comment
+        .as_ref()
+        .map(|c| c.chars().count())
+        .filter(|n| *n > MAX_COMMENT)
+    {
+        return Err(InterventionError::CommentTooLong(n));
     }
     let key = intervention_key(run_id);
     let Some(current) = deps

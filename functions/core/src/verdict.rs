@@ -149,15 +149,16 @@ mod tests {
             at: Utc::now(),
             data_fence_confirmed_at: Utc::now(),
         };
-        // (case, fence, activation, override, never_both_active, none_left_behind, left, both)
-        let table: Vec<(
-            &str,
+        // (case, fence, activation, override, never_both_active, none_left_behind)
+        type Case<'a> = (
+            &'a str,
             FenceRecord,
             ActivationRecord,
-            Option<&GateOverride>,
+            Option<&'a GateOverride>,
             bool,
             bool,
-        )> = vec![
+        );
+        let table: Vec<Case> = vec![
             (
                 "handed over",
                 fence(&[("etl", true)]),

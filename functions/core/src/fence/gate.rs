@@ -330,12 +330,13 @@ mod tests {
         let ok = fence(true, false);
         let unconfirmed = fence(false, false);
         let lifted = fence(true, true);
-        let table: &[(
-            &str,
-            &str,
-            Option<&DataFenceRecord>,
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            Option<&'a DataFenceRecord>,
             Result<(), OverrideRefused>,
-        )] = &[
+        );
+        let table: &[Case] = &[
             ("region down", "alice", Some(&ok), Ok(())),
             ("   ", "alice", Some(&ok), Err(OverrideRefused::BlankReason)),
             (

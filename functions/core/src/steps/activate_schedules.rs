@@ -247,8 +247,10 @@ fn gap_stats(mut gaps: Vec<i64>) -> Option<(u64, u64)> {
     Some((at(0.5), at(0.99)))
 }
 
-/// Longest a single invocation keeps polling before handing back to the state machine.
-const SLICE: Duration = Duration::from_secs(60);
+/// Longest a single invocation keeps polling before handing back to the state machine (the
+/// Lambda deadline comes first): each invocation lists the target's jobs once, which at 10,000
+/// jobs costs 5 s of its read limit, so slices are long.
+const SLICE: Duration = Duration::from_secs(600);
 /// Poll interval for new handoff chunks.
 const POLL: Duration = Duration::from_millis(500);
 /// The fence record (large at scale) is re-read at most this often.

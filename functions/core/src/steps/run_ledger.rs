@@ -424,14 +424,19 @@ async fn holder_status(deps: &Deps, lock: &Lock) -> HolderStatus {
 /// lock taken by another run in between is never removed.
 pub async fn release_lock(deps: &Deps, run: &RunContext) -> Result<(), StepError> {
     let key = lock_key(&run.plan.name);
-    match deps.ledger.get::<Lock>(&key).await? {
+    let holder = deps.ledger.get::<Lock>(&key).await?;
+    let released = match &holder {
         Some(l) if l.value.run_id == run.run_id.0 => {
-            if deps.ledger.delete_if_match(&key, &l.etag).await? == Written::Conflict {
-                warn!("lock changed while releasing it; left in place");
-            }
+            Some(deps.ledger.delete_if_match(&key, &l.etag).await?)
         }
-        Some(l) => warn!(holder = %l.value.run_id, "lock held by another run; left in place"),
-        None => {}
+        _ => None,
+    };
+    match (holder, released) {
+        (_, Some(Written::Conflict)) => warn!("lock changed while releasing it; left in place"),
+        (_, Some(Written::Ok(_))) | (None, None) => {}
+        (Some(l), None) => {
+            warn!(holder = %l.value.run_id, "lock held by another run; left in place")
+        }
     }
     Ok(())
 }
