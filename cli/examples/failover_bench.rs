@@ -141,6 +141,44 @@ async fn main() -> Result<()> {
         .filter_map(|id| paused_at.get(id))
         .map(|t| (t - ms(approved)) as f64 / 1000.0)
         .fold(0.0, f64::max);
+    // Where the time went: writes per 30 s at each site, and how each activation was gated.
+    let dr_log = env.admin_get(SiteRole::Dr, "requests").await?;
+    let dr_log = dr_log["requests"].as_array().cloned().unwrap_or_default();
+    let per_30s = |log: &[Value]| -> Vec<usize> {
+        let mut buckets = vec![0usize; 40];
+        for r in log.iter().filter(after).filter(|r| {
+            r["method"] == "POST"
+                && r["status"] == 200
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/jobs/update"))
+        }) {
+            let b = ((r["wall_ms"].as_i64().unwrap_or(0) - ms(approved)) / 30_000) as usize;
+            if let Some(slot) = buckets.get_mut(b) {
+                *slot += 1;
+            }
+        }
+        while buckets.last() == Some(&0) {
+            buckets.pop();
+        }
+        buckets
+    };
+    let record: Option<lifeboat_core::steps::activate_schedules::ActivationRecord> = env
+        .deps
+        .ledger
+        .get(&format!("runs/{}/activation.json", r.run_id))
+        .await?
+        .map(|v| v.value);
+    let (per_job, whole) = record
+        .as_ref()
+        .map(|a| {
+            let n = a.entries.values().filter(|e| e.fenced_at.is_some()).count();
+            (n, a.entries.len() - n)
+        })
+        .unwrap_or_default();
+    println!("  primary pauses per 30 s: {:?}", per_30s(&log));
+    println!("  DR activations per 30 s: {:?}", per_30s(&dr_log));
+    println!("  activations by per-job handoff {per_job}, by the whole gate {whole}");
     println!(
         "failover of the large fixture at real rate limits (run {})",
         r.run_id

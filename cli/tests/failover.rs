@@ -835,6 +835,51 @@ async fn a_paused_run_continues_past_a_failed_step_on_a_decision() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_decision_that_is_not_an_approval_touches_nothing() {
+    let (env, plan) = setup(|_| {}).await;
+    let (arn, run_id) = started(
+        env.invoke(
+            "health-ingest",
+            &health_event(&plan.sites.primary.region, "CONSOLE-NO"),
+        )
+        .await
+        .unwrap(),
+    );
+    let record = wait_for_approval(&env, &run_id).await;
+    // SendTaskSuccess — the console's button — with a decision that is not an approval.
+    env.aws
+        .sfn
+        .send_task_success()
+        .task_token(&record.task_token)
+        .output(r#"{"approved": false, "approver": "someone@example.com", "channel": "console"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = wait_for_end(&env, &arn).await;
+    assert_eq!(status, ExecutionStatus::Failed);
+    for site in [SiteRole::Primary, SiteRole::Dr] {
+        let log = env.admin_get(site, "requests").await.unwrap();
+        assert!(
+            !log["requests"].as_array().unwrap().iter().any(
+                |r| r["method"] == "POST" && !r["path"].as_str().unwrap_or("").contains("oidc")
+            ),
+            "{site:?} was written to"
+        );
+    }
+    let report: lifeboat_core::report::Report = env
+        .deps
+        .ledger
+        .get(&format!("runs/{run_id}/report.json"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(report.outcome, Outcome::Rejected);
+    assert!(lock_released(&env, &plan).await);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_check_before_approval_touches_neither_site() {
     // The plan starts a warehouse the DR site does not have: drift that blocks.
     let (env, plan) = setup(|p| p.startup.warehouses.push("No Such Warehouse".into())).await;

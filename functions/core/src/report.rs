@@ -182,8 +182,15 @@ fn pick<T: serde::de::DeserializeOwned>(results: &Value, key: &str) -> Option<T>
 fn approval_from_task_output(results: &Value) -> Option<ApprovalSummary> {
     let out = results.get("approval").filter(|v| v.is_object())?;
     let text = |k: &str| out.get(k).and_then(Value::as_str).map(str::to_string);
+    // Only an explicit `"approved": true` is an approval (the state machine checks the same).
+    let approved = out.get("approved").and_then(Value::as_bool) == Some(true);
     Some(ApprovalSummary {
-        decision: "approve".into(),
+        decision: if approved {
+            "approve"
+        } else {
+            "not an approval"
+        }
+        .into(),
         approver: text("approver").unwrap_or_else(|| {
             "unknown (decided outside Lifeboat; see CloudTrail SendTaskSuccess)".into()
         }),
@@ -348,9 +355,16 @@ pub async fn build(
         dns.as_ref(),
         run.kind == crate::run::RunKind::Readiness,
     );
+    // Serving means clients moved, the target validated *and* its schedules live: with
+    // activation pipelined behind the fence, the last activation is usually the last step.
     let served_at = steps
         .iter()
-        .filter(|s| s.ok && (s.step == "dns-switch" || s.step == "validate-workspace"))
+        .filter(|s| {
+            s.ok && matches!(
+                s.step.as_str(),
+                "dns-switch" | "validate-workspace" | "activate-schedules"
+            )
+        })
         .map(|s| s.ended_at)
         .max()
         .filter(|_| outcome.moved_production());

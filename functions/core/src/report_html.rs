@@ -198,6 +198,27 @@ pub fn render_html(r: &Report) -> String {
         }
         checks.push_str("</table>");
     }
+    // The safety verdicts, as the Markdown has them.
+    let v = &r.verdict;
+    let mut verdicts = format!(
+        "<h2>Safety verdicts</h2><table><tr><td>{}</td><td>never both active</td><td>{} activations compared</td></tr>\
+         <tr><td>{}</td><td>none left behind</td><td>{}</td></tr></table>",
+        if v.never_both_active { "✔" } else { "✘" },
+        v.compared,
+        if v.none_left_behind { "✔" } else { "✘" },
+        if v.none_left_behind {
+            "every activation live at one site".to_string()
+        } else {
+            format!("{} left behind", v.left_behind.len())
+        }
+    );
+    if !v.both_active.is_empty() || !v.left_behind.is_empty() {
+        verdicts.push_str("<ul>");
+        for item in v.both_active.iter().chain(&v.left_behind).take(50) {
+            let _ = write!(verdicts, "<li>{}</li>", esc(item));
+        }
+        verdicts.push_str("</ul>");
+    }
     let lessons: String = r
         .lessons_learned
         .iter()
@@ -210,7 +231,7 @@ pub fn render_html(r: &Report) -> String {
          <h1>Lifeboat {kind} — {outcome:?}</h1>\
          <p class=\"k\">run <code>{id}</code> · plan {plan} · {direction} · trigger: {trigger}</p>\
          <p>RTO {rto} (objective {obj:.0} s){approver}</p>\
-         <h2>Timeline</h2>{svg}{rpo}{checks}\
+         <h2>Timeline</h2>{svg}{verdicts}{rpo}{checks}\
          {lessons_html}</body></html>",
         kind = esc(&r.kind),
         id = esc(&r.run_id),

@@ -253,8 +253,14 @@ fn gap_stats(mut gaps: Vec<i64>) -> Option<(u64, u64)> {
 const SLICE: Duration = Duration::from_secs(600);
 /// Poll interval for new handoff chunks.
 const POLL: Duration = Duration::from_millis(500);
-/// The fence record (large at scale) is re-read at most this often.
-const FENCE_REREAD: Duration = Duration::from_secs(5);
+/// The fence record (megabytes at 10,000 jobs) is re-read at most this often: per-job
+/// confirmations arrive by handoff chunks; the record only adds the whole-site status.
+const FENCE_REREAD: Duration = Duration::from_secs(15);
+/// The activation record (resume state) is written at most this often, and at the end: a crash
+/// loses at most this much bookkeeping, never a write (a re-listed target shows it live).
+const RECORD_EVERY: Duration = Duration::from_secs(15);
+/// Writes per batch: newly handed-off jobs join the next batch in next-fire order.
+const BATCH: usize = 100;
 /// Concurrent activation writes (the client's limiter holds the rate).
 const IN_FLIGHT: usize = 4;
 
@@ -320,6 +326,7 @@ pub async fn handle(
     // What was live at a source never reached: its latest snapshot (read once, if needed).
     let mut fallback: Vec<(String, Activation)> = Vec::new();
     let mut fallback_read = false;
+    let mut recorded_at = Instant::now();
     loop {
         if fence_read_at.is_none_or(|t| t.elapsed() >= FENCE_REREAD) {
             fence = deps
@@ -429,10 +436,13 @@ pub async fn handle(
             }
         }
         ready.sort_by_key(|(c, _)| order_key(jobs.get(&c.name), c.activation, now));
+        let more = ready.len() > BATCH;
+        ready.truncate(BATCH);
         let wrote = !ready.is_empty();
         activate(&client, &jobs, ready, &mut record, stop).await;
-        if wrote {
+        if wrote && recorded_at.elapsed() >= RECORD_EVERY {
             deps.ledger.put(&record_key, &record).await?;
+            recorded_at = Instant::now();
         }
         let left = pending
             + handover(restore_record, &handed_off, &fallback)
@@ -457,7 +467,11 @@ pub async fn handle(
             deps.ledger.put(&record_key, &record).await?;
             return Ok(output(&record, gate, false, left));
         }
-        tokio::time::sleep(POLL).await;
+        // Something was ready: look again at once (the handoff keeps coming at the source's
+        // pace); nothing was: wait for the next chunk.
+        if !wrote && !more {
+            tokio::time::sleep(POLL).await;
+        }
     }
 }
 
@@ -504,23 +518,25 @@ async fn activate(
                     return (c, fenced_at, None);
                 }
                 let r = client.with_deadline(stop).update_job(id, settings).await;
-                (c, fenced_at, Some(r))
+                (c, fenced_at, Some((r, Utc::now())))
             }
         })),
         IN_FLIGHT,
     ))
     .await;
     for (c, fenced_at, r) in results {
+        let Some((r, at)) = r else {
+            continue; // out of time: next invocation
+        };
         let outcome = match r {
-            None => continue, // out of time: next invocation
-            Some(Ok(())) => ActivationOutcome::Activated,
+            Ok(()) => ActivationOutcome::Activated,
             // Transient: not recorded, so the next poll tries again.
-            Some(Err(e)) if e.kind.is_transient() => {
+            Err(e) if e.kind.is_transient() => {
                 warn!(job = %c.name, error = %e, "activation will be retried");
                 continue;
             }
-            Some(Err(e)) if e.is_not_found() => ActivationOutcome::Missing,
-            Some(Err(e)) => ActivationOutcome::Failed(e.to_string()),
+            Err(e) if e.is_not_found() => ActivationOutcome::Missing,
+            Err(e) => ActivationOutcome::Failed(e.to_string()),
         };
         record.entries.insert(
             c.key(),
@@ -529,7 +545,7 @@ async fn activate(
                 activation: c.activation,
                 outcome,
                 fenced_at,
-                at: Utc::now(),
+                at,
             },
         );
     }
