@@ -28,7 +28,7 @@ use super::{Deps, StepError};
 pub use crate::fence::gate::Gate;
 use crate::{
     databricks::{
-        jobs::{pause_field, Activation, Job, PauseStatus},
+        jobs::{pause_field, Activation, Job, JobId, PauseStatus},
         WorkspaceClient,
     },
     fence::{
@@ -251,16 +251,14 @@ fn gap_stats(mut gaps: Vec<i64>) -> Option<(u64, u64)> {
 /// Lambda deadline comes first): each invocation lists the target's jobs once, which at 10,000
 /// jobs costs 5 s of its read limit, so slices are long.
 const SLICE: Duration = Duration::from_secs(600);
-/// Poll interval for new handoff chunks.
-const POLL: Duration = Duration::from_millis(500);
+/// Poll interval for new handoff chunks (written every 500 ms) and answers.
+const POLL: Duration = Duration::from_millis(250);
 /// The fence record (megabytes at 10,000 jobs) is re-read at most this often: per-job
 /// confirmations arrive by handoff chunks; the record only adds the whole-site status.
 const FENCE_REREAD: Duration = Duration::from_secs(15);
 /// The activation record (resume state) is written at most this often, and at the end: a crash
 /// loses at most this much bookkeeping, never a write (a re-listed target shows it live).
 const RECORD_EVERY: Duration = Duration::from_secs(15);
-/// Writes per batch: newly handed-off jobs join the next batch in next-fire order.
-const BATCH: usize = 100;
 /// Concurrent activation writes (the client's limiter holds the rate).
 const IN_FLIGHT: usize = 4;
 
@@ -327,6 +325,8 @@ pub async fn handle(
     let mut fallback: Vec<(String, Activation)> = Vec::new();
     let mut fallback_read = false;
     let mut recorded_at = Instant::now();
+    let mut writer = Writer::spawn(client.clone(), stop);
+    let mut queued: BTreeSet<String> = BTreeSet::new();
     loop {
         if fence_read_at.is_none_or(|t| t.elapsed() >= FENCE_REREAD) {
             fence = deps
@@ -413,9 +413,9 @@ pub async fn handle(
         };
         let now = Utc::now();
         let mut ready: Vec<(Candidate, Option<DateTime<Utc>>)> = Vec::new();
-        let mut pending = 0usize;
         for (c, fenced_at, confirmed) in handover(restore_record, &handed_off, &fallback) {
-            if record.entries.contains_key(&c.key()) {
+            let key = c.key();
+            if record.entries.contains_key(&key) || queued.contains(&key) {
                 continue;
             }
             let per_job = if run.restore_from.is_some() && !input.restore_source {
@@ -431,25 +431,26 @@ pub async fn handle(
             };
             if gate.is_open() || per_job {
                 ready.push((c, fenced_at));
-            } else {
-                pending += 1;
             }
         }
         ready.sort_by_key(|(c, _)| order_key(jobs.get(&c.name), c.activation, now));
-        let more = ready.len() > BATCH;
-        ready.truncate(BATCH);
-        let wrote = !ready.is_empty();
-        activate(&client, &jobs, ready, &mut record, stop).await;
-        if wrote && recorded_at.elapsed() >= RECORD_EVERY {
+        let sent = !ready.is_empty();
+        for w in prepare(&jobs, ready, &mut record) {
+            queued.insert(w.0.key());
+            // The writer lives until `stop`; a closed channel only means time is up.
+            let _ = writer.tx.send(w);
+        }
+        let finished = collect(&mut writer.done, &mut queued, &mut record);
+        if (sent || finished > 0) && recorded_at.elapsed() >= RECORD_EVERY {
             deps.ledger.put(&record_key, &record).await?;
             recorded_at = Instant::now();
         }
-        let left = pending
-            + handover(restore_record, &handed_off, &fallback)
-                .iter()
-                .filter(|(c, _, _)| !record.entries.contains_key(&c.key()))
-                .count();
-        if gate.is_open() && left == 0 {
+        let left = handover(restore_record, &handed_off, &fallback)
+            .iter()
+            .filter(|(c, _, _)| !record.entries.contains_key(&c.key()))
+            .count();
+        if gate.is_open() && left == 0 && queued.is_empty() {
+            writer.finish(&mut queued, &mut record).await;
             if !input.restore_source {
                 run_once(deps, run, &client, &jobs, &mut record).await?;
             }
@@ -464,73 +465,87 @@ pub async fn handle(
             return Ok(out);
         }
         if Instant::now() + POLL >= stop {
+            writer.finish(&mut queued, &mut record).await;
             deps.ledger.put(&record_key, &record).await?;
             return Ok(output(&record, gate, false, left));
         }
-        // Something was ready: look again at once (the handoff keeps coming at the source's
-        // pace); nothing was: wait for the next chunk.
-        if !wrote && !more {
+        // Nothing new either way: wait for the next handoff chunk or the next answer.
+        if !sent && finished == 0 {
             tokio::time::sleep(POLL).await;
         }
     }
 }
 
-/// Sends the writes for `ready`, a few in flight, until `stop`; records each outcome.
-async fn activate(
-    client: &WorkspaceClient,
-    jobs: &BTreeMap<String, Job>,
-    ready: Vec<(Candidate, Option<DateTime<Utc>>)>,
-    record: &mut ActivationRecord,
-    stop: Instant,
-) {
-    let mut writes = Vec::new();
-    for (c, fenced_at) in ready {
-        let job = jobs.get(&c.name);
-        let entry = |outcome| ActivationEntry {
-            name: c.name.clone(),
-            activation: c.activation,
-            outcome,
-            fenced_at,
-            at: Utc::now(),
-        };
-        match decide(job, c.activation) {
-            Err(outcome) => {
-                record.entries.insert(c.key(), entry(outcome));
-            }
-            Ok(_) => {
-                let Some(job) = job else { continue };
-                match pause_field(&job.settings, c.activation, PauseStatus::Unpaused) {
-                    Some(settings) => writes.push((c, fenced_at, job.job_id.clone(), settings)),
-                    None => {
-                        record
-                            .entries
-                            .insert(c.key(), entry(ActivationOutcome::NotDefined));
-                    }
-                }
-            }
-        }
-    }
-    let results = futures::StreamExt::collect::<Vec<_>>(futures::StreamExt::buffered(
-        futures::stream::iter(writes.into_iter().map(|(c, fenced_at, id, settings)| {
-            let client = client.clone();
-            async move {
+/// A write to send: the candidate, when it was fenced at the source, the job, its new settings.
+type Write = (Candidate, Option<DateTime<Utc>>, JobId, serde_json::Value);
+/// A write's answer and when it came.
+type Done = (
+    Candidate,
+    Option<DateTime<Utc>>,
+    Result<(), crate::databricks::ApiError>,
+    DateTime<Utc>,
+);
+
+/// Sends queued writes continuously, a few in flight, the client's limiter holding the rate:
+/// no batch boundaries, so a job handed off now leaves as soon as those queued before it have.
+struct Writer {
+    tx: tokio::sync::mpsc::UnboundedSender<Write>,
+    done: tokio::sync::mpsc::UnboundedReceiver<Done>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    fn spawn(client: WorkspaceClient, stop: Instant) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Write>();
+        let (done_tx, done) = tokio::sync::mpsc::unbounded_channel::<Done>();
+        let task = tokio::spawn(async move {
+            let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+            let mut in_flight = tokio::task::JoinSet::new();
+            while let Some((c, fenced_at, id, settings)) = rx.recv().await {
                 if Instant::now() >= stop {
-                    return (c, fenced_at, None);
+                    break;
                 }
-                let r = client.with_deadline(stop).update_job(id, settings).await;
-                (c, fenced_at, Some((r, Utc::now())))
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let (client, done_tx) = (client.clone(), done_tx.clone());
+                in_flight.spawn(async move {
+                    let r = client.with_deadline(stop).update_job(id, settings).await;
+                    let _ = done_tx.send((c, fenced_at, r, Utc::now()));
+                    drop(slot);
+                });
+                while in_flight.try_join_next().is_some() {}
             }
-        })),
-        IN_FLIGHT,
-    ))
-    .await;
-    for (c, fenced_at, r) in results {
-        let Some((r, at)) = r else {
-            continue; // out of time: next invocation
-        };
+            while in_flight.join_next().await.is_some() {}
+        });
+        Self { tx, done, task }
+    }
+
+    /// Stops taking writes, waits for those in flight (bounded by `stop`), records them.
+    async fn finish(&mut self, queued: &mut BTreeSet<String>, record: &mut ActivationRecord) {
+        let (tx, _) = tokio::sync::mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.tx, tx));
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        if let Err(e) = task.await {
+            warn!(error = %e, "activation writer failed");
+        }
+        collect(&mut self.done, queued, record);
+    }
+}
+
+/// Records the answers that came in; returns how many.
+fn collect(
+    done: &mut tokio::sync::mpsc::UnboundedReceiver<Done>,
+    queued: &mut BTreeSet<String>,
+    record: &mut ActivationRecord,
+) -> usize {
+    let mut n = 0;
+    while let Ok((c, fenced_at, r, at)) = done.try_recv() {
+        n += 1;
+        queued.remove(&c.key());
         let outcome = match r {
             Ok(()) => ActivationOutcome::Activated,
-            // Transient: not recorded, so the next poll tries again.
+            // Transient: not recorded, so the next poll queues it again.
             Err(e) if e.kind.is_transient() => {
                 warn!(job = %c.name, error = %e, "activation will be retried");
                 continue;
@@ -549,6 +564,44 @@ async fn activate(
             },
         );
     }
+    n
+}
+
+/// Decides each ready candidate: what the target cannot take (or already has) is recorded at
+/// once; the rest become writes, in the given order.
+fn prepare(
+    jobs: &BTreeMap<String, Job>,
+    ready: Vec<(Candidate, Option<DateTime<Utc>>)>,
+    record: &mut ActivationRecord,
+) -> Vec<Write> {
+    let mut writes = Vec::new();
+    for (c, fenced_at) in ready {
+        let job = jobs.get(&c.name);
+        let entry = |outcome| ActivationEntry {
+            name: c.name.clone(),
+            activation: c.activation,
+            outcome,
+            fenced_at,
+            at: Utc::now(),
+        };
+        match decide(job, c.activation) {
+            Err(outcome) => {
+                record.entries.insert(c.key(), entry(outcome));
+            }
+            Ok(()) => {
+                let Some(job) = job else { continue };
+                match pause_field(&job.settings, c.activation, PauseStatus::Unpaused) {
+                    Some(settings) => writes.push((c, fenced_at, job.job_id.clone(), settings)),
+                    None => {
+                        record
+                            .entries
+                            .insert(c.key(), entry(ActivationOutcome::NotDefined));
+                    }
+                }
+            }
+        }
+    }
+    writes
 }
 
 /// The plan's one-time jobs, behind the whole gate; idempotent by token.
