@@ -176,6 +176,14 @@ async fn main() -> Result<()> {
             (n, a.entries.len() - n)
         })
         .unwrap_or_default();
+    for o in r.verdict.overlaps.iter().take(5) {
+        println!(
+            "  overlap: {} {} for {} ms",
+            o.job,
+            o.what,
+            o.to_ms - o.from_ms
+        );
+    }
     println!("  primary pauses per 30 s: {:?}", per_30s(&log));
     println!("  DR activations per 30 s: {:?}", per_30s(&dr_log));
     println!("  activations by per-job handoff {per_job}, by the whole gate {whole}");

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
 use super::{Deps, StepError};
-use crate::databricks::jobs::PauseStatus;
+use crate::databricks::jobs::{JobId, PauseStatus, RunFilter};
 use crate::fence::handoff::{chunk_key, HandoffChunk, HandoffEntry};
 pub use crate::fence::{
     fence_key, fence_key_of, inventory, plan_fence, FenceAction, FenceRecord, FenceStatus,
@@ -276,6 +276,7 @@ pub async fn handle_with(
         actions: actions.clone(),
         handoff: handoff_tx,
         names: Arc::new(names),
+        dispatched: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
     let families = by_family.into_iter().map(|(family, list)| {
         let rate = deps.workspaces.rate_limits.rate(family);
@@ -286,6 +287,7 @@ pub async fn handle_with(
         .into_iter()
         .flatten()
         .collect();
+    dispatch.dispatched.store(true, Ordering::SeqCst);
     drop(dispatch);
     let handed_off = match flusher.await {
         Ok(keys) => keys,
@@ -374,6 +376,9 @@ struct Dispatch {
     actions: Arc<AtomicUsize>,
     handoff: tokio::sync::mpsc::UnboundedSender<HandoffEntry>,
     names: Arc<BTreeMap<String, String>>,
+    /// Set when every family is dispatched: follow-ups stop waiting, so the attempt can read
+    /// back and record (what they did not hand off, the read-back confirms).
+    dispatched: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How often confirmed pauses are published for the other site's activation.
@@ -418,30 +423,63 @@ async fn flush_handoff(
     published
 }
 
-/// After a pause was accepted: reads the job back and, when that activation is paused, hands
-/// it off.
+/// After a pause was accepted: reads the job back and, when that activation is paused *and*
+/// the job has no run left at this site (a paused continuous job's run is still terminating;
+/// a run fired just before the pause may still go on), hands it off. A job with a run still
+/// active is handed off by a follow-up that waits for it without holding a dispatch slot; the
+/// end-of-attempt read-back confirms anything the follow-up does not see end in time.
 async fn confirm_pause(d: &Dispatch, key: &str, action: &FenceAction) {
     let FenceAction::Pause(id, activation, _) = action else {
         return;
     };
-    let Ok(job) = tokio::time::timeout_at(d.hard.into(), d.client.get_job(id.clone())).await else {
+    let Ok(Ok(job)) = tokio::time::timeout_at(d.hard.into(), d.client.get_job(id.clone())).await
+    else {
         return;
     };
-    if let Ok(job) = job {
-        if job.settings.pause_status(*activation) == Some(PauseStatus::Paused) {
-            let _ = d.handoff.send(HandoffEntry {
-                key: key.to_string(),
-                name: d
-                    .names
-                    .get(key)
-                    .cloned()
-                    .unwrap_or_else(|| job.settings.name.clone()),
-                activation: *activation,
-                confirmed_at: Utc::now(),
-            });
-        }
+    if job.settings.pause_status(*activation) != Some(PauseStatus::Paused) {
+        return;
     }
+    let entry = HandoffEntry {
+        key: key.to_string(),
+        name: d
+            .names
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| job.settings.name.clone()),
+        activation: *activation,
+        confirmed_at: Utc::now(),
+    };
+    let idle = |d: Dispatch, id: JobId| async move {
+        let runs = d.client.all_runs(RunFilter {
+            active_only: true,
+            job_id: Some(id),
+        });
+        matches!(
+            tokio::time::timeout_at(d.hard.into(), runs).await,
+            Ok(Ok(list)) if list.is_empty()
+        )
+    };
+    if idle(d.clone(), id.clone()).await {
+        let _ = d.handoff.send(entry);
+        return;
+    }
+    let (d, id) = (d.clone(), id.clone());
+    tokio::spawn(async move {
+        while Instant::now() + RUN_WAIT < d.hard && !d.dispatched.load(Ordering::SeqCst) {
+            tokio::time::sleep(RUN_WAIT).await;
+            if idle(d.clone(), id.clone()).await {
+                let _ = d.handoff.send(HandoffEntry {
+                    confirmed_at: Utc::now(),
+                    ..entry
+                });
+                return;
+            }
+        }
+    });
 }
+
+/// How often a follow-up looks whether a paused job's last run has ended.
+const RUN_WAIT: Duration = Duration::from_millis(500);
 
 /// Sends one family's actions in their planned order: a sequential dispatcher paced at the
 /// family's rate (so the client's limiter never holds more than one waiter and cannot reorder
