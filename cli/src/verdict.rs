@@ -62,56 +62,42 @@ pub fn activation_intervals(events: &[TimelineEvent]) -> BTreeMap<String, Vec<In
     out
 }
 
-/// Run intervals per job name.
-pub fn run_intervals(events: &[TimelineEvent]) -> BTreeMap<String, Vec<Interval>> {
+/// Intervals per resource name between a `start` and an `end` event of the same resource id
+/// (still open at the end of the timeline: `i64::MAX`).
+fn intervals_between(
+    events: &[TimelineEvent],
+    start: &str,
+    end: &str,
+) -> BTreeMap<String, Vec<Interval>> {
     let mut open: BTreeMap<String, (String, i64)> = BTreeMap::new();
     let mut out: BTreeMap<String, Vec<Interval>> = BTreeMap::new();
     let mut sorted: Vec<&TimelineEvent> = events.iter().collect();
     sorted.sort_by_key(|e| e.wall_ms);
     for e in sorted {
-        match e.kind.as_str() {
-            "run_started" => {
-                open.insert(e.resource_id.clone(), (e.name.clone(), e.wall_ms));
+        if e.kind == start {
+            open.entry(e.resource_id.clone())
+                .or_insert((e.name.clone(), e.wall_ms));
+        } else if e.kind == end {
+            if let Some((name, from)) = open.remove(&e.resource_id) {
+                out.entry(name).or_default().push((from, e.wall_ms));
             }
-            "run_ended" => {
-                if let Some((name, start)) = open.remove(&e.resource_id) {
-                    out.entry(name).or_default().push((start, e.wall_ms));
-                }
-            }
-            _ => {}
         }
     }
-    for (_, (name, start)) in open {
-        out.entry(name).or_default().push((start, i64::MAX));
+    for (_, (name, from)) in open {
+        out.entry(name).or_default().push((from, i64::MAX));
     }
     out
+}
+
+/// Run intervals per job name.
+pub fn run_intervals(events: &[TimelineEvent]) -> BTreeMap<String, Vec<Interval>> {
+    intervals_between(events, "run_started", "run_ended")
 }
 
 /// Pipeline intervals per pipeline name (`pipeline_running` → `pipeline_stopped`): a running
 /// pipeline writes, so two of the same name are two writers.
 pub fn pipeline_intervals(events: &[TimelineEvent]) -> BTreeMap<String, Vec<Interval>> {
-    let mut open: BTreeMap<String, (String, i64)> = BTreeMap::new();
-    let mut out: BTreeMap<String, Vec<Interval>> = BTreeMap::new();
-    let mut sorted: Vec<&TimelineEvent> = events.iter().collect();
-    sorted.sort_by_key(|e| e.wall_ms);
-    for e in sorted {
-        match e.kind.as_str() {
-            "pipeline_running" => {
-                open.entry(e.resource_id.clone())
-                    .or_insert((e.name.clone(), e.wall_ms));
-            }
-            "pipeline_stopped" => {
-                if let Some((name, start)) = open.remove(&e.resource_id) {
-                    out.entry(name).or_default().push((start, e.wall_ms));
-                }
-            }
-            _ => {}
-        }
-    }
-    for (_, (name, start)) in open {
-        out.entry(name).or_default().push((start, i64::MAX));
-    }
-    out
+    intervals_between(events, "pipeline_running", "pipeline_stopped")
 }
 
 /// Windows in which a site's whole region was down (`outage_started` → `outage_ended`):
