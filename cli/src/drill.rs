@@ -5,7 +5,7 @@
 //! timelines.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     io::Write as _,
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -292,6 +292,23 @@ pub async fn drive(env: &LocalEnv, plan: &Plan, options: &DrillOptions) -> Resul
     follow_and_collect(env, &execution_arn, run_id, options).await
 }
 
+/// None left behind, now: what was live at the primary at `since_ms` (its timeline) and is live
+/// at neither site in the two inventories; with the two live sets.
+pub async fn left_behind_now(
+    env: &LocalEnv,
+    primary_events: &[TimelineEvent],
+    since_ms: i64,
+) -> Result<(
+    Vec<String>,
+    BTreeSet<(String, String)>,
+    BTreeSet<(String, String)>,
+)> {
+    let primary_now = live_activations(&env.admin_get(SiteRole::Primary, "state").await?);
+    let dr_now = live_activations(&env.admin_get(SiteRole::Dr, "state").await?);
+    let left = left_behind(primary_events, since_ms, &primary_now, &dr_now);
+    Ok((left, primary_now, dr_now))
+}
+
 /// Follows an execution to its end and collects its report and the never-both-active verdict.
 pub async fn follow_and_collect(
     env: &LocalEnv,
@@ -324,14 +341,13 @@ pub async fn follow_and_collect(
     // None left behind, from both sites' inventories now (a failback's reference is what was
     // live at the primary before its failover: the same before/after check holds for the pair).
     if report.direction == "failover" {
-        let primary_now = live_activations(&env.admin_get(SiteRole::Primary, "state").await?);
-        let dr_now = live_activations(&env.admin_get(SiteRole::Dr, "state").await?);
-        verdict.left_behind = left_behind(
+        verdict.left_behind = left_behind_now(
+            env,
             &primary_events,
             report.trigger.declared_at.timestamp_millis(),
-            &primary_now,
-            &dr_now,
-        );
+        )
+        .await?
+        .0;
         verdict.none_left_behind = verdict.left_behind.is_empty();
     }
     let report_dir = options.out_dir.join(&run_id);

@@ -491,17 +491,10 @@ async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_
         );
     }
     // None left behind: every activation live before is live at exactly one site.
-    let primary_now = lifeboat::verdict::live_activations(
-        &env.admin_get(SiteRole::Primary, "state").await.unwrap(),
-    );
-    let dr_now =
-        lifeboat::verdict::live_activations(&env.admin_get(SiteRole::Dr, "state").await.unwrap());
-    let left = lifeboat::verdict::left_behind(
-        &p,
-        report.trigger.declared_at.timestamp_millis(),
-        &primary_now,
-        &dr_now,
-    );
+    let (left, primary_now, dr_now) =
+        drill::left_behind_now(&env, &p, report.trigger.declared_at.timestamp_millis())
+            .await
+            .unwrap();
     assert!(left.is_empty(), "{left:?}");
     assert!(primary_now.is_disjoint(&dr_now), "live at exactly one site");
     env.stop().await;
@@ -640,17 +633,10 @@ async fn primary_lost_mid_sweep_and_back_mid_activation_still_hands_over_everyth
     );
     let v = lifeboat::verdict::never_both_active(&p, &d);
     assert!(v.never_both_active, "{:?}", v.overlaps);
-    let primary_now = lifeboat::verdict::live_activations(
-        &env.admin_get(SiteRole::Primary, "state").await.unwrap(),
-    );
-    let dr_now =
-        lifeboat::verdict::live_activations(&env.admin_get(SiteRole::Dr, "state").await.unwrap());
-    let left = lifeboat::verdict::left_behind(
-        &p,
-        report.trigger.declared_at.timestamp_millis(),
-        &primary_now,
-        &dr_now,
-    );
+    let (left, primary_now, dr_now) =
+        drill::left_behind_now(&env, &p, report.trigger.declared_at.timestamp_millis())
+            .await
+            .unwrap();
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(
         primary_now.len() + dr_now.len(),

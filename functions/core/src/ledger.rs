@@ -165,16 +165,37 @@ impl Ledger {
         if let Some(etag) = if_match {
             req = req.if_match(etag);
         }
-        match req.send().await {
-            Ok(out) => Ok(Written::Ok(out.e_tag().unwrap_or_default().to_string())),
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                if matches!(status, Some(412) | Some(409)) {
-                    Ok(Written::Conflict)
-                } else {
-                    Err(self.store_error(key, sdk_error_message(&e)))
-                }
+        let sent = req
+            .send()
+            .await
+            .map(|out| out.e_tag().unwrap_or_default().to_string());
+        self.conditional(key, sent)
+    }
+
+    /// A conditional request's result: a failed precondition (412) or a concurrent change
+    /// (409) is a [`Written::Conflict`], anything else an error naming the key.
+    fn conditional<E>(
+        &self,
+        key: &str,
+        sent: Result<
+            String,
+            aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+        >,
+    ) -> Result<Written, LedgerError>
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+    {
+        match sent {
+            Ok(etag) => Ok(Written::Ok(etag)),
+            Err(e)
+                if matches!(
+                    e.raw_response().map(|r| r.status().as_u16()),
+                    Some(412) | Some(409)
+                ) =>
+            {
+                Ok(Written::Conflict)
             }
+            Err(e) => Err(self.store_error(key, sdk_error_message(&e))),
         }
     }
 
@@ -239,7 +260,7 @@ impl Ledger {
     /// Deletes a key only if it still has `etag` (S3 conditional delete, `If-Match`): the
     /// compare-and-delete that lets only a lock's holder, or whoever proved it stale, remove it.
     pub async fn delete_if_match(&self, key: &str, etag: &str) -> Result<Written, LedgerError> {
-        match self
+        let sent = self
             .s3
             .delete_object()
             .bucket(&self.bucket)
@@ -247,17 +268,8 @@ impl Ledger {
             .if_match(etag)
             .send()
             .await
-        {
-            Ok(_) => Ok(Written::Ok(String::new())),
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                if matches!(status, Some(412) | Some(409)) {
-                    Ok(Written::Conflict)
-                } else {
-                    Err(self.store_error(key, sdk_error_message(&e)))
-                }
-            }
-        }
+            .map(|_| String::new());
+        self.conditional(key, sent)
     }
 
     /// Keys under a prefix, sorted.
