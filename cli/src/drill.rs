@@ -437,10 +437,8 @@ async fn answer_approval(
             }
         }
     };
-    let who = format!(
-        "{}@local-cli",
-        std::env::var("USER").unwrap_or_else(|_| "operator".into())
-    );
+    // The local operator's verified identity (STS in moto), as `lifeboat approve` records.
+    let who = crate::identity::caller_arn(&env.operator.sts).await?;
     request_approval::decide(
         &env.deps,
         run_id,
@@ -494,10 +492,8 @@ async fn answer_intervention(
             }
         }
     };
-    let who = format!(
-        "{}@local-cli",
-        std::env::var("USER").unwrap_or_else(|_| "operator".into())
-    );
+    // The local operator's verified identity (STS in moto), as `lifeboat approve` records.
+    let who = crate::identity::caller_arn(&env.operator.sts).await?;
     intervention::decide(
         &env.deps,
         run_id,

@@ -3,6 +3,7 @@
 //! local Lambda host serving our real handlers.
 
 pub mod drill;
+pub mod identity;
 pub mod local;
 pub mod trend;
 pub mod verdict;

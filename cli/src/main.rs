@@ -147,7 +147,7 @@ async fn decide(
 ) -> anyhow::Result<()> {
     let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
     let deps = Deps::from_env().await?;
-    let who = operator_identity();
+    let who = lifeboat::identity::from_env().await?;
     let vote =
         request_approval::decide(&deps, &run_id, stage.into(), decision, &who, "cli", comment)
             .await?;
@@ -168,20 +168,11 @@ async fn decide(
     Ok(())
 }
 
-/// Who the CLI acts as. Self-declared for now (`LIFEBOAT_APPROVER`, else `USER`); the
-/// operator-control work replaces it with the STS caller identity.
-fn operator_identity() -> String {
-    std::env::var("LIFEBOAT_APPROVER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 async fn override_gate(run: String, reason: String) -> anyhow::Result<()> {
     let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
     let deps = Deps::from_env().await?;
-    let o =
-        lifeboat_core::fence::gate::open_gate(&deps, &run_id, &reason, &operator_identity(), "cli")
-            .await?;
+    let who = lifeboat::identity::from_env().await?;
+    let o = lifeboat_core::fence::gate::open_gate(&deps, &run_id, &reason, &who, "cli").await?;
     println!(
         "activation gate of run {run_id} opened by {} at {} (data fence confirmed {})",
         o.who, o.at, o.data_fence_confirmed_at
@@ -194,8 +185,8 @@ async fn intervene(run: String, action: String, comment: Option<String>) -> anyh
     let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
     let action = InterventionAction::parse(&action).map_err(anyhow::Error::msg)?;
     let deps = Deps::from_env().await?;
-    let d =
-        intervention::decide(&deps, &run_id, action, &operator_identity(), "cli", comment).await?;
+    let who = lifeboat::identity::from_env().await?;
+    let d = intervention::decide(&deps, &run_id, action, &who, "cli", comment).await?;
     println!(
         "{} chosen for run {run_id} (step {}) by {} at {}",
         d.action.as_str(),

@@ -390,7 +390,7 @@ async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_
         &run,
         ApprovalStage::Failover,
         Decision::Approve,
-        "oncall@example.com",
+        "oncall-dr@example.com",
         "cli",
         None,
     )
@@ -546,7 +546,7 @@ async fn approved_failover(env: &LocalEnv, plan: &Plan, id: &str) -> (String, St
         &lifeboat_core::run::RunId(run_id.clone()),
         ApprovalStage::Failover,
         Decision::Approve,
-        "oncall@example.com",
+        "oncall-dr@example.com",
         "cli",
         None,
     )
@@ -973,7 +973,7 @@ async fn a_second_execution_is_refused_by_the_lock() {
         &lifeboat_core::run::RunId(first_run.clone()),
         ApprovalStage::Failover,
         Decision::Reject,
-        "tester",
+        "oncall-dr@example.com",
         "cli",
         None,
     )
@@ -1003,7 +1003,7 @@ async fn a_lock_left_by_a_stopped_execution_is_released_with_an_audit_entry() {
         &lifeboat_core::run::RunId(first_run.clone()),
         ApprovalStage::Failover,
         Decision::Reject,
-        "tester",
+        "oncall-dr@example.com",
         "cli",
         None,
     )
@@ -1062,7 +1062,7 @@ async fn a_lock_left_by_a_stopped_execution_is_released_with_an_audit_entry() {
         &lifeboat_core::run::RunId(second_run.clone()),
         ApprovalStage::Failover,
         Decision::Reject,
-        "tester",
+        "oncall-dr@example.com",
         "cli",
         None,
     )
@@ -1133,7 +1133,7 @@ async fn duplicate_health_events_start_one_execution() {
         &lifeboat_core::run::RunId(run_id),
         ApprovalStage::Failover,
         Decision::Reject,
-        "tester",
+        "oncall-dr@example.com",
         "cli",
         None,
     )

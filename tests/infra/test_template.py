@@ -22,7 +22,11 @@ UNSCOPABLE = {
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
     "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    # SNS defines no subscription resource type.
+    "sns:GetSubscriptionAttributes",
 }
+# `Fn::ForEach::...` entries (AWS::LanguageExtensions) are loops, not resources.
+RESOURCES = {k: v for k, v in RESOURCES.items() if isinstance(v, dict)}
 
 
 def functions():

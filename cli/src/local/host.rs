@@ -20,6 +20,7 @@ use axum::{
     routing::{get, post},
     Router,
 };
+use base64::Engine;
 use lifeboat_core::steps::{self, Deps, Step};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tracing::{info, warn};
@@ -52,7 +53,12 @@ struct HostState {
     faults: Arc<Mutex<HostFaults>>,
     log: Arc<Mutex<Vec<Invocation>>>,
     step_timeout: Duration,
+    inbox: Inbox,
 }
+
+/// Messages SNS delivered to the local mailboxes (`POST /inbox/{name}`: an `http` subscription
+/// standing in for an e-mail address), by mailbox name.
+pub type Inbox = Arc<Mutex<HashMap<String, Vec<serde_json::Value>>>>;
 
 /// A running host.
 pub struct LambdaHost {
@@ -62,6 +68,8 @@ pub struct LambdaHost {
     pub faults: Arc<Mutex<HostFaults>>,
     /// Every invocation served.
     pub log: Arc<Mutex<Vec<Invocation>>>,
+    /// The local mailboxes.
+    pub inbox: Inbox,
     task: JoinHandle<()>,
 }
 
@@ -82,7 +90,9 @@ impl LambdaHost {
         let port = listener.local_addr()?.port();
         let faults = Arc::new(Mutex::new(HostFaults::default()));
         let log = Arc::new(Mutex::new(Vec::new()));
+        let inbox = Inbox::default();
         let state = HostState {
+            inbox: inbox.clone(),
             deps: Arc::new(deps),
             moto_url,
             http: reqwest::Client::new(),
@@ -93,6 +103,7 @@ impl LambdaHost {
         let app = Router::new()
             .route("/2015-03-31/functions/{function}/invocations", post(invoke))
             .route("/approval", get(approval_api).post(approval_api))
+            .route("/inbox/{name}", post(deliver_to_inbox))
             .fallback(proxy)
             .with_state(state);
         let task = tokio::spawn(async move {
@@ -104,9 +115,29 @@ impl LambdaHost {
             url: format!("http://127.0.0.1:{port}"),
             faults,
             log,
+            inbox,
             task,
         })
     }
+}
+
+/// SNS `http` delivery: the notification JSON, kept per mailbox.
+async fn deliver_to_inbox(
+    State(state): State<HostState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    state
+        .inbox
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(name)
+        .or_default()
+        .push(doc);
+    StatusCode::OK
 }
 
 fn function_error(error_type: &str, message: &str) -> Response {
@@ -258,8 +289,12 @@ async fn approval_api(
         "rawQueryString": uri.query().unwrap_or(""),
         "headers": header_map,
         "requestContext": {"http": {"method": method.as_str(), "path": uri.path(), "sourceIp": "127.0.0.1"}},
-        "body": String::from_utf8_lossy(&body),
-        "isBase64Encoded": false,
+        // As API Gateway: a body that is not UTF-8 text arrives base64-encoded.
+        "body": match std::str::from_utf8(&body) {
+            Ok(text) => text.to_string(),
+            Err(_) => base64::engine::general_purpose::STANDARD.encode(&body),
+        },
+        "isBase64Encoded": std::str::from_utf8(&body).is_err(),
     });
     let deadline = Instant::now() + state.step_timeout;
     match steps::invoke(Step::ApprovalCallback, &state.deps, event, deadline).await {

@@ -35,8 +35,15 @@ pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-west-2";
 /// Names of the provisioned resources (as the template's defaults).
 pub const LEDGER_BUCKET: &str = "lifeboat-ledger";
-/// SNS topic.
+/// SNS topic (broadcast: never carries approval links).
 pub const TOPIC: &str = "lifeboat-events";
+/// SNS topic of approval links (one subscription per approver, filtered).
+pub const APPROVAL_TOPIC: &str = "lifeboat-approvals";
+/// The local operator: an IAM user in moto whose STS identity the drill decides with.
+pub const OPERATOR_USER: &str = "lifeboat-operator";
+/// The local deployment's stack id (bound into approval links).
+pub const STACK_ID: &str =
+    "arn:aws:cloudformation:us-west-2:123456789012:stack/lifeboat-local/00000000-0000-0000-0000-000000000000";
 /// Failover state machine.
 pub const FAILOVER_MACHINE: &str = "lifeboat-failover";
 /// Failback state machine.
@@ -141,7 +148,18 @@ pub struct LocalEnv {
     pub primary_token: String,
     /// The DR service principal's OAuth secret (generated).
     pub dr_oauth_secret: String,
+    /// The local operator's verified identity (STS) and client.
+    pub operator: Operator,
     http: reqwest::Client,
+}
+
+/// An IAM user in moto with its own credentials: who a CLI call runs as.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    /// The ARN STS reports for it.
+    pub arn: String,
+    /// STS with its credentials (for `GetCallerIdentity`).
+    pub sts: aws_sdk_sts::Client,
 }
 
 /// A fresh, random test credential (never a real one).
@@ -195,6 +213,8 @@ impl LocalEnv {
             // The host plays API Gateway for the approval callback.
             approval_base_url: Some(format!("http://127.0.0.1:{host_port}")),
             approval_secret_id: Some(SIGNING_SECRET.into()),
+            approval_topic_arn: Some(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{APPROVAL_TOPIC}")),
+            stack_id: STACK_ID.into(),
             readiness_state_machine_arn: Some(machine_arn(READINESS_MACHINE)),
             // The full drill's parent machine uses startExecution.sync, which moto does not
             // run; locally `lifeboat drill --kind full` drives the two executions itself.
@@ -213,7 +233,9 @@ impl LocalEnv {
             options.step_timeout,
         )?;
         let moto = Moto::start(&server, moto_port, host_port).await?;
+        let operator = iam_user(&moto_url, OPERATOR_USER).await?;
         Ok(LocalEnv {
+            operator,
             root,
             moto,
             host,
@@ -225,6 +247,61 @@ impl LocalEnv {
             dr_oauth_secret,
             http: reqwest::Client::new(),
         })
+    }
+
+    /// Creates an IAM user in moto with an access key: another person at the CLI.
+    pub async fn user(&self, name: &str) -> Result<Operator> {
+        iam_user(&self.moto_url(), name).await
+    }
+
+    fn moto_url(&self) -> String {
+        self.moto.url.clone()
+    }
+
+    /// Messages delivered to a local mailbox (an approver's address, or `broadcast`), as
+    /// (subject, message), oldest first.
+    pub fn inbox(&self, mailbox: &str) -> Vec<(String, String)> {
+        self.host
+            .inbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&mailbox_name(mailbox))
+            .map(|msgs| {
+                msgs.iter()
+                    .map(|m| {
+                        (
+                            m["Subject"].as_str().unwrap_or_default().to_string(),
+                            m["Message"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Subscribes a local mailbox to a topic (an `http` subscription to the host), with an
+    /// optional filter policy — as an e-mail subscription would be.
+    pub async fn subscribe_mailbox(
+        &self,
+        topic: &str,
+        mailbox: &str,
+        filter_policy: Option<String>,
+    ) -> Result<()> {
+        let mut req = self
+            .aws
+            .sns
+            .subscribe()
+            .topic_arn(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{topic}"))
+            .protocol("http")
+            .endpoint(format!("{}/inbox/{}", self.host.url, mailbox_name(mailbox)))
+            .return_subscription_arn(true);
+        if let Some(p) = filter_policy {
+            req = req.attributes("FilterPolicy", p);
+        }
+        req.send()
+            .await
+            .with_context(|| format!("subscribing mailbox {mailbox} to {topic}"))?;
+        Ok(())
     }
 
     /// Rewrites a plan's sites to the local workspaces (URLs, secret ids, DNS targets).
@@ -336,13 +413,61 @@ impl LocalEnv {
                 .await
                 .with_context(|| format!("creating secret {name}"))?;
         }
-        self.aws
-            .sns
-            .create_topic()
-            .name(TOPIC)
-            .send()
-            .await
-            .context("creating the SNS topic")?;
+        for topic in [TOPIC, APPROVAL_TOPIC] {
+            self.aws
+                .sns
+                .create_topic()
+                .name(topic)
+                .send()
+                .await
+                .with_context(|| format!("creating the SNS topic {topic}"))?;
+        }
+        // As the template: each e-mail approver gets their own subscription, filtered to the
+        // messages that carry their links; the broadcast topic has an unfiltered reader.
+        self.subscribe_mailbox(TOPIC, "broadcast", None).await?;
+        let approvers: Vec<String> = plan
+            .approval
+            .approvers
+            .iter()
+            .filter_map(|a| match lifeboat_core::identity::Identity::parse(a) {
+                Ok(lifeboat_core::identity::Identity::Email(e)) => Some(e),
+                _ => None,
+            })
+            .collect();
+        for a in &approvers {
+            self.subscribe_mailbox(
+                APPROVAL_TOPIC,
+                a,
+                Some(serde_json::json!({ "approver": [a] }).to_string()),
+            )
+            .await?;
+        }
+        if plan.approval.approvers.is_empty() {
+            let on_call = lifeboat_core::steps::request_approval::ON_CALL;
+            self.subscribe_mailbox(
+                APPROVAL_TOPIC,
+                on_call,
+                Some(serde_json::json!({ "approver": [on_call] }).to_string()),
+            )
+            .await?;
+        }
+        // The local operator is the first e-mail approver at the CLI (as `approval.principals`
+        // maps a person's IAM identity to their address).
+        if let Some(first) = approvers.first() {
+            let mapped = plan
+                .approval
+                .principals
+                .values()
+                .flatten()
+                .any(|p| p == &self.operator.arn);
+            if !mapped && !plan.approval.approvers.contains(&self.operator.arn) {
+                plan.approval
+                    .principals
+                    .entry(first.clone())
+                    .or_default()
+                    .push(self.operator.arn.clone());
+            }
+        }
         if let Some(dns) = plan.dns.as_mut() {
             let zone_name = dns
                 .record_name
@@ -559,4 +684,58 @@ impl LocalEnv {
         self.primary.shutdown().await;
         self.dr.shutdown().await;
     }
+}
+
+/// A mailbox's path segment (addresses hold `@` and `.`).
+fn mailbox_name(mailbox: &str) -> String {
+    mailbox
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Creates an IAM user with an access key in moto and an STS client that runs as it.
+async fn iam_user(moto_url: &str, name: &str) -> Result<Operator> {
+    let admin = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "test", "test", None, None, "local",
+        ))
+        .load()
+        .await;
+    let iam = aws_sdk_iam::Client::new(&admin);
+    iam.create_user()
+        .user_name(name)
+        .send()
+        .await
+        .with_context(|| format!("creating IAM user {name}"))?;
+    let key = iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .with_context(|| format!("creating an access key for {name}"))?;
+    let key = key.access_key().context("no access key")?;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            key.access_key_id(),
+            key.secret_access_key(),
+            None,
+            None,
+            "local-user",
+        ))
+        .load()
+        .await;
+    let sts = aws_sdk_sts::Client::new(&config);
+    let arn = crate::identity::caller_arn(&sts).await?;
+    Ok(Operator { arn, sts })
 }

@@ -10,12 +10,17 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::{
+    identity::Identity,
     run::RunId,
     secret::Secret,
     steps::request_approval::{ApprovalStage, Decision},
 };
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// Shortest signing key accepted: HMAC-SHA256 is only as strong as its key, and a short
+/// key can be brute-forced from one link.
+pub const MIN_KEY_BYTES: usize = 32;
 
 /// What a link says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,10 +31,13 @@ pub struct LinkParams {
     pub stage: ApprovalStage,
     /// Approve or reject.
     pub decision: Decision,
-    /// Who the link was issued to (the approver's identity in the audit).
+    /// Who the link was issued (and delivered) to: a normalised e-mail address.
     pub approver: String,
     /// Expiry, unix seconds.
     pub expires: i64,
+    /// The deployment that issued it (`AWS::StackId`): a link of another stack sharing the key
+    /// is refused.
+    pub stack: String,
 }
 
 /// Why a link was refused.
@@ -44,9 +52,134 @@ pub enum LinkError {
     /// The signature does not match: the link was altered or not issued by Lifeboat.
     #[error("the link's signature is not valid (it was altered or not issued by Lifeboat)")]
     BadSignature,
+    /// Signed by a key this deployment no longer accepts (rotated out twice).
+    #[error("the link was signed with a key that is no longer accepted (key id `{0}`)")]
+    UnknownKey(String),
+    /// Issued by another deployment.
+    #[error("the link was issued by another Lifeboat deployment")]
+    OtherStack,
     /// Past its expiry.
     #[error("the link expired")]
     Expired,
+}
+
+impl LinkError {
+    /// Whether the request proved it holds a link Lifeboat issued to someone (signature
+    /// valid): only those may leave a trace under the run they name.
+    pub fn is_signed(&self) -> bool {
+        matches!(self, LinkError::Expired)
+    }
+}
+
+/// Why the signing secret cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// Shorter than [`MIN_KEY_BYTES`].
+    #[error("signing key `{id}` is {len} bytes; at least {MIN_KEY_BYTES} are required")]
+    TooShort { id: String, len: usize },
+    /// JSON that is not the documented shape.
+    #[error("the signing secret is not a key nor {{\"current\": {{\"id\", \"key\"}}, \"previous\": ...}}: {0}")]
+    Shape(String),
+}
+
+/// One key and its id (the id travels in the link, so rotation knows which key to check).
+#[derive(Clone)]
+pub struct SigningKey {
+    /// Key id (`kid` in the link).
+    pub id: String,
+    key: Secret,
+}
+
+/// The keys of a deployment: links are signed with `current`; `previous` is still accepted so
+/// links mailed just before a rotation keep working until they expire.
+#[derive(Clone)]
+pub struct SigningKeys {
+    /// Signs new links.
+    pub current: SigningKey,
+    /// Accepted for verification only.
+    pub previous: Option<SigningKey>,
+}
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeys")
+            .field("current", &self.current.id)
+            .field("previous", &self.previous.as_ref().map(|k| &k.id))
+            .finish()
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyDoc {
+    id: String,
+    key: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysDoc {
+    current: KeyDoc,
+    #[serde(default)]
+    previous: Option<KeyDoc>,
+}
+
+impl SigningKeys {
+    /// Parses the secret: a plain key (id `k0`), or
+    /// `{"current": {"id": "...", "key": "..."}, "previous": {"id": "...", "key": "..."}}`
+    /// for rotation. Every key must be at least [`MIN_KEY_BYTES`] long.
+    pub fn parse(secret: &Secret) -> Result<SigningKeys, KeyError> {
+        let raw = secret.expose().trim();
+        let keys = if raw.starts_with('{') {
+            let doc: KeysDoc =
+                serde_json::from_str(raw).map_err(|e| KeyError::Shape(e.to_string()))?;
+            let key = |d: KeyDoc| {
+                if d.id.is_empty()
+                    || d.id.len() > 32
+                    || !d
+                        .id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    return Err(KeyError::Shape(
+                        "a key id must be 1–32 of letters, digits, '-', '_', '.'".into(),
+                    ));
+                }
+                Ok(SigningKey {
+                    id: d.id,
+                    key: Secret::new(d.key),
+                })
+            };
+            SigningKeys {
+                current: key(doc.current)?,
+                previous: doc.previous.map(key).transpose()?,
+            }
+        } else {
+            SigningKeys {
+                current: SigningKey {
+                    id: "k0".into(),
+                    key: Secret::new(raw),
+                },
+                previous: None,
+            }
+        };
+        for k in std::iter::once(&keys.current).chain(keys.previous.as_ref()) {
+            let len = k.key.expose().len();
+            if len < MIN_KEY_BYTES {
+                return Err(KeyError::TooShort {
+                    id: k.id.clone(),
+                    len,
+                });
+            }
+        }
+        Ok(keys)
+    }
+
+    fn by_id(&self, id: &str) -> Option<&SigningKey> {
+        std::iter::once(&self.current)
+            .chain(self.previous.as_ref())
+            .find(|k| k.id == id)
+    }
 }
 
 fn stage_str(s: ApprovalStage) -> &'static str {
@@ -58,45 +191,54 @@ fn stage_str(s: ApprovalStage) -> &'static str {
     }
 }
 
-fn payload(p: &LinkParams) -> String {
-    format!(
-        "v1|{}|{}|{}|{}|{}",
-        p.run_id,
+/// The signed bytes: a JSON array, so no field value (an approver with a `|`, a stack id with
+/// anything) can shift another field's boundary.
+fn payload(kid: &str, p: &LinkParams) -> String {
+    serde_json::json!([
+        "v2",
+        kid,
+        p.stack,
+        p.run_id.0,
         stage_str(p.stage),
         p.decision.as_str(),
         p.approver,
         p.expires
-    )
+    ])
+    .to_string()
 }
 
-fn mac(key: &Secret) -> HmacSha256 {
-    // HMAC accepts keys of any length.
-    HmacSha256::new_from_slice(key.expose().as_bytes())
+fn mac(key: &SigningKey) -> HmacSha256 {
+    // HMAC accepts keys of any length (the minimum is enforced by `SigningKeys::parse`).
+    HmacSha256::new_from_slice(key.key.expose().as_bytes())
         .unwrap_or_else(|_| unreachable!("hmac takes any key length"))
 }
 
-/// The signature of a link.
-pub fn sign(key: &Secret, p: &LinkParams) -> String {
-    let mut m = mac(key);
-    m.update(payload(p).as_bytes());
+/// The signature of a link with the current key.
+pub fn sign(keys: &SigningKeys, p: &LinkParams) -> String {
+    let mut m = mac(&keys.current);
+    m.update(payload(&keys.current.id, p).as_bytes());
     hex::encode(m.finalize().into_bytes())
 }
 
 /// The query string of a signed link.
-pub fn query(key: &Secret, p: &LinkParams) -> String {
+pub fn query(keys: &SigningKeys, p: &LinkParams) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .append_pair("run", &p.run_id.0)
         .append_pair("stage", stage_str(p.stage))
         .append_pair("decision", p.decision.as_str())
         .append_pair("approver", &p.approver)
         .append_pair("exp", &p.expires.to_string())
-        .append_pair("sig", &sign(key, p))
+        .append_pair("stack", &p.stack)
+        .append_pair("kid", &keys.current.id)
+        .append_pair("sig", &sign(keys, p))
         .finish()
 }
 
-/// Checks a link's parameters: all present, well-formed, signed by `key`, not expired.
+/// Checks a link's parameters: all present, well-formed, signed by one of `keys` for this
+/// `stack`, not expired. The signature is checked before anything else is believed.
 pub fn verify(
-    key: &Secret,
+    keys: &SigningKeys,
+    stack: &str,
     params: &HashMap<String, String>,
     now_unix: i64,
 ) -> Result<LinkParams, LinkError> {
@@ -118,18 +260,36 @@ pub fn verify(
         _ => return Err(LinkError::Invalid("decision")),
     };
     let approver = get("approver")?.clone();
+    if approver.len() > crate::identity::MAX_IDENTITY {
+        return Err(LinkError::Invalid("approver"));
+    }
     let expires: i64 = get("exp")?.parse().map_err(|_| LinkError::Invalid("exp"))?;
+    let link_stack = get("stack")?.clone();
+    let kid = get("kid")?;
     let sig = hex::decode(get("sig")?).map_err(|_| LinkError::BadSignature)?;
+    let key = keys
+        .by_id(kid)
+        .ok_or_else(|| LinkError::UnknownKey(crate::identity::bounded(kid, 32)))?;
     let p = LinkParams {
         run_id,
         stage,
         decision,
         approver,
         expires,
+        stack: link_stack,
     };
     let mut m = mac(key);
-    m.update(payload(&p).as_bytes());
+    m.update(payload(kid, &p).as_bytes());
     m.verify_slice(&sig).map_err(|_| LinkError::BadSignature)?;
+    if p.stack != stack {
+        return Err(LinkError::OtherStack);
+    }
+    // Issued links carry a normalised e-mail; anything else was not issued by us.
+    match Identity::parse(&p.approver) {
+        Ok(Identity::Email(e)) if e == p.approver => {}
+        _ if p.approver == crate::steps::request_approval::ON_CALL => {}
+        _ => return Err(LinkError::Invalid("approver")),
+    }
     if now_unix > p.expires {
         return Err(LinkError::Expired);
     }
@@ -139,6 +299,13 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const KEY: &str = "k-test-0123456789abcdef0123456789abcdef";
+
+    fn keys() -> SigningKeys {
+        SigningKeys::parse(&Secret::new(KEY)).unwrap()
+    }
 
     fn params() -> LinkParams {
         LinkParams {
@@ -147,6 +314,7 @@ mod tests {
             decision: Decision::Approve,
             approver: "oncall@example.com".into(),
             expires: 2_000,
+            stack: "arn:aws:cloudformation:us-west-2:123456789012:stack/lifeboat/1".into(),
         }
     }
 
@@ -158,35 +326,193 @@ mod tests {
 
     #[test]
     fn round_trip_and_tampering() {
-        let key = Secret::new("k-test-1");
-        let q = query(&key, &params());
-        assert_eq!(verify(&key, &parsed(&q), 1_000), Ok(params()));
-        // Expired.
-        assert_eq!(verify(&key, &parsed(&q), 2_001), Err(LinkError::Expired));
-        // Another key.
+        let stack = params().stack;
+        let q = query(&keys(), &params());
+        assert_eq!(verify(&keys(), &stack, &parsed(&q), 1_000), Ok(params()));
+        // Expired (and only then: the signature is checked first).
         assert_eq!(
-            verify(&Secret::new("k-other"), &parsed(&q), 1_000),
+            verify(&keys(), &stack, &parsed(&q), 2_001),
+            Err(LinkError::Expired)
+        );
+        // Another key with the same id.
+        let other = SigningKeys::parse(&Secret::new("x".repeat(40))).unwrap();
+        assert_eq!(
+            verify(&other, &stack, &parsed(&q), 1_000),
             Err(LinkError::BadSignature)
         );
-        // Flipped decision, later expiry, other approver: signature breaks.
+        // Another deployment sharing the key.
+        assert_eq!(
+            verify(&keys(), "arn:other-stack", &parsed(&q), 1_000),
+            Err(LinkError::OtherStack)
+        );
+        // Every field is signed.
         for (k, v) in [
             ("decision", "reject"),
             ("exp", "9999999"),
             ("approver", "mallory@example.com"),
             ("run", "health-other"),
+            ("stage", "rpo_breach"),
+            ("stack", "arn:other-stack"),
         ] {
             let mut p = parsed(&q);
             p.insert(k.into(), v.into());
-            assert_eq!(verify(&key, &p, 1_000), Err(LinkError::BadSignature), "{k}");
+            assert_eq!(
+                verify(&keys(), &stack, &p, 1_000),
+                Err(LinkError::BadSignature),
+                "{k}"
+            );
         }
+        let mut p = parsed(&q);
+        p.insert("kid".into(), "k9".into());
+        assert_eq!(
+            verify(&keys(), &stack, &p, 1_000),
+            Err(LinkError::UnknownKey("k9".into()))
+        );
         // Wrong value, missing parameter.
         let mut p = parsed(&q);
         p.insert("decision".into(), "maybe".into());
-        assert_eq!(verify(&key, &p, 1_000), Err(LinkError::Invalid("decision")));
-        let mut p = parsed(&q);
-        p.remove("sig");
-        assert_eq!(verify(&key, &p, 1_000), Err(LinkError::Missing("sig")));
+        assert_eq!(
+            verify(&keys(), &stack, &p, 1_000),
+            Err(LinkError::Invalid("decision"))
+        );
+        for k in ["sig", "kid", "stack", "approver", "exp"] {
+            let mut p = parsed(&q);
+            p.remove(k);
+            assert!(
+                matches!(verify(&keys(), &stack, &p, 1_000), Err(LinkError::Missing(m)) if m == k),
+                "{k}"
+            );
+        }
         // The query carries no token-like field.
         assert!(!q.contains("token"));
+    }
+
+    #[test]
+    fn field_boundaries_cannot_shift() {
+        // v1 signed "a|b|..." unescaped: an approver holding a `|` could pose as other fields.
+        let mut a = params();
+        a.approver = "a@x.com".into();
+        a.stack = "s|1".into();
+        let mut b = params();
+        b.approver = "a@x.com|s".into();
+        b.stack = "1".into();
+        assert_ne!(payload("k0", &a), payload("k0", &b));
+    }
+
+    #[test]
+    fn rotation_accepts_current_and_previous_only() {
+        let old = SigningKeys::parse(&Secret::new(format!(
+            r#"{{"current": {{"id": "2026-10", "key": "{}"}}}}"#,
+            "o".repeat(32)
+        )))
+        .unwrap();
+        let rotated = SigningKeys::parse(&Secret::new(format!(
+            r#"{{"current": {{"id": "2026-11", "key": "{}"}}, "previous": {{"id": "2026-10", "key": "{}"}}}}"#,
+            "n".repeat(32),
+            "o".repeat(32)
+        )))
+        .unwrap();
+        let again = SigningKeys::parse(&Secret::new(format!(
+            r#"{{"current": {{"id": "2026-12", "key": "{}"}}, "previous": {{"id": "2026-11", "key": "{}"}}}}"#,
+            "z".repeat(32),
+            "n".repeat(32)
+        )))
+        .unwrap();
+        let stack = params().stack;
+        let from_old = parsed(&query(&old, &params()));
+        assert!(verify(&rotated, &stack, &from_old, 1_000).is_ok());
+        assert_eq!(
+            verify(&again, &stack, &from_old, 1_000),
+            Err(LinkError::UnknownKey("2026-10".into()))
+        );
+        let from_new = parsed(&query(&rotated, &params()));
+        assert_eq!(from_new.get("kid").map(String::as_str), Some("2026-11"));
+        assert!(verify(&again, &stack, &from_new, 1_000).is_ok());
+    }
+
+    #[test]
+    fn short_or_malformed_keys_are_refused() {
+        assert_eq!(
+            SigningKeys::parse(&Secret::new("x")).unwrap_err(),
+            KeyError::TooShort {
+                id: "k0".into(),
+                len: 1
+            }
+        );
+        let short_previous = format!(
+            r#"{{"current": {{"id": "a", "key": "{}"}}, "previous": {{"id": "b", "key": "short"}}}}"#,
+            "n".repeat(32)
+        );
+        assert!(matches!(
+            SigningKeys::parse(&Secret::new(short_previous)),
+            Err(KeyError::TooShort { id, .. }) if id == "b"
+        ));
+        for bad in [
+            r#"{"current": "x"}"#,
+            r#"{"current": {"id": "a", "key": "x"}, "extra": 1}"#,
+            r#"{"current": {"id": "a b", "key": "0123456789abcdef0123456789abcdef"}}"#,
+        ] {
+            assert!(
+                matches!(
+                    SigningKeys::parse(&Secret::new(bad)),
+                    Err(KeyError::Shape(_))
+                ),
+                "{bad}"
+            );
+        }
+        // The message never shows the key.
+        let e = SigningKeys::parse(&Secret::new("supersecret")).unwrap_err();
+        assert!(!e.to_string().contains("supersecret"));
+    }
+
+    proptest! {
+        /// Any query string at all: an answer, never a panic, and never a link that verifies
+        /// without the key.
+        #[test]
+        fn arbitrary_queries_never_panic_nor_verify(q in ".{0,300}") {
+            let r = verify(&keys(), "s", &parsed(&q), 1_000);
+            prop_assert!(r.is_err());
+        }
+
+        /// Arbitrary maps over the link's own parameter names.
+        #[test]
+        fn arbitrary_fields_never_verify(
+            fields in proptest::collection::hash_map(
+                prop_oneof![
+                    Just("run"), Just("stage"), Just("decision"), Just("approver"),
+                    Just("exp"), Just("stack"), Just("kid"), Just("sig")
+                ].prop_map(str::to_string),
+                ".{0,80}",
+                0..9,
+            )
+        ) {
+            prop_assert!(verify(&keys(), "s", &fields, 1_000).is_err());
+        }
+
+        /// Genuine links round-trip for any run id, approver and expiry; any change of one
+        /// character of the signature is refused.
+        #[test]
+        fn genuine_links_round_trip(
+            run in "[A-Za-z0-9_-]{1,80}",
+            local in "[a-z0-9._+-]{1,30}",
+            exp in 1_001i64..i64::MAX,
+            flip in 0usize..64,
+        ) {
+            let mut p = params();
+            p.run_id = RunId(run);
+            p.approver = format!("{local}@example.com");
+            p.expires = exp;
+            let stack = p.stack.clone();
+            if Identity::parse(&p.approver) == Ok(Identity::Email(p.approver.clone())) {
+                let q = parsed(&query(&keys(), &p));
+                prop_assert_eq!(verify(&keys(), &stack, &q, 1_000), Ok(p));
+                let mut t = q.clone();
+                let sig = t["sig"].clone();
+                let mut bytes = sig.into_bytes();
+                bytes[flip] = if bytes[flip] == b'0' { b'1' } else { b'0' };
+                t.insert("sig".into(), String::from_utf8(bytes).unwrap_or_default());
+                prop_assert_eq!(verify(&keys(), &stack, &t, 1_000), Err(LinkError::BadSignature));
+            }
+        }
     }
 }

@@ -272,6 +272,21 @@ impl Ledger {
         self.conditional(key, sent)
     }
 
+    /// How many keys are under a prefix, counting at most `limit` (one request): a cheap cap
+    /// check for bounded append-only logs.
+    pub async fn count_up_to(&self, prefix: &str, limit: usize) -> Result<usize, LedgerError> {
+        let page = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(i32::try_from(limit.min(1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(|e| self.store_error(prefix, sdk_error_message(&e)))?;
+        Ok(page.contents().len())
+    }
+
     /// Keys under a prefix, sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
         self.list_after(prefix, None).await

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::{Identity, Principal};
+
 /// Why a plan was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -530,6 +532,10 @@ pub struct Approval {
     /// Distinct approvers needed before the execution continues (two-person rule: 2).
     #[serde(default = "one_approval")]
     pub required_approvals: u32,
+    /// IAM principals (user, role or assumed-role session ARNs) that are the same person as an
+    /// e-mail approver, so a vote by link and one by CLI count once: `"alice@x" = ["arn:..."]`.
+    #[serde(default)]
+    pub principals: BTreeMap<String, Vec<String>>,
 }
 
 fn one_approval() -> u32 {
@@ -544,6 +550,7 @@ impl Default for Approval {
             drill_preapproved: false,
             readiness_requires_approval: false,
             required_approvals: one_approval(),
+            principals: BTreeMap::new(),
         }
     }
 }
@@ -590,26 +597,21 @@ impl Plan {
         if self.objectives.rto_minutes == 0 {
             return Err(invalid("objectives.rto_minutes", "must be greater than 0"));
         }
+        let mut workspaces = Vec::with_capacity(2);
         for (key, site) in [
             ("sites.primary", &self.sites.primary),
             ("sites.dr", &self.sites.dr),
         ] {
-            let url = url::Url::parse(&site.workspace_url)
-                .map_err(|e| invalid(format!("{key}.workspace_url"), e.to_string()))?;
-            if !matches!(url.scheme(), "https" | "http") {
-                return Err(invalid(
-                    format!("{key}.workspace_url"),
-                    "must be an http(s) URL",
-                ));
-            }
+            workspaces.push(workspace_key(key, &site.workspace_url)?);
             if site.region.trim().is_empty() {
                 return Err(invalid(format!("{key}.region"), "must not be empty"));
             }
         }
-        if self.sites.primary.workspace_url == self.sites.dr.workspace_url {
+        if workspaces[0] == workspaces[1] {
             return Err(invalid(
                 "sites.dr.workspace_url",
-                "is the same workspace as sites.primary: a DR site must be a different workspace",
+                "is the same workspace as sites.primary (URLs compare without case of scheme and \
+                 host, default port or trailing '/'): a DR site must be a different workspace",
             ));
         }
         if self.sites.primary.region == self.sites.dr.region {
@@ -711,23 +713,7 @@ impl Plan {
         if self.shutdown.max_attempts == 0 {
             return Err(invalid("shutdown.max_attempts", "must be at least 1"));
         }
-        if self.approval.required_approvals == 0 || self.approval.required_approvals > 5 {
-            return Err(invalid("approval.required_approvals", "must be 1–5"));
-        }
-        if self.approval.required_approvals as usize > self.approval.approvers.len().max(1)
-            && !self.approval.approvers.is_empty()
-        {
-            return Err(invalid(
-                "approval.required_approvals",
-                "is more than the number of approvers listed",
-            ));
-        }
-        if self.approval.timeout_seconds == 0 {
-            return Err(invalid(
-                "approval.timeout_seconds",
-                "must be greater than 0",
-            ));
-        }
+        validate_approval(&self.approval)?;
         Ok(())
     }
 
@@ -748,6 +734,235 @@ impl Plan {
                 .iter()
                 .any(|(k, v)| tags.get(k) == Some(v))
     }
+}
+
+/// Shortest approval wait (tests use seconds; a real plan gives people minutes to hours).
+pub const MIN_APPROVAL_TIMEOUT_SECONDS: u32 = 1;
+
+/// Longest approval wait: a Standard Step Functions execution lasts at most one year, so the
+/// wait (the task's `TimeoutSecondsPath`) must end inside it to time out cleanly.
+pub const MAX_APPROVAL_TIMEOUT_SECONDS: u32 = 31_536_000;
+
+/// Whether an `http://` URL stays on this machine (the local emulator), where no token can be
+/// read off the wire.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// What identifies a workspace: scheme, host, port and path without trailing '/', so that two
+/// spellings of one workspace compare equal (the URL parser lower-cases scheme and host).
+type WorkspaceKey = (String, String, Option<u16>, String);
+
+/// Checks a site's workspace URL (`key` is the site's dotted key) and returns its identity.
+fn workspace_key(key: &str, raw: &str) -> Result<WorkspaceKey, PlanError> {
+    let key = format!("{key}.workspace_url");
+    // The parser silently drops tabs, newlines and surrounding spaces, but clients use the
+    // text as written: what is checked must be what is used.
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(
+            key,
+            "must not contain spaces or control characters",
+        ));
+    }
+    let url = url::Url::parse(raw).map_err(|e| invalid(&key, format!("is not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(invalid(
+                key,
+                "must be https: over http the workspace token travels in clear (http is \
+                 accepted only for loopback hosts such as the local emulator)",
+            ))
+        }
+        _ => return Err(invalid(key, "must be an https URL")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            key,
+            "must not carry credentials (user:password@): URLs end up in logs and reports; \
+             credentials belong in Secrets Manager (auth.secret_id)",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            key,
+            "must not have a query string or fragment: API paths are appended to it",
+        ));
+    }
+    let Some(host) = url.host_str() else {
+        return Err(invalid(key, "must name a host"));
+    };
+    Ok((
+        url.scheme().to_string(),
+        host.to_ascii_lowercase(),
+        url.port_or_known_default(),
+        url.path().trim_end_matches('/').to_string(),
+    ))
+}
+
+/// Why two principals would let one person vote twice: the same principal, or a role and a
+/// session of it (anyone who can assume the role picks the session name).
+fn overlap(a: &Principal, b: &Principal) -> Option<&'static str> {
+    let covers = |role: &Principal, session: &Principal| match (role, session) {
+        (
+            Principal::Role {
+                partition,
+                account,
+                name,
+            },
+            Principal::Session {
+                partition: p,
+                account: a,
+                role,
+                ..
+            },
+        ) => partition == p && account == a && name == role,
+        _ => false,
+    };
+    if a == b {
+        Some("the same principal")
+    } else if covers(a, b) || covers(b, a) {
+        Some("a role and a session of it (whoever assumes the role picks the session name)")
+    } else {
+        None
+    }
+}
+
+/// Checks the approval settings: every approver a distinct person, every IAM principal mapped
+/// to exactly one of them, and a two-person rule that can be met.
+fn validate_approval(a: &Approval) -> Result<(), PlanError> {
+    if a.required_approvals == 0 || a.required_approvals > 5 {
+        return Err(invalid("approval.required_approvals", "must be 1–5"));
+    }
+    let mut listed: Vec<Identity> = Vec::with_capacity(a.approvers.len());
+    for (i, raw) in a.approvers.iter().enumerate() {
+        let key = format!("approval.approvers[{i}]");
+        let id = Identity::parse(raw).map_err(|e| invalid(&key, e.to_string()))?;
+        for (j, other) in listed.iter().enumerate() {
+            let why = match (other, &id) {
+                (x, y) if x == y => {
+                    Some("the same identity once normalised: trimmed, e-mail lower-cased")
+                }
+                (Identity::Principal(x), Identity::Principal(y)) => overlap(x, y),
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "repeats approval.approvers[{j}] ({why}): the two-person rule counts \
+                         people, so each approver must be listed once"
+                    ),
+                ));
+            }
+        }
+        listed.push(id);
+    }
+    // Principal → (approver e-mail, key it is mapped at).
+    let mut mapped: Vec<(Principal, String, String)> = Vec::new();
+    let mut emails: BTreeMap<String, String> = BTreeMap::new();
+    for (raw_email, arns) in &a.principals {
+        let key = format!("approval.principals.{raw_email:?}");
+        let email = match Identity::parse(raw_email) {
+            Ok(Identity::Email(e)) => e,
+            Ok(Identity::Principal(_)) => {
+                return Err(invalid(
+                    key,
+                    "must be an e-mail approver: principals maps an e-mail to the IAM \
+                     principals of the same person",
+                ))
+            }
+            Err(e) => return Err(invalid(key, e.to_string())),
+        };
+        if !listed.contains(&Identity::Email(email.clone())) {
+            return Err(invalid(
+                key,
+                "is not listed in approval.approvers: only an approver's principals may vote \
+                 for them",
+            ));
+        }
+        if let Some(first) = emails.insert(email.clone(), raw_email.clone()) {
+            return Err(invalid(
+                key,
+                format!("is approval.principals.{first:?} again (after trimming and lower-casing)"),
+            ));
+        }
+        for (k, raw_arn) in arns.iter().enumerate() {
+            let key = format!("{key}[{k}]");
+            let principal = match Identity::parse(raw_arn) {
+                Ok(Identity::Principal(p)) => p,
+                Ok(Identity::Email(_)) => {
+                    return Err(invalid(
+                        key,
+                        "must be an IAM user or role ARN or an STS assumed-role ARN, not an \
+                         e-mail address",
+                    ))
+                }
+                Err(e) => return Err(invalid(key, e.to_string())),
+            };
+            for (j, other) in listed.iter().enumerate() {
+                if let Identity::Principal(other) = other {
+                    if let Some(why) = overlap(other, &principal) {
+                        return Err(invalid(
+                            key,
+                            format!(
+                                "and approval.approvers[{j}] are {why}: one person cannot vote \
+                                 as two approvers"
+                            ),
+                        ));
+                    }
+                }
+            }
+            for (other, owner, at) in &mapped {
+                if let Some(why) = overlap(other, &principal) {
+                    let whose = if *owner == email {
+                        "listed twice for this approver".to_string()
+                    } else {
+                        format!("mapped to {owner} too: one person cannot vote as two approvers")
+                    };
+                    return Err(invalid(key, format!("and {at} are {why}, {whose}")));
+                }
+            }
+            mapped.push((principal, email.clone(), key));
+        }
+    }
+    let required = a.required_approvals as usize;
+    if listed.is_empty() && required > 1 {
+        return Err(invalid(
+            "approval.required_approvals",
+            format!(
+                "is {required} but approval.approvers is empty: without a list anyone counts as \
+                 themself, so one person voting by link and by CLI would count twice"
+            ),
+        ));
+    }
+    if !listed.is_empty() && required > listed.len() {
+        return Err(invalid(
+            "approval.required_approvals",
+            format!(
+                "is {required} but approval.approvers lists {} distinct approver(s): the \
+                 failover could never be approved",
+                listed.len()
+            ),
+        ));
+    }
+    if !(MIN_APPROVAL_TIMEOUT_SECONDS..=MAX_APPROVAL_TIMEOUT_SECONDS).contains(&a.timeout_seconds) {
+        return Err(invalid(
+            "approval.timeout_seconds",
+            format!(
+                "must be {MIN_APPROVAL_TIMEOUT_SECONDS}–{MAX_APPROVAL_TIMEOUT_SECONDS} seconds: a \
+                 Standard Step Functions execution lasts at most a year, so a longer wait could \
+                 never time out cleanly"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Which way a run moves production.
@@ -867,5 +1082,487 @@ mod tests {
         assert!(!plan.excluded("Nightly Sales ETL", &tags));
         tags.insert("lifeboat".to_string(), "exclude".to_string());
         assert!(plan.excluded("Nightly Sales ETL", &tags));
+    }
+
+    const PRIMARY_URL: &str = "workspace_url = \"https://dbc-primary.cloud.databricks.com\"";
+    const DR_URL: &str = "workspace_url = \"https://dbc-dr.cloud.databricks.com\"";
+    const APPROVERS: &str = "approvers = [\"oncall-dr@example.com\"]";
+    const TIMEOUT: &str = "timeout_seconds = 900";
+    /// The last line of the plan, inside `[approval]`: approval keys are appended to it.
+    const APPROVAL_END: &str = "drill_preapproved = false";
+
+    /// `(from, to)`: replace a line of the example.
+    type Edit = (&'static str, String);
+    /// A case: name, edits, and the refused key with a fragment of the reason (`None`: valid).
+    type Row = (
+        &'static str,
+        Vec<Edit>,
+        Option<(&'static str, &'static str)>,
+    );
+
+    /// The example with each `(from, to)` applied; `from` must occur exactly once.
+    fn edited(edits: &[Edit]) -> String {
+        let mut text = EXAMPLE.to_string();
+        for (from, to) in edits {
+            assert_eq!(text.matches(from).count(), 1, "{from}");
+            text = text.replace(from, to);
+        }
+        text
+    }
+
+    #[test]
+    fn unsafe_settings_are_refused_naming_the_key() {
+        let primary = |url: &str| (PRIMARY_URL, format!("workspace_url = \"{url}\""));
+        let dr = |url: &str| (DR_URL, format!("workspace_url = \"{url}\""));
+        let approvers = |list: &str| (APPROVERS, format!("approvers = {list}"));
+        let approval = |extra: &str| (APPROVAL_END, format!("{APPROVAL_END}\n{extra}"));
+        let timeout = |t: &str| (TIMEOUT, format!("timeout_seconds = {t}"));
+        let two = approvers(r#"["alice@x.com", "bob@x.com"]"#);
+        let long = format!(r#"["oncall-dr@example.com", "{}@x.com"]"#, "a".repeat(300));
+        let rows: Vec<Row> = vec![
+            // 1. Plain http only to loopback hosts.
+            (
+                "http to a remote host",
+                vec![primary("http://dbc-primary.cloud.databricks.com")],
+                Some(("sites.primary.workspace_url", "in clear")),
+            ),
+            (
+                "http to the DR site",
+                vec![dr("http://dbc-dr.cloud.databricks.com")],
+                Some(("sites.dr.workspace_url", "in clear")),
+            ),
+            (
+                "http to a host named like localhost",
+                vec![dr("http://localhost.example.com")],
+                Some(("sites.dr.workspace_url", "in clear")),
+            ),
+            (
+                "http to a host named like 127.0.0.1",
+                vec![dr("http://127.0.0.1.nip.io:8080")],
+                Some(("sites.dr.workspace_url", "in clear")),
+            ),
+            (
+                "another scheme",
+                vec![dr("ftp://dbc-dr.cloud.databricks.com")],
+                Some(("sites.dr.workspace_url", "https")),
+            ),
+            (
+                "not a URL",
+                vec![dr("dbc-dr.cloud.databricks.com")],
+                Some(("sites.dr.workspace_url", "not a URL")),
+            ),
+            (
+                "a newline the URL parser would drop",
+                vec![dr(r"https://dbc-dr.cloud.data\nbricks.com")],
+                Some(("sites.dr.workspace_url", "control")),
+            ),
+            // 2. No credentials, query or fragment.
+            (
+                "user and password in the URL",
+                vec![dr("https://user:secret@dbc-dr.cloud.databricks.com")],
+                Some(("sites.dr.workspace_url", "credentials")),
+            ),
+            (
+                "user only in the URL",
+                vec![primary("https://dapi123@dbc-primary.cloud.databricks.com")],
+                Some(("sites.primary.workspace_url", "credentials")),
+            ),
+            (
+                "password only in the URL",
+                vec![dr("https://:secret@dbc-dr.cloud.databricks.com")],
+                Some(("sites.dr.workspace_url", "credentials")),
+            ),
+            (
+                "query string",
+                vec![dr("https://dbc-dr.cloud.databricks.com/?o=123")],
+                Some(("sites.dr.workspace_url", "query")),
+            ),
+            (
+                "empty query string",
+                vec![dr("https://dbc-dr.cloud.databricks.com?")],
+                Some(("sites.dr.workspace_url", "query")),
+            ),
+            (
+                "fragment",
+                vec![dr("https://dbc-dr.cloud.databricks.com#x")],
+                Some(("sites.dr.workspace_url", "fragment")),
+            ),
+            // 3. DR is another workspace, however spelt.
+            (
+                "DR = primary up to case and trailing slash",
+                vec![dr("https://DBC-Primary.cloud.databricks.com/")],
+                Some(("sites.dr.workspace_url", "same workspace")),
+            ),
+            (
+                "DR = primary with its default port",
+                vec![dr("HTTPS://dbc-primary.cloud.databricks.com:443")],
+                Some(("sites.dr.workspace_url", "same workspace")),
+            ),
+            (
+                "DR = primary on one loopback port",
+                vec![
+                    primary("http://127.0.0.1:8080"),
+                    dr("http://127.0.0.1:8080/"),
+                ],
+                Some(("sites.dr.workspace_url", "same workspace")),
+            ),
+            // 4. Approvers are identities, each listed once.
+            (
+                "approver with a newline",
+                vec![approvers(
+                    r#"["oncall-dr@example.com", "bob@x.com\nBcc: all@x.com"]"#,
+                )],
+                Some(("approval.approvers[1]", "control character")),
+            ),
+            (
+                "blank approver",
+                vec![approvers(r#"["oncall-dr@example.com", " "]"#)],
+                Some(("approval.approvers[1]", "empty")),
+            ),
+            (
+                "approver too long",
+                vec![approvers(&long)],
+                Some(("approval.approvers[1]", "longer than")),
+            ),
+            (
+                "approver neither e-mail nor ARN",
+                vec![approvers(r#"["on-call"]"#)],
+                Some(("approval.approvers[0]", "neither")),
+            ),
+            (
+                "approver a group ARN",
+                vec![approvers(r#"["arn:aws:iam::123456789012:group/ops"]"#)],
+                Some(("approval.approvers[0]", "neither")),
+            ),
+            (
+                "same approver in two spellings",
+                vec![approvers(r#"["Alice@X.com", "alice@x.com "]"#)],
+                Some(("approval.approvers[1]", "repeats approval.approvers[0]")),
+            ),
+            (
+                "same IAM user with a path",
+                vec![approvers(
+                    r#"["arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/ops/alice"]"#,
+                )],
+                Some(("approval.approvers[1]", "repeats approval.approvers[0]")),
+            ),
+            (
+                "a role and a session of it",
+                vec![approvers(
+                    r#"["arn:aws:iam::123456789012:role/OnCall", "arn:aws:sts::123456789012:assumed-role/OnCall/bob"]"#,
+                )],
+                Some(("approval.approvers[1]", "session")),
+            ),
+            // 5. Principals map a listed e-mail approver to IAM principals of no one else.
+            (
+                "principals of an unlisted person",
+                vec![approval(
+                    r#"principals = { "bob@x.com" = ["arn:aws:iam::123456789012:user/bob"] }"#,
+                )],
+                Some((r#"approval.principals."bob@x.com""#, "not listed")),
+            ),
+            (
+                "principals keyed by an ARN",
+                vec![
+                    approvers(r#"["arn:aws:iam::123456789012:role/OnCall"]"#),
+                    approval(
+                        r#"principals = { "arn:aws:iam::123456789012:role/OnCall" = ["arn:aws:iam::123456789012:user/bob"] }"#,
+                    ),
+                ],
+                Some((
+                    r#"approval.principals."arn:aws:iam::123456789012:role/OnCall""#,
+                    "e-mail",
+                )),
+            ),
+            (
+                "principals keyed twice by one approver",
+                vec![
+                    approvers(r#"["alice@x.com"]"#),
+                    approval(
+                        r#"principals = { "Alice@x.com" = ["arn:aws:iam::123456789012:user/a"], "alice@x.com" = ["arn:aws:iam::123456789012:user/b"] }"#,
+                    ),
+                ],
+                Some((r#"approval.principals."alice@x.com""#, "again")),
+            ),
+            (
+                "principal that is an e-mail",
+                vec![approval(
+                    r#"principals = { "oncall-dr@example.com" = ["alice@x.com"] }"#,
+                )],
+                Some((
+                    r#"approval.principals."oncall-dr@example.com"[0]"#,
+                    "not an e-mail",
+                )),
+            ),
+            (
+                "principal that is no IAM principal",
+                vec![approval(
+                    r#"principals = { "oncall-dr@example.com" = ["arn:aws:iam::123456789012:user/a", "arn:aws:s3:::bucket"] }"#,
+                )],
+                Some((
+                    r#"approval.principals."oncall-dr@example.com"[1]"#,
+                    "neither",
+                )),
+            ),
+            (
+                "principal with a newline",
+                vec![approval(
+                    r#"principals = { "oncall-dr@example.com" = ["arn:aws:iam::123456789012:user/a\n"] }"#,
+                )],
+                Some((
+                    r#"approval.principals."oncall-dr@example.com"[0]"#,
+                    "control character",
+                )),
+            ),
+            (
+                "one principal mapped to two approvers",
+                vec![
+                    two.clone(),
+                    approval(
+                        r#"principals = { "alice@x.com" = ["arn:aws:iam::123456789012:user/x"], "bob@x.com" = ["arn:aws:iam::123456789012:user/x"] }"#,
+                    ),
+                ],
+                Some((
+                    r#"approval.principals."bob@x.com"[0]"#,
+                    "mapped to alice@x.com",
+                )),
+            ),
+            (
+                "principal that is another approver",
+                vec![
+                    approvers(r#"["alice@x.com", "arn:aws:iam::123456789012:user/bob"]"#),
+                    approval(
+                        r#"principals = { "alice@x.com" = ["arn:aws:iam::123456789012:user/bob"] }"#,
+                    ),
+                ],
+                Some((
+                    r#"approval.principals."alice@x.com"[0]"#,
+                    "approval.approvers[1]",
+                )),
+            ),
+            (
+                "principal a role whose session is another approver",
+                vec![
+                    approvers(
+                        r#"["alice@x.com", "arn:aws:sts::123456789012:assumed-role/OnCall/bob"]"#,
+                    ),
+                    approval(
+                        r#"principals = { "alice@x.com" = ["arn:aws:iam::123456789012:role/OnCall"] }"#,
+                    ),
+                ],
+                Some((r#"approval.principals."alice@x.com"[0]"#, "session")),
+            ),
+            // 6. A two-person rule that can be met, by listed people.
+            (
+                "more approvals than approvers",
+                vec![two.clone(), approval("required_approvals = 3")],
+                Some(("approval.required_approvals", "lists 2")),
+            ),
+            (
+                "two approvals and no list",
+                vec![approvers("[]"), approval("required_approvals = 2")],
+                Some(("approval.required_approvals", "empty")),
+            ),
+            // 7. A wait that a person can answer and Step Functions can end.
+            (
+                "timeout over a year",
+                vec![timeout("31536001")],
+                Some(("approval.timeout_seconds", "Step Functions")),
+            ),
+            (
+                "no timeout",
+                vec![timeout("0")],
+                Some(("approval.timeout_seconds", "1–31536000")),
+            ),
+            // Still valid.
+            (
+                "localized plan: two loopback ports",
+                vec![
+                    primary("http://127.0.0.1:8080"),
+                    dr("http://127.0.0.1:8081"),
+                ],
+                None,
+            ),
+            (
+                "localhost and ::1",
+                vec![primary("http://LocalHost:9000"), dr("http://[::1]:9001/")],
+                None,
+            ),
+            ("any 127/8 address", vec![primary("http://127.1.2.3")], None),
+            (
+                "https with a port and a trailing slash",
+                vec![dr("https://dbc-dr.cloud.databricks.com:8443/")],
+                None,
+            ),
+            (
+                "approver ARNs",
+                vec![approvers(
+                    r#"["oncall-dr@example.com", "arn:aws:iam::123456789012:role/OnCall", "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin/carol@x.com", "arn:aws-us-gov:iam::123456789012:user/dave"]"#,
+                )],
+                None,
+            ),
+            (
+                "principals mapping and two-person rule",
+                vec![
+                    two.clone(),
+                    approval(
+                        r#"required_approvals = 2
+principals = { "Alice@X.com " = ["arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:role/AliceAdmin"], "bob@x.com" = ["arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin/bob"] }"#,
+                    ),
+                ],
+                None,
+            ),
+            ("no approvers, one approval", vec![approvers("[]")], None),
+            ("shortest timeout", vec![timeout("60")], None),
+            ("longest timeout", vec![timeout("31536000")], None),
+        ];
+        for (name, edits, want) in rows {
+            let got = Plan::from_toml(&edited(&edits), name);
+            match (want, got) {
+                (None, Ok(_)) => {}
+                (None, Err(e)) => panic!("{name}: refused: {e}"),
+                (Some((key, reason)), Err(PlanError::Invalid { key: k, reason: r })) => {
+                    assert_eq!(k, key, "{name}: {r}");
+                    assert!(r.contains(reason), "{name}: {r}");
+                }
+                (Some(_), other) => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn repository_plans_are_valid() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = vec![root.join("lifeboat.toml")];
+        for entry in std::fs::read_dir(root.join("plans")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                files.push(path);
+            }
+        }
+        assert!(files.len() > 1, "{files:?}");
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            if let Err(e) = Plan::from_toml(&text, &path.display().to_string()) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn config() -> ProptestConfig {
+            // No regression files: they would be written into the source tree.
+            ProptestConfig {
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        fn example() -> Plan {
+            Plan::from_toml(EXAMPLE, "lifeboat.toml").unwrap()
+        }
+
+        fn approver() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[ \\t]?[A-Za-z0-9._%+'|-]{0,10}@?[A-Za-z0-9.-]{0,10}[ \\n]?",
+                "[ ]?[A-Za-z0-9._+-]{1,10}@[A-Za-z0-9-]{1,8}(\\.[A-Za-z0-9-]{1,8}){0,2}[ ]?",
+                "arn:aws(-cn)?:(iam|sts|s3)::[0-9]{11,13}:(user|role|group|assumed-role)(/[A-Za-z0-9+=,.@_-]{0,6}){0,3}",
+                "arn:aws:(iam::[0-9]{12}:(user|role)(/[A-Za-z0-9_+=,.@-]{1,8}){1,3}|sts::[0-9]{12}:assumed-role/[A-Za-z0-9_]{1,8}/[A-Za-z0-9_@.]{1,8})",
+                Just("ONCALL-DR@example.com ".to_string()),
+            ]
+        }
+
+        /// Mostly near-valid URLs, so that accepted ones are common enough to check.
+        fn workspace_url() -> impl Strategy<Value = String> {
+            let host = prop_oneof![
+                Just("localhost".to_string()),
+                Just("LocalHost".to_string()),
+                Just("[::1]".to_string()),
+                Just("[::2]".to_string()),
+                Just("0x7f.1".to_string()),
+                "127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
+                "[a-z0-9.-]{1,12}",
+                "[A-Za-z0-9-]{1,8}\\.cloud\\.databricks\\.com",
+            ];
+            let structured = (
+                prop::sample::select(vec!["https", "HTTPS", "http", "Http", "ftp", "ws"]),
+                prop::option::weighted(0.15, "[a-z]{0,4}(:[a-z]{0,4})?"),
+                host,
+                prop::option::weighted(0.5, any::<u16>()),
+                "(/[a-z%/ ]{0,6})?",
+                prop::option::weighted(0.15, "[a-z=]{0,4}"),
+                prop::option::weighted(0.1, "[a-z]{0,3}"),
+            )
+                .prop_map(|(scheme, user, host, port, path, query, fragment)| {
+                    let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+                    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+                    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+                    let fragment = fragment.map(|f| format!("#{f}")).unwrap_or_default();
+                    format!("{scheme}://{user}{host}{port}{path}{query}{fragment}")
+                });
+            prop_oneof![1 => any::<String>(), 4 => structured]
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn from_toml_never_panics(text in any::<String>()) {
+                let _ = Plan::from_toml(&text, "p");
+            }
+
+            #[test]
+            fn from_toml_never_panics_on_a_spliced_example(
+                insert in prop_oneof![any::<String>(), "[\\[\\]{}=\",.:#'\\\\ \\na-z0-9_-]{0,24}"],
+                at in any::<prop::sample::Index>(),
+            ) {
+                let bounds: Vec<usize> = EXAMPLE
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .chain(std::iter::once(EXAMPLE.len()))
+                    .collect();
+                let at = bounds[at.index(bounds.len())];
+                let text = format!("{}{insert}{}", &EXAMPLE[..at], &EXAMPLE[at..]);
+                let _ = Plan::from_toml(&text, "p");
+            }
+
+            #[test]
+            fn approvers_are_identities_or_refused_by_index(raw in approver()) {
+                let mut plan = example();
+                plan.approval.approvers = vec!["oncall-dr@example.com".into(), raw.clone()];
+                match plan.validate() {
+                    Ok(()) => prop_assert!(Identity::parse(&raw).is_ok(), "{raw:?}"),
+                    Err(PlanError::Invalid { key, .. }) => {
+                        prop_assert_eq!(key, "approval.approvers[1]")
+                    }
+                    Err(e) => prop_assert!(false, "{e}"),
+                }
+            }
+
+            #[test]
+            fn accepted_workspace_urls_are_https_or_loopback(raw in workspace_url()) {
+                let mut plan = example();
+                plan.sites.dr.workspace_url = raw.clone();
+                if plan.validate().is_ok() {
+                    let url = url::Url::parse(&raw);
+                    prop_assert!(url.is_ok(), "{raw:?}");
+                    let url = url.unwrap();
+                    let loopback = match url.host() {
+                        Some(url::Host::Ipv4(ip)) => ip.octets()[0] == 127,
+                        _ => matches!(url.host_str(), Some("localhost" | "[::1]")),
+                    };
+                    prop_assert!(
+                        url.scheme() == "https" || (url.scheme() == "http" && loopback),
+                        "{raw:?}"
+                    );
+                    prop_assert!(url.username().is_empty() && url.password().is_none(), "{raw:?}");
+                    prop_assert!(url.query().is_none() && url.fragment().is_none(), "{raw:?}");
+                }
+            }
+        }
     }
 }

@@ -100,15 +100,31 @@ impl TokenSource {
         }
         let parsed: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(ErrorKind::Decode, endpoint, e.to_string()))?;
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600));
-        let margin = std::cmp::min(Duration::from_secs(60), lifetime / 10);
         let token = Secret::new(parsed.access_token);
         *cache = Some(CachedToken {
             token: token.clone(),
-            refresh_at: Instant::now() + lifetime - margin,
+            refresh_at: refresh_at(Instant::now(), parsed.expires_in),
         });
         Ok(token)
     }
+}
+
+/// Lifetime assumed when the server announces none.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Longest lifetime believed: a huge `expires_in` (a bug, a proxy) must neither keep a token
+/// for ever nor overflow `Instant` arithmetic, which panics.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// When to fetch a new token: a minute (or a tenth of the lifetime) before it expires. A zero
+/// lifetime yields `now`: the token serves the request that fetched it and is never reused.
+fn refresh_at(now: Instant, expires_in: Option<u64>) -> Instant {
+    let lifetime = expires_in
+        .map_or(DEFAULT_LIFETIME, Duration::from_secs)
+        .min(MAX_LIFETIME);
+    let margin = std::cmp::min(Duration::from_secs(60), lifetime / 10);
+    now.checked_add(lifetime.saturating_sub(margin))
+        .unwrap_or(now)
 }
 
 /// A transport error's message without the URL's query (which never holds secrets here, but
@@ -133,5 +149,115 @@ pub(crate) fn transport_message(e: &reqwest::Error) -> String {
         what.to_string()
     } else {
         format!("{what}: {detail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[test]
+    fn lifetimes_are_clamped() {
+        let now = Instant::now();
+        let ahead = |expires_in| refresh_at(now, expires_in).duration_since(now);
+        assert_eq!(
+            ahead(Some(u64::MAX)),
+            MAX_LIFETIME - Duration::from_secs(60)
+        );
+        assert_eq!(ahead(Some(86_401)), MAX_LIFETIME - Duration::from_secs(60));
+        assert_eq!(ahead(None), Duration::from_secs(3540));
+        assert_eq!(ahead(Some(100)), Duration::from_secs(90));
+        assert_eq!(ahead(Some(0)), Duration::ZERO);
+    }
+
+    /// A token endpoint answering every request with `body`; counts the requests.
+    async fn token_server(body: &'static str) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                // Read the head and the form body before answering.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_lowercase();
+                    let done = text.split_once("\r\n\r\n").is_some_and(|(head, rest)| {
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        rest.len() >= length
+                    });
+                    if n == 0 || done {
+                        break;
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        (base, hits)
+    }
+
+    fn oauth() -> TokenSource {
+        TokenSource::new(Credentials::OAuthM2m {
+            client_id: "sp".into(),
+            client_secret: Secret::new("s".to_string()),
+        })
+    }
+
+    #[tokio::test]
+    async fn huge_expires_in_does_not_panic_and_is_cached() {
+        let (base, hits) =
+            token_server(r#"{"access_token":"t1","expires_in":18446744073709551615}"#).await;
+        let tokens = oauth();
+        let http = reqwest::Client::new();
+        assert_eq!(tokens.bearer(&http, &base).await.unwrap().expose(), "t1");
+        assert_eq!(tokens.bearer(&http, &base).await.unwrap().expose(), "t1");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "the second call used the cache"
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_expires_in_is_used_once() {
+        let (base, hits) = token_server(r#"{"access_token":"t0","expires_in":0}"#).await;
+        let tokens = oauth();
+        let http = reqwest::Client::new();
+        assert_eq!(tokens.bearer(&http, &base).await.unwrap().expose(), "t0");
+        assert_eq!(tokens.bearer(&http, &base).await.unwrap().expose(), "t0");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            2,
+            "a zero lifetime is not cached"
+        );
+    }
+
+    #[tokio::test]
+    async fn expires_in_beyond_u64_is_a_decode_error() {
+        let (base, _) = token_server(r#"{"access_token":"t","expires_in":1e400}"#).await;
+        let err = oauth()
+            .bearer(&reqwest::Client::new(), &base)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Decode, "{err}");
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! `GET /approval?run&stage&decision&approver&exp&sig` verifies the link and shows a
 //! confirmation page with the evidence and a button; only `POST` (the button) decides — so link
-//! prefetchers and mail scanners decide nothing. Every attempt, accepted or refused, lands in the
-//! run's approval audit. Answers are readable HTML pages in every case.
+//! prefetchers and mail scanners decide nothing. A request whose signature does not verify
+//! touches nothing under any run (it is logged and counted only); refusals of genuine links go
+//! to the run's bounded refusal log. Answers are readable HTML pages in every case, sent with
+//! headers that forbid framing, sniffing and caching.
 //!
 //! Wire format: API Gateway HTTP API payload 2.0 in (`requestContext.http.method`,
 //! `rawQueryString`, `body`, `isBase64Encoded`), `{statusCode, headers, body}` out.
@@ -15,8 +17,7 @@ use serde_json::{json, Value};
 use tracing::{info, instrument, warn};
 
 use super::{
-    read_secret,
-    request_approval::{self, approval_key, audit_refusal, ApprovalRecord, DecideError},
+    request_approval::{self, approval_key, ApprovalRecord, DecideError},
     Deps, StepError,
 };
 use crate::approval_link::{self, LinkError};
@@ -47,7 +48,9 @@ fn page(status: u16, title: &str, body_html: &str) -> Value {
             "content-type": "text/html; charset=utf-8",
             "cache-control": "no-store",
             "referrer-policy": "no-referrer",
-            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "x-content-type-options": "nosniff",
+            "x-frame-options": "DENY",
             "x-robots-tag": "noindex"
         },
         "body": html
@@ -92,49 +95,56 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
             .and_then(Value::as_str)
             .unwrap_or(""),
     );
-    let Some(secret_id) = &deps.config.approval_secret_id else {
-        return Ok(page(
-            503,
-            "Approval links are not configured",
-            "<p>Use the CLI or the console.</p>",
-        ));
+    let keys = match deps.signing_keys().await {
+        Ok(Some(keys)) => keys,
+        Ok(None) => {
+            return Ok(page(
+                503,
+                "Approval links are not configured",
+                "<p>Use the CLI or the console.</p>",
+            ))
+        }
+        Err(e) => {
+            warn!(error = %e, "signing key unusable");
+            return Ok(page(
+                503,
+                "Approval links are unavailable",
+                "<p>The deployment's signing key cannot be used. Nothing was decided; use the CLI.</p>",
+            ));
+        }
     };
-    let key = read_secret(&deps.aws.secrets, secret_id).await?;
     let now = chrono::Utc::now();
-    let link = match approval_link::verify(&key, &query, now.timestamp()) {
+    let link = match approval_link::verify(&keys, &deps.config.stack_id, &query, now.timestamp()) {
         Ok(link) => link,
         Err(e) => {
-            // Audit the refused attempt against the run it names, when there is one.
-            if let Some(run_id) = query
-                .get("run")
-                .and_then(|r| crate::run::RunId::parse(r).ok())
-            {
-                for stage in [
-                    request_approval::ApprovalStage::Failover,
-                    request_approval::ApprovalStage::RpoBreach,
-                ] {
-                    let k = approval_key(&run_id, stage);
-                    if let Ok(Some(r)) = deps.ledger.get::<ApprovalRecord>(&k).await {
-                        let who = query
-                            .get("approver")
-                            .cloned()
-                            .unwrap_or_else(|| "unknown".into());
-                        audit_refusal(
-                            deps,
-                            &k,
-                            r.value,
-                            r.etag,
-                            "email-link",
-                            &who,
-                            None,
-                            &e.to_string(),
-                        )
-                        .await;
-                        break;
-                    }
+            // Only a link Lifeboat issued (valid signature, e.g. expired) leaves a trace under
+            // the run it names; anything else could be anyone and touches nothing.
+            if e.is_signed() {
+                if let (Some(run_id), Some(stage)) = (
+                    query
+                        .get("run")
+                        .and_then(|r| crate::run::RunId::parse(r).ok()),
+                    match query.get("stage").map(String::as_str) {
+                        Some("failover") => Some(request_approval::ApprovalStage::Failover),
+                        Some("rpo_breach") => Some(request_approval::ApprovalStage::RpoBreach),
+                        _ => None,
+                    },
+                ) {
+                    let who = query.get("approver").cloned().unwrap_or_default();
+                    request_approval::log_refusal(
+                        deps,
+                        &run_id,
+                        stage,
+                        "email-link",
+                        &who,
+                        true,
+                        None,
+                        &e.to_string(),
+                    )
+                    .await;
                 }
             }
-            warn!(error = %e, "approval link refused");
+            warn!(error = %e, signed = e.is_signed(), "approval link refused");
             let (status, title) = match e {
                 LinkError::Expired => (410, "This approval link expired"),
                 _ => (400, "This approval link is not valid"),
@@ -157,6 +167,34 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
             "<p>Nothing was decided.</p>",
         ));
     };
+    // A signed link for someone who is not an approver of this run (the plan changed, or a
+    // key holder minted it) decides nothing and shows nothing.
+    if let Err(reason) = request_approval::resolve_approver(&record.value, &link.approver) {
+        let e = DecideError::NotAnApprover {
+            run_id: link.run_id.0.clone(),
+            who: link.approver.clone(),
+            reason,
+        };
+        request_approval::log_refusal(
+            deps,
+            &link.run_id,
+            link.stage,
+            "email-link",
+            &link.approver,
+            true,
+            Some(link.decision),
+            &e.to_string(),
+        )
+        .await;
+        return Ok(page(
+            403,
+            "Not an approver",
+            &format!(
+                "<p>{}</p><p>Nothing was decided.</p>",
+                escape(&e.to_string())
+            ),
+        ));
+    }
     let what = format!(
         "<p><b>{}</b> for run <code>{}</code>, as <b>{}</b>.</p>",
         escape(&link.decision.as_str().to_uppercase()),
@@ -176,7 +214,7 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
                     ),
                 ));
             }
-            let action = format!("?{}", approval_link::query(&key, &link));
+            let action = format!("?{}", approval_link::query(&keys, &link));
             let body = format!(
                 "{what}{evidence}<form method=\"post\" action=\"{action}\">\
                  <p><label>Comment (optional)<br><input name=\"comment\" size=\"40\"></label></p>\
@@ -195,9 +233,16 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
                     .decode(raw)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .unwrap_or_default()
             } else {
-                raw.to_string()
+                Some(raw.to_string())
+            };
+            // A body that cannot be read decides nothing (it may have carried a comment).
+            let Some(body) = body else {
+                return Ok(page(
+                    400,
+                    "The form could not be read",
+                    "<p>The request body is not valid form data. Nothing was decided; open the link again.</p>",
+                ));
             };
             let comment = form_pairs(&body)
                 .remove("comment")
@@ -230,6 +275,33 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
                     "This approval request expired",
                     &format!("<p>{}</p>", escape(&e.to_string())),
                 )),
+                Err(e @ DecideError::CommentTooLong { .. }) => Ok(page(
+                    413,
+                    "The comment is too long",
+                    &format!(
+                        "<p>{}</p><p>Nothing was decided.</p>",
+                        escape(&e.to_string())
+                    ),
+                )),
+                Err(e @ DecideError::NotAnApprover { .. }) => Ok(page(
+                    403,
+                    "Not an approver",
+                    &format!(
+                        "<p>{}</p><p>Nothing was decided.</p>",
+                        escape(&e.to_string())
+                    ),
+                )),
+                Err(e @ DecideError::NotDelivered { .. }) => {
+                    warn!(error = %e, "decision not delivered");
+                    Ok(page(
+                        502,
+                        "The decision could not be delivered",
+                        &format!(
+                            "<p>{}</p><p>Your vote is recorded; press the button again, or use the CLI.</p>",
+                            escape(&e.to_string())
+                        ),
+                    ))
+                }
                 Err(
                     e @ (DecideError::AlreadyDecided { .. } | DecideError::SameApprover { .. }),
                 ) => Ok(page(
@@ -243,11 +315,11 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
                     &format!("<p>{}</p>", escape(&e.to_string())),
                 )),
                 Err(DecideError::Step(e)) => {
-                    warn!(error = %e, "decision could not be delivered");
+                    warn!(error = %e, "decision could not be recorded");
                     Ok(page(
-                        502,
-                        "The decision could not be delivered",
-                        "<p>The run may no longer be waiting. Nothing else was changed; check the run in the console.</p>",
+                        503,
+                        "The decision could not be recorded",
+                        "<p>The ledger could not be reached. Nothing was decided; try again.</p>",
                     ))
                 }
             }

@@ -116,6 +116,11 @@ pub struct DeployConfig {
     pub approval_base_url: Option<String>,
     /// Secrets Manager id of the key that signs approval links.
     pub approval_secret_id: Option<String>,
+    /// SNS topic that carries approval links, one message per approver (each subscription
+    /// filtered on the `approver` attribute); never the broadcast topic.
+    pub approval_topic_arn: Option<String>,
+    /// This deployment (`AWS::StackId`): bound into every approval link.
+    pub stack_id: String,
     /// Readiness drill state machine (scheduled drills).
     pub readiness_state_machine_arn: Option<String>,
     /// Full drill state machine (scheduled drills).
@@ -144,6 +149,10 @@ impl DeployConfig {
             approval_secret_id: std::env::var("APPROVAL_SIGNING_SECRET_ID")
                 .ok()
                 .filter(|s| !s.is_empty()),
+            approval_topic_arn: std::env::var("APPROVAL_TOPIC_ARN")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            stack_id: std::env::var("STACK_ID").unwrap_or_else(|_| "unknown-stack".into()),
             readiness_state_machine_arn: std::env::var("READINESS_STATE_MACHINE_ARN")
                 .ok()
                 .filter(|s| !s.is_empty()),
@@ -241,7 +250,13 @@ pub struct Deps {
     pub config: DeployConfig,
     /// Workspace client factory.
     pub workspaces: Workspaces,
+    /// The approval-link signing keys, read once per container and kept for
+    /// [`SIGNING_KEY_TTL`] (a rotation reaches every container within that time).
+    pub signing_keys: Arc<std::sync::Mutex<Option<(Instant, crate::approval_link::SigningKeys)>>>,
 }
+
+/// How long a container keeps the signing keys before reading Secrets Manager again.
+pub const SIGNING_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Deps {
     /// Wires everything from AWS clients and settings.
@@ -251,7 +266,47 @@ impl Deps {
             workspaces: Workspaces::new(aws.secrets.clone()),
             aws,
             config,
+            signing_keys: Arc::default(),
         }
+    }
+
+    /// The approval-link signing keys of this deployment (cached, see [`SIGNING_KEY_TTL`]);
+    /// `Ok(None)` when the deployment has no approval links.
+    pub async fn signing_keys(
+        &self,
+    ) -> Result<Option<crate::approval_link::SigningKeys>, StepError> {
+        let Some(secret_id) = &self.config.approval_secret_id else {
+            return Ok(None);
+        };
+        let cached = self
+            .lock_signing_keys()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < SIGNING_KEY_TTL)
+            .map(|(_, keys)| keys.clone());
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let secret = read_secret(&self.aws.secrets, secret_id).await?;
+        let keys =
+            crate::approval_link::SigningKeys::parse(&secret).map_err(|e| StepError::Secret {
+                secret_id: secret_id.clone(),
+                message: e.to_string(),
+            })?;
+        *self.lock_signing_keys() = Some((Instant::now(), keys.clone()));
+        Ok(Some(keys))
+    }
+
+    /// Forgets the cached signing keys (after a rotation, in tests and drills).
+    pub fn forget_signing_keys(&self) {
+        *self.lock_signing_keys() = None;
+    }
+
+    fn lock_signing_keys(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<(Instant, crate::approval_link::SigningKeys)>> {
+        self.signing_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// From the Lambda environment.
@@ -428,6 +483,13 @@ pub async fn invoke(
     let work = async {
         match step {
             Step::HealthIngest | Step::ApprovalCallback => unreachable!("handled above"),
+            // `{"action": "verify", "decided": <the wait's output>}`: the state machine's check
+            // of the decision before its Choice.
+            Step::RequestApproval
+                if payload.get("action").and_then(serde_json::Value::as_str) == Some("verify") =>
+            {
+                to_value(Box::pin(request_approval::verify(deps, parse(step, payload)?)).await?)
+            }
             Step::RequestApproval => {
                 to_value(Box::pin(request_approval::handle(deps, parse(step, payload)?)).await?)
             }

@@ -9,14 +9,18 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 use super::{replication_check, Deps, StepError};
 use crate::{
+    identity::{self, Identity},
     ledger::Written,
     run::{RunContext, RunId},
     secret::Secret,
 };
+
+/// The approver name of links when the plan lists no approvers.
+pub const ON_CALL: &str = "on-call";
 
 /// Which decision is asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +56,10 @@ pub struct ApprovalInput {
     /// Intervention: the caught error (`{Error, Cause}`).
     #[serde(default)]
     pub error: Option<serde_json::Value>,
+    /// When the waiting state was entered (`$$.State.EnteredTime`): the request expires when
+    /// the task times out, not a Lambda start-up later.
+    #[serde(default)]
+    pub entered_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for ApprovalInput {
@@ -171,10 +179,40 @@ impl Decision {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DecisionRecord {
     pub decision: Decision,
+    /// The approver as the plan names them (normalised e-mail or listed ARN).
     pub approver: String,
     pub channel: String,
     pub comment: Option<String>,
     pub decided_at: DateTime<Utc>,
+    /// The verified identity behind `approver` when it differs (an STS ARN mapped to an e-mail
+    /// approver, a session of a listed role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+}
+
+/// Where a settled decision stands with Step Functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Recorded; SendTaskSuccess/Failure under way (or the sender died: stale after a minute).
+    Pending,
+    /// Step Functions took it.
+    Delivered,
+    /// Step Functions refused or could not be reached: the vote may be sent again.
+    Failed,
+}
+
+/// The delivery of the settled decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub state: DeliveryState,
+    /// When the state was last set.
+    pub at: DateTime<Utc>,
+    /// Deliveries tried.
+    pub attempts: u32,
+    /// Step Functions' answer when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One attempt to decide, accepted or not (the audit trail).
@@ -203,8 +241,18 @@ pub struct ApprovalRecord {
     /// Approvals so far.
     #[serde(default)]
     pub approvals: Vec<DecisionRecord>,
+    /// Accepted votes and deliveries (bounded by the approvers; refusals are logged apart).
     #[serde(default)]
     pub audit: Vec<AuditEntry>,
+    /// The plan's approvers at request time (who may vote).
+    #[serde(default)]
+    pub eligible: Vec<String>,
+    /// The plan's principal mapping at request time.
+    #[serde(default)]
+    pub principals: std::collections::BTreeMap<String, Vec<String>>,
+    /// Delivery of the settled decision to Step Functions.
+    #[serde(default)]
+    pub delivery: Option<Delivery>,
 }
 
 fn one() -> u32 {
@@ -237,46 +285,145 @@ fn stage_name(stage: ApprovalStage) -> &'static str {
     }
 }
 
-/// Approve/reject links for each approver, signed with the key from Secrets Manager; `None`
-/// when the deployment has no callback API.
-async fn signed_links(
-    deps: &Deps,
-    run: &RunContext,
-    stage: ApprovalStage,
-    expires_at: DateTime<Utc>,
-) -> Result<Option<String>, StepError> {
-    let (Some(base), Some(secret_id)) = (
-        &deps.config.approval_base_url,
-        &deps.config.approval_secret_id,
-    ) else {
-        return Ok(None);
-    };
-    let key = super::read_secret(&deps.aws.secrets, secret_id).await?;
-    let approvers = if run.plan.approval.approvers.is_empty() {
-        vec!["on-call".to_string()]
-    } else {
-        run.plan.approval.approvers.clone()
-    };
-    let mut text = String::new();
-    for approver in approvers {
-        text.push_str(&format!("  for {approver}:\n"));
-        for decision in [Decision::Approve, Decision::Reject] {
-            let params = crate::approval_link::LinkParams {
-                run_id: run.run_id.clone(),
-                stage,
-                decision,
-                approver: approver.clone(),
-                expires: expires_at.timestamp(),
-            };
-            text.push_str(&format!(
-                "    {}: {}/approval?{}\n",
-                decision.as_str(),
-                base.trim_end_matches('/'),
-                crate::approval_link::query(&key, &params)
+/// Why links were not sent (the request still goes out, answerable by CLI).
+fn links_withheld(reason: &str) -> String {
+    format!("E-mail approval links are withheld for this request: {reason}. Answer with the CLI.\n")
+}
+
+/// Pure: whether approval links may go to the approval topic. Each message carries one
+/// approver's links and is routed by the `approver` attribute, so every subscription must be
+/// filtered to exactly one approver: an unfiltered subscriber would read every approver's
+/// links and could satisfy the two-person rule alone. `subs` are (subscription ARN, its
+/// FilterPolicy JSON if any).
+pub fn link_delivery_safe(subs: &[(String, Option<String>)]) -> Result<(), String> {
+    for (arn, policy) in subs {
+        let Some(policy) = policy.as_deref().filter(|p| !p.trim().is_empty()) else {
+            return Err(format!(
+                "subscription {arn} of the approval topic has no filter policy (it would receive every approver's links)"
+            ));
+        };
+        let doc: serde_json::Value = serde_json::from_str(policy)
+            .map_err(|_| format!("subscription {arn} has a filter policy that is not JSON"))?;
+        let one = doc.as_object().filter(|o| o.len() == 1).and_then(|o| {
+            o.get("approver")
+                .and_then(serde_json::Value::as_array)
+                .filter(|a| a.len() == 1 && a[0].is_string())
+        });
+        if one.is_none() {
+            return Err(format!(
+                "subscription {arn} is not filtered to exactly one approver (filter policy must be {{\"approver\": [\"<address>\"]}})"
             ));
         }
     }
-    Ok(Some(text))
+    Ok(())
+}
+
+/// The approval topic's subscriptions with their filter policies.
+async fn approval_subscriptions(
+    deps: &Deps,
+    topic: &str,
+) -> Result<Vec<(String, Option<String>)>, StepError> {
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = deps
+            .aws
+            .sns
+            .list_subscriptions_by_topic()
+            .topic_arn(topic)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .map_err(|e| StepError::aws("sns", &e))?;
+        for sub in page.subscriptions() {
+            let Some(arn) = sub.subscription_arn() else {
+                continue;
+            };
+            // Not yet confirmed: receives nothing.
+            if !arn.starts_with("arn:") {
+                continue;
+            }
+            let attrs = deps
+                .aws
+                .sns
+                .get_subscription_attributes()
+                .subscription_arn(arn)
+                .send()
+                .await
+                .map_err(|e| StepError::aws("sns", &e))?;
+            let policy = attrs
+                .attributes()
+                .and_then(|a| a.get("FilterPolicy"))
+                .cloned();
+            out.push((arn.to_string(), policy));
+        }
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// One approver's approve/reject links, signed for this deployment.
+fn approver_links(
+    deps: &Deps,
+    keys: &crate::approval_link::SigningKeys,
+    base: &str,
+    run: &RunContext,
+    stage: ApprovalStage,
+    approver: &str,
+    expires_at: DateTime<Utc>,
+) -> String {
+    let mut text = String::new();
+    for decision in [Decision::Approve, Decision::Reject] {
+        let params = crate::approval_link::LinkParams {
+            run_id: run.run_id.clone(),
+            stage,
+            decision,
+            approver: approver.to_string(),
+            expires: expires_at.timestamp(),
+            stack: deps.config.stack_id.clone(),
+        };
+        text.push_str(&format!(
+            "  {}: {}/approval?{}\n",
+            decision.as_str(),
+            base.trim_end_matches('/'),
+            crate::approval_link::query(keys, &params)
+        ));
+    }
+    text
+}
+
+/// The e-mail approvers of a plan, normalised (ARN approvers answer by CLI).
+fn email_approvers(run: &RunContext) -> Vec<String> {
+    if run.plan.approval.approvers.is_empty() {
+        return vec![ON_CALL.to_string()];
+    }
+    let mut out: Vec<String> = run
+        .plan
+        .approval
+        .approvers
+        .iter()
+        .filter_map(|a| match Identity::parse(a) {
+            Ok(Identity::Email(e)) => Some(e),
+            _ => None,
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+/// A link as kept in the ledger's copy of a message: the signature removed, so reading the
+/// ledger does not hand out approvers' links.
+pub fn redact_links(message: &str) -> String {
+    message
+        .lines()
+        .map(|l| match l.find("&sig=") {
+            Some(i) => format!("{}&sig=(redacted)", &l[..i]),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Ledger key of a run's approval record for a stage.
@@ -288,7 +435,8 @@ pub fn approval_key(run_id: &RunId, stage: ApprovalStage) -> String {
     }
 }
 
-/// Gathers evidence, stores the token, publishes the request.
+/// Gathers evidence, stores the token, publishes the request: one message per e-mail approver
+/// with only their links on the approval topic, and one without links on the broadcast topic.
 #[instrument(skip_all, fields(run = %input.run.run_id))]
 pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequested, StepError> {
     let run = &input.run;
@@ -296,7 +444,7 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
         return request_intervention(deps, &input).await;
     }
     let evidence = gather_evidence(deps, run, input.results.as_ref()).await;
-    let requested_at = Utc::now();
+    let requested_at = input.entered_at.unwrap_or_else(Utc::now);
     let expires_at =
         requested_at + chrono::Duration::seconds(i64::from(run.plan.approval.timeout_seconds));
     let record = ApprovalRecord {
@@ -309,58 +457,96 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
         required_approvals: run.plan.approval.required_approvals,
         approvals: Vec::new(),
         audit: Vec::new(),
+        eligible: run.plan.approval.approvers.clone(),
+        principals: run.plan.approval.principals.clone(),
+        delivery: None,
     };
     deps.ledger
         .put(&approval_key(&run.run_id, input.stage), &record)
         .await?;
-    let links = signed_links(deps, run, input.stage, expires_at).await?;
-    let mut message = approval_message(run, &evidence, expires_at, links.as_deref());
-    let subject = match input.stage {
-        ApprovalStage::Failover => format!(
-            "[Lifeboat] Approve {} of {}?",
-            run.kind.as_str(),
-            run.plan.name
+    let (subject, preface) = match input.stage {
+        ApprovalStage::Failover => (
+            format!(
+                "[Lifeboat] Approve {} of {}?",
+                run.kind.as_str(),
+                run.plan.name
+            ),
+            String::new(),
         ),
         ApprovalStage::Intervention => unreachable!("handled above"),
-        ApprovalStage::RpoBreach => {
-            message = format!(
-                "SECOND DECISION: the measured RPO is over its objective. Approving activates the \
-                 DR site with the data it has: what was written after the replica's last sync is \
-                 not there. Answer with --stage rpo-breach.\n\n{message}"
-            );
+        ApprovalStage::RpoBreach => (
             format!(
                 "[Lifeboat] RPO over objective: continue {} of {}?",
                 run.kind.as_str(),
                 run.plan.name
-            )
+            ),
+            "SECOND DECISION: the measured RPO is over its objective. Approving activates the \
+             DR site with the data it has: what was written after the replica's last sync is \
+             not there. Answer with --stage rpo-breach.\n\n"
+                .to_string(),
+        ),
+    };
+    // Links: only when the deployment has a callback, a usable key and an approval topic whose
+    // every subscription reaches exactly one approver.
+    let links_allowed = match (
+        &deps.config.approval_base_url,
+        &deps.config.approval_topic_arn,
+    ) {
+        (Some(base), Some(topic)) => match deps.signing_keys().await {
+            Ok(Some(keys)) => match approval_subscriptions(deps, topic).await {
+                Ok(subs) => match link_delivery_safe(&subs) {
+                    Ok(()) => Ok(Some((base.clone(), topic.clone(), keys))),
+                    Err(why) => Err(why),
+                },
+                Err(e) => Err(format!(
+                    "the approval topic's subscriptions could not be read ({e})"
+                )),
+            },
+            Ok(None) => Ok(None),
+            Err(e) => Err(format!("the signing key cannot be used ({e})")),
+        },
+        _ => Ok(None),
+    };
+    let mut copies = Vec::new();
+    let mut published = false;
+    let withheld = match links_allowed {
+        Ok(Some((base, topic, keys))) => {
+            for approver in email_approvers(run) {
+                let links =
+                    approver_links(deps, &keys, &base, run, input.stage, &approver, expires_at);
+                let message = format!(
+                    "{preface}{}",
+                    approval_message(run, &evidence, expires_at, Some((&approver, &links)))
+                );
+                publish(deps, &topic, &subject, &message, Some(&approver)).await?;
+                copies.push(format!(
+                    "To: {approver}\nSubject: {subject}\n\n{}",
+                    redact_links(&message)
+                ));
+                published = true;
+            }
+            None
+        }
+        Ok(None) => None,
+        Err(why) => {
+            warn!(reason = %why, "approval links withheld");
+            Some(why)
         }
     };
-    let message_copy = format!("Subject: {subject}\n\n{message}");
-    let mut published = false;
+    // Everyone (broadcast): the request without any link.
+    let mut message = format!(
+        "{preface}{}",
+        approval_message(run, &evidence, expires_at, None)
+    );
+    if let Some(why) = &withheld {
+        message = format!("{}\n{message}", links_withheld(why));
+    }
     if let Some(topic) = &deps.config.topic_arn {
-        deps.aws
-            .sns
-            .publish()
-            .topic_arn(topic)
-            .subject(&subject)
-            .message(&message)
-            .message_attributes(
-                "kind",
-                aws_sdk_sns::types::MessageAttributeValue::builder()
-                    .data_type("String")
-                    .string_value("approval_request")
-                    .build()
-                    .map_err(|e| StepError::Aws {
-                        service: "sns",
-                        message: e.to_string(),
-                    })?,
-            )
-            .send()
-            .await
-            .map_err(|e| StepError::aws("sns", &e))?;
+        publish(deps, topic, &subject, &message, None).await?;
         published = true;
     }
-    // What approvers were sent (no token in it): part of the audit trail.
+    copies.push(format!("To: (broadcast)\nSubject: {subject}\n\n{message}"));
+    // What was sent (signatures removed; no token): part of the audit trail.
     deps.ledger
         .put_raw(
             &format!(
@@ -368,7 +554,7 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
                 run.prefix(),
                 stage_name(input.stage)
             ),
-            message_copy.into_bytes(),
+            copies.join("\n\n----\n\n").into_bytes(),
             "text/plain; charset=utf-8",
         )
         .await?;
@@ -378,6 +564,39 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
         evidence,
         published,
     })
+}
+
+/// Publishes one message; `approver` routes it to that approver's subscription only.
+async fn publish(
+    deps: &Deps,
+    topic: &str,
+    subject: &str,
+    message: &str,
+    approver: Option<&str>,
+) -> Result<(), StepError> {
+    let attr = |v: &str| {
+        aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .map_err(|e| StepError::Aws {
+                service: "sns",
+                message: e.to_string(),
+            })
+    };
+    let mut req = deps
+        .aws
+        .sns
+        .publish()
+        .topic_arn(topic)
+        .subject(subject)
+        .message(message)
+        .message_attributes("kind", attr("approval_request")?);
+    if let Some(a) = approver {
+        req = req.message_attributes("approver", attr(a)?);
+    }
+    req.send().await.map_err(|e| StepError::aws("sns", &e))?;
+    Ok(())
 }
 
 async fn gather_evidence(
@@ -575,31 +794,63 @@ async fn request_intervention(
     })
 }
 
-/// The request text: what happened, the evidence, what approval does, how to answer.
+/// Untrusted text (a Health event's description, workspace and job names) as it may appear
+/// in a message: one line, at most 300 characters, quoted with `| ` and defanged so it cannot
+/// pose as a link or an instruction line.
+pub fn quoted(text: &str) -> String {
+    let one_line = identity::bounded(text, 300);
+    // Link-like words lose what makes a mail client linkify them (`hxxps[:]//evil[.]example`);
+    // `approve:`/`reject:` cannot open a line anyway (every line starts with `| `).
+    let defanged: Vec<String> = one_line
+        .split(' ')
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            if lower.contains("://") || lower.contains('/') || lower.starts_with("www.") {
+                w.replace("://", "[:]//")
+                    .replace('.', "[.]")
+                    .replacen("http", "hxxp", 1)
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    format!("| {}", defanged.join(" "))
+}
+
+/// The request text. The decision part comes first (the recipient's own links, or how to
+/// answer), then the evidence; text Lifeboat did not write (the trigger's description, names
+/// from the workspaces) comes last, quoted, after the links.
 pub fn approval_message(
     run: &RunContext,
     e: &Evidence,
     expires_at: DateTime<Utc>,
-    links: Option<&str>,
+    links: Option<(&str, &str)>,
 ) -> String {
     let (from, to) = run.direction.roles();
     let mut m = format!(
-        "Lifeboat asks for a decision: {kind} of plan '{plan}' ({from:?} -> {to:?}).\n\n\
-         What happened: {summary} (declared {declared}).\n\n\
-         Evidence:\n\
+        "Lifeboat asks for a decision: {kind} of plan '{plan}' ({from:?} -> {to:?}), run {run_id}.\n\
+         Expires {expires}; without an answer nothing is touched at either site.\n\n",
+        kind = run.kind.as_str(),
+        plan = run.plan.name,
+        run_id = run.run_id,
+        expires = expires_at.to_rfc3339(),
+    );
+    if let Some((approver, links)) = links {
+        m.push_str(&format!(
+            "Your links ({approver}; each opens a confirmation page, only its button decides; do not forward):\n{links}\n"
+        ));
+    }
+    m.push_str(&format!(
+        "Other ways to answer:\n\
+         - CLI: lifeboat approve --run {run_id} [--comment ...]  /  lifeboat reject --run {run_id}\n\
+         - Console: Step Functions > the execution named {run_id} (the CLI records who decided)\n\n\
+         On approve: fence {from:?} (pause schedules, stop compute), start {to:?}, activate schedules once {from:?} is fenced, validate, switch DNS/URLs.\n\n\
+         Evidence measured by Lifeboat:\n\
          - RPO: worst {rpo} ({rpo_ok})\n\
          - Site to fence reachable: {reach}\n\
          - To fence: {fence}\n\
-         - To start at the target: {start}\n\n\
-         On approve: fence {from:?} (pause schedules, stop compute), start {to:?}, activate schedules once {from:?} is fenced, validate, switch DNS/URLs.\n\
-         On reject or no answer by {expires}: nothing is touched at either site.\n\n\
-         How to answer (run id {run_id}):\n\
-         - CLI: lifeboat approve --run {run_id} [--comment ...]  /  lifeboat reject --run {run_id}\n\
-         - Console: Step Functions > the execution named {run_id} (the CLI records who decided)\n",
-        kind = run.kind.as_str(),
-        plan = run.plan.name,
-        summary = run.trigger.summary,
-        declared = run.trigger.declared_at.to_rfc3339(),
+         - Declared: {declared}\n",
+        run_id = run.run_id,
         rpo = e.worst_rpo_seconds.map(|s| format!("{s:.0} s")).unwrap_or_else(|| "unknown".into()),
         rpo_ok = if e.rpo_acceptable { "within objective" } else { "NOT within objective" },
         reach = if e.source_reachable { "yes" } else { "NO (fence will keep retrying)" },
@@ -608,16 +859,46 @@ pub fn approval_message(
         } else {
             e.to_fence.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
         },
-        start = if e.to_start.is_empty() { "nothing declared".to_string() } else { e.to_start.join(", ") },
-        expires = expires_at.to_rfc3339(),
-        run_id = run.run_id,
+        declared = run.trigger.declared_at.to_rfc3339(),
+    ));
+    m.push_str(
+        "\nText from outside Lifeboat (the trigger's description and names from the workspaces; \
+         quoted, not instructions):\n",
     );
-    if let Some(links) = links {
-        m.push_str("- E-mail link (opens a confirmation page; only its button decides):\n");
-        m.push_str(links);
+    m.push_str(&format!(
+        "{}\n",
+        quoted(&format!("what happened: {}", run.trigger.summary))
+    ));
+    let start = if e.to_start.is_empty() {
+        "nothing declared".to_string()
+    } else {
+        e.to_start.join(", ")
+    };
+    m.push_str(&format!(
+        "{}\n",
+        quoted(&format!("to start at the target: {start}"))
+    ));
+    for (label, value) in e
+        .rows()
+        .into_iter()
+        .filter(|(l, _)| matches!(l.as_str(), "Drift" | "LEFT BEHIND" | "Data source down"))
+    {
+        m.push_str(&format!("{}\n", quoted(&format!("{label}: {value}"))));
     }
     m
 }
+
+/// Longest comment a decision may carry: it travels in the Step Functions task output (256 KiB
+/// for the whole state) and in pages and mails.
+pub const MAX_COMMENT: usize = 2000;
+
+/// Most refused attempts kept per run and stage: the refusal log is append-only and bounded,
+/// so a flood of attempts cannot grow the ledger without limit.
+pub const MAX_REFUSALS_LOGGED: usize = 200;
+
+/// A delivery older than this that never finished (the Lambda died between Step Functions and
+/// the ledger) may be retried.
+const DELIVERY_STALE: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Why a decision was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -638,7 +919,21 @@ pub enum DecideError {
     /// Two-person rule: the same approver cannot count twice.
     #[error("{approver} already approved run {run_id}; a different approver is needed")]
     SameApprover { run_id: String, approver: String },
-    /// Ledger or Step Functions failure.
+    /// The identity is not one of the plan's approvers (or cannot be an identity at all).
+    #[error("{who} is not an approver of run {run_id} ({reason})")]
+    NotAnApprover {
+        run_id: String,
+        who: String,
+        reason: String,
+    },
+    /// The comment is longer than [`MAX_COMMENT`].
+    #[error("the comment is {len} characters; at most {max} are accepted — shorten it")]
+    CommentTooLong { len: usize, max: usize },
+    /// The vote is recorded and settles the request, but Step Functions did not take it: the
+    /// same vote may be sent again.
+    #[error("the decision on run {run_id} is recorded but was not delivered to Step Functions ({message}); send it again")]
+    NotDelivered { run_id: String, message: String },
+    /// Ledger failure.
     #[error(transparent)]
     Step(#[from] StepError),
 }
@@ -664,114 +959,238 @@ pub fn settles(decision: Decision, approvals_so_far: usize, required: u32) -> bo
     }
 }
 
-/// Records and delivers a vote: audited (accepted or refused), single use per approver
-/// (`If-Match` on the approval record), the plan's two-person rule, then SendTaskSuccess /
-/// SendTaskFailure (`ApprovalRejected`) when the request is settled.
+/// What to do with a vote (pure: decided from the record, the vote and the clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoteStep {
+    /// Record it; `settles` says whether Step Functions must then be told.
+    Record { settles: bool },
+    /// The request is settled but its delivery failed (or died): deliver the settled decision
+    /// again — or, for a reject against an undelivered approval, the reject instead.
+    Redeliver { supersede: bool },
+    /// Refuse, with the reason.
+    Refuse(Refusal),
+}
+
+/// Why a vote is refused (pure counterpart of [`DecideError`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Settled and delivered (or being delivered right now).
+    AlreadyDecided,
+    /// Past `expires_at`.
+    Expired,
+    /// This approver's approval is already counted.
+    SameApprover,
+}
+
+/// Pure: the step a vote by `approver` (already resolved) takes on `record` at `now`.
+pub fn next_step(
+    record: &ApprovalRecord,
+    decision: Decision,
+    approver: &str,
+    now: DateTime<Utc>,
+) -> VoteStep {
+    if let Some(settled) = &record.decision {
+        let delivery = record.delivery.as_ref();
+        let retryable = match delivery.map(|d| d.state) {
+            Some(DeliveryState::Failed) => true,
+            Some(DeliveryState::Pending) => delivery.is_some_and(|d| now - d.at > DELIVERY_STALE),
+            Some(DeliveryState::Delivered) => false,
+            // A record settled before delivery was tracked: treat as delivered.
+            None => false,
+        };
+        if !retryable || now > record.expires_at {
+            return VoteStep::Refuse(Refusal::AlreadyDecided);
+        }
+        return match (settled.decision, decision) {
+            (a, b) if a == b => VoteStep::Redeliver { supersede: false },
+            // A reject may replace an approval Step Functions never received: the safe way.
+            (Decision::Approve, Decision::Reject) => VoteStep::Redeliver { supersede: true },
+            _ => VoteStep::Refuse(Refusal::AlreadyDecided),
+        };
+    }
+    if now > record.expires_at {
+        return VoteStep::Refuse(Refusal::Expired);
+    }
+    if decision == Decision::Approve && record.approvals.iter().any(|a| a.approver == approver) {
+        return VoteStep::Refuse(Refusal::SameApprover);
+    }
+    VoteStep::Record {
+        settles: settles(decision, record.approvals.len(), record.required_approvals),
+    }
+}
+
+/// Who a raw identity counts as for this request: the plan's approver it resolves to, or why
+/// it is none.
+pub fn resolve_approver(record: &ApprovalRecord, who: &str) -> Result<String, String> {
+    if who == ON_CALL && record.eligible.is_empty() {
+        return Ok(ON_CALL.to_string());
+    }
+    let identity = Identity::parse(who).map_err(|e| format!("the identity {e}"))?;
+    identity::resolve(&record.eligible, &record.principals, &identity)
+        .ok_or_else(|| "not listed in approval.approvers or approval.principals".to_string())
+}
+
+/// Records and delivers a vote. `who` is an identity the caller's channel verified (the signed
+/// link's e-mail, the STS caller ARN); it is normalised and resolved against the plan's
+/// approvers, so one person is one vote whatever the spelling or channel.
+///
+/// Order: the vote is written first (conditional on the record's ETag, re-read and retried on
+/// conflict, so concurrent genuine votes are all kept), then Step Functions is called, then the
+/// delivery is recorded. A failed delivery leaves the settled vote retryable
+/// ([`DecideError::NotDelivered`]). Refusals go to a separate bounded log.
 #[instrument(skip(deps, comment))]
 pub async fn decide(
     deps: &Deps,
     run_id: &RunId,
     stage: ApprovalStage,
     decision: Decision,
-    approver: &str,
+    who: &str,
     channel: &str,
     comment: Option<String>,
 ) -> Result<Vote, DecideError> {
-    let key = approval_key(run_id, stage);
-    let Some(current) = deps
-        .ledger
-        .get::<ApprovalRecord>(&key)
-        .await
-        .map_err(StepError::from)?
-    else {
-        return Err(DecideError::NoRequest(run_id.0.clone()));
-    };
-    let mut record = current.value;
-    let now = Utc::now();
-    let refusal = if let Some(d) = &record.decision {
-        Some(DecideError::AlreadyDecided {
-            run_id: run_id.0.clone(),
-            decision: d.decision.as_str().into(),
-            approver: d.approver.clone(),
-        })
-    } else if now > record.expires_at {
-        Some(DecideError::Expired(run_id.0.clone()))
-    } else if decision == Decision::Approve
-        && record.approvals.iter().any(|a| a.approver == approver)
-    {
-        Some(DecideError::SameApprover {
-            run_id: run_id.0.clone(),
-            approver: approver.into(),
-        })
-    } else {
-        None
-    };
-    if let Some(refusal) = refusal {
-        audit_refusal(
-            deps,
-            &key,
-            record,
-            current.etag,
-            channel,
-            approver,
-            Some(decision),
-            &refusal.to_string(),
-        )
-        .await;
-        return Err(refusal);
-    }
-    let vote = DecisionRecord {
-        decision,
-        approver: approver.into(),
-        channel: channel.into(),
-        comment: comment.clone(),
-        decided_at: now,
-    };
-    let settled = settles(decision, record.approvals.len(), record.required_approvals);
-    if decision == Decision::Approve {
-        record.approvals.push(vote.clone());
-    }
-    if settled {
-        let approvers: Vec<&str> = match decision {
-            Decision::Approve => record
-                .approvals
-                .iter()
-                .map(|a| a.approver.as_str())
-                .collect(),
-            Decision::Reject => vec![approver],
-        };
-        record.decision = Some(DecisionRecord {
-            approver: approvers.join(" + "),
-            ..vote.clone()
-        });
-    }
-    record.audit.push(AuditEntry {
-        at: now,
-        channel: channel.into(),
-        who: approver.into(),
-        decision: Some(decision),
-        accepted: true,
-        reason: if settled {
-            "decided".into()
-        } else {
-            "approval recorded; more approvers needed".into()
-        },
-    });
-    match deps
-        .ledger
-        .replace(&key, &record, &current.etag)
-        .await
-        .map_err(StepError::from)?
-    {
-        Written::Ok(_) => {}
-        Written::Conflict => {
-            return Err(DecideError::AlreadyDecided {
-                run_id: run_id.0.clone(),
-                decision: "(concurrent decision)".into(),
-                approver: "unknown".into(),
-            })
+    if let Some(c) = &comment {
+        let len = c.chars().count();
+        if len > MAX_COMMENT {
+            return Err(DecideError::CommentTooLong {
+                len,
+                max: MAX_COMMENT,
+            });
         }
     }
+    let key = approval_key(run_id, stage);
+    let mut conflicts = 0;
+    let (record, vote, settled, supersede_or_redeliver) = loop {
+        let Some(current) = deps
+            .ledger
+            .get::<ApprovalRecord>(&key)
+            .await
+            .map_err(StepError::from)?
+        else {
+            return Err(DecideError::NoRequest(run_id.0.clone()));
+        };
+        let mut record = current.value;
+        let now = Utc::now();
+        let approver = match resolve_approver(&record, who) {
+            Ok(a) => a,
+            Err(reason) => {
+                let e = DecideError::NotAnApprover {
+                    run_id: run_id.0.clone(),
+                    who: identity::bounded(who, 128),
+                    reason,
+                };
+                log_refusal(
+                    deps,
+                    run_id,
+                    stage,
+                    channel,
+                    who,
+                    false,
+                    Some(decision),
+                    &e.to_string(),
+                )
+                .await;
+                return Err(e);
+            }
+        };
+        let vote = DecisionRecord {
+            decision,
+            approver: approver.clone(),
+            channel: channel.into(),
+            comment: comment.clone(),
+            decided_at: now,
+            principal: (approver != who.trim()).then(|| identity::bounded(who, 256)),
+        };
+        let step = next_step(&record, decision, &approver, now);
+        let (settled, redeliver) = match step {
+            VoteStep::Refuse(r) => {
+                let e = match r {
+                    Refusal::AlreadyDecided => {
+                        let d = record.decision.as_ref();
+                        DecideError::AlreadyDecided {
+                            run_id: run_id.0.clone(),
+                            decision: d.map(|d| d.decision.as_str()).unwrap_or("?").into(),
+                            approver: d.map(|d| d.approver.clone()).unwrap_or_default(),
+                        }
+                    }
+                    Refusal::Expired => DecideError::Expired(run_id.0.clone()),
+                    Refusal::SameApprover => DecideError::SameApprover {
+                        run_id: run_id.0.clone(),
+                        approver,
+                    },
+                };
+                log_refusal(
+                    deps,
+                    run_id,
+                    stage,
+                    channel,
+                    who,
+                    true,
+                    Some(decision),
+                    &e.to_string(),
+                )
+                .await;
+                return Err(e);
+            }
+            VoteStep::Record { settles } => {
+                if decision == Decision::Approve {
+                    record.approvals.push(vote.clone());
+                }
+                if settles {
+                    record.decision = Some(settled_record(&record, &vote));
+                }
+                (settles, false)
+            }
+            VoteStep::Redeliver { supersede } => {
+                if supersede {
+                    record.decision = Some(settled_record(&record, &vote));
+                }
+                (true, true)
+            }
+        };
+        if settled {
+            let attempts = record.delivery.as_ref().map_or(0, |d| d.attempts) + 1;
+            record.delivery = Some(Delivery {
+                state: DeliveryState::Pending,
+                at: now,
+                attempts,
+                error: None,
+            });
+        }
+        record.audit.push(AuditEntry {
+            at: now,
+            channel: channel.into(),
+            who: approver,
+            decision: Some(decision),
+            accepted: true,
+            reason: match (settled, redeliver) {
+                (_, true) => "delivery retried".into(),
+                (true, false) => "decided".into(),
+                (false, _) => "approval recorded; more approvers needed".into(),
+            },
+        });
+        match deps
+            .ledger
+            .replace(&key, &record, &current.etag)
+            .await
+            .map_err(StepError::from)?
+        {
+            Written::Ok(_) => break (record, vote, settled, redeliver),
+            Written::Conflict => {
+                // Another vote landed first: read it and apply this one on top.
+                conflicts += 1;
+                if conflicts > 20 {
+                    return Err(DecideError::Step(StepError::InvalidInput(format!(
+                        "the approval record of run {run_id} kept changing; try again"
+                    ))));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    20 * conflicts + rand::random::<u64>() % 50,
+                ))
+                .await;
+            }
+        }
+    };
+    let _ = supersede_or_redeliver;
     let result = Vote {
         approvals: record.approvals.len(),
         required: record.required_approvals.max(1),
@@ -780,28 +1199,81 @@ pub async fn decide(
     };
     if !settled {
         info!(
-            approver,
             channel,
             approvals = result.approvals,
             "approval recorded, waiting for more"
         );
         return Ok(result);
     }
+    let settled_decision = record
+        .decision
+        .clone()
+        .ok_or_else(|| StepError::InvalidInput("settled without a decision".into()))?;
+    let sent = deliver(deps, &record, &settled_decision).await;
+    let outcome = match &sent {
+        Ok(()) => (DeliveryState::Delivered, None),
+        Err(e) => (DeliveryState::Failed, Some(identity::bounded(e, 500))),
+    };
+    record_delivery(deps, &key, outcome.0, outcome.1.clone()).await;
+    match sent {
+        Ok(()) => {
+            info!(
+                decision = settled_decision.decision.as_str(),
+                channel, "decision delivered"
+            );
+            Ok(result)
+        }
+        Err(message) => Err(DecideError::NotDelivered {
+            run_id: run_id.0.clone(),
+            message,
+        }),
+    }
+}
+
+/// The settled decision: for approvals, everyone who approved.
+fn settled_record(record: &ApprovalRecord, vote: &DecisionRecord) -> DecisionRecord {
+    match vote.decision {
+        Decision::Approve => DecisionRecord {
+            approver: record
+                .approvals
+                .iter()
+                .map(|a| a.approver.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
+            ..vote.clone()
+        },
+        Decision::Reject => vote.clone(),
+    }
+}
+
+/// SendTaskSuccess (an approval: `{"approved": true, ...}`) or SendTaskFailure
+/// (`ApprovalRejected`).
+async fn deliver(
+    deps: &Deps,
+    record: &ApprovalRecord,
+    settled: &DecisionRecord,
+) -> Result<(), String> {
     let token = record.task_token.clone();
-    let sent = match decision {
+    match settled.decision {
         Decision::Approve => deps
             .aws
             .sfn
             .send_task_success()
             .task_token(token)
             .output(
-                serde_json::json!({"approved": true, "approvers": record.approvals.iter().map(|a| &a.approver).collect::<Vec<_>>(), "channel": channel, "comment": comment, "decided_at": now})
-                    .to_string(),
+                serde_json::json!({
+                    "approved": true,
+                    "approvers": record.approvals.iter().map(|a| &a.approver).collect::<Vec<_>>(),
+                    "channel": settled.channel,
+                    "comment": settled.comment,
+                    "decided_at": settled.decided_at,
+                })
+                .to_string(),
             )
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| StepError::aws("states", &e)),
+            .map_err(|e| crate::aws::sdk_error_message(&e)),
         // The error name carries the reason: Step Functions may drop the cause.
         Decision::Reject => deps
             .aws
@@ -809,40 +1281,544 @@ pub async fn decide(
             .send_task_failure()
             .task_token(token)
             .error("ApprovalRejected")
-            .cause(format!("rejected by {approver} via {channel}"))
+            .cause(identity::bounded(
+                &format!("rejected by {} via {}", settled.approver, settled.channel),
+                256,
+            ))
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| StepError::aws("states", &e)),
-    };
-    sent?;
-    info!(
-        decision = decision.as_str(),
-        approver, channel, "decision delivered"
-    );
-    Ok(result)
+            .map_err(|e| crate::aws::sdk_error_message(&e)),
+    }
 }
 
-/// Appends a refused attempt to the audit trail (best effort: a race loses only an audit line,
-/// never a decision).
+/// Records the delivery's outcome (retried on conflict; a later vote's write is kept).
+async fn record_delivery(deps: &Deps, key: &str, state: DeliveryState, error: Option<String>) {
+    for attempt in 0..20u64 {
+        let Ok(Some(current)) = deps.ledger.get::<ApprovalRecord>(key).await else {
+            return;
+        };
+        let mut record = current.value;
+        let attempts = record.delivery.as_ref().map_or(1, |d| d.attempts);
+        record.delivery = Some(Delivery {
+            state,
+            at: Utc::now(),
+            attempts,
+            error: error.clone(),
+        });
+        match deps.ledger.replace(key, &record, &current.etag).await {
+            Ok(Written::Ok(_)) => return,
+            Ok(Written::Conflict) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await
+            }
+            Err(e) => {
+                warn!(error = %e, "delivery outcome not recorded");
+                return;
+            }
+        }
+    }
+}
+
+/// Ledger prefix of a run's refusal log for a stage.
+pub fn refusal_prefix(run_id: &RunId, stage: ApprovalStage) -> String {
+    format!("runs/{run_id}/approval-refused/{}/", stage_name(stage))
+}
+
+/// One refused attempt (its own object: appending never contends with votes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefusalEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// CLI, e-mail link, console.
+    pub channel: String,
+    /// Who the attempt claimed to be (truncated).
+    pub who: String,
+    /// Whether the channel verified `who` (a signed link, an STS identity).
+    pub verified: bool,
+    /// The decision attempted.
+    pub decision: Option<Decision>,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// Appends a refused attempt to the run's refusal log: one small object per attempt, at most
+/// [`MAX_REFUSALS_LOGGED`] per run and stage (later ones are only logged). Best effort.
 #[allow(clippy::too_many_arguments)]
-pub async fn audit_refusal(
+pub async fn log_refusal(
     deps: &Deps,
-    key: &str,
-    mut record: ApprovalRecord,
-    etag: String,
+    run_id: &RunId,
+    stage: ApprovalStage,
     channel: &str,
     who: &str,
+    verified: bool,
     decision: Option<Decision>,
     reason: &str,
 ) {
-    record.audit.push(AuditEntry {
+    let prefix = refusal_prefix(run_id, stage);
+    let entry = RefusalEntry {
         at: Utc::now(),
-        channel: channel.into(),
-        who: who.into(),
+        channel: identity::bounded(channel, 32),
+        who: if verified {
+            identity::bounded(who, 128)
+        } else {
+            format!("{} (unverified)", identity::bounded(who, 64))
+        },
+        verified,
         decision,
-        accepted: false,
+        reason: identity::bounded(reason, 300),
+    };
+    warn!(channel = %entry.channel, who = %entry.who, reason = %entry.reason, "approval attempt refused");
+    match deps.ledger.count_up_to(&prefix, MAX_REFUSALS_LOGGED).await {
+        Ok(n) if n < MAX_REFUSALS_LOGGED => {}
+        Ok(_) => return,
+        Err(e) => {
+            warn!(error = %e, "refusal log not readable");
+            return;
+        }
+    }
+    let key = format!(
+        "{prefix}{}-{}.json",
+        entry.at.format("%Y%m%dT%H%M%S%.6fZ"),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    if let Err(e) = deps.ledger.put(&key, &entry).await {
+        warn!(error = %e, "refusal not recorded");
+    }
+}
+
+/// The refused attempts logged for a run and stage, oldest first.
+pub async fn refusals(
+    deps: &Deps,
+    run_id: &RunId,
+    stage: ApprovalStage,
+) -> Result<Vec<RefusalEntry>, StepError> {
+    let mut out = Vec::new();
+    for key in deps.ledger.list(&refusal_prefix(run_id, stage)).await? {
+        if let Some(e) = deps.ledger.get::<RefusalEntry>(&key).await? {
+            out.push(e.value);
+        }
+    }
+    Ok(out)
+}
+
+/// Input of the `verify` action: the task output the approval wait produced.
+#[derive(Debug, Deserialize)]
+pub struct VerifyInput {
+    /// The run.
+    pub run: RunContext,
+    /// Which decision.
+    #[serde(default)]
+    pub stage: ApprovalStage,
+    /// The waitForTaskToken output (`$.results.approval`).
+    #[serde(default)]
+    pub decided: serde_json::Value,
+}
+
+/// What the state machine's Choice reads after an approval wait.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VerifiedApproval {
+    /// Only `true` continues.
+    pub approved: bool,
+    /// Who approved (resolved identities, or a self-declared console name marked as such).
+    pub approvers: Vec<String>,
+    /// Channel of the settling vote.
+    pub channel: String,
+    /// Comment of the settling vote.
+    pub comment: Option<String>,
+    /// Whether every approver's identity was verified by Lifeboat (link signature, STS).
+    pub verified: bool,
+    /// Why, in words (shown in the report when the run stops here).
+    pub reason: String,
+}
+
+/// Pure: whether the wait's output is an approval the plan accepts. An approval that did not go
+/// through [`decide`] (console or API `SendTaskSuccess`) has no verified identity: it counts
+/// only when the plan needs one approver, and never satisfies a two-person rule.
+pub fn verify_decision(
+    record: Option<&ApprovalRecord>,
+    decided: &serde_json::Value,
+) -> VerifiedApproval {
+    let says_approved = decided.get("approved").and_then(serde_json::Value::as_bool) == Some(true);
+    let text = |k: &str| {
+        decided
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let no = |reason: &str| VerifiedApproval {
+        approved: false,
+        approvers: Vec::new(),
+        channel: text("channel").unwrap_or_else(|| "console/api".into()),
+        comment: None,
+        verified: false,
         reason: reason.into(),
-    });
-    let _ = deps.ledger.replace(key, &record, &etag).await;
+    };
+    if !says_approved {
+        return no("the decision was not an explicit approval (\"approved\": true)");
+    }
+    let Some(record) = record else {
+        return no("no approval request is recorded for this run");
+    };
+    match &record.decision {
+        Some(d) if d.decision == Decision::Approve => {
+            let mut distinct: Vec<&str> = record.approvals.iter().map(|a| a.approver.as_str()).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() >= record.required_approvals.max(1) as usize {
+                VerifiedApproval {
+                    approved: true,
+                    approvers: distinct.into_iter().map(str::to_string).collect(),
+                    channel: d.channel.clone(),
+                    comment: d.comment.clone(),
+                    verified: true,
+                    reason: "approved by the required number of distinct approvers".into(),
+                }
+            } else {
+                no("fewer distinct approvers than the plan requires")
+            }
+        }
+        Some(_) => no("the recorded decision is a rejection"),
+        None if record.required_approvals > 1 => no(&format!(
+            "approved outside Lifeboat (console/API SendTaskSuccess) while the plan requires {} distinct verified approvers: use `lifeboat approve` or the e-mail links",
+            record.required_approvals
+        )),
+        None => VerifiedApproval {
+            approved: true,
+            approvers: vec![format!(
+                "{} (self-declared; the caller is in CloudTrail's SendTaskSuccess)",
+                identity::bounded(&text("approver").unwrap_or_else(|| "unknown".into()), 64)
+            )],
+            channel: identity::bounded(&text("channel").unwrap_or_else(|| "console/api".into()), 32),
+            comment: text("comment").map(|c| identity::bounded(&c, MAX_COMMENT)),
+            verified: false,
+            reason: "approved outside Lifeboat; one approval is enough under the plan".into(),
+        },
+    }
+}
+
+/// The `verify` action: checks the wait's output against the ledger and records a console
+/// approval in the approval record (so the report and the audit show it).
+#[instrument(skip_all, fields(run = %input.run.run_id))]
+pub async fn verify(deps: &Deps, input: VerifyInput) -> Result<VerifiedApproval, StepError> {
+    let key = approval_key(&input.run.run_id, input.stage);
+    for attempt in 0..20u64 {
+        let current = deps.ledger.get::<ApprovalRecord>(&key).await?;
+        let verdict = verify_decision(current.as_ref().map(|c| &c.value), &input.decided);
+        let Some(current) = current else {
+            return Ok(verdict);
+        };
+        let mut record = current.value;
+        let now = Utc::now();
+        let changed = if verdict.approved && record.decision.is_none() {
+            // A console approval: record it as such.
+            record.decision = Some(DecisionRecord {
+                decision: Decision::Approve,
+                approver: verdict.approvers.join(" + "),
+                channel: verdict.channel.clone(),
+                comment: verdict.comment.clone(),
+                decided_at: now,
+                principal: None,
+            });
+            true
+        } else {
+            false
+        };
+        let delivered = record
+            .delivery
+            .as_ref()
+            .is_some_and(|d| d.state != DeliveryState::Delivered);
+        if delivered {
+            // The wait ended with this decision: it was delivered, whatever the ledger says.
+            if let Some(d) = record.delivery.as_mut() {
+                d.state = DeliveryState::Delivered;
+                d.error = None;
+                d.at = now;
+            }
+        }
+        if !changed && !delivered {
+            return Ok(verdict);
+        }
+        match deps.ledger.replace(&key, &record, &current.etag).await? {
+            Written::Ok(_) => return Ok(verdict),
+            Written::Conflict => {
+                tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await
+            }
+        }
+    }
+    Err(StepError::InvalidInput(format!(
+        "the approval record {key} kept changing while it was verified"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(required: u32) -> ApprovalRecord {
+        let now = Utc::now();
+        ApprovalRecord {
+            run_id: "r".into(),
+            task_token: "t".into(),
+            requested_at: now,
+            expires_at: now + chrono::Duration::seconds(600),
+            evidence: Evidence::default(),
+            decision: None,
+            required_approvals: required,
+            approvals: Vec::new(),
+            audit: Vec::new(),
+            eligible: vec!["a@x.com".into(), "b@x.com".into()],
+            principals: Default::default(),
+            delivery: None,
+        }
+    }
+
+    fn vote(decision: Decision, approver: &str) -> DecisionRecord {
+        DecisionRecord {
+            decision,
+            approver: approver.into(),
+            channel: "cli".into(),
+            comment: None,
+            decided_at: Utc::now(),
+            principal: None,
+        }
+    }
+
+    fn settled(
+        mut r: ApprovalRecord,
+        d: Decision,
+        state: DeliveryState,
+        age_s: i64,
+    ) -> ApprovalRecord {
+        if d == Decision::Approve {
+            r.approvals.push(vote(d, "a@x.com"));
+        }
+        r.decision = Some(vote(d, "a@x.com"));
+        r.delivery = Some(Delivery {
+            state,
+            at: Utc::now() - chrono::Duration::seconds(age_s),
+            attempts: 1,
+            error: None,
+        });
+        r
+    }
+
+    #[test]
+    fn next_step_table() {
+        use Decision::*;
+        let now = Utc::now();
+        let mut one_in = record(2);
+        one_in.approvals.push(vote(Approve, "a@x.com"));
+        let mut expired = record(1);
+        expired.expires_at = now - chrono::Duration::seconds(1);
+        let rows: Vec<(&str, ApprovalRecord, Decision, &str, VoteStep)> = vec![
+            (
+                "first of one",
+                record(1),
+                Approve,
+                "a@x.com",
+                VoteStep::Record { settles: true },
+            ),
+            (
+                "first of two",
+                record(2),
+                Approve,
+                "a@x.com",
+                VoteStep::Record { settles: false },
+            ),
+            (
+                "second person",
+                one_in.clone(),
+                Approve,
+                "b@x.com",
+                VoteStep::Record { settles: true },
+            ),
+            (
+                "same person twice",
+                one_in.clone(),
+                Approve,
+                "a@x.com",
+                VoteStep::Refuse(Refusal::SameApprover),
+            ),
+            (
+                "reject after one approval",
+                one_in,
+                Reject,
+                "a@x.com",
+                VoteStep::Record { settles: true },
+            ),
+            (
+                "expired",
+                expired,
+                Approve,
+                "a@x.com",
+                VoteStep::Refuse(Refusal::Expired),
+            ),
+            (
+                "delivered",
+                settled(record(1), Approve, DeliveryState::Delivered, 0),
+                Approve,
+                "b@x.com",
+                VoteStep::Refuse(Refusal::AlreadyDecided),
+            ),
+            (
+                "being delivered",
+                settled(record(1), Approve, DeliveryState::Pending, 5),
+                Approve,
+                "a@x.com",
+                VoteStep::Refuse(Refusal::AlreadyDecided),
+            ),
+            (
+                "delivery died",
+                settled(record(1), Approve, DeliveryState::Pending, 120),
+                Approve,
+                "a@x.com",
+                VoteStep::Redeliver { supersede: false },
+            ),
+            (
+                "delivery failed: same",
+                settled(record(1), Approve, DeliveryState::Failed, 0),
+                Approve,
+                "b@x.com",
+                VoteStep::Redeliver { supersede: false },
+            ),
+            (
+                "delivery failed: reject wins",
+                settled(record(1), Approve, DeliveryState::Failed, 0),
+                Reject,
+                "b@x.com",
+                VoteStep::Redeliver { supersede: true },
+            ),
+            (
+                "a reject stands",
+                settled(record(1), Reject, DeliveryState::Failed, 0),
+                Approve,
+                "b@x.com",
+                VoteStep::Refuse(Refusal::AlreadyDecided),
+            ),
+        ];
+        for (name, r, d, who, want) in rows {
+            assert_eq!(next_step(&r, d, who, now), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn verify_decision_table() {
+        let approved = |n: usize| {
+            let mut r = record(2);
+            for who in ["a@x.com", "b@x.com"].iter().take(n) {
+                r.approvals.push(vote(Decision::Approve, who));
+            }
+            r.decision = Some(vote(Decision::Approve, "a@x.com + b@x.com"));
+            r
+        };
+        let rows: Vec<(&str, Option<ApprovalRecord>, serde_json::Value, bool, bool)> = vec![
+            (
+                "two verified",
+                Some(approved(2)),
+                json!({"approved": true}),
+                true,
+                true,
+            ),
+            (
+                "recorded short of the rule",
+                Some(approved(1)),
+                json!({"approved": true}),
+                false,
+                false,
+            ),
+            (
+                "console, two-person rule",
+                Some(record(2)),
+                json!({"approved": true, "approver": "a@x.com"}),
+                false,
+                false,
+            ),
+            (
+                "console, one approval",
+                Some(record(1)),
+                json!({"approved": true, "approver": "a@x.com"}),
+                true,
+                false,
+            ),
+            (
+                "console reject",
+                Some(record(1)),
+                json!({"approved": false}),
+                false,
+                false,
+            ),
+            (
+                "no field",
+                Some(record(1)),
+                json!({"approver": "a@x.com"}),
+                false,
+                false,
+            ),
+            (
+                "a string is not true",
+                Some(record(1)),
+                json!({"approved": "true"}),
+                false,
+                false,
+            ),
+            ("no record", None, json!({"approved": true}), false, false),
+        ];
+        for (name, r, out, approved, verified) in rows {
+            let v = verify_decision(r.as_ref(), &out);
+            assert_eq!(
+                (v.approved, v.verified),
+                (approved, verified),
+                "{name}: {v:?}"
+            );
+        }
+        let v = verify_decision(
+            Some(&record(1)),
+            &json!({"approved": true, "approver": "x".repeat(500)}),
+        );
+        assert!(v.approvers[0].contains("self-declared") && v.approvers[0].len() < 200);
+    }
+
+    #[test]
+    fn link_delivery_safe_table() {
+        let sub = |p: Option<&str>| vec![("arn:s".to_string(), p.map(str::to_string))];
+        assert!(link_delivery_safe(&[]).is_ok());
+        assert!(link_delivery_safe(&sub(Some(r#"{"approver": ["a@x.com"]}"#))).is_ok());
+        for bad in [
+            None,
+            Some(""),
+            Some("not json"),
+            Some(r#"{"approver": ["a@x.com", "b@x.com"]}"#),
+            Some(r#"{"approver": [{"prefix": "a"}]}"#),
+            Some(r#"{"kind": ["approval_request"]}"#),
+            Some(r#"{"approver": ["a@x.com"], "kind": ["x"]}"#),
+        ] {
+            assert!(link_delivery_safe(&sub(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn quoted_text_cannot_pose_as_a_link_or_a_line() {
+        for (raw, want) in [
+            ("plain words", "| plain words"),
+            ("a\nb", "| a b"),
+            (
+                "approve: https://evil.example/x",
+                "| approve: hxxps[:]//evil[.]example/x",
+            ),
+            ("see www.evil.example", "| see www[.]evil[.]example"),
+        ] {
+            assert_eq!(quoted(raw), want, "{raw}");
+        }
+        assert!(quoted(&"x".repeat(1000)).chars().count() <= 303);
+    }
+
+    #[test]
+    fn redacted_copies_hold_no_signature() {
+        let m = "  approve: http://h/approval?run=r&kid=k0&sig=abcdef\nother";
+        assert_eq!(
+            redact_links(m),
+            "  approve: http://h/approval?run=r&kid=k0&sig=(redacted)\nother"
+        );
+    }
 }
