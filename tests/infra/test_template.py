@@ -99,3 +99,45 @@ def test_policy_covers_exactly_the_declared_calls(binary):
     granted = {a for st in statements(res) for a in as_list(st["Action"])}
     assert declared <= granted, f"{name} lacks {declared - granted}"
     assert granted <= declared, f"{name} grants more than it uses: {granted - declared}"
+
+
+def test_approval_links_travel_only_on_a_filtered_per_approver_topic():
+    """Each approver's subscription is filtered to their own messages; the broadcast topic
+    (notifications, requests without links) is a different topic; the callback can resume
+    every machine that waits for approval; the API is throttled and its function capped."""
+    raw, _ = decode(str(ROOT / "infra" / "template.yaml"))
+    assert "AWS::LanguageExtensions" in raw["Transform"]
+    loop = raw["Resources"]["Fn::ForEach::Approvers"]
+    assert loop[1] == {"Ref": "ApproverEmails"}
+    (sub,) = loop[2].values()
+    props = sub["Properties"]
+    assert props["TopicArn"] == {"Ref": "ApprovalTopic"}
+    assert props["FilterPolicy"] == {"approver": [{"Ref": "Email"}]}
+    assert props["FilterPolicyScope"] == "MessageAttributes"
+    for name, res in RESOURCES.items():
+        if res["Type"] == "AWS::SNS::Subscription":
+            assert res["Properties"]["TopicArn"] != {"Ref": "ApprovalTopic"}, (
+                f"{name}: an unfiltered subscription to the approval topic"
+            )
+    env = RESOURCES["RequestApprovalFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["APPROVAL_TOPIC_ARN"] == {"Ref": "ApprovalTopic"}
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["TOPIC_ARN"] == {"Ref": "EventsTopic"}
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["STACK_ID"] == {"Ref": "AWS::StackId"}
+    callback = RESOURCES["ApprovalCallbackFunction"]["Properties"]
+    assert 1 <= callback["ReservedConcurrentExecutions"] <= 10
+    resumable = [
+        r
+        for st in statements(RESOURCES["ApprovalCallbackFunction"])
+        if "states:SendTaskSuccess" in as_list(st["Action"])
+        for r in as_list(st["Resource"])
+    ]
+    granted = {r["Fn::Sub"].split("${AWS::StackName}-")[-1] for r in resumable}
+    for res in RESOURCES.values():
+        if res["Type"] != "AWS::Serverless::StateMachine":
+            continue
+        text = (ROOT / "infra" / res["Properties"]["DefinitionUri"]).read_text()
+        if "waitForTaskToken" in text and '"stage": "failover"' in text:
+            name = res["Properties"]["Name"]["Fn::Sub"].split("${AWS::StackName}-")[-1]
+            assert name in granted, f"approval-callback cannot resume {name}"
+    route = RESOURCES["ApprovalApi"]["Properties"]["DefaultRouteSettings"]
+    assert route["ThrottlingRateLimit"] <= 10 and route["ThrottlingBurstLimit"] <= 50
