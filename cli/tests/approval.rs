@@ -154,6 +154,45 @@ impl Pending {
         }
     }
 
+    /// The deployment's signing keys (to forge what only a key holder could).
+    async fn keys(&self) -> SigningKeys {
+        let key = self
+            .env
+            .aws
+            .secrets
+            .get_secret_value()
+            .secret_id(SIGNING_SECRET)
+            .send()
+            .await
+            .unwrap();
+        SigningKeys::parse(&Secret::new(key.secret_string().unwrap())).unwrap()
+    }
+
+    /// A link signed with the deployment's keys.
+    fn signed(
+        &self,
+        keys: &SigningKeys,
+        base: &str,
+        approver: &str,
+        expires: i64,
+        stack: &str,
+    ) -> String {
+        format!(
+            "{base}?{}",
+            approval_link::query(
+                keys,
+                &LinkParams {
+                    run_id: self.run_id.clone(),
+                    stage: ApprovalStage::Failover,
+                    decision: Decision::Approve,
+                    approver: approver.into(),
+                    expires,
+                    stack: stack.into(),
+                }
+            )
+        )
+    }
+
     async fn status(&self) -> ExecutionStatus {
         self.env
             .aws
@@ -292,15 +331,7 @@ async fn reject_by_link_ends_the_run_and_touches_nothing() {
     );
     assert_eq!(before, after);
     assert_eq!(after.1, 0);
-    let report: lifeboat_core::report::Report = p
-        .env
-        .deps
-        .ledger
-        .get(&format!("runs/{}/report.json", p.run_id))
-        .await
-        .unwrap()
-        .unwrap()
-        .value;
+    let report = common::report_of(&p.env, &p.run_id.0).await;
     assert_eq!(report.outcome, lifeboat_core::report::Outcome::Rejected);
     p.env.stop().await;
 }
@@ -323,31 +354,9 @@ async fn bad_links_decide_nothing_and_are_audited() {
     // Missing parameters.
     let missing = approve.split("&sig=").next().unwrap().to_string();
     // A correctly signed but expired link (signed with the deployment's key).
-    let key = p
-        .env
-        .aws
-        .secrets
-        .get_secret_value()
-        .secret_id(SIGNING_SECRET)
-        .send()
-        .await
-        .unwrap();
-    let keys = SigningKeys::parse(&Secret::new(key.secret_string().unwrap())).unwrap();
+    let keys = p.keys().await;
     let signed = |approver: &str, expires: i64, stack: &str| {
-        format!(
-            "{base}?{}",
-            approval_link::query(
-                &keys,
-                &LinkParams {
-                    run_id: p.run_id.clone(),
-                    stage: ApprovalStage::Failover,
-                    decision: Decision::Approve,
-                    approver: approver.into(),
-                    expires,
-                    stack: stack.into(),
-                }
-            )
-        )
+        p.signed(&keys, &base, approver, expires, stack)
     };
     let later = chrono::Utc::now().timestamp() + 600;
     let expired = signed(
@@ -460,15 +469,7 @@ async fn console_or_api_approval_is_reported_with_its_approver() {
         .unwrap();
     let (end, _) = p.wait_end().await;
     assert_eq!(end, ExecutionStatus::Succeeded);
-    let report: lifeboat_core::report::Report = p
-        .env
-        .deps
-        .ledger
-        .get(&format!("runs/{}/report.json", p.run_id))
-        .await
-        .unwrap()
-        .unwrap()
-        .value;
+    let report = common::report_of(&p.env, &p.run_id.0).await;
     let a = report.approval.unwrap();
     assert_eq!(a.channel, "console");
     assert!(
@@ -651,15 +652,7 @@ async fn a_console_approval_never_satisfies_the_two_person_rule() {
     let (end, error) = p.wait_end().await;
     assert_eq!(end, ExecutionStatus::Failed);
     assert_eq!(error.as_deref(), Some("RunNotCompleted"));
-    let report: lifeboat_core::report::Report = p
-        .env
-        .deps
-        .ledger
-        .get(&format!("runs/{}/report.json", p.run_id))
-        .await
-        .unwrap()
-        .unwrap()
-        .value;
+    let report = common::report_of(&p.env, &p.run_id.0).await;
     assert_eq!(report.outcome, lifeboat_core::report::Outcome::Rejected);
     assert!(
         p.env
@@ -784,29 +777,13 @@ async fn an_unsigned_flood_leaves_the_run_untouched_and_the_refusal_log_is_cappe
     );
     // A genuine link past its expiry, replayed: logged apart from the votes, bounded in size
     // and count.
-    let key = p
-        .env
-        .aws
-        .secrets
-        .get_secret_value()
-        .secret_id(SIGNING_SECRET)
-        .send()
-        .await
-        .unwrap();
-    let keys = SigningKeys::parse(&Secret::new(key.secret_string().unwrap())).unwrap();
-    let expired = format!(
-        "{base}?{}",
-        approval_link::query(
-            &keys,
-            &LinkParams {
-                run_id: p.run_id.clone(),
-                stage: ApprovalStage::Failover,
-                decision: Decision::Approve,
-                approver: "oncall-dr@example.com".into(),
-                expires: chrono::Utc::now().timestamp() - 10,
-                stack: STACK_ID.into(),
-            }
-        )
+    let keys = p.keys().await;
+    let expired = p.signed(
+        &keys,
+        &base,
+        "oncall-dr@example.com",
+        chrono::Utc::now().timestamp() - 10,
+        STACK_ID,
     );
     let flood = request_approval::MAX_REFUSALS_LOGGED + 10;
     for _ in 0..flood {

@@ -291,16 +291,6 @@ async fn approval_timeout_ends_cleanly_and_releases_the_lock() {
 }
 
 /// A run's report from the ledger.
-async fn report_of(env: &LocalEnv, run_id: &str) -> lifeboat_core::report::Report {
-    env.deps
-        .ledger
-        .get(&format!("runs/{run_id}/report.json"))
-        .await
-        .unwrap()
-        .expect("a report")
-        .value
-}
-
 /// Waits for a ledger document to satisfy `ok`.
 async fn ledger_until<T: serde::de::DeserializeOwned>(
     env: &LocalEnv,
@@ -432,7 +422,7 @@ async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_
     assert_eq!(o.who, "alice@example.com");
     let (status, _) = wait_for_end(&env, &arn).await;
     assert_eq!(status, ExecutionStatus::Succeeded);
-    let report = report_of(&env, &run_id).await;
+    let report = common::report_of(&env, &run_id).await;
     assert_eq!(report.outcome, Outcome::SucceededWithWarnings);
     assert_eq!(
         report.gate_override.as_ref().unwrap().who,
@@ -616,7 +606,7 @@ async fn primary_lost_mid_sweep_and_back_mid_activation_still_hands_over_everyth
     env.outage(SiteRole::Primary, false).await.unwrap();
     let (status, _) = wait_for_end(&env, &arn).await;
     assert_eq!(status, ExecutionStatus::Succeeded);
-    let report = report_of(&env, &run_id).await;
+    let report = common::report_of(&env, &run_id).await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.error);
     assert!(
         report.fence.as_ref().unwrap().attempt > 1,
@@ -717,7 +707,7 @@ async fn a_failure_after_the_first_write_pauses_and_abort_restores_both_sites() 
     .is_err());
     let (status, _) = wait_for_end(&env, &arn).await;
     assert_eq!(status, ExecutionStatus::Failed);
-    let report = report_of(&env, &run_id).await;
+    let report = common::report_of(&env, &run_id).await;
     assert_eq!(report.outcome, Outcome::Aborted, "{:#?}", report.error);
     let i = report.intervention.as_ref().unwrap();
     assert_eq!(i.history.len(), 1);
@@ -792,7 +782,7 @@ async fn a_paused_run_continues_past_a_failed_step_on_a_decision() {
     .unwrap();
     let (status, _) = wait_for_end(&env, &arn).await;
     assert_eq!(status, ExecutionStatus::Succeeded);
-    let report = report_of(&env, &run_id).await;
+    let report = common::report_of(&env, &run_id).await;
     assert_eq!(
         report.outcome,
         Outcome::SucceededWithWarnings,
@@ -835,7 +825,7 @@ async fn a_console_decision_that_is_not_an_approval_touches_nothing() {
             "{site:?} was written to"
         );
     }
-    let report = report_of(&env, &run_id).await;
+    let report = common::report_of(&env, &run_id).await;
     assert_eq!(report.outcome, Outcome::Rejected);
     assert!(lock_released(&env, &plan).await);
     env.stop().await;
@@ -887,7 +877,7 @@ async fn a_refusing_check_before_approval_touches_neither_site() {
         ),
         before
     );
-    let report = report_of(&env, &run_id).await;
+    let report = common::report_of(&env, &run_id).await;
     assert_eq!(report.outcome, Outcome::Refused);
     assert!(lock_released(&env, &plan).await);
     env.stop().await;

@@ -110,3 +110,14 @@ pub async fn wait_end(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A run's report from the ledger.
+pub async fn report_of(env: &LocalEnv, run_id: &str) -> lifeboat_core::report::Report {
+    env.deps
+        .ledger
+        .get(&format!("runs/{run_id}/report.json"))
+        .await
+        .unwrap()
+        .expect("a report")
+        .value
+}
