@@ -24,6 +24,8 @@ UNSCOPABLE = {
     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
     # SNS defines no subscription resource type.
     "sns:GetSubscriptionAttributes",
+    # The Health API's DescribeEvents takes no resource.
+    "health:DescribeEvents",
 }
 # `Fn::ForEach::...` entries (AWS::LanguageExtensions) are loops, not resources.
 RESOURCES = {k: v for k, v in RESOURCES.items() if isinstance(v, dict)}
@@ -141,3 +143,20 @@ def test_approval_links_travel_only_on_a_filtered_per_approver_topic():
             assert name in granted, f"approval-callback cannot resume {name}"
     route = RESOURCES["ApprovalApi"]["Properties"]["DefaultRouteSettings"]
     assert route["ThrottlingRateLimit"] <= 10 and route["ThrottlingBurstLimit"] <= 50
+
+
+def test_forwarder_sends_primary_health_events_to_the_dr_bus_only():
+    fwd, _ = decode(str(ROOT / "infra" / "forwarder.yaml"))
+    res = fwd["Resources"]
+    rule = res["ForwardHealthEvents"]["Properties"]
+    assert rule["EventPattern"]["source"] == ["aws.health"]
+    (target,) = rule["Targets"]
+    bus = "arn:${AWS::Partition}:events:${DrRegion}:${AWS::AccountId}:event-bus/default"
+    assert target["Arn"] == {"Fn::Sub": bus}
+    (policy,) = res["ForwardRole"]["Properties"]["Policies"]
+    (st,) = policy["PolicyDocument"]["Statement"]
+    assert st["Action"] == "events:PutEvents" and st["Resource"] == {"Fn::Sub": bus}
+    # The DR stack's rule takes every Health event about the primary: no service filter that
+    # would drop MULTIPLE_SERVICES.
+    pattern = RESOURCES["HealthIngestFunction"]["Properties"]["Events"]["AwsHealth"]["Properties"]["Pattern"]
+    assert "service" not in pattern["detail"] and "eventTypeCategory" not in pattern["detail"]

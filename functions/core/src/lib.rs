@@ -5,6 +5,7 @@ pub mod approval_link;
 pub mod aws;
 pub mod databricks;
 pub mod fence;
+pub mod health_api;
 pub mod identity;
 pub mod intervention;
 pub mod lambda;

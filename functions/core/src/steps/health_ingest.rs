@@ -1,18 +1,18 @@
-//! `health-ingest`: AWS Health events from EventBridge → a failover execution waiting for
-//! approval, or nothing. Qualifies: `source` `aws.health`, category `issue`, status `open`,
-//! about the primary region (`eventRegion`, not the envelope's `region`), for a service the
-//! plan watches. Deduplicated on eventArn + communicationId (public events arrive twice, via a
-//! backup region); the execution name derives from the eventArn, so updates of the same
-//! incident never start a second run.
+//! `health-ingest`: AWS Health events → a failover execution waiting for approval, or nothing
+//! (with the reason). Three delivery paths feed it — the DR region's own rule (including the
+//! copies AWS sends to a backup region, `detail.backupEvent`), the primary region's forwarder
+//! (`infra/forwarder.yaml`), and a scheduled poll of the Health API — and all three go through
+//! the same [`classify`] table and the same deduplication: the execution name derives from the
+//! eventArn, so one incident is one run however many times and ways it arrives, and a delivery
+//! is recorded as seen only once its execution exists (a failed start stays retryable).
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 use super::{Deps, StepError};
 use crate::{
-    ledger::Written,
     plan::{Direction, Plan},
     run::{RunContext, RunId, RunKind, Trigger, TriggerSource},
 };
@@ -32,6 +32,15 @@ pub struct HealthEvent {
     pub detail: HealthDetail,
 }
 
+/// `detail-type` of AWS Health events (abuse reports use another and never qualify).
+pub const DETAIL_TYPE: &str = "AWS Health Event";
+
+/// The service code AWS uses for an incident it announces across services rather than per
+/// service: the us-east-1 outage of 20 Oct 2025 was
+/// `arn:aws:health:us-east-1::event/MULTIPLE_SERVICES/AWS_MULTIPLE_SERVICES_OPERATIONAL_ISSUE/…`
+/// (https://aws.amazon.com/message/101925/). It qualifies whatever services the plan watches.
+pub const MULTIPLE_SERVICES: &str = "MULTIPLE_SERVICES";
+
 /// `detail` of an AWS Health event.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,6 +57,15 @@ pub struct HealthDetail {
     pub event_region: Option<String>,
     #[serde(default)]
     pub event_description: Vec<EventDescription>,
+    /// `PUBLIC`, `ACCOUNT_SPECIFIC` or `NONE`.
+    #[serde(default)]
+    pub event_scope_code: Option<String>,
+    /// Set on the copy AWS delivers to the backup region (public events only).
+    #[serde(default)]
+    pub backup_event: Option<bool>,
+    /// Set by Lifeboat's Health API poll (`health-api-poll`).
+    #[serde(default)]
+    pub delivered_by: Option<String>,
 }
 
 /// One description.
@@ -83,29 +101,70 @@ pub enum IngestOutput {
         /// Why.
         reason: String,
     },
+    /// A Health API poll: what each open issue it found led to.
+    Polled {
+        /// One result per event.
+        results: Vec<IngestOutput>,
+    },
 }
 
-/// Pure: does the event qualify under the plan?
-pub fn classify(event: &HealthEvent, plan: &Plan) -> Result<(), String> {
+/// Why an event qualifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Qualifies {
+    /// A service the plan watches has an open issue in the primary region.
+    WatchedService(String),
+    /// AWS announced the incident across services (`MULTIPLE_SERVICES`).
+    BroadIncident,
+}
+
+/// Pure: does the event qualify under the plan? Every ignored event carries its reason. The
+/// rows, in order: source, detail-type, category (only `issue`: `investigation` is not yet
+/// confirmed, scheduled changes and notifications are not incidents), status (only `open`),
+/// scope (`NONE` is not about a service or account), region (`eventRegion`, not the envelope;
+/// `global` events are not escaped by a regional failover), service (watched, or
+/// `MULTIPLE_SERVICES`). Copies via a backup region qualify like the original.
+pub fn classify(event: &HealthEvent, plan: &Plan) -> Result<Qualifies, String> {
     if event.source != "aws.health" {
         return Err(format!("source is {}, not aws.health", event.source));
     }
-    let d = &event.detail;
-    if d.event_type_category != "issue" {
+    if event.detail_type != DETAIL_TYPE {
         return Err(format!(
-            "category {} is not an issue",
-            d.event_type_category
+            "detail-type is {:?}, not {DETAIL_TYPE:?}",
+            event.detail_type
         ));
     }
-    if d.status_code != "open" {
-        return Err(format!("status is {}, not open", d.status_code));
+    let d = &event.detail;
+    match d.event_type_category.as_str() {
+        "issue" => {}
+        "investigation" => {
+            return Err("category investigation: AWS has not confirmed an issue yet".into())
+        }
+        other => return Err(format!("category {other} is not an issue")),
+    }
+    match d.status_code.as_str() {
+        "open" => {}
+        "upcoming" => return Err("status upcoming: the issue has not started".into()),
+        "closed" => return Err("status closed: the issue is over".into()),
+        other => return Err(format!("status {other:?} is not open")),
+    }
+    if d.event_scope_code.as_deref() == Some("NONE") {
+        return Err("scope NONE: not about a service or an account".into());
     }
     let region = d.event_region.as_deref().unwrap_or(&event.region);
+    if region.eq_ignore_ascii_case("global") {
+        return Err(format!(
+            "event is about a global service ({}): failing over to another region does not avoid it",
+            d.service
+        ));
+    }
     if region != plan.sites.primary.region {
         return Err(format!(
             "event is about {region}, the primary is {}",
             plan.sites.primary.region
         ));
+    }
+    if d.service.eq_ignore_ascii_case(MULTIPLE_SERVICES) {
+        return Ok(Qualifies::BroadIncident);
     }
     if !plan
         .monitoring
@@ -115,7 +174,19 @@ pub fn classify(event: &HealthEvent, plan: &Plan) -> Result<(), String> {
     {
         return Err(format!("service {} is not watched by the plan", d.service));
     }
-    Ok(())
+    Ok(Qualifies::WatchedService(d.service.clone()))
+}
+
+/// Ledger key recording that a delivery (eventArn + communicationId) was handled.
+pub fn delivery_key(event_arn: &str, communication_id: &str) -> String {
+    format!(
+        "events/{}.json",
+        hex::encode(Sha256::digest(
+            serde_json::json!([event_arn, communication_id])
+                .to_string()
+                .as_bytes()
+        ))
+    )
 }
 
 /// The execution name of an incident: stable across updates and redeliveries.
@@ -264,31 +335,52 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
         )
         .await;
     }
+    if event.get("lifeboat_health_poll").is_some() {
+        let plan = load_plan(deps).await?;
+        return poll_health_api(deps, &plan).await;
+    }
     let event: HealthEvent = serde_json::from_value(event)
         .map_err(|e| StepError::InvalidInput(format!("not an AWS Health event: {e}")))?;
     let plan = load_plan(deps).await?;
-    if let Err(reason) = classify(&event, &plan) {
-        info!(%reason, arn = %event.detail.event_arn, "event ignored");
-        return Ok(IngestOutput::Ignored { reason });
-    }
+    ingest(deps, &plan, &event).await
+}
+
+/// One event through the classifier, the dedup and the start. The delivery is recorded as seen
+/// only after its execution exists (started now, or already): a start that fails (throttling,
+/// a deployment in progress) leaves the event retryable — EventBridge and the next poll retry.
+pub async fn ingest(
+    deps: &Deps,
+    plan: &Plan,
+    event: &HealthEvent,
+) -> Result<IngestOutput, StepError> {
     let d = &event.detail;
-    let dedup_key = format!(
-        "events/{}.json",
-        hex::encode(Sha256::digest(
-            format!("{}|{}", d.event_arn, d.communication_id).as_bytes()
-        ))
-    );
-    let seen = serde_json::json!({"event_arn": d.event_arn, "communication_id": d.communication_id, "received_at": Utc::now(), "bus_region": event.region});
-    if deps.ledger.create(&dedup_key, &seen).await? == Written::Conflict {
-        info!(arn = %d.event_arn, "duplicate event");
+    let why = match classify(event, plan) {
+        Ok(why) => why,
+        Err(reason) => {
+            info!(%reason, arn = %d.event_arn, "event ignored");
+            return Ok(IngestOutput::Ignored { reason });
+        }
+    };
+    let dedup_key = delivery_key(&d.event_arn, &d.communication_id);
+    if deps
+        .ledger
+        .get::<serde_json::Value>(&dedup_key)
+        .await?
+        .is_some()
+    {
+        info!(arn = %d.event_arn, "duplicate delivery");
         return Ok(IngestOutput::Duplicate);
     }
     let run_id = run_id_for(&d.event_arn);
     let summary = format!(
-        "AWS Health {} {} in {}: {}",
+        "AWS Health {} {} in {}{}: {}",
         d.service,
         d.event_type_code,
         d.event_region.as_deref().unwrap_or(&event.region),
+        match why {
+            Qualifies::BroadIncident => " (announced across services)",
+            Qualifies::WatchedService(_) => "",
+        },
         d.event_description
             .first()
             .map(|e| e.latest_description.as_str())
@@ -300,9 +392,55 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
         declared_at: Utc::now(),
         event_arn: Some(d.event_arn.clone()),
     };
-    let mut run = run_context(&plan, RunKind::Failover, Direction::Failover, trigger, None);
+    let mut run = run_context(plan, RunKind::Failover, Direction::Failover, trigger, None);
     run.run_id = run_id;
-    start_failover(deps, &run).await
+    let out = start_failover(deps, &run).await?;
+    let seen = serde_json::json!({
+        "event_arn": d.event_arn,
+        "communication_id": d.communication_id,
+        "received_at": Utc::now(),
+        "bus_region": event.region,
+        "backup_event": d.backup_event.unwrap_or(false),
+        "delivered_by": d.delivered_by.as_deref().unwrap_or("eventbridge"),
+        "run_id": run.run_id.0,
+    });
+    // A concurrent delivery of the same update may have recorded it first: either way it is seen.
+    let _ = deps.ledger.create(&dedup_key, &seen).await?;
+    Ok(out)
+}
+
+/// The Health API poll (EventBridge Scheduler: `{"lifeboat_health_poll": {}}`): open issues in
+/// the primary region for the watched services (and `MULTIPLE_SERVICES`), each through
+/// [`ingest`]. An account without the Health API (no Business support) is reported, not fatal.
+pub async fn poll_health_api(deps: &Deps, plan: &Plan) -> Result<IngestOutput, StepError> {
+    let Some(api) = &deps.health else {
+        return Ok(IngestOutput::Ignored {
+            reason: "the Health API poll is not configured in this deployment".into(),
+        });
+    };
+    let filter = crate::health_api::HealthFilter {
+        region: plan.sites.primary.region.clone(),
+        services: plan.monitoring.services.clone(),
+    };
+    let records = match api.open_issues(&filter).await {
+        Ok(r) => r,
+        Err(e) => {
+            crate::metrics::emit("HealthApiUnavailable", 1.0, &plan.name);
+            warn!(error = %e, "Health API poll failed");
+            return Ok(IngestOutput::Ignored {
+                reason: format!("Health API unavailable: {e}"),
+            });
+        }
+    };
+    let mut results = Vec::new();
+    for record in &records {
+        let shape = crate::health_api::to_eventbridge_shape(record);
+        let event: HealthEvent = serde_json::from_value(shape).map_err(|e| {
+            StepError::InvalidInput(format!("Health API event {}: {e}", record.event_arn))
+        })?;
+        results.push(ingest(deps, plan, &event).await?);
+    }
+    Ok(IngestOutput::Polled { results })
 }
 
 /// Starts the failover execution of a run; the run id is the execution name, so a second
@@ -336,5 +474,75 @@ pub async fn start_failover(deps: &Deps, run: &RunContext) -> Result<IngestOutpu
             })
         }
         Err(e) => Err(StepError::aws("states", &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan::from_toml(include_str!("../../../../lifeboat.toml"), "lifeboat.toml")
+            .expect("the example plan")
+    }
+
+    /// Every event of the corpus (`tests/fixtures/health-events/`) is classified as its file
+    /// says, and every ignored one carries a reason with the documented words.
+    #[test]
+    fn corpus_is_classified_as_documented() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/health-events");
+        let plan = plan();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("the corpus") {
+            let path = entry.expect("entry").path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let raw: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+            let expect = raw["_lifeboat_expect"].as_str().expect("_lifeboat_expect");
+            assert!(
+                raw["_source"].as_str().is_some_and(|s| !s.is_empty()),
+                "{path:?}: cite a source"
+            );
+            let event: HealthEvent = serde_json::from_value(raw.clone()).expect("parses");
+            match (classify(&event, &plan), expect.strip_prefix("ignored: ")) {
+                (Ok(_), None) => assert_eq!(expect, "qualifies", "{path:?}"),
+                (Err(reason), Some(words)) => {
+                    assert!(
+                        reason.contains(words),
+                        "{path:?}: {reason:?} lacks {words:?}"
+                    )
+                }
+                (got, _) => panic!("{path:?}: expected {expect}, got {got:?}"),
+            }
+            seen += 1;
+        }
+        assert!(seen >= 15, "corpus too small: {seen}");
+    }
+
+    #[test]
+    fn broad_incidents_qualify_whatever_the_watch_list() {
+        let mut plan = plan();
+        plan.monitoring.services = vec!["S3".into()];
+        let raw = include_str!(
+            "../../../../tests/fixtures/health-events/02-multiple-services-us-east-1.json"
+        );
+        let event: HealthEvent = serde_json::from_str(raw).expect("parses");
+        assert_eq!(classify(&event, &plan), Ok(Qualifies::BroadIncident));
+        let raw = include_str!("../../../../tests/fixtures/health-events/01-ec2-issue-open.json");
+        let event: HealthEvent = serde_json::from_str(raw).expect("parses");
+        assert!(classify(&event, &plan).unwrap_err().contains("not watched"));
+    }
+
+    #[test]
+    fn one_incident_one_run_id_and_deliveries_keyed_by_update() {
+        let a = run_id_for("arn:aws:health:us-east-1::event/EC2/X/X_1");
+        assert_eq!(a, run_id_for("arn:aws:health:us-east-1::event/EC2/X/X_1"));
+        assert_ne!(a, run_id_for("arn:aws:health:us-east-1::event/EC2/X/X_2"));
+        assert_ne!(delivery_key("arn", "1"), delivery_key("arn", "2"));
+        // No separator ambiguity between the two parts.
+        assert_ne!(delivery_key("a|b", "c"), delivery_key("a", "b|c"));
     }
 }

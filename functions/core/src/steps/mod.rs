@@ -253,6 +253,26 @@ pub struct Deps {
     /// The approval-link signing keys, read once per container and kept for
     /// [`SIGNING_KEY_TTL`] (a rotation reaches every container within that time).
     pub signing_keys: Arc<std::sync::Mutex<Option<(Instant, crate::approval_link::SigningKeys)>>>,
+    /// The AWS Health API (the poll path of detection); `None` where the deployment does not
+    /// poll it.
+    pub health: Option<HealthPort>,
+}
+
+/// The Health API behind its port: the SDK adapter in AWS, a stand-in where nothing can run it.
+#[derive(Clone)]
+pub struct HealthPort(pub Arc<dyn crate::health_api::HealthApi>);
+
+impl std::fmt::Debug for HealthPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HealthPort")
+    }
+}
+
+impl std::ops::Deref for HealthPort {
+    type Target = dyn crate::health_api::HealthApi;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref()
+    }
 }
 
 /// How long a container keeps the signing keys before reading Secrets Manager again.
@@ -267,6 +287,7 @@ impl Deps {
             aws,
             config,
             signing_keys: Arc::default(),
+            health: None,
         }
     }
 
@@ -312,7 +333,13 @@ impl Deps {
     /// From the Lambda environment.
     pub async fn from_env() -> Result<Self, StepError> {
         let config = DeployConfig::from_env()?;
-        Ok(Self::new(AwsClients::from_env().await, config))
+        let mut deps = Self::new(AwsClients::from_env().await, config);
+        if std::env::var("HEALTH_API_POLL").as_deref() == Ok("true") {
+            deps.health = Some(HealthPort(Arc::new(
+                crate::health_api::SdkHealthApi::from_env().await,
+            )));
+        }
+        Ok(deps)
     }
 }
 
