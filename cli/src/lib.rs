@@ -5,5 +5,7 @@
 pub mod drill;
 pub mod identity;
 pub mod local;
+pub mod operate;
+pub mod stack;
 pub mod trend;
 pub mod verdict;

@@ -3,11 +3,12 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use lifeboat::drill::{self, Answer, DrillOptions};
-use lifeboat_core::{
-    run::RunId,
-    steps::{request_approval, Deps},
+use lifeboat::{
+    drill::{self, Answer, DrillOptions},
+    operate::{self, Refused},
+    stack::Stack,
 };
+use lifeboat_core::{plan::Direction, run::RunId, steps::request_approval};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +36,21 @@ enum KindArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum DirectionArg {
+    Failover,
+    Failback,
+}
+
+impl From<DirectionArg> for Direction {
+    fn from(d: DirectionArg) -> Self {
+        match d {
+            DirectionArg::Failover => Direction::Failover,
+            DirectionArg::Failback => Direction::Failback,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum StageArg {
     Failover,
     RpoBreach,
@@ -49,8 +65,120 @@ impl From<StageArg> for request_approval::ApprovalStage {
     }
 }
 
+/// Which stack a command acts on.
+#[derive(clap::Args, Clone)]
+struct Target {
+    /// The local stack of `lifeboat local up` (its state file) instead of a deployed one.
+    #[arg(long, global = true)]
+    local: bool,
+    /// The local stack's state file.
+    #[arg(long, global = true, env = "LIFEBOAT_STATE")]
+    state: Option<PathBuf>,
+    /// The deployed stack's name (its CloudFormation outputs name the ledger and machines).
+    #[arg(
+        long,
+        global = true,
+        env = "LIFEBOAT_STACK",
+        default_value = "lifeboat"
+    )]
+    stack: String,
+}
+
+impl Target {
+    async fn stack(&self) -> anyhow::Result<Stack> {
+        Stack::resolve(self.local, self.state.as_deref(), &self.stack).await
+    }
+}
+
+#[derive(Subcommand)]
+enum LocalCommand {
+    /// Start moto, two emulated workspaces and the Lambda host, provision them as the template
+    /// would, write the state file, and keep running until `lifeboat local down` or Ctrl-C.
+    Up {
+        /// The DR plan to provision.
+        #[arg(long, default_value = "lifeboat.toml")]
+        plan: PathBuf,
+    },
+    /// Stop the local stack.
+    Down,
+    /// Print the environment that points the AWS CLI/SDKs at the local stack.
+    Env,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Start a failover of the stack's plan (approval still required), then follow it.
+    Failover {
+        /// Why (recorded in the run's trigger and the report).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Start without asking for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Return once started instead of following the run.
+        #[arg(long)]
+        detach: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Start a failback (needs a completed failover), then follow it.
+    Failback {
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Start without asking for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Return once started.
+        #[arg(long)]
+        detach: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Where a run is (default: the one holding the lock, else the latest).
+    Status {
+        /// Run id.
+        run: Option<String>,
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Refresh every few seconds until the run ends.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// What a failover (or failback) would do now, with zero writes.
+    Preview {
+        /// failover or failback.
+        #[arg(long, value_enum, default_value = "failover")]
+        kind: DirectionArg,
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Release the plan's lock when its holder no longer runs (`--force` with `--reason`
+    /// otherwise); audited with your identity.
+    Unlock {
+        /// Release even though the holder may still run.
+        #[arg(long)]
+        force: bool,
+        /// Why (required with --force).
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// A long-running local stack for the other commands (`--local`).
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+        /// The state file.
+        #[arg(long, global = true, env = "LIFEBOAT_STATE")]
+        state: Option<PathBuf>,
+    },
     /// Run a local failover drill end to end (emulated workspaces, moto, real state machine and
     /// handlers) and write its report.
     Drill {
@@ -95,6 +223,8 @@ enum Command {
         /// Comment for the audit.
         #[arg(long)]
         comment: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Reject a waiting run: nothing is touched at either site.
     Reject {
@@ -107,6 +237,8 @@ enum Command {
         /// Comment for the audit.
         #[arg(long)]
         comment: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Open the activation gate of a run whose primary cannot be fenced through its API (an
     /// outage): accepted only when the run's data fence is confirmed; audited with who and why.
@@ -117,6 +249,8 @@ enum Command {
         /// Why (required; recorded in the audit and the report).
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        target: Target,
     },
     /// Decide a run paused after a failed step: retry it, continue past it, or abort (fence DR
     /// again and restore the primary).
@@ -130,6 +264,8 @@ enum Command {
         /// Comment for the audit.
         #[arg(long)]
         comment: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Validate a plan file and exit (0 valid, 2 invalid).
     CheckPlan {
@@ -140,17 +276,30 @@ enum Command {
 }
 
 async fn decide(
+    target: Target,
     run: String,
     stage: StageArg,
     decision: request_approval::Decision,
     comment: Option<String>,
 ) -> anyhow::Result<()> {
-    let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
-    let deps = Deps::from_env().await?;
-    let who = lifeboat::identity::from_env().await?;
-    let vote =
-        request_approval::decide(&deps, &run_id, stage.into(), decision, &who, "cli", comment)
-            .await?;
+    let run_id = RunId::parse(&run).map_err(|e| Refused(format!("run id `{run}`: {e}")))?;
+    let stack = target.stack().await?;
+    let who = stack.caller().await?;
+    let vote = match request_approval::decide(
+        &stack.deps,
+        &run_id,
+        stage.into(),
+        decision,
+        &who,
+        "cli",
+        comment,
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(e @ request_approval::DecideError::Step(_)) => return Err(e.into()),
+        Err(e) => return Err(Refused(e.to_string()).into()),
+    };
     println!(
         "{} recorded for run {run_id} by {} at {}{}",
         vote.record.decision.as_str(),
@@ -168,11 +317,13 @@ async fn decide(
     Ok(())
 }
 
-async fn override_gate(run: String, reason: String) -> anyhow::Result<()> {
-    let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
-    let deps = Deps::from_env().await?;
-    let who = lifeboat::identity::from_env().await?;
-    let o = lifeboat_core::fence::gate::open_gate(&deps, &run_id, &reason, &who, "cli").await?;
+async fn override_gate(target: Target, run: String, reason: String) -> anyhow::Result<()> {
+    let run_id = RunId::parse(&run).map_err(|e| Refused(format!("run id `{run}`: {e}")))?;
+    let stack = target.stack().await?;
+    let who = stack.caller().await?;
+    let o = lifeboat_core::fence::gate::open_gate(&stack.deps, &run_id, &reason, &who, "cli")
+        .await
+        .map_err(|e| Refused(e.to_string()))?;
     println!(
         "activation gate of run {run_id} opened by {} at {} (data fence confirmed {})",
         o.who, o.at, o.data_fence_confirmed_at
@@ -180,13 +331,20 @@ async fn override_gate(run: String, reason: String) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn intervene(run: String, action: String, comment: Option<String>) -> anyhow::Result<()> {
+async fn intervene(
+    target: Target,
+    run: String,
+    action: String,
+    comment: Option<String>,
+) -> anyhow::Result<()> {
     use lifeboat_core::intervention::{self, InterventionAction};
-    let run_id = RunId::parse(&run).map_err(anyhow::Error::msg)?;
-    let action = InterventionAction::parse(&action).map_err(anyhow::Error::msg)?;
-    let deps = Deps::from_env().await?;
-    let who = lifeboat::identity::from_env().await?;
-    let d = intervention::decide(&deps, &run_id, action, &who, "cli", comment).await?;
+    let run_id = RunId::parse(&run).map_err(|e| Refused(format!("run id `{run}`: {e}")))?;
+    let action = InterventionAction::parse(&action).map_err(Refused)?;
+    let stack = target.stack().await?;
+    let who = stack.caller().await?;
+    let d = intervention::decide(&stack.deps, &run_id, action, &who, "cli", comment)
+        .await
+        .map_err(|e| Refused(e.to_string()))?;
     println!(
         "{} chosen for run {run_id} (step {}) by {} at {}",
         d.action.as_str(),
@@ -195,6 +353,72 @@ async fn intervene(run: String, action: String, comment: Option<String>) -> anyh
         d.decided_at
     );
     Ok(())
+}
+
+/// Starts a failover/failback (after a confirmation unless `--yes`) and follows it.
+async fn start_and_follow(
+    target: Target,
+    direction: Direction,
+    reason: String,
+    yes: bool,
+    detach: bool,
+) -> anyhow::Result<()> {
+    let stack = target.stack().await?;
+    let plan = stack.plan().await?;
+    if !yes {
+        print!(
+            "Start a {} of plan {} (an approval will still be asked)? [y/N] ",
+            format!("{direction:?}").to_lowercase(),
+            plan.name
+        );
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        if !matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            return Err(Refused("not started (answer y, or pass --yes)".into()).into());
+        }
+    }
+    let started = operate::start(&stack, direction, &reason).await?;
+    println!(
+        "{} {}
+  execution: {}
+  status: lifeboat status {}",
+        if started.already {
+            "already started:"
+        } else {
+            "started"
+        },
+        started.run_id,
+        started.execution_arn,
+        started.run_id
+    );
+    if detach {
+        return Ok(());
+    }
+    operate::follow(&stack, &started, std::io::stdout()).await?;
+    Ok(())
+}
+
+async fn show_status(
+    target: Target,
+    run: Option<String>,
+    json: bool,
+    watch: bool,
+) -> anyhow::Result<()> {
+    let stack = target.stack().await?;
+    loop {
+        let s = operate::status(&stack, run.as_deref()).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        } else {
+            print!("{}", operate::render_status(&s));
+        }
+        if !watch || s.execution_status != "RUNNING" {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        println!();
+    }
 }
 
 /// Starts a drill in the deployed stack and says how to follow it.
@@ -264,18 +488,92 @@ async fn main() -> ExitCode {
             run,
             stage,
             comment,
-        } => decide(run, stage, request_approval::Decision::Approve, comment).await,
+            target,
+        } => {
+            decide(
+                target,
+                run,
+                stage,
+                request_approval::Decision::Approve,
+                comment,
+            )
+            .await
+        }
         Command::Reject {
             run,
             stage,
             comment,
-        } => decide(run, stage, request_approval::Decision::Reject, comment).await,
-        Command::Override { run, reason } => override_gate(run, reason).await,
+            target,
+        } => {
+            decide(
+                target,
+                run,
+                stage,
+                request_approval::Decision::Reject,
+                comment,
+            )
+            .await
+        }
+        Command::Override {
+            run,
+            reason,
+            target,
+        } => override_gate(target, run, reason).await,
         Command::Intervene {
             run,
             action,
             comment,
-        } => intervene(run, action, comment).await,
+            target,
+        } => intervene(target, run, action, comment).await,
+        Command::Failover {
+            reason,
+            yes,
+            detach,
+            target,
+        } => start_and_follow(target, Direction::Failover, reason, yes, detach).await,
+        Command::Failback {
+            reason,
+            yes,
+            detach,
+            target,
+        } => start_and_follow(target, Direction::Failback, reason, yes, detach).await,
+        Command::Status {
+            run,
+            json,
+            watch,
+            target,
+        } => show_status(target, run, json, watch).await,
+        Command::Preview { kind, json, target } => match target.stack().await {
+            Ok(stack) => match operate::preview(&stack, kind.into()).await {
+                Ok(p) if json => serde_json::to_string_pretty(&p)
+                    .map(|t| println!("{t}"))
+                    .map_err(Into::into),
+                Ok(p) => {
+                    print!("{}", operate::render_preview(&p));
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        },
+        Command::Unlock {
+            force,
+            reason,
+            target,
+        } => match target.stack().await {
+            Ok(stack) => operate::unlock(&stack, force, reason.as_deref())
+                .await
+                .map(|m| println!("{m}")),
+            Err(e) => Err(e),
+        },
+        Command::Local { command, state } => {
+            let state = state.unwrap_or_else(lifeboat::stack::default_state_path);
+            match command {
+                LocalCommand::Up { plan } => lifeboat::local::up::up(&plan, &state).await,
+                LocalCommand::Down => lifeboat::local::up::down(&state).await,
+                LocalCommand::Env => lifeboat::local::up::env(&state).map(|e| print!("{e}")),
+            }
+        }
         Command::Report { dir, .. } => match lifeboat::trend::trend(&dir) {
             Ok(table) => {
                 println!("{table}");
@@ -345,6 +643,12 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Something the operator must change (bad input, a held lock, a refused decision):
+        // one line, exit code 2, nothing changed.
+        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

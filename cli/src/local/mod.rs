@@ -4,6 +4,7 @@
 
 pub mod host;
 pub mod moto;
+pub mod up;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -160,6 +161,10 @@ pub struct Operator {
     pub arn: String,
     /// STS with its credentials (for `GetCallerIdentity`).
     pub sts: aws_sdk_sts::Client,
+    /// Its access key id (moto's; never a real credential).
+    pub access_key_id: String,
+    /// Its secret key (moto's; never a real credential).
+    pub secret_access_key: String,
 }
 
 /// A fresh, random test credential (never a real one).
@@ -737,5 +742,10 @@ async fn iam_user(moto_url: &str, name: &str) -> Result<Operator> {
         .await;
     let sts = aws_sdk_sts::Client::new(&config);
     let arn = crate::identity::caller_arn(&sts).await?;
-    Ok(Operator { arn, sts })
+    Ok(Operator {
+        arn,
+        sts,
+        access_key_id: key.access_key_id().to_string(),
+        secret_access_key: key.secret_access_key().to_string(),
+    })
 }

@@ -12,12 +12,13 @@
 //! - `POST outage {enabled}`: while enabled every `/api/`, `/oidc/` and `/.well-known/`
 //!   connection is dropped without a response.
 //! - `POST config {rate_limits?: {family: rate|null}, clock_speed?, lifecycle_delay_ms?,
-//!   run_duration_ms?, lifecycle_profile?: "uniform"|"realistic"}`: live changes (`null` rate =
-//!   unlimited); answers like `GET config`. A new profile or delay applies to transitions that
+//!   run_duration_ms?, lifecycle_profile?: "uniform"|"realistic", fail_runs?}`: live changes
+//!   (`null` rate = unlimited; `fail_runs: true` makes runs that complete from then on end
+//!   FAILED); answers like `GET config`. A new profile or delay applies to transitions that
 //!   start afterwards; queued ones keep their due time. An unknown profile → 400
 //!   MALFORMED_REQUEST and nothing is changed.
 //! - `GET config` → `{rate_limits, clock_speed, lifecycle_delay_ms, run_duration_ms,
-//!   lifecycle_profile}` (the values in force).
+//!   lifecycle_profile, fail_runs}` (the values in force).
 //! - `GET state` → compact inventory: `{jobs, clusters, pools, warehouses, pipelines,
 //!   active_runs, emulated_ms}`.
 
@@ -152,6 +153,8 @@ struct ConfigBody {
     run_duration_ms: Option<u64>,
     #[serde(default)]
     lifecycle_profile: Option<LifecycleProfile>,
+    #[serde(default)]
+    fail_runs: Option<bool>,
 }
 
 /// The live configuration as `GET`/`POST config` answer it.
@@ -163,6 +166,7 @@ fn config_json(emu: &Emulator, w: &World) -> Value {
         "lifecycle_delay_ms": w.lifecycle_delay.as_millis() as u64,
         "run_duration_ms": w.run_duration_ms,
         "lifecycle_profile": w.lifecycle_profile,
+        "fail_runs": w.fail_runs,
     })
 }
 
@@ -206,6 +210,9 @@ async fn config(State(emu): State<Shared>, body: Bytes) -> ApiResult<Json<Value>
     }
     if let Some(p) = b.lifecycle_profile {
         w.lifecycle_profile = p;
+    }
+    if let Some(f) = b.fail_runs {
+        w.fail_runs = f;
     }
     Ok(Json(config_json(&emu, &w)))
 }

@@ -20,7 +20,8 @@
 //!   `POST jobs/runs/cancel-all {job_id}`.
 //!
 //! Run lifecycle: (QUEUED →) PENDING → RUNNING (after the transition delay) → TERMINATED/SUCCESS
-//! after `run_duration` of emulated time (continuous runs never end by themselves); cancel of an
+//! (FAILED while the `fail_runs` switch of `/__emulator/config` is on) after `run_duration` of
+//! emulated time (continuous runs never end by themselves); cancel of an
 //! active run → TERMINATING → TERMINATED/CANCELED after the transition delay (a QUEUED run is
 //! cancelled at once), under both lifecycle profiles. The transition delay is
 //! `lifecycle_delay` (uniform profile) or, under the realistic profile, 10–60 s (start) and
@@ -678,7 +679,12 @@ impl World {
                 .get(&run_id)
                 .is_some_and(|r| r.life_cycle == LifeCycleState::Running && r.ends_at == Some(t));
             if due {
-                self.finish_run(run_id, ResultState::Success, now);
+                let result = if self.fail_runs {
+                    ResultState::Failed
+                } else {
+                    ResultState::Success
+                };
+                self.finish_run(run_id, result, now);
             }
         }
     }
@@ -693,6 +699,7 @@ impl World {
         r.result = Some(result);
         r.state_message = match result {
             ResultState::Canceled => "Run cancelled.".into(),
+            ResultState::Failed => "Task failed with an error (emulated fault).".into(),
             _ => String::new(),
         };
         r.end_time = now.emu_ms;

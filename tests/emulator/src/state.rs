@@ -106,6 +106,9 @@ pub struct World {
     pub lifecycle_rng: ChaCha8Rng,
     /// Emulated ms a non-continuous run lasts.
     pub run_duration_ms: i64,
+    /// Fault switch (`POST /__emulator/config {"fail_runs": true}`): runs that complete by
+    /// themselves end FAILED instead of SUCCESS, as on a platform that breaks every job.
+    pub fail_runs: bool,
     pub clusters: BTreeMap<String, Cluster>,
     pub pools: BTreeMap<String, Pool>,
     pub policies: BTreeMap<String, String>,
@@ -147,6 +150,7 @@ impl World {
             lifecycle_profile: config.lifecycle_profile,
             lifecycle_rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x71FE_C7C1_E5D0_0A11),
             run_duration_ms: config.run_duration.as_millis() as i64,
+            fail_runs: false,
             clusters: BTreeMap::new(),
             pools: BTreeMap::new(),
             policies: BTreeMap::new(),

@@ -515,3 +515,44 @@ async fn sql_statements() {
         .await;
     assert_eq!(s, 400);
 }
+
+#[tokio::test]
+async fn fail_runs_switch_makes_completing_runs_fail() {
+    let h = up(cfg(Fixture::Demo).run_duration(Duration::from_millis(200))).await;
+    let c = h
+        .admin_post("/__emulator/config", json!({"fail_runs": true}))
+        .await;
+    assert_eq!(c["fail_runs"], true);
+    let job = h.job_id("Onboarding Demo").await;
+    let (_, r) = h
+        .post("/api/2.2/jobs/run-now", json!({"job_id": job}))
+        .await;
+    let id = r["run_id"].as_u64().unwrap();
+    let path = format!("/api/2.2/jobs/runs/get?run_id={id}");
+    assert!(
+        h.wait_for(3000, || async {
+            h.get(&path).await.1["state"]["result_state"] == "FAILED"
+        })
+        .await
+    );
+    let (_, r) = h.get(&path).await;
+    assert_eq!(
+        r["status"]["termination_details"]["code"],
+        "RUN_EXECUTION_ERROR"
+    );
+    // Off again: the next run succeeds.
+    h.admin_post("/__emulator/config", json!({"fail_runs": false}))
+        .await;
+    let (_, r) = h
+        .post("/api/2.2/jobs/run-now", json!({"job_id": job}))
+        .await;
+    let id = r["run_id"].as_u64().unwrap();
+    let path = format!("/api/2.2/jobs/runs/get?run_id={id}");
+    assert!(
+        h.wait_for(3000, || async {
+            h.get(&path).await.1["state"]["result_state"] == "SUCCESS"
+        })
+        .await
+    );
+    assert_eq!(h.admin("/__emulator/config").await["fail_runs"], false);
+}

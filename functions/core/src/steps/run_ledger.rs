@@ -392,8 +392,109 @@ async fn acquire_lock(
     })
 }
 
+/// What an operator's unlock did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlocked {
+    /// No lock was held.
+    NotLocked,
+    /// Released (the holder had ended, or `--force` with a reason); audited.
+    Released {
+        /// The run that held it.
+        holder: String,
+        /// What Step Functions said of the holder.
+        holder_status: String,
+    },
+}
+
+/// Why an unlock was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UnlockError {
+    /// The holder still runs (or cannot be checked) and no force was given.
+    #[error("run {holder} holds the lock of plan {plan} and {status}; it releases the lock when it ends (`lifeboat unlock --force --reason ...` only if you know it is stuck)")]
+    HolderRunning {
+        plan: String,
+        holder: String,
+        status: String,
+    },
+    /// `--force` without a reason.
+    #[error("--force needs --reason (it is recorded in the audit)")]
+    NoReason,
+    /// Ledger failure.
+    #[error(transparent)]
+    Step(#[from] StepError),
+}
+
+/// Releases a plan's lock for an operator: only when Step Functions says its holder ended (or
+/// never existed) — or with `force` and a reason — conditionally on the lock read, audited in
+/// `audit/locks/<plan>/` with who and why.
+pub async fn unlock(
+    deps: &Deps,
+    plan: &str,
+    who: &str,
+    force: bool,
+    reason: Option<&str>,
+) -> Result<Unlocked, UnlockError> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if force && reason.is_none() {
+        return Err(UnlockError::NoReason);
+    }
+    let key = lock_key(plan);
+    let Some(holder) = deps
+        .ledger
+        .get::<Lock>(&key)
+        .await
+        .map_err(StepError::from)?
+    else {
+        return Ok(Unlocked::NotLocked);
+    };
+    let status = holder_status(deps, &holder.value).await;
+    if !lock_is_stale(&status) && !force {
+        return Err(UnlockError::HolderRunning {
+            plan: plan.into(),
+            holder: holder.value.run_id,
+            status: match &status {
+                HolderStatus::Running => "its execution is running".into(),
+                HolderStatus::Unverifiable(why) => {
+                    format!("its execution cannot be checked ({why})")
+                }
+                other => format!("{other:?}"),
+            },
+        });
+    }
+    if let Written::Conflict = deps
+        .ledger
+        .delete_if_match(&key, &holder.etag)
+        .await
+        .map_err(StepError::from)?
+    {
+        return Err(UnlockError::Step(StepError::InvalidInput(
+            "the lock changed while it was being released; look again".into(),
+        )));
+    }
+    let at = Utc::now();
+    deps.ledger
+        .put(
+            &lock_audit_key(plan, at, &holder.value.run_id),
+            &serde_json::json!({
+                "released_at": at,
+                "released_by": crate::identity::bounded(who, 256),
+                "holder": holder.value,
+                "holder_status": format!("{status:?}"),
+                "forced": force,
+                "reason": reason.map(|r| crate::identity::bounded(r, 500))
+                    .unwrap_or_else(|| "the holder's execution is no longer running".into()),
+            }),
+        )
+        .await
+        .map_err(StepError::from)?;
+    Ok(Unlocked::Released {
+        holder: holder.value.run_id,
+        holder_status: format!("{status:?}"),
+    })
+}
+
 /// Asks Step Functions about a lock holder's execution.
-async fn holder_status(deps: &Deps, lock: &Lock) -> HolderStatus {
+pub async fn holder_status(deps: &Deps, lock: &Lock) -> HolderStatus {
     use aws_sdk_sfn::types::ExecutionStatus;
     let Some(arn) = &lock.execution_arn else {
         return HolderStatus::Unverifiable("the lock names no execution".into());

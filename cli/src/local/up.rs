@@ -1,0 +1,148 @@
+//! `lifeboat local up|down|env`: a long-running local stack — moto, two emulated workspaces
+//! and the Lambda host, provisioned as the template would — whose endpoints go to a state file,
+//! so that every operator command works against it with `--local` exactly as against AWS.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use super::{
+    LocalEnv, LocalOptions, FAILBACK_MACHINE, FAILOVER_MACHINE, LEDGER_BUCKET, PLAN_KEY,
+    READINESS_MACHINE, REGION,
+};
+use crate::stack::{LocalState, Outputs};
+
+/// The state of a started local environment, as `up` writes it.
+pub fn state_of(env: &LocalEnv) -> LocalState {
+    LocalState {
+        moto_url: env.moto.url.clone(),
+        region: REGION.into(),
+        outputs: Outputs {
+            ledger_bucket: LEDGER_BUCKET.into(),
+            failover_state_machine_arn: super::machine_arn(FAILOVER_MACHINE),
+            failback_state_machine_arn: super::machine_arn(FAILBACK_MACHINE),
+            readiness_state_machine_arn: super::machine_arn(READINESS_MACHINE),
+            plan_key: PLAN_KEY.into(),
+        },
+        operator_access_key_id: env.operator.access_key_id.clone(),
+        operator_secret_access_key: env.operator.secret_access_key.clone(),
+        primary_url: env.primary.url().to_string(),
+        dr_url: env.dr.url().to_string(),
+        host_url: env.host.url.clone(),
+        pid: std::process::id(),
+    }
+}
+
+/// Writes the state file (only the owner may read it: it holds moto credentials).
+pub fn write_state(path: &Path, state: &LocalState) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(state)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Starts the local stack and serves until Ctrl-C, SIGTERM or `lifeboat local down`.
+pub async fn up(plan_path: &Path, state_path: &Path) -> Result<()> {
+    if let Ok(text) = std::fs::read_to_string(state_path) {
+        if let Ok(old) = serde_json::from_str::<LocalState>(&text) {
+            if pid_alive(old.pid) && old.pid != std::process::id() {
+                bail!(
+                    "a local stack already runs (pid {}, state {}); `lifeboat local down` first",
+                    old.pid,
+                    state_path.display()
+                );
+            }
+        }
+    }
+    let mut plan = crate::drill::load_plan(plan_path)?;
+    println!("starting moto, two emulated workspaces and the Lambda host...");
+    let env = LocalEnv::start(LocalOptions::default()).await?;
+    env.provision(&mut plan).await?;
+    let state = state_of(&env);
+    write_state(state_path, &state)?;
+    println!(
+        "local stack up (plan {}); state in {}\n\n{}\nCommands: lifeboat --local status | preview | failover | approve | ...\nStop with `lifeboat local down` or Ctrl-C.",
+        plan.name,
+        state_path.display(),
+        render_env(&state, state_path)
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    println!("stopping the local stack");
+    env.stop().await;
+    let _ = std::fs::remove_file(state_path);
+    Ok(())
+}
+
+/// Stops the local stack of a state file (SIGTERM to `up`, then waits for it to end).
+pub async fn down(state_path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(state_path).with_context(|| {
+        format!(
+            "no local stack: {} is missing — nothing to stop",
+            state_path.display()
+        )
+    })?;
+    let state: LocalState = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a local stack state", state_path.display()))?;
+    if pid_alive(state.pid) {
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(state.pid.to_string())
+            .status()
+            .context("sending SIGTERM")?;
+        if !status.success() {
+            bail!("could not signal pid {}", state.pid);
+        }
+        for _ in 0..100 {
+            if !pid_alive(state.pid) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let _ = std::fs::remove_file(state_path);
+    println!("local stack stopped");
+    Ok(())
+}
+
+fn render_env(state: &LocalState, state_path: &Path) -> String {
+    format!(
+        "export AWS_ENDPOINT_URL={moto}\nexport AWS_REGION={region}\nexport AWS_ACCESS_KEY_ID={key}\nexport AWS_SECRET_ACCESS_KEY={secret}\nexport LEDGER_BUCKET={bucket}\nexport LIFEBOAT_STATE={state}\n",
+        moto = state.moto_url,
+        region = state.region,
+        key = state.operator_access_key_id,
+        secret = state.operator_secret_access_key,
+        bucket = state.outputs.ledger_bucket,
+        state = state_path.display(),
+    )
+}
+
+/// The environment that points the AWS CLI/SDKs and `lifeboat` at the local stack.
+pub fn env(state_path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(state_path).with_context(|| {
+        format!(
+            "no local stack: {} is missing — start one with `lifeboat local up`",
+            state_path.display()
+        )
+    })?;
+    let state: LocalState = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a local stack state", state_path.display()))?;
+    Ok(render_env(&state, state_path))
+}
