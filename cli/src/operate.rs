@@ -138,7 +138,11 @@ pub async fn start(stack: &Stack, direction: Direction, reason: &str) -> Result<
         declared_at: now,
         event_arn: None,
     };
-    let mut run = run_context(&plan, RunKind::Failover, direction, trigger, restore_from);
+    let kind = match direction {
+        Direction::Failover => RunKind::Failover,
+        Direction::Failback => RunKind::Failback,
+    };
+    let mut run = run_context(&plan, kind, direction, trigger, restore_from);
     run.run_id = operator_run_id(direction, &caller, reason, now);
     let arn = execution_arn(machine, &run.run_id.0);
     match stack

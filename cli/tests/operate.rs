@@ -264,6 +264,10 @@ async fn an_operator_session_against_local_up() {
         &up.run(&["override", "--run", &run_id, "--reason", "primary API down"]),
         "data fence",
     );
+    refused(
+        &up.run(&["override", "--run", &run_id, "--reason", " "]),
+        "needs a reason",
+    );
     // Bad input.
     refused(&up.run(&["status", "no-such-run"]), "no run `no-such-run`");
     refused(&up.run(&["status", "bad/id"]), "run id `bad/id`");

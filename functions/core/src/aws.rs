@@ -14,6 +14,8 @@ pub struct AwsClients {
     pub route53: aws_sdk_route53::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The default event bus: Lifeboat's lifecycle events.
+    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl AwsClients {
@@ -49,6 +51,7 @@ impl AwsClients {
             route53: aws_sdk_route53::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
         }
     }
 }

@@ -505,6 +505,10 @@ pub async fn invoke(
             )))
         }
     };
+    let action = payload
+        .get("action")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
     // Each handler's future is boxed: one type holding every step's state machine is deep
     // enough to overflow the compiler's layout recursion limit.
     let work = async {
@@ -563,9 +567,15 @@ pub async fn invoke(
             }
         }
     };
-    if step == Step::RunLedger {
+    let output = if step == Step::RunLedger {
         // The ledger's own bookkeeping is not a step of the report's timeline.
-        return work.await;
+        work.await?
+    } else {
+        recorded(deps, &run, step.name(), work).await?
+    };
+    if let Some((milestone, extra)) = crate::events::milestone_of(step, action.as_deref(), &output)
+    {
+        crate::events::publish(deps, &run, milestone, extra).await;
     }
-    recorded(deps, &run, step.name(), work).await
+    Ok(output)
 }

@@ -253,6 +253,13 @@ pub struct ApprovalRecord {
     /// Delivery of the settled decision to Step Functions.
     #[serde(default)]
     pub delivery: Option<Delivery>,
+    /// The run's plan, kind and direction (for the lifecycle events a decision publishes).
+    #[serde(default)]
+    pub plan: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub direction: Option<crate::plan::Direction>,
 }
 
 fn one() -> u32 {
@@ -460,6 +467,9 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
         eligible: run.plan.approval.approvers.clone(),
         principals: run.plan.approval.principals.clone(),
         delivery: None,
+        plan: run.plan.name.clone(),
+        kind: run.kind.as_str().to_string(),
+        direction: Some(run.direction),
     };
     deps.ledger
         .put(&approval_key(&run.run_id, input.stage), &record)
@@ -1221,6 +1231,21 @@ pub async fn decide(
                 decision = settled_decision.decision.as_str(),
                 channel, "decision delivered"
             );
+            // An approval is published once the state machine has verified it; a rejection
+            // ends the wait with an error, so it is published here.
+            if settled_decision.decision == Decision::Reject {
+                crate::events::publish_detail(
+                    deps,
+                    crate::events::Milestone::ApprovalDecided,
+                    serde_json::json!({
+                        "run_id": run_id.0, "plan": record.plan, "kind": record.kind,
+                        "direction": record.direction, "at": Utc::now(),
+                        "stage": stage_name(stage), "decision": "reject",
+                        "approvers": [settled_decision.approver], "channel": settled_decision.channel,
+                    }),
+                )
+                .await;
+            }
             Ok(result)
         }
         Err(message) => Err(DecideError::NotDelivered {
@@ -1570,6 +1595,9 @@ mod tests {
             eligible: vec!["a@x.com".into(), "b@x.com".into()],
             principals: Default::default(),
             delivery: None,
+            plan: "p".into(),
+            kind: "failover".into(),
+            direction: None,
         }
     }
 
