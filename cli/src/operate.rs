@@ -728,6 +728,10 @@ pub struct Preview {
     /// limit; families proceed concurrently), and that family.
     pub fence_estimate_seconds: f64,
     pub fence_bound_family: Option<String>,
+    /// Estimated RTO from approval: the fence bound (the slowest family's writes plus two job
+    /// listings at the jobs-read limit) — activation is gated on the fence and pipelines with
+    /// it; the large-fixture benchmark measured RTO at 1.06x this bound (BENCHMARKS.md).
+    pub rto_estimate_seconds: f64,
 }
 
 /// Computes the preview: every call is a read (Databricks GET/list calls, S3 GetObject and
@@ -774,6 +778,7 @@ pub async fn preview(stack: &Stack, direction: Direction) -> Result<Preview> {
         switch: Vec::new(),
         fence_estimate_seconds: 0.0,
         fence_bound_family: None,
+        rto_estimate_seconds: 0.0,
     };
     let mut source_snapshot = None;
     match &source_client {
@@ -803,6 +808,15 @@ pub async fn preview(stack: &Stack, direction: Direction) -> Result<Preview> {
                     .into_iter()
                     .map(|(f, n)| (f.name().to_string(), n))
                     .collect();
+                // jobs/list pages of 100, read twice (inventory, read-back) at the jobs-read
+                // limit.
+                let pages = inventory.jobs.len().div_ceil(100).max(1) as f64;
+                let listing = 2.0 * pages
+                    / deps
+                        .workspaces
+                        .rate_limits
+                        .rate(lifeboat_core::databricks::limiter::Family::JobsRead);
+                out.rto_estimate_seconds = out.fence_estimate_seconds + listing;
                 source_snapshot = dr_config_check::snapshot(client, &plan).await.ok();
             }
             Err(e) => out.source_error = Some(e.to_string()),
@@ -897,13 +911,14 @@ pub fn render_preview(p: &Preview) -> String {
             s.push_str("  nothing active\n");
         }
         s.push_str(&format!(
-            "  excluded by the plan: {}\n  estimated fence: {:.1} s at the API's rate limits{}\n",
+            "  excluded by the plan: {}\n  estimated fence: {:.1} s at the API's rate limits{}\n  estimated RTO from approval: {:.1} s (the fence bound; activation follows the fence)\n",
             p.excluded,
             p.fence_estimate_seconds,
             p.fence_bound_family
                 .as_deref()
                 .map(|f| format!(" (bound by {f})"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            p.rto_estimate_seconds
         ));
     } else {
         s.push_str(&format!(

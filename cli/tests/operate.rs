@@ -211,6 +211,10 @@ async fn an_operator_session_against_local_up() {
         "{preview}"
     );
     assert!(preview["fence_estimate_seconds"].as_f64().unwrap() > 0.0);
+    assert!(
+        preview["rto_estimate_seconds"].as_f64().unwrap()
+            > preview["fence_estimate_seconds"].as_f64().unwrap()
+    );
     assert!(preview["switch"][0][0]
         .as_str()
         .unwrap()
