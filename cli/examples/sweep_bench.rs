@@ -264,6 +264,7 @@ async fn ours(faults: bool) -> Result<()> {
             summary: "sweep benchmark".into(),
             declared_at: now,
             event_arn: None,
+            incident_started_at: None,
         },
         "poll_seconds": 1,
     }))

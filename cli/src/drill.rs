@@ -181,6 +181,7 @@ pub async fn start_run(
         summary: format!("{} started by an operator", kind.as_str()),
         declared_at: chrono::Utc::now(),
         event_arn: None,
+        incident_started_at: None,
     };
     let run = lifeboat_core::steps::health_ingest::run_context(
         plan,

@@ -137,6 +137,7 @@ pub async fn start(stack: &Stack, direction: Direction, reason: &str) -> Result<
         ),
         declared_at: now,
         event_arn: None,
+        incident_started_at: None,
     };
     let kind = match direction {
         Direction::Failover => RunKind::Failover,
@@ -747,6 +748,7 @@ pub async fn preview(stack: &Stack, direction: Direction) -> Result<Preview> {
         summary: "preview (no writes)".into(),
         declared_at: Utc::now(),
         event_arn: None,
+        incident_started_at: None,
     };
     let run = run_context(&plan, RunKind::Readiness, direction, trigger, None);
     let deadline = Instant::now() + Duration::from_secs(60);

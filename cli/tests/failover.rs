@@ -346,6 +346,7 @@ async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_
             summary: "earlier snapshot".into(),
             declared_at: chrono::Utc::now(),
             event_arn: None,
+            incident_started_at: None,
         },
         None,
     );

@@ -140,6 +140,7 @@ async fn large_drift_is_named_before_approval_as_left_behind() {
             summary: "drift check".into(),
             declared_at: chrono::Utc::now(),
             event_arn: None,
+            incident_started_at: None,
         },
         None,
     );

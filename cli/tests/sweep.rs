@@ -40,6 +40,7 @@ fn run_context(plan: &Plan) -> RunContext {
             summary: "sweep test".into(),
             declared_at: now,
             event_arn: None,
+            incident_started_at: None,
         },
         "poll_seconds": 1,
     }))

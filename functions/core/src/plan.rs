@@ -86,6 +86,14 @@ pub struct Objectives {
     pub rto_minutes: u32,
     /// Default recovery point objective, minutes (per bucket/table overrides allowed).
     pub rpo_minutes: u32,
+    /// The trend flags a phase of a run as a regression when it took more than this many times
+    /// its median over the earlier runs.
+    #[serde(default = "default_regression_factor")]
+    pub regression_factor: f64,
+}
+
+fn default_regression_factor() -> f64 {
+    1.5
 }
 
 /// Primary and DR.
@@ -799,6 +807,12 @@ impl Plan {
         }
         if self.objectives.rto_minutes == 0 {
             return Err(invalid("objectives.rto_minutes", "must be greater than 0"));
+        }
+        if !(1.0..=100.0).contains(&self.objectives.regression_factor) {
+            return Err(invalid(
+                "objectives.regression_factor",
+                "must be 1.0–100.0 (times the phase's median)",
+            ));
         }
         let mut workspaces = Vec::with_capacity(2);
         for (key, site) in [

@@ -77,6 +77,99 @@ pub struct RtoFigures {
     pub objective_seconds: f64,
     /// Whether the objective was met (from declaration).
     pub met: Option<bool>,
+    /// Incident start (the Health event's `startTime`, the first failed probe) → serving: the
+    /// RTO users felt, detection time included.
+    #[serde(default)]
+    pub from_incident_seconds: Option<f64>,
+}
+
+/// One phase of the recovery: where the time went, from the ledger's step records and the
+/// incident's own timestamps. Phases of parallel branches overlap; `share` is of the total
+/// (incident start, else declaration → serving).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    /// `detection`, `pre-checks`, `decision`, `data fence`, `fence`, `start-up`, `activation`,
+    /// `client switch`, `validation`.
+    pub name: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub seconds: f64,
+    /// Fraction of the total.
+    pub share: f64,
+}
+
+/// Pure: the run's time by phase. Step-based phases span their steps (first start → last
+/// end); detection runs from the incident's start to the declaration; the decision from the
+/// approval request to the decision. `total_end` is when the target served (else the last
+/// step's end); shares are of incident start (else declaration) → `total_end`.
+pub fn phases(
+    steps: &[StepRecord],
+    declared_at: DateTime<Utc>,
+    incident_started_at: Option<DateTime<Utc>>,
+    decided_at: Option<DateTime<Utc>>,
+    total_end: Option<DateTime<Utc>>,
+) -> Vec<Phase> {
+    let secs =
+        |a: DateTime<Utc>, b: DateTime<Utc>| (b - a).num_milliseconds().max(0) as f64 / 1000.0;
+    let span = |names: &[&str]| {
+        let mine: Vec<&StepRecord> = steps
+            .iter()
+            .filter(|s| names.contains(&s.step.as_str()))
+            .collect();
+        Some((
+            mine.iter().map(|s| s.started_at).min()?,
+            mine.iter().map(|s| s.ended_at).max()?,
+        ))
+    };
+    let mut raw: Vec<(&str, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    if let Some(start) = incident_started_at.filter(|t| *t < declared_at) {
+        raw.push(("detection", start, declared_at));
+    }
+    if let Some((a, b)) = span(&["dr-config-check", "replication-check", "data-sources-check"]) {
+        raw.push(("pre-checks", a, b));
+    }
+    let requested = steps
+        .iter()
+        .filter(|s| s.step == "request-approval")
+        .map(|s| s.started_at)
+        .min();
+    if let (Some(a), Some(b)) = (requested, decided_at) {
+        raw.push(("decision", a, b));
+    }
+    for (name, steps_of) in [
+        ("data fence", &["data-fence"][..]),
+        ("fence", &["shutdown-sweep"][..]),
+        ("start-up", &["dr-startup"][..]),
+        ("activation", &["activate-schedules"][..]),
+        ("client switch", &["dns-switch"][..]),
+        ("validation", &["validate-workspace"][..]),
+    ] {
+        if let Some((a, b)) = span(steps_of) {
+            // The fence starts when the decision does (its first sweep may wait on nothing).
+            let a = match (name, decided_at) {
+                ("fence", Some(d)) if d < a => d,
+                _ => a,
+            };
+            raw.push((name, a, b));
+        }
+    }
+    let origin = incident_started_at
+        .filter(|t| *t < declared_at)
+        .unwrap_or(declared_at);
+    let end = total_end.or_else(|| steps.iter().map(|s| s.ended_at).max());
+    let total = end.map(|e| secs(origin, e)).filter(|t| *t > 0.0);
+    raw.into_iter()
+        .map(|(name, start, end)| {
+            let seconds = secs(start, end);
+            Phase {
+                name: name.to_string(),
+                start,
+                end,
+                seconds,
+                share: total.map(|t| (seconds / t).min(1.0)).unwrap_or(0.0),
+            }
+        })
+        .collect()
 }
 
 /// The report.
@@ -117,6 +210,9 @@ pub struct Report {
     /// Pauses for a human after a failed step: where each site stood, what was chosen.
     #[serde(default)]
     pub intervention: Option<InterventionSummary>,
+    /// RTO per phase (empty when the run reached none).
+    #[serde(default)]
+    pub phases: Vec<Phase>,
 }
 
 /// A run's intervention history (the record without its task token).
@@ -381,7 +477,17 @@ pub async fn build(
         from_approval_seconds: served_at.zip(approved_at).map(|(t, a)| secs(a, t)),
         objective_seconds,
         met: from_declaration.map(|s| s <= objective_seconds),
+        from_incident_seconds: served_at
+            .zip(run.trigger.incident_started_at)
+            .map(|(t, a)| secs(a, t)),
     };
+    let phases = phases(
+        &steps,
+        run.trigger.declared_at,
+        run.trigger.incident_started_at,
+        approval.as_ref().map(|a| a.decided_at),
+        served_at,
+    );
     let mut lessons = Vec::new();
     if let Some(s) = &sweep {
         if !s.complete {
@@ -438,6 +544,7 @@ pub async fn build(
         gate_override,
         fence_watch,
         intervention,
+        phases,
     };
     let markdown = render_markdown(&report);
     Ok(Built { report, markdown })
@@ -445,6 +552,32 @@ pub async fn build(
 
 /// Rows of a long list shown in the Markdown (report.json has them all).
 const SHOWN: usize = 200;
+
+/// Pure: why a section of a report has no figures — the reason a reader needs instead of a
+/// silent gap (rejected, timed out, paused, failed at a named step, or a readiness drill).
+pub fn not_reached(r: &Report) -> String {
+    let error = r
+        .error
+        .as_ref()
+        .and_then(|e| e.get("Error"))
+        .and_then(Value::as_str);
+    match (r.outcome, error) {
+        (Outcome::Rejected, _) => "the approval was refused (nothing was touched)".into(),
+        (_, Some(e)) if e.contains("Timeout") || e.contains("TimedOut") => {
+            "the approval or a step timed out before it".into()
+        }
+        _ if r.intervention.as_ref().is_some_and(|i| i.pending) => format!(
+            "the run is paused for a decision after {} failed",
+            r.intervention
+                .as_ref()
+                .map(|i| i.failed_state.as_str())
+                .unwrap_or("a step")
+        ),
+        (_, Some(e)) => format!("the run stopped with {e} before it"),
+        _ if r.kind == "readiness" => "a readiness drill does not do this".into(),
+        _ => "the run did not reach it".into(),
+    }
+}
 
 /// Markdown rendering for humans (incident channels, reviews).
 pub fn render_markdown(r: &Report) -> String {
@@ -483,7 +616,8 @@ pub fn render_markdown(r: &Report) -> String {
     };
     let _ = writeln!(
         md,
-        "- **RTO:** {} from declaration, {} from approval (objective {:.0} s){}",
+        "- **RTO:** {} from the incident's start, {} from declaration, {} from approval (objective {:.0} s){}",
+        fmt_s(r.rto.from_incident_seconds),
         fmt_s(r.rto.from_declaration_seconds),
         fmt_s(r.rto.from_approval_seconds),
         r.rto.objective_seconds,
@@ -493,6 +627,28 @@ pub fn render_markdown(r: &Report) -> String {
             None => "",
         }
     );
+    let reached = not_reached(r);
+    let _ = writeln!(
+        md,
+        "\n## RTO by phase\n\n| phase | start | end | seconds | share |\n|---|---|---|---|---|"
+    );
+    for p in &r.phases {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.1} | {:.0}% |",
+            p.name,
+            p.start.format("%H:%M:%S%.3f"),
+            p.end.format("%H:%M:%S%.3f"),
+            p.seconds,
+            p.share * 100.0
+        );
+    }
+    if r.phases.is_empty() {
+        let _ = writeln!(md, "| (none reached: {reached}) | | | | |");
+    }
+    if r.rpo.is_none() {
+        let _ = writeln!(md, "\n## RPO\n\nNot measured: {reached}.");
+    }
     if let Some(rpo) = &r.rpo {
         let _ = writeln!(
             md,
@@ -557,8 +713,19 @@ pub fn render_markdown(r: &Report) -> String {
             );
         }
     }
-    if let Some(a) = &r.activation {
-        let _ = writeln!(md, "\n## Schedules at the target\n\n{}", a.summary);
+    if r.fence.is_none() {
+        let _ = writeln!(md, "\n## Fence of the old site\n\nNot reached: {reached}.");
+    }
+    match &r.activation {
+        Some(a) => {
+            let _ = writeln!(md, "\n## Schedules at the target\n\n{}", a.summary);
+        }
+        None => {
+            let _ = writeln!(
+                md,
+                "\n## Schedules at the target\n\nNot reached: {reached}."
+            );
+        }
     }
     let v = &r.verdict;
     let _ = writeln!(
@@ -579,6 +746,9 @@ pub fn render_markdown(r: &Report) -> String {
             md,
             "  - live at the target by override (source not confirmed): {item}"
         );
+    }
+    if r.data_fence.is_none() {
+        let _ = writeln!(md, "\n## Data fence\n\nNot set: {reached}.");
     }
     if let Some(d) = &r.data_fence {
         let _ = writeln!(
@@ -673,14 +843,25 @@ pub fn render_markdown(r: &Report) -> String {
             );
         }
     }
-    if let Some(d) = &r.dns {
-        let _ = writeln!(
-            md,
-            "\n## DNS and client settings\n\n{} → {} (was {})",
-            d.record_name,
-            d.current,
-            d.previous.as_deref().unwrap_or("none")
-        );
+    if r.validation.is_none() {
+        let _ = writeln!(md, "\n## Validation\n\nNot reached: {reached}.");
+    }
+    match &r.dns {
+        Some(d) => {
+            let _ = writeln!(
+                md,
+                "\n## DNS and client settings\n\n{} → {} (was {})",
+                d.record_name,
+                d.current,
+                d.previous.as_deref().unwrap_or("none")
+            );
+        }
+        None => {
+            let _ = writeln!(
+                md,
+                "\n## DNS and client settings\n\nNot switched: {reached}."
+            );
+        }
     }
     if let Some(e) = &r.error {
         let _ = writeln!(md, "\n## Error\n\n```\n{e}\n```");
@@ -692,4 +873,104 @@ pub fn render_markdown(r: &Report) -> String {
         }
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
+            + chrono::Duration::seconds(s)
+    }
+
+    fn step(name: &str, a: i64, b: i64) -> StepRecord {
+        StepRecord {
+            step: name.into(),
+            started_at: t(a),
+            ended_at: t(b),
+            ok: true,
+            summary: String::new(),
+        }
+    }
+
+    fn by_name(p: &[Phase]) -> BTreeMap<String, (f64, f64)> {
+        p.iter()
+            .map(|p| (p.name.clone(), (p.seconds, (p.share * 100.0).round())))
+            .collect()
+    }
+
+    #[test]
+    fn phases_of_a_failover_add_up_to_where_the_time_went() {
+        // Incident at 0, declared at 100, checks 100–110, asked 110, decided 200, the fence
+        // and data fence after the decision, activation pipelined behind the fence, DNS and
+        // validation on the start-up branch; served at 300.
+        let steps = vec![
+            step("dr-config-check", 100, 104),
+            step("replication-check", 104, 106),
+            step("data-sources-check", 106, 110),
+            step("request-approval", 110, 111),
+            step("request-approval", 200, 201),
+            step("data-fence", 201, 203),
+            step("shutdown-sweep", 201, 240),
+            step("shutdown-sweep", 250, 270),
+            step("dr-startup", 201, 260),
+            step("activate-schedules", 205, 300),
+            step("validate-workspace", 260, 270),
+            step("dns-switch", 270, 275),
+        ];
+        let p = phases(&steps, t(100), Some(t(0)), Some(t(200)), Some(t(300)));
+        let got = by_name(&p);
+        let want: BTreeMap<String, (f64, f64)> = [
+            ("detection", (100.0, 33.0)),
+            ("pre-checks", (10.0, 3.0)),
+            ("decision", (90.0, 30.0)),
+            ("data fence", (2.0, 1.0)),
+            ("fence", (70.0, 23.0)),
+            ("start-up", (59.0, 20.0)),
+            ("activation", (95.0, 32.0)),
+            ("validation", (10.0, 3.0)),
+            ("client switch", (5.0, 2.0)),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+        assert_eq!(got, want);
+        // The sequential path — detection, checks, decision, activation (to serving) — is the
+        // total: what the phases are for.
+        let path = ["detection", "pre-checks", "decision"]
+            .iter()
+            .map(|n| got[*n].0)
+            .sum::<f64>()
+            + (300.0 - 200.0);
+        assert_eq!(path, 300.0);
+    }
+
+    #[test]
+    fn phases_table() {
+        // No incident time: detection absent, shares of declaration → serving.
+        let steps = vec![step("request-approval", 0, 1), step("dns-switch", 10, 20)];
+        let p = by_name(&phases(&steps, t(0), None, Some(t(10)), Some(t(20))));
+        assert_eq!(p.get("detection"), None);
+        assert_eq!(p["decision"], (10.0, 50.0));
+        assert_eq!(p["client switch"], (10.0, 50.0));
+        // An incident "after" the declaration (clock skew) is not a detection phase.
+        let p = by_name(&phases(&steps, t(0), Some(t(5)), Some(t(10)), Some(t(20))));
+        assert_eq!(p.get("detection"), None);
+        // Rejected: no decision time, nothing after it; shares of the last step's end.
+        let p = by_name(&phases(
+            &[step("dr-config-check", 0, 4)],
+            t(0),
+            None,
+            None,
+            None,
+        ));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p["pre-checks"], (4.0, 100.0));
+        // Nothing at all.
+        assert!(phases(&[], t(0), None, None, None).is_empty());
+    }
 }

@@ -25,6 +25,8 @@ pub mod colors {
     pub const APPROVAL: &str = "#d69e2e";
     /// RTO measured.
     pub const RTO: &str = "#2f855a";
+    /// A phase of the recovery (detection, decision, fence, start-up, ...), as a band.
+    pub const PHASE: &str = "#805ad5";
 }
 
 /// One bar: x from, x to, colour, tooltip.
@@ -53,8 +55,25 @@ pub fn render_html(r: &Report) -> String {
     let (left, width, row_h) = (190.0, 760.0, 22.0);
     let x = |t: DateTime<Utc>| left + ((t - t0).num_milliseconds().max(0) as f64 / axis_ms) * width;
 
-    // Rows: approval wait, then each step (fence attempts share a row).
+    // Rows: the phases as bands, the approval wait, then each step (fence attempts share a
+    // row).
     let mut rows: Vec<(String, Vec<Bar>)> = Vec::new();
+    for p in &r.phases {
+        rows.push((
+            format!("phase: {}", p.name),
+            vec![(
+                x(p.start),
+                x(p.end).max(x(p.start) + 3.0),
+                colors::PHASE,
+                format!(
+                    "{} {:.1} s ({:.0}% of the total)",
+                    p.name,
+                    p.seconds,
+                    p.share * 100.0
+                ),
+            )],
+        ));
+    }
     if let Some(a) = &r.approval {
         let asked = r
             .steps
@@ -219,6 +238,39 @@ pub fn render_html(r: &Report) -> String {
         }
         verdicts.push_str("</ul>");
     }
+    // Where the time went, and what the run did not reach (and why).
+    let mut phases = String::from(
+        "<h2>RTO by phase</h2><table><tr><th>phase</th><th>seconds</th><th>share</th></tr>",
+    );
+    for p in &r.phases {
+        let _ = write!(
+            phases,
+            "<tr><td>{}</td><td>{:.1}</td><td>{:.0}%</td></tr>",
+            esc(&p.name),
+            p.seconds,
+            p.share * 100.0
+        );
+    }
+    phases.push_str("</table>");
+    let missing: Vec<&str> = [
+        ("RPO", r.rpo.is_none()),
+        ("fence of the old site", r.fence.is_none()),
+        ("data fence", r.data_fence.is_none()),
+        ("schedules at the target", r.activation.is_none()),
+        ("validation", r.validation.is_none()),
+        ("DNS and client settings", r.dns.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(name, absent)| absent.then_some(name))
+    .collect();
+    if !missing.is_empty() {
+        let _ = write!(
+            phases,
+            "<p class=\"k\">Not reached: {} — {}.</p>",
+            esc(&missing.join(", ")),
+            esc(&crate::report::not_reached(r))
+        );
+    }
     let lessons: String = r
         .lessons_learned
         .iter()
@@ -231,7 +283,7 @@ pub fn render_html(r: &Report) -> String {
          <h1>Lifeboat {kind} — {outcome:?}</h1>\
          <p class=\"k\">run <code>{id}</code> · plan {plan} · {direction} · trigger: {trigger}</p>\
          <p>RTO {rto} (objective {obj:.0} s){approver}</p>\
-         <h2>Timeline</h2>{svg}{verdicts}{rpo}{checks}\
+         <h2>Timeline</h2>{svg}{phases}{verdicts}{rpo}{checks}\
          {lessons_html}</body></html>",
         kind = esc(&r.kind),
         id = esc(&r.run_id),
@@ -239,7 +291,11 @@ pub fn render_html(r: &Report) -> String {
         plan = esc(&r.plan),
         direction = esc(&r.direction),
         trigger = esc(&r.trigger.summary),
-        rto = r.rto.from_declaration_seconds.map(|s| format!("{s:.1} s from declaration")).unwrap_or_else(|| "not reached".into()),
+        rto = match (r.rto.from_incident_seconds, r.rto.from_declaration_seconds) {
+            (Some(i), Some(d)) => format!("{i:.1} s from the incident's start, {d:.1} s from declaration"),
+            (None, Some(d)) => format!("{d:.1} s from declaration"),
+            _ => "not reached".into(),
+        },
         obj = r.rto.objective_seconds,
         approver = r
             .approval

@@ -92,6 +92,10 @@ pub struct Trigger {
     /// Health event ARN, when the trigger is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_arn: Option<String>,
+    /// When the incident began, as its source says (the Health event's `startTime`, the first
+    /// failed probe): the RTO users felt starts here, detection time included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_started_at: Option<DateTime<Utc>>,
 }
 
 /// The context every step receives as `$.run` of the execution state.

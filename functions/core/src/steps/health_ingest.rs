@@ -66,6 +66,17 @@ pub struct HealthDetail {
     /// Set by Lifeboat's Health API poll (`health-api-poll`).
     #[serde(default)]
     pub delivered_by: Option<String>,
+    /// When the issue began (RFC 1123, e.g. `Fri, 20 Nov 2026 06:00:00 GMT`).
+    #[serde(default)]
+    pub start_time: Option<String>,
+}
+
+/// Pure: an RFC 1123 time of a Health event, if it is one (anything else is no start time,
+/// never an error: the run's RTO then counts from declaration only).
+pub fn parse_health_time(s: &str) -> Option<chrono::DateTime<Utc>> {
+    chrono::DateTime::parse_from_rfc2822(s.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// One description.
@@ -259,6 +270,7 @@ pub async fn start_drill(
         summary: format!("{what} drill ({source:?})"),
         declared_at: Utc::now(),
         event_arn: None,
+        incident_started_at: None,
     };
     let (arn, run_id, input) = match drill {
         ScheduledDrill::Readiness => {
@@ -391,6 +403,11 @@ pub async fn ingest(
         summary,
         declared_at: Utc::now(),
         event_arn: Some(d.event_arn.clone()),
+        incident_started_at: d
+            .start_time
+            .as_deref()
+            .and_then(parse_health_time)
+            .filter(|t| *t <= Utc::now()),
     };
     let mut run = run_context(plan, RunKind::Failover, Direction::Failover, trigger, None);
     run.run_id = run_id;
@@ -534,6 +551,14 @@ mod tests {
         let raw = include_str!("../../../../tests/fixtures/health-events/01-ec2-issue-open.json");
         let event: HealthEvent = serde_json::from_str(raw).expect("parses");
         assert!(classify(&event, &plan).unwrap_err().contains("not watched"));
+    }
+
+    #[test]
+    fn health_times_parse_or_are_absent() {
+        let t = parse_health_time("Fri, 20 Nov 2026 06:00:00 GMT").expect("rfc 1123");
+        assert_eq!(t.to_rfc3339(), "2026-11-20T06:00:00+00:00");
+        assert!(parse_health_time("2026-11-20T06:00:00Z").is_none());
+        assert!(parse_health_time("").is_none());
     }
 
     #[test]

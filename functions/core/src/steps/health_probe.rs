@@ -937,6 +937,7 @@ pub async fn handle(deps: &Deps, plan: Plan) -> Result<IngestOutput, StepError> 
         summary: reason,
         declared_at: now,
         event_arn: None,
+        incident_started_at: None,
     };
     let mut run = super::health_ingest::run_context(
         &plan,
