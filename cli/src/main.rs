@@ -203,14 +203,25 @@ enum Command {
         #[arg(long)]
         aws: bool,
     },
-    /// RTO/RPO across past drills (`--trend`), from the reports written locally.
+    /// RTO per phase, RPO per bucket and the safety verdicts across runs (`--trend`), with
+    /// slower phases flagged: from the stack's ledger, or the folders of `lifeboat drill`.
     Report {
-        /// Show the trend table (the only view for now).
+        /// Show the trend (the only view for now).
         #[arg(long)]
         trend: bool,
-        /// Where drill reports are.
-        #[arg(long, default_value = "target/lifeboat-reports")]
-        dir: PathBuf,
+        /// Read the folders `lifeboat drill` wrote (e.g. target/lifeboat-reports) instead of
+        /// the stack's ledger.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Also write the trend as a self-contained HTML page with a chart per phase.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Flag a phase over this many times its earlier median (default: the plan's
+        /// `objectives.regression_factor`, 1.5 for folders).
+        #[arg(long)]
+        regression_factor: Option<f64>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Approve a waiting run (uses LEDGER_BUCKET and the AWS environment).
     Approve {
@@ -574,13 +585,24 @@ async fn main() -> ExitCode {
                 LocalCommand::Env => lifeboat::local::up::env(&state).map(|e| print!("{e}")),
             }
         }
-        Command::Report { dir, .. } => match lifeboat::trend::trend(&dir) {
-            Ok(table) => {
-                println!("{table}");
-                return ExitCode::SUCCESS;
-            }
-            Err(e) => Err(e),
-        },
+        Command::Report {
+            dir,
+            html,
+            regression_factor,
+            target,
+            ..
+        } => {
+            let loaded = match dir {
+                Some(dir) => lifeboat::trend::from_dir(&dir, regression_factor),
+                None => match target.stack().await {
+                    Ok(stack) => lifeboat::trend::from_stack(&stack, regression_factor).await,
+                    Err(e) => Err(lifeboat::trend::no_stack(e)),
+                },
+            };
+            loaded
+                .and_then(|l| lifeboat::trend::output(&l, html.as_deref()))
+                .map(|text| println!("{text}"))
+        }
         Command::Drill {
             plan,
             kind,

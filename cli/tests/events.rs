@@ -170,5 +170,12 @@ async fn a_failover_publishes_its_milestones_in_order() {
         !order.contains(&"Lifeboat Run Failed"),
         "a successful run: {order:?}"
     );
+    let finished = &events[at("Lifeboat Run Finished")]["detail"];
+    assert!(
+        finished["report_console_url"]
+            .as_str()
+            .is_some_and(|u| u.contains(&format!("runs/{run_id}/report.html"))),
+        "{finished}"
+    );
     env.stop().await;
 }

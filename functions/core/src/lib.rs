@@ -20,4 +20,5 @@ pub mod schedule;
 pub mod secret;
 pub mod snapshot;
 pub mod steps;
+pub mod trend_html;
 pub mod verdict;

@@ -573,8 +573,31 @@ pub async fn invoke(
     } else {
         recorded(deps, &run, step.name(), work).await?
     };
-    if let Some((milestone, extra)) = crate::events::milestone_of(step, action.as_deref(), &output)
+    if let Some((milestone, mut extra)) =
+        crate::events::milestone_of(step, action.as_deref(), &output)
     {
+        // The completion milestone links to the report in the ledger (the S3 console path;
+        // the reader's own credentials decide whether it opens).
+        if let (Some(key), Some(obj)) = (
+            output.get("report_key").and_then(serde_json::Value::as_str),
+            extra.as_object_mut(),
+        ) {
+            let html = key.replace("report.json", "report.html");
+            let region = deps
+                .aws
+                .s3
+                .config()
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_default();
+            obj.insert(
+                "report_console_url".into(),
+                serde_json::json!(format!(
+                    "https://s3.console.aws.amazon.com/s3/object/{}?region={region}&prefix={html}",
+                    deps.ledger.bucket()
+                )),
+            );
+        }
         crate::events::publish(deps, &run, milestone, extra).await;
     }
     Ok(output)
