@@ -85,6 +85,20 @@ pub struct LocalState {
     pub pid: u32,
 }
 
+impl LocalState {
+    /// Reads the state file `lifeboat local up` wrote.
+    pub fn load(state_path: &Path) -> Result<LocalState> {
+        let text = std::fs::read_to_string(state_path).with_context(|| {
+            format!(
+                "no local stack: {} is missing — start one with `lifeboat local up`",
+                state_path.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a local stack state", state_path.display()))
+    }
+}
+
 /// Default location of the local state file.
 pub fn default_state_path() -> PathBuf {
     PathBuf::from("target/lifeboat-local/state.json")
@@ -156,14 +170,7 @@ impl Stack {
 
     /// The local stack of `lifeboat local up`, from its state file.
     pub async fn local(state_path: &Path) -> Result<Stack> {
-        let text = std::fs::read_to_string(state_path).with_context(|| {
-            format!(
-                "no local stack: {} is missing — start one with `lifeboat local up`",
-                state_path.display()
-            )
-        })?;
-        let state: LocalState = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a local stack state", state_path.display()))?;
+        let state = LocalState::load(state_path)?;
         let aws = AwsClients::for_endpoint(&state.moto_url, &state.region).await;
         let operator = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&state.moto_url)

@@ -2,7 +2,7 @@
 //! with shifted times and scaled phases — one with a planted fence regression — is flagged on
 //! exactly that phase of that run, and its HTML page draws the regression in its colour.
 
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
 use chrono::Duration;
 use lifeboat::{
@@ -133,41 +133,9 @@ async fn ledger_trend_flags_exactly_the_planted_fence_regression() {
     );
 }
 
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::var_os("PATH")?
-                .to_str()?
-                .split(':')
-                .map(|d| PathBuf::from(d).join(name))
-                .find(|p| p.is_file())
-        })
-}
-
-fn rgb(hex: &str) -> [u8; 3] {
-    let v = u32::from_str_radix(hex.trim_start_matches('#'), 16).unwrap();
-    [(v >> 16) as u8, (v >> 8) as u8, v as u8]
-}
-
-/// Pixels of (about) a colour in an RGBA/RGB PNG.
-fn count(png_path: &std::path::Path, color: [u8; 3]) -> usize {
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(png_path).unwrap(),
-    ));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let step = info.color_type.samples();
-    buf[..info.buffer_size()]
-        .chunks(step)
-        .filter(|p| p.len() >= 3 && (0..3).all(|i| (p[i] as i32 - color[i] as i32).abs() <= 6))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trend_page_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
+    let Some(browser) = common::chromium() else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI installs chromium (Debian package `chromium`)"
@@ -218,8 +186,8 @@ async fn trend_page_renders_in_headless_chromium() {
         status.success() && shot.is_file(),
         "chromium produced no screenshot"
     );
-    let regression = count(&shot, rgb(REGRESSION_COLOUR));
-    let bars = count(&shot, rgb(BAR_COLOUR));
+    let regression = common::count_pixels(&shot, common::rgb(REGRESSION_COLOUR));
+    let bars = common::count_pixels(&shot, common::rgb(BAR_COLOUR));
     assert!(
         regression > 1000,
         "the regressed fence bar drawn ({regression} px)"

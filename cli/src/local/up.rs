@@ -93,14 +93,7 @@ pub async fn up(plan_path: &Path, state_path: &Path) -> Result<()> {
 
 /// Stops the local stack of a state file (SIGTERM to `up`, then waits for it to end).
 pub async fn down(state_path: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(state_path).with_context(|| {
-        format!(
-            "no local stack: {} is missing — nothing to stop",
-            state_path.display()
-        )
-    })?;
-    let state: LocalState = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a local stack state", state_path.display()))?;
+    let state = LocalState::load(state_path)?;
     if pid_alive(state.pid) {
         let status = std::process::Command::new("kill")
             .arg("-TERM")
@@ -136,13 +129,5 @@ fn render_env(state: &LocalState, state_path: &Path) -> String {
 
 /// The environment that points the AWS CLI/SDKs and `lifeboat` at the local stack.
 pub fn env(state_path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(state_path).with_context(|| {
-        format!(
-            "no local stack: {} is missing — start one with `lifeboat local up`",
-            state_path.display()
-        )
-    })?;
-    let state: LocalState = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a local stack state", state_path.display()))?;
-    Ok(render_env(&state, state_path))
+    Ok(render_env(&LocalState::load(state_path)?, state_path))
 }

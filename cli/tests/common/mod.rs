@@ -121,3 +121,37 @@ pub async fn report_of(env: &LocalEnv, run_id: &str) -> lifeboat_core::report::R
         .expect("a report")
         .value
 }
+
+/// Headless Chromium on PATH (CI installs the Debian package `chromium`).
+pub fn chromium() -> Option<std::path::PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::var_os("PATH")?
+                .to_str()?
+                .split(':')
+                .map(|d| std::path::PathBuf::from(d).join(name))
+                .find(|p| p.is_file())
+        })
+}
+
+/// `#rrggbb` as bytes.
+pub fn rgb(hex: &str) -> [u8; 3] {
+    let v = u32::from_str_radix(hex.trim_start_matches('#'), 16).unwrap();
+    [(v >> 16) as u8, (v >> 8) as u8, v as u8]
+}
+
+/// Pixels of (about) a colour in an RGBA/RGB PNG.
+pub fn count_pixels(png_path: &std::path::Path, color: [u8; 3]) -> usize {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let step = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(step)
+        .filter(|p| p.len() >= 3 && (0..3).all(|i| (p[i] as i32 - color[i] as i32).abs() <= 6))
+        .count()
+}
