@@ -851,6 +851,17 @@ impl Plan {
                     "equals the source bucket",
                 ));
             }
+            // The canary writer may write under `_lifeboat/` only (its IAM grant): a key
+            // elsewhere could overwrite data.
+            if !b.canary_key.starts_with("_lifeboat/")
+                || b.canary_key.contains("..")
+                || b.canary_key.chars().any(char::is_control)
+            {
+                return Err(invalid(
+                    format!("replication.buckets[{i}].canary_key"),
+                    "must be under `_lifeboat/` (the canary writer may write nowhere else)",
+                ));
+            }
         }
         for (i, p) in self.startup.pools.iter().enumerate() {
             if p.min_idle > 1000 {
@@ -1780,6 +1791,32 @@ principals = { "Alice@X.com " = ["arn:aws:iam::123456789012:user/alice", "arn:aw
                     prop_assert!(url.username().is_empty() && url.password().is_none(), "{raw:?}");
                     prop_assert!(url.query().is_none() && url.fragment().is_none(), "{raw:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn canary_keys_stay_under_the_lifeboat_prefix() {
+        let plan = |key: &str| {
+            Plan::from_toml(
+                &EXAMPLE.replace(
+                    "replica = \"sales-lake-usw2\"",
+                    &format!("replica = \"sales-lake-usw2\"\ncanary_key = \"{key}\""),
+                ),
+                "p",
+            )
+        };
+        assert!(plan("_lifeboat/canary.json").is_ok());
+        for bad in [
+            "data/part-0001.parquet",
+            "_lifeboat/../data/x",
+            "canary.json",
+        ] {
+            match plan(bad) {
+                Err(PlanError::Invalid { key, .. }) => {
+                    assert_eq!(key, "replication.buckets[0].canary_key", "{bad}")
+                }
+                other => panic!("{bad}: {other:?}"),
             }
         }
     }

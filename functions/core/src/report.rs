@@ -666,6 +666,14 @@ pub fn render_markdown(r: &Report) -> String {
                 if b.ok { "yes" } else { "NO" }
             );
         }
+        for b in rpo.buckets.iter().filter(|b| b.finding.is_some()) {
+            let _ = writeln!(
+                md,
+                "\n- {}: {}",
+                b.name,
+                b.finding.as_deref().unwrap_or_default()
+            );
+        }
     }
     let _ = writeln!(
         md,

@@ -218,24 +218,6 @@ pub enum ScheduledDrill {
     Full,
 }
 
-async fn load_plan(deps: &Deps) -> Result<Plan, StepError> {
-    let text = deps
-        .ledger
-        .get_raw(&deps.config.plan_key)
-        .await?
-        .ok_or_else(|| {
-            StepError::Refused(format!(
-                "no plan at s3://{}/{}",
-                deps.ledger.bucket(),
-                deps.config.plan_key
-            ))
-        })?;
-    let text = String::from_utf8(text)
-        .map_err(|e| StepError::InvalidInput(format!("plan is not UTF-8: {e}")))?;
-    Plan::from_toml(&text, &deps.config.plan_key)
-        .map_err(|e| StepError::InvalidInput(e.to_string()))
-}
-
 /// Builds a run context for a trigger.
 pub fn run_context(
     plan: &Plan,
@@ -331,13 +313,13 @@ pub async fn start_drill(
 #[instrument(skip_all)]
 pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutput, StepError> {
     if event.get("lifeboat_probe").is_some() {
-        let plan = load_plan(deps).await?;
+        let plan = super::load_plan(deps).await?;
         return super::health_probe::handle(deps, plan).await;
     }
     if let Some(drill) = event.get("lifeboat_drill") {
         let drill: ScheduledDrill = serde_json::from_value(drill.clone())
             .map_err(|e| StepError::InvalidInput(format!("field `lifeboat_drill`: {e}")))?;
-        let plan = load_plan(deps).await?;
+        let plan = super::load_plan(deps).await?;
         return start_drill(
             &deps.aws.sfn,
             &deps.config,
@@ -348,12 +330,12 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
         .await;
     }
     if event.get("lifeboat_health_poll").is_some() {
-        let plan = load_plan(deps).await?;
+        let plan = super::load_plan(deps).await?;
         return poll_health_api(deps, &plan).await;
     }
     let event: HealthEvent = serde_json::from_value(event)
         .map_err(|e| StepError::InvalidInput(format!("not an AWS Health event: {e}")))?;
-    let plan = load_plan(deps).await?;
+    let plan = super::load_plan(deps).await?;
     ingest(deps, &plan, &event).await
 }
 

@@ -6,6 +6,7 @@
 
 pub mod activate_schedules;
 pub mod approval_callback;
+pub mod canary_writer;
 pub mod data_fence;
 pub mod data_sources_check;
 pub mod dns_switch;
@@ -343,6 +344,26 @@ impl Deps {
     }
 }
 
+/// The deployment's plan (`PLAN_KEY` in the ledger), validated: the steps that run outside an
+/// execution (ingest, probes, the canary writer) read it here.
+pub async fn load_plan(deps: &Deps) -> Result<crate::plan::Plan, StepError> {
+    let text = deps
+        .ledger
+        .get_raw(&deps.config.plan_key)
+        .await?
+        .ok_or_else(|| {
+            StepError::Refused(format!(
+                "no plan at s3://{}/{}",
+                deps.ledger.bucket(),
+                deps.config.plan_key
+            ))
+        })?;
+    let text = String::from_utf8(text)
+        .map_err(|e| StepError::InvalidInput(format!("plan is not UTF-8: {e}")))?;
+    crate::plan::Plan::from_toml(&text, &deps.config.plan_key)
+        .map_err(|e| StepError::InvalidInput(e.to_string()))
+}
+
 /// When a step must have returned by: the Lambda deadline less a safety margin.
 pub fn budget(deadline: Instant, margin: std::time::Duration) -> Instant {
     deadline.checked_sub(margin).unwrap_or(deadline)
@@ -409,11 +430,12 @@ pub enum Step {
     ActivateSchedules,
     ValidateWorkspace,
     DnsSwitch,
+    CanaryWriter,
 }
 
 impl Step {
     /// Every step.
-    pub const ALL: [Step; 14] = [
+    pub const ALL: [Step; 15] = [
         Step::HealthIngest,
         Step::ApprovalCallback,
         Step::RequestApproval,
@@ -428,6 +450,7 @@ impl Step {
         Step::ActivateSchedules,
         Step::ValidateWorkspace,
         Step::DnsSwitch,
+        Step::CanaryWriter,
     ];
 
     /// The function name (directory under `functions/`).
@@ -447,6 +470,7 @@ impl Step {
             Step::ActivateSchedules => "activate-schedules",
             Step::ValidateWorkspace => "validate-workspace",
             Step::DnsSwitch => "dns-switch",
+            Step::CanaryWriter => "canary-writer",
         }
     }
 
@@ -496,6 +520,9 @@ pub async fn invoke(
     if step == Step::ApprovalCallback {
         return Box::pin(approval_callback::handle(deps, payload)).await;
     }
+    if step == Step::CanaryWriter {
+        return to_value(Box::pin(canary_writer::handle(deps)).await?);
+    }
     let run: crate::run::RunContext = match payload.get("run") {
         Some(run) => parse(step, run.clone())?,
         None => {
@@ -513,7 +540,9 @@ pub async fn invoke(
     // enough to overflow the compiler's layout recursion limit.
     let work = async {
         match step {
-            Step::HealthIngest | Step::ApprovalCallback => unreachable!("handled above"),
+            Step::HealthIngest | Step::ApprovalCallback | Step::CanaryWriter => {
+                unreachable!("handled above")
+            }
             // `{"action": "verify", "decided": <the wait's output>}`: the state machine's check
             // of the decision before its Choice.
             Step::RequestApproval

@@ -32,6 +32,32 @@ pub struct BucketRpo {
     pub replica_written_at: Option<DateTime<Utc>>,
     /// Replication rule status at the source (`Enabled`), or why unknown.
     pub replication_status: String,
+    /// Age of the canary at the source, seconds (`None`: missing or the source unreachable):
+    /// fresh there and stale at the replica is replication lagging; stale at both is the
+    /// canary writer not running (the RPO then overstates the loss).
+    #[serde(default)]
+    pub source_canary_age_seconds: Option<f64>,
+    /// What the canaries say beyond the RPO (writer not running, source unreachable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
+}
+
+/// A source canary older than this means the canary writer is not running.
+pub const CANARY_WRITER_STALE_SECONDS: f64 = 300.0;
+
+/// Pure: what the source canary's age says.
+pub fn canary_finding(source_age: Option<f64>, source_reachable: bool) -> Option<String> {
+    match (source_age, source_reachable) {
+        (_, false) => Some("the source bucket did not answer: its canary's age is unknown".into()),
+        (None, true) => Some(
+            "no canary at the source: the canary writer is not running (deploy or enable canary-writer)"
+                .into(),
+        ),
+        (Some(a), true) if a > CANARY_WRITER_STALE_SECONDS => Some(format!(
+            "the source canary is {a:.0} s old: the canary writer is not running, so the RPO overstates the loss"
+        )),
+        _ => None,
+    }
 }
 
 /// All measurements.
@@ -92,6 +118,38 @@ pub async fn measure(deps: &Deps, run: &RunContext) -> Result<ReplicationOutput,
         };
         let rpo_seconds =
             written_at.map(|w| ((now - w).num_milliseconds() as f64 / 1000.0).max(0.0));
+        // The source side, briefly: a region that is down must not hold the check.
+        let source = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            deps.aws
+                .s3
+                .get_object()
+                .bucket(from)
+                .key(&pair.canary_key)
+                .send(),
+        )
+        .await;
+        let (source_reachable, source_written) = match source {
+            Ok(Ok(out)) => (
+                true,
+                out.body
+                    .collect()
+                    .await
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Canary>(&b.into_bytes()).ok())
+                    .map(|c| c.written_at),
+            ),
+            Ok(Err(e))
+                if e.as_service_error().is_some_and(
+                    aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
+                ) =>
+            {
+                (true, None)
+            }
+            _ => (false, None),
+        };
+        let source_canary_age_seconds =
+            source_written.map(|w| ((now - w).num_milliseconds() as f64 / 1000.0).max(0.0));
         let replication_status = match deps
             .aws
             .s3
@@ -119,6 +177,8 @@ pub async fn measure(deps: &Deps, run: &RunContext) -> Result<ReplicationOutput,
             ok: rpo_acceptable(rpo_seconds, objective_seconds),
             replica_written_at: written_at,
             replication_status,
+            finding: canary_finding(source_canary_age_seconds, source_reachable),
+            source_canary_age_seconds,
         });
     }
     let worst = buckets
