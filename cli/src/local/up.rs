@@ -50,8 +50,16 @@ pub fn write_state(path: &Path, state: &LocalState) -> Result<()> {
     Ok(())
 }
 
+/// Whether a process runs (a zombie — ended, not yet reaped by its parent — does not).
 fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) state ...`: the state follows the last `)`.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 /// Starts the local stack and serves until Ctrl-C, SIGTERM or `lifeboat local down`.
@@ -81,9 +89,17 @@ pub async fn up(plan_path: &Path, state_path: &Path) -> Result<()> {
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
+    // `lifeboat local down` removes the state file: the stack notices and stops (no signal
+    // needed, so no `kill` binary either).
+    let removed = async {
+        while state_path.exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = removed => {}
     }
     println!("stopping the local stack");
     env.stop().await;
@@ -91,28 +107,24 @@ pub async fn up(plan_path: &Path, state_path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Stops the local stack of a state file (SIGTERM to `up`, then waits for it to end).
+/// Stops the local stack of a state file (removes the file `up` watches, then waits for it to
+/// end).
 pub async fn down(state_path: &Path) -> Result<()> {
     let state = LocalState::load(state_path)?;
-    if pid_alive(state.pid) {
-        let status = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(state.pid.to_string())
-            .status()
-            .context("sending SIGTERM")?;
-        if !status.success() {
-            bail!("could not signal pid {}", state.pid);
+    // Removing the state file is the stop request `up` watches for.
+    std::fs::remove_file(state_path)
+        .with_context(|| format!("removing {}", state_path.display()))?;
+    for _ in 0..200 {
+        if !pid_alive(state.pid) {
+            println!("local stack stopped");
+            return Ok(());
         }
-        for _ in 0..100 {
-            if !pid_alive(state.pid) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let _ = std::fs::remove_file(state_path);
-    println!("local stack stopped");
-    Ok(())
+    bail!(
+        "the local stack (pid {}) did not stop within 20 s; stop it with Ctrl-C in its terminal",
+        state.pid
+    )
 }
 
 fn render_env(state: &LocalState, state_path: &Path) -> String {
