@@ -177,5 +177,24 @@ async fn a_failover_publishes_its_milestones_in_order() {
             .is_some_and(|u| u.contains(&format!("runs/{run_id}/report.html"))),
         "{finished}"
     );
+    // Everyone hears how it ended, on the broadcast topic: the new workspace URL and the
+    // report, and never an approval link.
+    let broadcast = env.inbox("broadcast");
+    let (subject, body) = broadcast
+        .iter()
+        .find(|(s, _)| s.contains("finished"))
+        .unwrap_or_else(|| panic!("no end-of-run message in {broadcast:?}"));
+    assert!(subject.contains(&plan.name), "{subject}");
+    assert!(body.contains(&env.dr.url().to_string()), "{body}");
+    assert!(
+        body.contains(&format!("runs/{run_id}/report.html")),
+        "{body}"
+    );
+    for (_, m) in &broadcast {
+        assert!(
+            !m.contains("sig="),
+            "an approval link on the broadcast topic: {m}"
+        );
+    }
     env.stop().await;
 }
