@@ -90,6 +90,22 @@ impl Target {
     }
 }
 
+/// What `failover` and `failback` take.
+#[derive(clap::Args)]
+struct StartArgs {
+    /// Why (recorded in the run's trigger and the report).
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// Start without asking for confirmation.
+    #[arg(long)]
+    yes: bool,
+    /// Return once started instead of following the run.
+    #[arg(long)]
+    detach: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
 #[derive(Subcommand)]
 enum LocalCommand {
     /// Start moto, two emulated workspaces and the Lambda host, provision them as the template
@@ -109,31 +125,13 @@ enum LocalCommand {
 enum Command {
     /// Start a failover of the stack's plan (approval still required), then follow it.
     Failover {
-        /// Why (recorded in the run's trigger and the report).
-        #[arg(long, default_value = "")]
-        reason: String,
-        /// Start without asking for confirmation.
-        #[arg(long)]
-        yes: bool,
-        /// Return once started instead of following the run.
-        #[arg(long)]
-        detach: bool,
         #[command(flatten)]
-        target: Target,
+        start: StartArgs,
     },
     /// Start a failback (needs a completed failover), then follow it.
     Failback {
-        /// Why.
-        #[arg(long, default_value = "")]
-        reason: String,
-        /// Start without asking for confirmation.
-        #[arg(long)]
-        yes: bool,
-        /// Return once started.
-        #[arg(long)]
-        detach: bool,
         #[command(flatten)]
-        target: Target,
+        start: StartArgs,
     },
     /// Where a run is (default: the one holding the lock, else the latest).
     Status {
@@ -367,13 +365,13 @@ async fn intervene(
 }
 
 /// Starts a failover/failback (after a confirmation unless `--yes`) and follows it.
-async fn start_and_follow(
-    target: Target,
-    direction: Direction,
-    reason: String,
-    yes: bool,
-    detach: bool,
-) -> anyhow::Result<()> {
+async fn start_and_follow(args: StartArgs, direction: Direction) -> anyhow::Result<()> {
+    let StartArgs {
+        reason,
+        yes,
+        detach,
+        target,
+    } = args;
     let stack = target.stack().await?;
     let plan = stack.plan().await?;
     if !yes {
@@ -536,18 +534,8 @@ async fn main() -> ExitCode {
             comment,
             target,
         } => intervene(target, run, action, comment).await,
-        Command::Failover {
-            reason,
-            yes,
-            detach,
-            target,
-        } => start_and_follow(target, Direction::Failover, reason, yes, detach).await,
-        Command::Failback {
-            reason,
-            yes,
-            detach,
-            target,
-        } => start_and_follow(target, Direction::Failback, reason, yes, detach).await,
+        Command::Failover { start } => start_and_follow(start, Direction::Failover).await,
+        Command::Failback { start } => start_and_follow(start, Direction::Failback).await,
         Command::Status {
             run,
             json,

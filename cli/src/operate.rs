@@ -370,13 +370,11 @@ async fn current_or_last(stack: &Stack, plan: &Plan) -> Result<RunId> {
         return Ok(RunId(lock.value.run_id));
     }
     let mut latest: Option<(DateTime<Utc>, String)> = None;
-    for key in stack.deps.ledger.list("runs/").await? {
-        let Some(id) = key
-            .strip_prefix("runs/")
-            .and_then(|k| k.strip_suffix("/run.json"))
-        else {
+    for run in stack.deps.ledger.list_prefixes("runs/").await? {
+        let Some(id) = run.strip_prefix("runs/").and_then(|r| r.strip_suffix('/')) else {
             continue;
         };
+        let key = format!("{run}run.json");
         if let Some(doc) = stack.deps.ledger.get::<serde_json::Value>(&key).await? {
             let at = doc
                 .value

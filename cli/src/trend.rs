@@ -73,13 +73,17 @@ pub fn is_report_key(key: &str) -> bool {
 /// Every run's report in the ledger, oldest first. A report that no longer parses is skipped
 /// with a warning: one odd run must not hide the others' trend.
 pub async fn load_from_ledger(ledger: &Ledger) -> Result<Vec<Report>> {
-    let keys = ledger
-        .list("runs/")
+    let runs = ledger
+        .list_prefixes("runs/")
         .await
         .context("listing the runs in the ledger")?;
     let mut reports = Vec::new();
-    for key in keys.iter().filter(|k| is_report_key(k)) {
-        match ledger.get::<Report>(key).await {
+    for key in runs
+        .iter()
+        .map(|run| format!("{run}report.json"))
+        .filter(|k| is_report_key(k))
+    {
+        match ledger.get::<Report>(&key).await {
             Ok(Some(v)) => reports.push(v.value),
             Ok(None) => {}
             Err(e @ LedgerError::Corrupt { .. }) => eprintln!("warning: skipped: {e}"),

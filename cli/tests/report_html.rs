@@ -1,8 +1,6 @@
 //! The HTML report of a real local run renders in headless Chromium and its timeline is drawn:
 //! a screenshot shows the step bars, the fence bar and the approval wait in their colours.
 
-use std::process::Command;
-
 use lifeboat::drill::{self, Answer, DrillKind};
 
 mod common;
@@ -29,29 +27,7 @@ async fn html_report_renders_with_its_timeline() {
     assert!(!text.contains("<script"), "self-contained, no scripts");
 
     let shot = out.join("report.png");
-    let profile = out.join("chromium-profile");
-    let status = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1100,900",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html.display()))
-        .status()
-        .unwrap();
-    assert!(
-        status.success() && shot.is_file(),
-        "chromium produced no screenshot"
-    );
+    common::screenshot(&browser, &html, &shot);
     let steps = common::count_pixels(&shot, common::rgb(colors::STEP));
     let fence = common::count_pixels(&shot, common::rgb(colors::FENCE));
     let approval = common::count_pixels(&shot, common::rgb(colors::APPROVAL));

@@ -2,8 +2,6 @@
 //! with shifted times and scaled phases — one with a planted fence regression — is flagged on
 //! exactly that phase of that run, and its HTML page draws the regression in its colour.
 
-use std::process::Command;
-
 use chrono::Duration;
 use lifeboat::{
     drill::{self, Answer, DrillKind},
@@ -161,31 +159,7 @@ async fn trend_page_renders_in_headless_chromium() {
     assert!(page.contains("<svg") && !page.contains("<script"));
 
     let shot = out.join("trend.png");
-    let status = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1100,900",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            out.join("chromium-profile").display()
-        ))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html.display()))
-        .status()
-        .unwrap();
-    assert!(
-        status.success() && shot.is_file(),
-        "chromium produced no screenshot"
-    );
+    common::screenshot(&browser, &html, &shot);
     let regression = common::count_pixels(&shot, common::rgb(REGRESSION_COLOUR));
     let bars = common::count_pixels(&shot, common::rgb(BAR_COLOUR));
     assert!(

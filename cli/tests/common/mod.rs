@@ -155,3 +155,28 @@ pub fn count_pixels(png_path: &std::path::Path, color: [u8; 3]) -> usize {
         .filter(|p| p.len() >= 3 && (0..3).all(|i| (p[i] as i32 - color[i] as i32).abs() <= 6))
         .count()
 }
+
+/// Renders an HTML file in headless Chromium to `shot` (a PNG), with its own profile beside it.
+pub fn screenshot(browser: &std::path::Path, html: &std::path::Path, shot: &std::path::Path) {
+    let profile = shot.with_extension("chromium-profile");
+    let status = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1100,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .status()
+        .unwrap();
+    assert!(status.success(), "chromium failed: {status}");
+    assert!(shot.is_file(), "no screenshot at {}", shot.display());
+}

@@ -287,6 +287,31 @@ impl Ledger {
         Ok(page.contents().len())
     }
 
+    /// The "folders" one level under a prefix (`runs/` → `runs/<id>/`), sorted: a caller that
+    /// wants one document per run does not list every step record and handoff chunk of every
+    /// run (thousands per run of a 10,000-job workspace).
+    pub async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.store_error(prefix, sdk_error_message(&e)))?;
+            out.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Keys under a prefix, sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
         self.list_after(prefix, None).await

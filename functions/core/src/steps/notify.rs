@@ -65,6 +65,14 @@ pub fn message(run: &RunContext, milestone: Milestone, detail: Option<&str>) -> 
                 run.run_id
             ),
         ),
+        // A readiness drill moves nothing: its users keep the workspace they have.
+        Milestone::RunFinished if run.kind == crate::run::RunKind::Readiness => (
+            format!("[Lifeboat] readiness drill of {} finished", run.plan.name),
+            format!(
+                "Readiness drill {} finished; nothing moved, the workspace URL is unchanged.",
+                run.run_id
+            ),
+        ),
         Milestone::RunFinished => (
             format!("[Lifeboat] {} of {} finished", run.kind.as_str(), run.plan.name),
             format!("Run {} finished. Workspace URL now: {target_url}.", run.run_id),
@@ -111,4 +119,40 @@ pub async fn handle(deps: &Deps, input: NotifyInput) -> Result<NotifyOutput, Ste
         published = true;
     }
     Ok(NotifyOutput { published, subject })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        plan::{Direction, Plan},
+        run::{RunKind, Trigger, TriggerSource},
+    };
+
+    fn run(kind: RunKind) -> RunContext {
+        let plan = Plan::from_toml(include_str!("../../../../lifeboat.toml"), "lifeboat.toml")
+            .expect("the example plan");
+        let trigger = Trigger {
+            source: TriggerSource::Operator,
+            summary: "test".into(),
+            declared_at: chrono::Utc::now(),
+            event_arn: None,
+            incident_started_at: None,
+        };
+        super::super::health_ingest::run_context(&plan, kind, Direction::Failover, trigger, None)
+    }
+
+    #[test]
+    fn only_a_run_that_moved_announces_a_new_url() {
+        let failover = run(RunKind::Failover);
+        let dr = failover.plan.sites.dr.workspace_url.clone();
+        let (_, body) = message(&failover, Milestone::RunFinished, None);
+        assert!(body.contains(&dr), "{body}");
+        let (subject, body) = message(&run(RunKind::Readiness), Milestone::RunFinished, None);
+        assert!(
+            !body.contains(&dr) && body.contains("nothing moved"),
+            "{body}"
+        );
+        assert!(subject.contains("readiness"), "{subject}");
+    }
 }
