@@ -8,6 +8,9 @@ if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/pytest ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q -r requirements-dev.txt
 fi
+# The function binaries first: the drill and the end-to-end tests in binaries mode run them
+# (cargo test holds the build lock, so they cannot build them themselves).
+cargo build --workspace --bins
 cargo test --workspace
 target_dir="${CARGO_TARGET_DIR:-target}"
 DATABRICKS_EMULATOR_BIN="$target_dir/debug/databricks-emulator" .venv/bin/pytest -q tests/infra tests/fidelity

@@ -68,6 +68,7 @@ async fn main() -> Result<()> {
             fixture: Fixture::Large,
             verbose: false,
             kind: DrillKind::Failover,
+            binaries: false,
         },
     )
     .await?;

@@ -200,6 +200,10 @@ enum Command {
         /// READINESS_STATE_MACHINE_ARN / FULL_DRILL_STATE_MACHINE_ARN from the stack outputs).
         #[arg(long)]
         aws: bool,
+        /// Run the step handlers inside this process instead of the shipped function binaries
+        /// (faster to start; skips the template's environment and IAM enforcement).
+        #[arg(long)]
+        in_process: bool,
     },
     /// RTO per phase, RPO per bucket and the safety verdicts across runs (`--trend`), with
     /// slower phases flagged: from the stack's ledger, or the folders of `lifeboat drill`.
@@ -604,6 +608,7 @@ async fn main() -> ExitCode {
             fixture,
             kind,
             aws: false,
+            in_process,
         } => {
             // The large fixture has its own plan: the demo plan names objects it does not have.
             let plan = plan.unwrap_or_else(|| match fixture {
@@ -625,6 +630,7 @@ async fn main() -> ExitCode {
                     KindArg::Readiness => drill::DrillKind::Readiness,
                     KindArg::Full => drill::DrillKind::Full,
                 },
+                binaries: !in_process,
             };
             match drill::run(options).await {
                 Ok(results) => {

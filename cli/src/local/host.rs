@@ -22,6 +22,11 @@ use axum::{
 };
 use base64::Engine;
 use lifeboat_core::steps::{self, Deps, Step};
+
+use super::{
+    gate::{Gate, Verdict},
+    runtime::{FunctionRuntime, Outcome},
+};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tracing::{info, warn};
 
@@ -54,6 +59,8 @@ struct HostState {
     log: Arc<Mutex<Vec<Invocation>>>,
     step_timeout: Duration,
     inbox: Inbox,
+    runtime: Arc<FunctionRuntime>,
+    gate: Arc<Gate>,
 }
 
 /// Messages SNS delivered to the local mailboxes (`POST /inbox/{name}`: an `http` subscription
@@ -70,24 +77,40 @@ pub struct LambdaHost {
     pub log: Arc<Mutex<Vec<Invocation>>>,
     /// The local mailboxes.
     pub inbox: Inbox,
+    /// The function binaries (binaries mode: installed after provisioning).
+    pub runtime: Arc<FunctionRuntime>,
+    /// IAM on the binaries' AWS calls.
+    pub gate: Arc<Gate>,
     task: JoinHandle<()>,
 }
 
 impl Drop for LambdaHost {
     fn drop(&mut self) {
         self.task.abort();
+        self.runtime.shutdown();
     }
 }
 
 impl LambdaHost {
-    /// Serves on `listener`, proxying non-Lambda requests to `moto_url`.
+    /// Serves on `listener`, proxying non-Lambda requests to `moto_url`. Function binaries,
+    /// once installed, are taken from `bin_dir`; their output goes to `log_dir`.
     pub fn start(
         listener: TcpListener,
         deps: Deps,
         moto_url: String,
         step_timeout: Duration,
+        bin_dir: std::path::PathBuf,
+        log_dir: std::path::PathBuf,
     ) -> anyhow::Result<LambdaHost> {
         let port = listener.local_addr()?.port();
+        let runtime = Arc::new(FunctionRuntime::new(
+            format!("127.0.0.1:{port}"),
+            bin_dir,
+            log_dir,
+            super::REGION,
+            super::ACCOUNT,
+        ));
+        let gate = Arc::new(Gate::default());
         let faults = Arc::new(Mutex::new(HostFaults::default()));
         let log = Arc::new(Mutex::new(Vec::new()));
         let inbox = Inbox::default();
@@ -99,13 +122,16 @@ impl LambdaHost {
             faults: faults.clone(),
             log: log.clone(),
             step_timeout,
+            runtime: runtime.clone(),
+            gate: gate.clone(),
         };
         let app = Router::new()
             .route("/2015-03-31/functions/{function}/invocations", post(invoke))
             .route("/approval", get(approval_api).post(approval_api))
             .route("/inbox/{name}", post(deliver_to_inbox))
             .fallback(proxy)
-            .with_state(state);
+            .with_state(state)
+            .merge(runtime.routes());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 warn!(error = %e, "lambda host stopped");
@@ -116,6 +142,8 @@ impl LambdaHost {
             faults,
             log,
             inbox,
+            runtime,
+            gate,
             task,
         })
     }
@@ -184,6 +212,38 @@ async fn invoke(
         }
     };
     let started = Instant::now();
+    if state.runtime.function(step.name()).is_some() {
+        if let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&body) {
+            state.gate.note_invocation(&payload);
+        }
+        let outcome = state.runtime.invoke(step.name(), body, crash).await;
+        let (ok, error) = match &outcome {
+            Outcome::Response(_) => (true, None),
+            Outcome::Error { error_type, .. } => (false, Some(error_type.clone())),
+        };
+        state
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Invocation {
+                step: step.name(),
+                ok,
+                error,
+                elapsed: started.elapsed(),
+            });
+        return match outcome {
+            Outcome::Response(bytes) => (
+                StatusCode::OK,
+                [("Content-Type", "application/json")],
+                bytes,
+            )
+                .into_response(),
+            Outcome::Error {
+                error_type,
+                message,
+            } => function_error(&error_type, &message),
+        };
+    }
     let record = |ok: bool, error: Option<String>| {
         state
             .log
@@ -240,6 +300,35 @@ async fn proxy(
     body: Bytes,
 ) -> Response {
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let header_list: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
+        .collect();
+    let missing_key_is_403 = match state.gate.check(method.as_str(), path, &header_list, &body) {
+        Verdict::Unchecked => None,
+        Verdict::Allowed { missing_key_is_403 } => missing_key_is_403,
+        Verdict::Denied {
+            status,
+            content_type,
+            body,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+            return (
+                status,
+                [
+                    ("content-type", content_type),
+                    ("x-amzn-errortype", "AccessDeniedException"),
+                ],
+                body,
+            )
+                .into_response();
+        }
+    };
     let mut req = state
         .http
         .request(method, format!("{}{}", state.moto_url, path));
@@ -258,6 +347,12 @@ async fn proxy(
                 }
             }
             let bytes = resp.bytes().await.unwrap_or_default();
+            if let (StatusCode::NOT_FOUND, Some((denied, content_type, body))) =
+                (status, missing_key_is_403)
+            {
+                let status = StatusCode::from_u16(denied).unwrap_or(StatusCode::FORBIDDEN);
+                return (status, [("content-type", content_type)], body).into_response();
+            }
             (status, out, bytes).into_response()
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
@@ -296,8 +391,34 @@ async fn approval_api(
         },
         "isBase64Encoded": std::str::from_utf8(&body).is_err(),
     });
-    let deadline = Instant::now() + state.step_timeout;
-    match steps::invoke(Step::ApprovalCallback, &state.deps, event, deadline).await {
+    let result = if state
+        .runtime
+        .function(Step::ApprovalCallback.name())
+        .is_some()
+    {
+        match state
+            .runtime
+            .invoke(
+                Step::ApprovalCallback.name(),
+                Bytes::from(event.to_string()),
+                false,
+            )
+            .await
+        {
+            Outcome::Response(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
+                .map_err(|e| format!("approval-callback answered non-JSON: {e}")),
+            Outcome::Error {
+                error_type,
+                message,
+            } => Err(format!("{error_type}: {message}")),
+        }
+    } else {
+        let deadline = Instant::now() + state.step_timeout;
+        steps::invoke(Step::ApprovalCallback, &state.deps, event, deadline)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match result {
         Ok(v) => {
             let status = v["statusCode"]
                 .as_u64()
@@ -316,6 +437,7 @@ async fn approval_api(
             }
             (status, out, v["body"].as_str().unwrap_or("").to_string()).into_response()
         }
-        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        // API Gateway's answer when the integration fails.
+        Err(e) => (StatusCode::BAD_GATEWAY, e).into_response(),
     }
 }

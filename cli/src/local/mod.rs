@@ -2,8 +2,11 @@
 //! emulated workspaces (primary, DR), moto executing the real state machine JSON, and the
 //! Lambda host serving our real handlers — provisioned the way `infra/template.yaml` would.
 
+pub mod gate;
 pub mod host;
 pub mod moto;
+pub mod runtime;
+pub mod template;
 pub mod up;
 
 use std::{path::PathBuf, time::Duration};
@@ -44,7 +47,9 @@ pub const APPROVAL_TOPIC: &str = "lifeboat-approvals";
 pub const OPERATOR_USER: &str = "lifeboat-operator";
 /// The local deployment's stack id (bound into approval links).
 pub const STACK_ID: &str =
-    "arn:aws:cloudformation:us-west-2:123456789012:stack/lifeboat-local/00000000-0000-0000-0000-000000000000";
+    "arn:aws:cloudformation:us-west-2:123456789012:stack/lifeboat/00000000-0000-0000-0000-000000000000";
+/// The local stack's name (`AWS::StackName`): the state machines are `<name>-failover`, ...
+pub const STACK_NAME: &str = "lifeboat";
 /// Failover state machine.
 pub const FAILOVER_MACHINE: &str = "lifeboat-failover";
 /// Failback state machine.
@@ -90,6 +95,13 @@ pub struct LocalOptions {
     /// Multiplies every per-family rate limit, at the emulators and in the client alike (tests
     /// of the large fixture raise them; benchmarks keep the real ones, 1.0).
     pub rate_limit_scale: f64,
+    /// Run the shipped artifacts: each function's real binary under the Lambda Runtime API,
+    /// with the template's environment and its role's policy enforced on every AWS call
+    /// (false: the handlers run in-process, for fast tests that tune client knobs).
+    pub binaries: bool,
+    /// The template binaries mode reads (default `infra/template.yaml`; tests pass an edited
+    /// copy to prove a missing permission or variable fails).
+    pub template: Option<PathBuf>,
 }
 
 impl Default for LocalOptions {
@@ -103,6 +115,8 @@ impl Default for LocalOptions {
             clock_speed: 1.0,
             dr_drift: true,
             rate_limit_scale: 1.0,
+            binaries: false,
+            template: None,
         }
     }
 }
@@ -151,6 +165,9 @@ pub struct LocalEnv {
     pub dr_oauth_secret: String,
     /// The local operator's verified identity (STS) and client.
     pub operator: Operator,
+    /// Whether the functions run as their real binaries (see [`LocalOptions::binaries`]).
+    pub binaries: bool,
+    template: PathBuf,
     http: reqwest::Client,
 }
 
@@ -165,6 +182,45 @@ pub struct Operator {
     pub access_key_id: String,
     /// Its secret key (moto's; never a real credential).
     pub secret_access_key: String,
+}
+
+/// The cargo target directory (`CARGO_TARGET_DIR`, else the repository's `target/`).
+pub fn target_dir(root: &std::path::Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                root.join(dir)
+            }
+        }
+        _ => root.join("target"),
+    }
+}
+
+/// Where the function binaries are built (debug profile).
+pub fn function_bin_dir(root: &std::path::Path) -> PathBuf {
+    target_dir(root).join("debug")
+}
+
+/// Builds every function binary (`cargo build` of the function crates, debug profile; a no-op
+/// when they are fresh) — what binaries mode runs. Not callable from inside `cargo test`, which
+/// holds the build lock: `scripts/test.sh` builds them first.
+pub fn build_functions(root: &std::path::Path) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(root).arg("build").arg("--quiet");
+    for step in Step::ALL {
+        cmd.arg("-p").arg(step.name());
+    }
+    let status = cmd
+        .status()
+        .context("running cargo build for the function binaries")?;
+    if !status.success() {
+        bail!("cargo build of the function binaries failed ({status})");
+    }
+    Ok(())
 }
 
 /// A fresh, random test credential (never a real one).
@@ -231,15 +287,25 @@ impl LocalEnv {
         for rate in deps.workspaces.rate_limits.0.values_mut() {
             *rate *= options.rate_limit_scale;
         }
+        let log_dir = target_dir(&root).join("lifeboat-local").join("logs");
+        std::fs::create_dir_all(&log_dir)
+            .with_context(|| format!("creating {}", log_dir.display()))?;
         let host = LambdaHost::start(
             listener,
             deps.clone(),
             moto_url.clone(),
             options.step_timeout,
+            function_bin_dir(&root),
+            log_dir,
         )?;
         let moto = Moto::start(&server, moto_port, host_port).await?;
         let operator = iam_user(&moto_url, OPERATOR_USER).await?;
         Ok(LocalEnv {
+            binaries: options.binaries,
+            template: options
+                .template
+                .clone()
+                .unwrap_or_else(|| root.join("infra/template.yaml")),
             operator,
             root,
             moto,
@@ -405,18 +471,23 @@ impl LocalEnv {
         }
         let secrets = &self.aws.secrets;
         let signing_key = generated_secret("local-signing-");
+        let mut secret_arns = std::collections::BTreeMap::new();
         for (name, value) in [
             ("lifeboat/primary-token", &self.primary_token),
             ("lifeboat/dr-oauth-secret", &self.dr_oauth_secret),
             (SIGNING_SECRET, &signing_key),
         ] {
-            secrets
+            let created = secrets
                 .create_secret()
                 .name(name)
                 .secret_string(value)
                 .send()
                 .await
                 .with_context(|| format!("creating secret {name}"))?;
+            secret_arns.insert(
+                name.to_string(),
+                created.arn().unwrap_or_default().to_string(),
+            );
         }
         for topic in [TOPIC, APPROVAL_TOPIC] {
             self.aws
@@ -557,6 +628,70 @@ impl LocalEnv {
                 );
             }
         }
+        if self.binaries {
+            self.install_functions(plan, &secret_arns).await?;
+        }
+        Ok(())
+    }
+
+    /// Binaries mode: reads every function's environment and policy from
+    /// `infra/template.yaml` (resolved to this stack's resources), creates its role in moto
+    /// with exactly that policy, assumes it, and hands the host the binary, the environment
+    /// and the role's credentials. The only value the local stack substitutes is
+    /// `APPROVAL_BASE_URL` (API Gateway is played by the host), and only where the template
+    /// sets it.
+    async fn install_functions(
+        &self,
+        plan: &Plan,
+        secret_arns: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
+        let mut values = runtime::base_values(&self.host.url);
+        let arn_of = |name: &str| secret_arns.get(name).cloned().unwrap_or_default();
+        let mut data = Vec::new();
+        for b in &plan.replication.buckets {
+            for bucket in [&b.source, &b.replica] {
+                data.push(format!("arn:aws:s3:::{bucket}"));
+                data.push(format!("arn:aws:s3:::{bucket}/*"));
+            }
+        }
+        let emails: Vec<String> = plan
+            .approval
+            .approvers
+            .iter()
+            .filter(|a| a.contains('@'))
+            .map(|a| a.trim().to_lowercase())
+            .collect();
+        values
+            .set(
+                "WorkspaceSecretArns",
+                serde_json::json!([
+                    arn_of("lifeboat/primary-token"),
+                    arn_of("lifeboat/dr-oauth-secret")
+                ]),
+            )
+            .set("ApprovalSigningSecretArn", arn_of(SIGNING_SECRET))
+            .set("DataBucketArns", serde_json::json!(data))
+            .set(
+                "HostedZoneId",
+                plan.dns
+                    .as_ref()
+                    .map(|d| d.hosted_zone_id.clone())
+                    .unwrap_or_else(|| "none".into()),
+            )
+            .set("ApproverEmails", serde_json::json!(emails));
+        let specs = template::functions(&self.template, &values)?;
+        let mut functions = Vec::new();
+        for (_, mut spec) in specs {
+            if let Some(url) = spec.environment.get_mut("APPROVAL_BASE_URL") {
+                *url = self.host.url.clone();
+            }
+            let credentials = gate::function_role(&self.moto_url(), &spec).await?;
+            functions.push(runtime::Function { spec, credentials });
+        }
+        self.host
+            .gate
+            .install(&functions, secret_arns.values().cloned().collect());
+        self.host.runtime.install(functions);
         Ok(())
     }
 

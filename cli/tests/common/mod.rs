@@ -64,6 +64,7 @@ pub fn options(kind: DrillKind, answer: Answer) -> DrillOptions {
         fixture: databricks_emulator::Fixture::Demo,
         verbose: false,
         kind,
+        binaries: false,
     }
 }
 

@@ -131,19 +131,29 @@ pub struct DeployConfig {
 }
 
 impl DeployConfig {
-    /// Reads `LEDGER_BUCKET`, `TOPIC_ARN`, `FAILOVER_STATE_MACHINE_ARN`, `PLAN_KEY`,
-    /// `APPROVAL_BASE_URL`.
+    /// Reads the template's variables: `LEDGER_BUCKET`, `PLAN_KEY` and `STACK_ID` (required),
+    /// and the per-function ones (`TOPIC_ARN`, `APPROVAL_*`, the state machine ARNs).
     pub fn from_env() -> Result<Self, StepError> {
-        let ledger_bucket = std::env::var("LEDGER_BUCKET").map_err(|_| {
-            StepError::InvalidInput("environment variable LEDGER_BUCKET is not set".into())
-        })?;
+        // The template's Globals set these for every function: a missing one is a broken
+        // deployment, refused at start (init error) rather than guessed.
+        let required = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    StepError::InvalidInput(format!("environment variable {name} is not set"))
+                })
+        };
+        let ledger_bucket = required("LEDGER_BUCKET")?;
+        let plan_key = required("PLAN_KEY")?;
+        let stack_id = required("STACK_ID")?;
         Ok(Self {
             ledger_bucket,
             topic_arn: std::env::var("TOPIC_ARN").ok().filter(|s| !s.is_empty()),
             failover_state_machine_arn: std::env::var("FAILOVER_STATE_MACHINE_ARN")
                 .ok()
                 .filter(|s| !s.is_empty()),
-            plan_key: std::env::var("PLAN_KEY").unwrap_or_else(|_| "plan/lifeboat.toml".into()),
+            plan_key,
             approval_base_url: std::env::var("APPROVAL_BASE_URL")
                 .ok()
                 .filter(|s| !s.is_empty()),
@@ -153,7 +163,7 @@ impl DeployConfig {
             approval_topic_arn: std::env::var("APPROVAL_TOPIC_ARN")
                 .ok()
                 .filter(|s| !s.is_empty()),
-            stack_id: std::env::var("STACK_ID").unwrap_or_else(|_| "unknown-stack".into()),
+            stack_id,
             readiness_state_machine_arn: std::env::var("READINESS_STATE_MACHINE_ARN")
                 .ok()
                 .filter(|s| !s.is_empty()),

@@ -1,0 +1,361 @@
+//! IAM at the local host: every AWS request a function binary makes arrives here (its
+//! `AWS_ENDPOINT_URL` is the host) signed with its role's session key; the gate works out what
+//! the request asks for (action, resources, condition keys — `local_iam::classify`) and
+//! evaluates the role's policy, read from the template, with AWS semantics. A denied request is
+//! answered as AWS would (403 naming the action and resource) and recorded, so a missing
+//! permission fails the drill with the action named. Allowed requests are recorded too: the
+//! set of grants a drill exercised.
+//!
+//! moto's own enforcement (`INITIAL_NO_AUTH_ACTION_COUNT`) is not used: it authorises every
+//! non-S3 service against resource `*` and denies any statement with a `Condition`, so the
+//! template's least-privilege policy could not pass it.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Mutex,
+};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::{
+    runtime::{Function, RoleCredentials},
+    template::FunctionSpec,
+    ACCOUNT, REGION,
+};
+
+/// One authorisation decision, as the drill's evidence of least privilege.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Decision {
+    /// The function (binary name).
+    pub function: String,
+    /// IAM action (`s3:GetObject`).
+    pub action: String,
+    /// Resource ARN (or `*`).
+    pub resource: String,
+    /// Whether the policy allowed it.
+    pub allowed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Caller {
+    function: String,
+    principal: String,
+    policy: Value,
+}
+
+/// The host's IAM gate (empty until binaries mode installs the functions).
+#[derive(Debug, Default)]
+pub struct Gate {
+    callers: Mutex<HashMap<String, Caller>>,
+    secret_arns: Mutex<Vec<String>>,
+    tokens: Mutex<HashMap<String, String>>,
+    decisions: Mutex<BTreeSet<Decision>>,
+}
+
+/// What the gate answers for one request.
+pub enum Verdict {
+    /// Not a function's request (the harness, the CLI): forwarded untouched.
+    Unchecked,
+    /// Allowed; `missing_key_is_403` when a 404 for this request must become 403 (S3 without
+    /// `s3:ListBucket` on the key).
+    Allowed {
+        /// Real S3 hides a missing key from a caller that may not list it.
+        missing_key_is_403: Option<(u16, &'static str, Vec<u8>)>,
+    },
+    /// Denied: the AWS-shaped answer.
+    Denied {
+        /// HTTP status.
+        status: u16,
+        /// Content type.
+        content_type: &'static str,
+        /// Body.
+        body: Vec<u8>,
+    },
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Gate {
+    /// Registers the functions' session keys and policies, and the stack's secret ARNs (a
+    /// function may name a secret by name; IAM authorises its ARN).
+    pub fn install(&self, functions: &[Function], secret_arns: Vec<String>) {
+        let mut callers = lock(&self.callers);
+        for f in functions {
+            callers.insert(
+                f.credentials.access_key_id.clone(),
+                Caller {
+                    function: f.spec.binary.clone(),
+                    principal: f.credentials.principal.clone(),
+                    policy: f.spec.policy.clone(),
+                },
+            );
+        }
+        *lock(&self.secret_arns) = secret_arns;
+    }
+
+    /// Remembers which state machine a task token belongs to, from an invocation payload that
+    /// carries both (`task_token` and an execution ARN): IAM authorises `SendTaskSuccess`
+    /// against the state machine.
+    pub fn note_invocation(&self, payload: &Value) {
+        let mut token = None;
+        let mut execution = None;
+        scan(payload, &mut token, &mut execution, 0);
+        if let (Some(t), Some(e)) = (token, execution) {
+            if let Some(machine) = machine_of_execution(&e) {
+                lock(&self.tokens).insert(t, machine);
+            }
+        }
+    }
+
+    /// Every decision so far (function, action, resource, allowed).
+    pub fn decisions(&self) -> Vec<Decision> {
+        lock(&self.decisions).iter().cloned().collect()
+    }
+
+    /// The denials so far, one line each (`function: action on resource`).
+    pub fn denials(&self) -> Vec<String> {
+        lock(&self.decisions)
+            .iter()
+            .filter(|d| !d.allowed)
+            .map(|d| format!("{}: {} on {}", d.function, d.action, d.resource))
+            .collect()
+    }
+
+    /// Checks one request.
+    pub fn check(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Verdict {
+        let request = local_iam::Request {
+            method,
+            path_and_query,
+            headers,
+            body,
+        };
+        let Some(key) = local_iam::access_key_id(&request) else {
+            return Verdict::Unchecked;
+        };
+        let Some(caller) = lock(&self.callers).get(key).cloned() else {
+            return Verdict::Unchecked;
+        };
+        let secrets = lock(&self.secret_arns).clone();
+        let tokens = lock(&self.tokens).clone();
+        let secret_arn = |name: &str| {
+            secrets
+                .iter()
+                .find(|arn| {
+                    arn.split(":secret:").nth(1).is_some_and(|rest| {
+                        rest.strip_prefix(name)
+                            .is_some_and(|suffix| suffix.len() == 7 && suffix.starts_with('-'))
+                    })
+                })
+                .cloned()
+        };
+        let token_machine = |token: &str| tokens.get(token).cloned();
+        let env = local_iam::Env {
+            region: REGION,
+            account: ACCOUNT,
+            partition: "aws",
+            secret_arn: &secret_arn,
+            token_state_machine: &token_machine,
+        };
+        let (protocol, auth) = match local_iam::classify(&request, &env) {
+            Ok(x) => x,
+            Err(e) => {
+                let auth = local_iam::Authorization {
+                    action: format!("unclassified ({e})"),
+                    resources: vec!["*".into()],
+                    context: BTreeMap::new(),
+                };
+                self.record(&caller, &auth, "*", false);
+                let protocol = local_iam::protocol_of(&request);
+                let (status, content_type, body) = local_iam::denial(
+                    &protocol,
+                    &caller.principal,
+                    &auth,
+                    "*",
+                    &local_iam::Decision::ImplicitDeny,
+                );
+                return Verdict::Denied {
+                    status,
+                    content_type,
+                    body,
+                };
+            }
+        };
+        let decision = if auth.action == "sts:GetCallerIdentity" {
+            local_iam::Decision::Allowed
+        } else {
+            local_iam::evaluate(&caller.policy, &auth)
+        };
+        let resource = auth.resources.join(",");
+        let allowed = matches!(decision, local_iam::Decision::Allowed);
+        self.record(&caller, &auth, &resource, allowed);
+        if !allowed {
+            let (status, content_type, body) =
+                local_iam::denial(&protocol, &caller.principal, &auth, &resource, &decision);
+            return Verdict::Denied {
+                status,
+                content_type,
+                body,
+            };
+        }
+        let missing_key_is_403 = local_iam::list_bucket_for_missing_key(&auth).and_then(|list| {
+            if matches!(local_iam::evaluate(&caller.policy, &list), local_iam::Decision::Allowed) {
+                None
+            } else {
+                let list_resource = list.resources.join(",");
+                Some(local_iam::denial(
+                    &protocol,
+                    &caller.principal,
+                    &auth,
+                    &resource,
+                    &local_iam::Decision::ImplicitDeny,
+                ))
+                .map(|d| {
+                    tracing::debug!(list = %list_resource, "a missing key answers 403 without ListBucket");
+                    d
+                })
+            }
+        });
+        Verdict::Allowed { missing_key_is_403 }
+    }
+
+    fn record(
+        &self,
+        caller: &Caller,
+        auth: &local_iam::Authorization,
+        resource: &str,
+        allowed: bool,
+    ) {
+        if !allowed {
+            tracing::warn!(function = %caller.function, action = %auth.action, resource, "IAM denied");
+        }
+        lock(&self.decisions).insert(Decision {
+            function: caller.function.clone(),
+            action: auth.action.clone(),
+            resource: resource.to_string(),
+            allowed,
+        });
+    }
+}
+
+fn scan(v: &Value, token: &mut Option<String>, execution: &mut Option<String>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, item) in m {
+                match (k.as_str(), item) {
+                    ("task_token", Value::String(s)) => *token = Some(s.clone()),
+                    (_, Value::String(s)) if s.contains(":execution:") && execution.is_none() => {
+                        *execution = Some(s.clone())
+                    }
+                    _ => scan(item, token, execution, depth + 1),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| scan(i, token, execution, depth + 1)),
+        _ => {}
+    }
+}
+
+/// `arn:aws:states:r:a:execution:MACHINE:NAME` → `arn:aws:states:r:a:stateMachine:MACHINE`.
+fn machine_of_execution(arn: &str) -> Option<String> {
+    let (head, rest) = arn.split_once(":execution:")?;
+    let machine = rest.split(':').next()?;
+    Some(format!("{head}:stateMachine:{machine}"))
+}
+
+/// Creates the function's role in moto with exactly the template's inline policies, assumes it
+/// and returns the session (what Lambda hands the function).
+pub async fn function_role(moto_url: &str, spec: &FunctionSpec) -> Result<RoleCredentials> {
+    let admin = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "test", "test", None, None, "local",
+        ))
+        .load()
+        .await;
+    let iam = aws_sdk_iam::Client::new(&admin);
+    let sts = aws_sdk_sts::Client::new(&admin);
+    let role = format!("lifeboat-{}", spec.binary);
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let created = iam
+        .create_role()
+        .role_name(&role)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .with_context(|| format!("creating the role {role}"))?;
+    let role_arn = created
+        .role()
+        .map(|r| r.arn().to_string())
+        .context("role without ARN")?;
+    for (i, document) in spec.policy.as_array().into_iter().flatten().enumerate() {
+        iam.put_role_policy()
+            .role_name(&role)
+            .policy_name(format!("{}Policy{i}", spec.logical_id))
+            .policy_document(document.to_string())
+            .send()
+            .await
+            .with_context(|| format!("putting the template's policy {i} on {role}"))?;
+    }
+    let session = sts
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name(format!("lifeboat-{}", spec.binary))
+        .send()
+        .await
+        .with_context(|| format!("assuming {role}"))?;
+    let creds = session.credentials().context("no credentials")?;
+    let principal = session
+        .assumed_role_user()
+        .map(|u| u.arn().to_string())
+        .unwrap_or_else(|| role_arn.clone());
+    Ok(RoleCredentials {
+        access_key_id: creds.access_key_id().to_string(),
+        secret_access_key: creds.secret_access_key().to_string(),
+        session_token: creds.session_token().to_string(),
+        principal,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_tokens_are_tied_to_their_state_machine() {
+        let gate = Gate::default();
+        gate.note_invocation(&serde_json::json!({
+            "stage": "failover",
+            "task_token": "tok-1",
+            "state": {"run": {"execution": "arn:aws:states:us-west-2:1:execution:lifeboat-failover:run-1"}},
+        }));
+        assert_eq!(
+            lock(&gate.tokens).get("tok-1").map(String::as_str),
+            Some("arn:aws:states:us-west-2:1:stateMachine:lifeboat-failover")
+        );
+        gate.note_invocation(&serde_json::json!({"task_token": "tok-2"}));
+        assert!(
+            !lock(&gate.tokens).contains_key("tok-2"),
+            "no execution, no mapping"
+        );
+        assert_eq!(
+            machine_of_execution("arn:aws:states:r:a:stateMachine:x"),
+            None
+        );
+    }
+}
