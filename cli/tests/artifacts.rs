@@ -116,7 +116,14 @@ async fn a_missing_permission_fails_the_drill_naming_the_action() {
         (
             "RunLedgerFunction",
             "s3:ListBucket",
-            "run-ledger: s3:GetObject",
+            "run-ledger: s3:ListBucket",
+        ),
+        // Real S3 answers a read of an absent key with 403 when the caller may not list it:
+        // the first delivery of an event reads a dedup record that does not exist yet.
+        (
+            "HealthIngestFunction",
+            "s3:ListBucket",
+            "health-ingest: s3:GetObject of a missing key (403, not 404",
         ),
         (
             "HealthIngestFunction",

@@ -60,8 +60,9 @@ pub enum Verdict {
     /// Allowed; `missing_key_is_403` when a 404 for this request must become 403 (S3 without
     /// `s3:ListBucket` on the key).
     Allowed {
-        /// Real S3 hides a missing key from a caller that may not list it.
-        missing_key_is_403: Option<(u16, &'static str, Vec<u8>)>,
+        /// Real S3 hides a missing key from a caller that may not list it: the 403 to answer
+        /// instead of a 404, and the denial to record when that happens.
+        missing_key_is_403: Option<(u16, &'static str, Vec<u8>, Decision)>,
     },
     /// Denied: the AWS-shaped answer.
     Denied {
@@ -207,24 +208,38 @@ impl Gate {
             };
         }
         let missing_key_is_403 = local_iam::list_bucket_for_missing_key(&auth).and_then(|list| {
-            if matches!(local_iam::evaluate(&caller.policy, &list), local_iam::Decision::Allowed) {
-                None
-            } else {
-                let list_resource = list.resources.join(",");
-                Some(local_iam::denial(
-                    &protocol,
-                    &caller.principal,
-                    &auth,
-                    &resource,
-                    &local_iam::Decision::ImplicitDeny,
-                ))
-                .map(|d| {
-                    tracing::debug!(list = %list_resource, "a missing key answers 403 without ListBucket");
-                    d
-                })
+            if matches!(
+                local_iam::evaluate(&caller.policy, &list),
+                local_iam::Decision::Allowed
+            ) {
+                return None;
             }
+            let (status, content_type, body) = local_iam::denial(
+                &protocol,
+                &caller.principal,
+                &auth,
+                &resource,
+                &local_iam::Decision::ImplicitDeny,
+            );
+            let decision = Decision {
+                function: caller.function.clone(),
+                action: format!(
+                    "{} of a missing key (403, not 404: no s3:ListBucket on {} for that prefix)",
+                    auth.action,
+                    list.resources.join(",")
+                ),
+                resource: resource.clone(),
+                allowed: false,
+            };
+            Some((status, content_type, body, decision))
         });
         Verdict::Allowed { missing_key_is_403 }
+    }
+
+    /// Records the denial behind a 403 answered for a missing key.
+    pub fn note_hidden_missing_key(&self, decision: Decision) {
+        tracing::warn!(function = %decision.function, action = %decision.action, resource = %decision.resource, "IAM denied");
+        lock(&self.decisions).insert(decision);
     }
 
     fn record(

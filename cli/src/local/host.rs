@@ -347,9 +347,10 @@ async fn proxy(
                 }
             }
             let bytes = resp.bytes().await.unwrap_or_default();
-            if let (StatusCode::NOT_FOUND, Some((denied, content_type, body))) =
+            if let (StatusCode::NOT_FOUND, Some((denied, content_type, body, decision))) =
                 (status, missing_key_is_403)
             {
+                state.gate.note_hidden_missing_key(decision);
                 let status = StatusCode::from_u16(denied).unwrap_or(StatusCode::FORBIDDEN);
                 return (status, [("content-type", content_type)], body).into_response();
             }
