@@ -85,6 +85,10 @@ pub struct Artifacts {
     pub allowed: usize,
     /// Calls a policy denied, `function: action on resource` — each fails the drill.
     pub denied: Vec<String>,
+    /// Every distinct call the policies allowed, `function: action on resource`: the grants
+    /// this drill exercised.
+    #[serde(default)]
+    pub calls: Vec<String>,
 }
 
 /// What a drill produced.
@@ -231,6 +235,11 @@ pub fn artifacts(env: &LocalEnv) -> Artifacts {
             .collect(),
         allowed: decisions.iter().filter(|d| d.allowed).count(),
         denied: env.host.gate.denials(),
+        calls: decisions
+            .iter()
+            .filter(|d| d.allowed)
+            .map(|d| format!("{}: {} on {}", d.function, d.action, d.resource))
+            .collect(),
     }
 }
 

@@ -114,6 +114,13 @@ enum LocalCommand {
         /// The DR plan to provision.
         #[arg(long, default_value = "lifeboat.toml")]
         plan: PathBuf,
+        /// Run the step handlers inside this process instead of the shipped function binaries.
+        #[arg(long)]
+        in_process: bool,
+        /// Use the function binaries as built (no `cargo build` first; tests that run under
+        /// `cargo test`, which holds the build lock, build them beforehand).
+        #[arg(long)]
+        no_build: bool,
     },
     /// Stop the local stack.
     Down,
@@ -572,7 +579,11 @@ async fn main() -> ExitCode {
         Command::Local { command, state } => {
             let state = state.unwrap_or_else(lifeboat::stack::default_state_path);
             match command {
-                LocalCommand::Up { plan } => lifeboat::local::up::up(&plan, &state).await,
+                LocalCommand::Up {
+                    plan,
+                    in_process,
+                    no_build,
+                } => lifeboat::local::up::up(&plan, &state, !in_process, !no_build).await,
                 LocalCommand::Down => lifeboat::local::up::down(&state).await,
                 LocalCommand::Env => lifeboat::local::up::env(&state).map(|e| print!("{e}")),
             }

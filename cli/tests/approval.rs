@@ -307,7 +307,9 @@ async fn approve_by_link_get_confirms_post_decides() {
             .unwrap_or_default();
         assert!(!body.contains(&token), "token leaked into {key}");
     }
-    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    // The callback's own log lines (its process's output in binaries mode) and this process's.
+    let logs =
+        String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned() + &p.env.function_output();
     assert!(logs.contains("decision by link"), "logs were captured");
     assert!(!logs.contains(&token), "token leaked into a log line");
     p.env.stop().await;
@@ -835,7 +837,7 @@ async fn signing_keys_rotate_and_short_keys_are_refused() {
         "n".repeat(40)
     ))
     .await;
-    p.env.deps.forget_signing_keys();
+    p.env.new_container("approval-callback");
     let (status, page) = get(&approve).await;
     assert_eq!(status, 200, "{page}");
     // ...until the key is rotated out; and the container keeps its keys until their TTL.
@@ -846,13 +848,13 @@ async fn signing_keys_rotate_and_short_keys_are_refused() {
     .await;
     let (status, _) = get(&approve).await;
     assert_eq!(status, 200, "cached keys are used until the TTL");
-    p.env.deps.forget_signing_keys();
+    p.env.new_container("approval-callback");
     let (status, page) = get(&approve).await;
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("no longer accepted"), "{page}");
     // A key too short to be safe: links unavailable (clear page), nothing decided.
     set("short".into()).await;
-    p.env.deps.forget_signing_keys();
+    p.env.new_container("approval-callback");
     let (status, page) = post(&approve, "").await;
     assert_eq!(status, 503, "{page}");
     assert!(page.contains("Nothing was decided"));

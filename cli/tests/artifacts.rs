@@ -104,6 +104,31 @@ async fn a_failover_runs_the_shipped_binaries_within_their_template_policies() {
         );
     }
     assert!(artifacts.allowed > 20, "{}", artifacts.allowed);
+    // The reviewers' list of each function's AWS calls (`aws-actions` in its Cargo.toml, which
+    // tests/infra holds the template to) is proven by what the binaries really called: every
+    // action observed is listed.
+    let root = repo_root().unwrap();
+    for call in &artifacts.calls {
+        let (function, rest) = call.split_once(": ").unwrap();
+        let action = rest.split(" on ").next().unwrap();
+        if action == "sts:GetCallerIdentity" {
+            continue;
+        }
+        let manifest =
+            std::fs::read_to_string(root.join("functions").join(function).join("Cargo.toml"))
+                .unwrap();
+        let manifest: toml::Table = toml::from_str(&manifest).unwrap();
+        let listed: Vec<&str> = manifest["package"]["metadata"]["lifeboat"]["aws-actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        assert!(
+            listed.contains(&action),
+            "{function} called {action} ({call}); its aws-actions list {listed:?} misses it"
+        );
+    }
 }
 
 /// Removing any one of these grants from the template fails the failover, with the action in

@@ -30,7 +30,8 @@ impl LocalUp {
         let root = lifeboat::local::moto::repo_root().unwrap();
         let child = Command::new(BIN)
             .current_dir(&root)
-            .args(["local", "up", "--state"])
+            // The function binaries are built before the tests (scripts/test.sh).
+            .args(["local", "up", "--no-build", "--state"])
             .arg(&state)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -63,6 +63,12 @@ pub enum Verdict {
         /// Real S3 hides a missing key from a caller that may not list it: the 403 to answer
         /// instead of a 404, and the denial to record when that happens.
         missing_key_is_403: Option<(u16, &'static str, Vec<u8>, Decision)>,
+        /// The calling function (binary name).
+        function: String,
+        /// The IAM action (`s3:PutObject`): what injected AWS faults match on.
+        action: String,
+        /// The wire protocol: the shape of an injected error.
+        protocol: local_iam::Protocol,
     },
     /// Denied: the AWS-shaped answer.
     Denied {
@@ -233,13 +239,38 @@ impl Gate {
             };
             Some((status, content_type, body, decision))
         });
-        Verdict::Allowed { missing_key_is_403 }
+        Verdict::Allowed {
+            missing_key_is_403,
+            function: caller.function.clone(),
+            action: auth.action.clone(),
+            protocol,
+        }
     }
 
     /// Records the denial behind a 403 answered for a missing key.
     pub fn note_hidden_missing_key(&self, decision: Decision) {
         tracing::warn!(function = %decision.function, action = %decision.action, resource = %decision.resource, "IAM denied");
+        Self::log_call(&decision);
         lock(&self.decisions).insert(decision);
+    }
+
+    /// Appends a new decision to `$LIFEBOAT_IAM_CALLS` when set (one JSON line each): the
+    /// calls a whole test run made, for reviewing and narrowing the template's grants.
+    fn log_call(decision: &Decision) {
+        let Some(path) = std::env::var_os("LIFEBOAT_IAM_CALLS") else {
+            return;
+        };
+        let Ok(line) = serde_json::to_string(decision) else {
+            return;
+        };
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
     }
 
     fn record(
@@ -252,12 +283,54 @@ impl Gate {
         if !allowed {
             tracing::warn!(function = %caller.function, action = %auth.action, resource, "IAM denied");
         }
-        lock(&self.decisions).insert(Decision {
+        let decision = Decision {
             function: caller.function.clone(),
             action: auth.action.clone(),
             resource: resource.to_string(),
             allowed,
-        });
+        };
+        if lock(&self.decisions).insert(decision.clone()) {
+            Self::log_call(&decision);
+        }
+    }
+}
+
+/// An AWS service error in `protocol`'s shape (what the SDK parses into a service error with
+/// this code; 5xx, throttling codes and `RequestTimeout` are retried by the SDK).
+pub fn aws_error(
+    protocol: local_iam::Protocol,
+    status: u16,
+    code: &str,
+    message: &str,
+) -> (u16, &'static str, Vec<u8>) {
+    use local_iam::Protocol;
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let (code, message) = (escape(code), escape(message));
+    match protocol {
+        Protocol::S3 => (
+            status,
+            "application/xml",
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>local</RequestId></Error>").into_bytes(),
+        ),
+        Protocol::Json | Protocol::Cbor => (
+            status,
+            "application/x-amz-json-1.1",
+            serde_json::json!({"__type": code, "message": message}).to_string().into_bytes(),
+        ),
+        Protocol::Query => (
+            status,
+            "text/xml",
+            format!("<ErrorResponse><Error><Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>local</RequestId></ErrorResponse>", if status >= 500 { "Receiver" } else { "Sender" }).into_bytes(),
+        ),
+        Protocol::RestXml => (
+            status,
+            "text/xml",
+            format!("<?xml version=\"1.0\"?><ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>local</RequestId></ErrorResponse>", if status >= 500 { "Receiver" } else { "Sender" }).into_bytes(),
+        ),
     }
 }
 

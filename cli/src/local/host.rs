@@ -30,11 +30,61 @@ use super::{
 use tokio::{net::TcpListener, task::JoinHandle};
 use tracing::{info, warn};
 
-/// Injected failures, for tests of "a Lambda killed mid-step".
+/// Injected failures, for tests of "a Lambda killed mid-step" and of AWS errors.
 #[derive(Debug, Default)]
 pub struct HostFaults {
     /// Step name → number of next invocations that fail as a crashed runtime.
     pub crash_next: HashMap<String, u32>,
+    /// AWS errors answered to the function binaries' calls instead of moto's answer (binaries
+    /// mode: the calls pass the host).
+    pub aws: Vec<AwsFault>,
+}
+
+/// One injected AWS fault: calls of `action` (by `function`, or any) get `status`/`code`
+/// — or, with `body`, that answer with status 200 — `remaining` times.
+#[derive(Debug, Clone)]
+pub struct AwsFault {
+    /// IAM action, `s3:PutObject`.
+    pub action: String,
+    /// Only this function's calls (binary name); None: every function's.
+    pub function: Option<String>,
+    /// HTTP status of the error.
+    pub status: u16,
+    /// The error code (`ServiceUnavailable`, `ThrottlingException`, `Throttling`, ...).
+    pub code: String,
+    /// A canned successful answer instead of an error (e.g. a `GetChange` still PENDING).
+    pub body: Option<String>,
+    /// How many more calls it hits (`u32::MAX`: all).
+    pub remaining: u32,
+}
+
+impl AwsFault {
+    /// `status`/`code` for the next `times` calls of `action` by any function.
+    pub fn error(action: &str, status: u16, code: &str, times: u32) -> Self {
+        Self {
+            action: action.into(),
+            function: None,
+            status,
+            code: code.into(),
+            body: None,
+            remaining: times,
+        }
+    }
+}
+
+impl HostFaults {
+    /// Takes the injected answer for `function` calling `action`, if any is left.
+    fn take_aws(&mut self, function: &str, action: &str) -> Option<AwsFault> {
+        let fault = self.aws.iter_mut().find(|f| {
+            f.remaining > 0
+                && f.action == action
+                && f.function.as_deref().is_none_or(|x| x == function)
+        })?;
+        if fault.remaining != u32::MAX {
+            fault.remaining -= 1;
+        }
+        Some(fault.clone())
+    }
 }
 
 /// One invocation, for progress displays and tests.
@@ -311,7 +361,37 @@ async fn proxy(
         .collect();
     let missing_key_is_403 = match state.gate.check(method.as_str(), path, &header_list, &body) {
         Verdict::Unchecked => None,
-        Verdict::Allowed { missing_key_is_403 } => missing_key_is_403,
+        Verdict::Allowed {
+            missing_key_is_403,
+            function,
+            action,
+            protocol,
+        } => {
+            let injected = state
+                .faults
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take_aws(&function, &action);
+            if let Some(f) = injected {
+                warn!(%function, %action, status = f.status, code = %f.code, "injected AWS fault");
+                let (status, content_type, bytes) = match &f.body {
+                    Some(b) => (200, "text/xml", b.clone().into_bytes()),
+                    None => super::gate::aws_error(protocol, f.status, &f.code, "injected fault"),
+                };
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return (
+                    status,
+                    [
+                        ("content-type", content_type),
+                        ("x-amzn-errortype", f.code.as_str()),
+                    ],
+                    bytes,
+                )
+                    .into_response();
+            }
+            missing_key_is_403
+        }
         Verdict::Denied {
             status,
             content_type,

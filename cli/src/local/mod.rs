@@ -760,6 +760,19 @@ impl LocalEnv {
         Ok(body)
     }
 
+    /// A new container for `function`: in binaries mode its idle processes are retired (the
+    /// next invocation starts cold, caches empty); in-process, the shared caches are emptied.
+    pub fn new_container(&self, function: &str) {
+        self.host.runtime.retire(function);
+        self.deps.forget_signing_keys();
+    }
+
+    /// What the handlers logged: in binaries mode the function processes' output (JSON lines,
+    /// `[function] ...`); in-process their logs go to this process's subscriber instead.
+    pub fn function_output(&self) -> String {
+        self.host.runtime.output().join("\n")
+    }
+
     /// The emulator of a site.
     pub fn emulator(&self, site: SiteRole) -> &RunningEmulator {
         match site {

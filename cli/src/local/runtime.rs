@@ -132,7 +132,12 @@ pub struct FunctionRuntime {
     log_dir: PathBuf,
     region: String,
     account: String,
+    /// The last lines every worker printed (`[function] line`), for tests that read logs.
+    output: Arc<Mutex<VecDeque<String>>>,
 }
+
+/// Lines of worker output kept in memory.
+const OUTPUT_KEPT: usize = 20_000;
 
 impl FunctionRuntime {
     /// A runtime whose workers reach the API at `host_addr` (`127.0.0.1:<port>`) and whose
@@ -156,6 +161,7 @@ impl FunctionRuntime {
             log_dir,
             region: region.to_string(),
             account: account.to_string(),
+            output: Arc::default(),
         }
     }
 
@@ -176,6 +182,23 @@ impl FunctionRuntime {
     /// The installed function of `binary`.
     pub fn function(&self, binary: &str) -> Option<Arc<Function>> {
         lock(&self.functions).get(binary).cloned()
+    }
+
+    /// Everything the workers printed (their JSON log lines), oldest first, each prefixed
+    /// with `[function]`.
+    pub fn output(&self) -> Vec<String> {
+        lock(&self.output).iter().cloned().collect()
+    }
+
+    /// Retires the idle workers of `binary`: its next invocation starts a new process (a new
+    /// Lambda container, with empty caches).
+    pub fn retire(&self, binary: &str) {
+        if let Some(idle) = lock(&self.idle).remove(binary) {
+            for w in idle {
+                w.stop();
+                lock(&self.workers).remove(&w.id);
+            }
+        }
     }
 
     /// Figures per function so far.
@@ -371,6 +394,8 @@ impl FunctionRuntime {
         {
             let tail = tail.clone();
             let log_path = log_path.clone();
+            let output = self.output.clone();
+            let function = spec.binary.clone();
             tokio::spawn(async move {
                 let mut file = tokio::fs::OpenOptions::new()
                     .create(true)
@@ -382,6 +407,13 @@ impl FunctionRuntime {
                 while let Ok(Some(line)) = lines.next_line().await {
                     if let Some(f) = file.as_mut() {
                         let _ = f.write_all(format!("[{id}] {line}\n").as_bytes()).await;
+                    }
+                    {
+                        let mut out = lock(&output);
+                        out.push_back(format!("[{function}] {line}"));
+                        if out.len() > OUTPUT_KEPT {
+                            out.pop_front();
+                        }
                     }
                     let mut t = lock(&tail);
                     t.push_back(line);

@@ -62,8 +62,9 @@ fn pid_alive(pid: u32) -> bool {
     }
 }
 
-/// Starts the local stack and serves until Ctrl-C, SIGTERM or `lifeboat local down`.
-pub async fn up(plan_path: &Path, state_path: &Path) -> Result<()> {
+/// Starts the local stack and serves until Ctrl-C, SIGTERM or `lifeboat local down`;
+/// `binaries`: the functions run as their shipped binaries (built first when `build`).
+pub async fn up(plan_path: &Path, state_path: &Path, binaries: bool, build: bool) -> Result<()> {
     if let Ok(text) = std::fs::read_to_string(state_path) {
         if let Ok(old) = serde_json::from_str::<LocalState>(&text) {
             if pid_alive(old.pid) && old.pid != std::process::id() {
@@ -76,8 +77,16 @@ pub async fn up(plan_path: &Path, state_path: &Path) -> Result<()> {
         }
     }
     let mut plan = crate::drill::load_plan(plan_path)?;
+    if binaries && build {
+        println!("building the function binaries (cargo build; a no-op when fresh)...");
+        super::build_functions(&super::moto::repo_root()?)?;
+    }
     println!("starting moto, two emulated workspaces and the Lambda host...");
-    let env = LocalEnv::start(LocalOptions::default()).await?;
+    let env = LocalEnv::start(LocalOptions {
+        binaries,
+        ..LocalOptions::default()
+    })
+    .await?;
     env.provision(&mut plan).await?;
     let state = state_of(&env);
     write_state(state_path, &state)?;

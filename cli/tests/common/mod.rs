@@ -16,6 +16,9 @@ pub async fn setup(edit: impl FnOnce(&mut Plan)) -> (LocalEnv, Plan) {
     setup_with(
         LocalOptions {
             lifecycle_delay: Duration::from_millis(200),
+            // The shipped artifacts: each function's binary, the template's environment and
+            // policy (built by `cargo build --workspace --bins` before the tests).
+            binaries: true,
             ..LocalOptions::default()
         },
         edit,
@@ -27,6 +30,7 @@ pub async fn setup(edit: impl FnOnce(&mut Plan)) -> (LocalEnv, Plan) {
 /// 1–3 min, ...) on an emulated clock 60 times faster: real timings in seconds.
 pub fn realistic() -> LocalOptions {
     LocalOptions {
+        binaries: true,
         lifecycle_profile: databricks_emulator::LifecycleProfile::Realistic,
         clock_speed: 60.0,
         ..LocalOptions::default()

@@ -1,0 +1,334 @@
+//! The fault matrix: one failover per scenario, on the shipped binaries (template environment,
+//! IAM enforced), each with one kind of fault injected — at a Databricks site (the emulators'
+//! fault rules and rate limits), at AWS (errors the host answers to the binaries' calls instead
+//! of moto), or to the functions themselves (killed mid-invocation, timed out). Every row then
+//! checks the same invariants:
+//!
+//! - a clear outcome: the one the row expects, the execution ended, the report in the ledger;
+//! - never both active (both sites' activity timelines);
+//! - none left behind: after a move every activation live before is live at exactly one site;
+//!   without a move the primary runs exactly what it ran before and DR runs nothing;
+//! - the lock released;
+//! - nothing lost in the ledger: no object deleted except a released lock;
+//! - no IAM denial.
+//!
+//! The table and its results are published in RELIABILITY.md.
+
+mod common;
+
+use std::{collections::BTreeSet, path::PathBuf, time::Duration};
+
+use lifeboat::{
+    drill::{self, Answer, DrillKind},
+    local::{
+        host::{AwsFault, HostFaults},
+        LocalEnv, LocalOptions,
+    },
+    verdict::live_activations,
+};
+use lifeboat_core::{plan::SiteRole, report::Outcome};
+use serde_json::{json, Value};
+use serde_yaml::Value as Yaml;
+
+/// One injected fault.
+#[derive(Clone)]
+enum Fault {
+    /// A fault rule at a site's emulator (`POST /__emulator/faults`).
+    Databricks(SiteRole, Value),
+    /// Every API family of a site limited to this many requests a second (a 429 storm).
+    RateLimits(SiteRole, u32),
+    /// AWS answers these calls of the binaries with an error (or a canned answer).
+    Aws(AwsFault),
+    /// The function's process is killed once, while it holds an invocation.
+    Killed(&'static str),
+    /// The function's `Timeout` in the template (seconds).
+    Timeout(&'static str, u64),
+    /// The replica's canary is two hours old (replication behind).
+    ReplicaBehind,
+}
+
+struct Scenario {
+    faults: Vec<Fault>,
+    expect: Outcome,
+}
+
+fn aws(action: &str, status: u16, code: &str, times: u32) -> Fault {
+    Fault::Aws(AwsFault::error(action, status, code, times))
+}
+
+fn aws_for(function: &str, action: &str, status: u16, code: &str, times: u32) -> Fault {
+    let mut f = AwsFault::error(action, status, code, times);
+    f.function = Some(function.into());
+    Fault::Aws(f)
+}
+
+const ALWAYS: u32 = u32::MAX;
+
+fn template_with_timeouts(faults: &[Fault]) -> Option<PathBuf> {
+    let timeouts: Vec<(&str, u64)> = faults
+        .iter()
+        .filter_map(|f| match f {
+            Fault::Timeout(logical, secs) => Some((*logical, *secs)),
+            _ => None,
+        })
+        .collect();
+    if timeouts.is_empty() {
+        return None;
+    }
+    let root = lifeboat::local::moto::repo_root().unwrap();
+    let text = std::fs::read_to_string(root.join("infra/template.yaml")).unwrap();
+    let mut doc: Yaml = serde_yaml::from_str(&text).unwrap();
+    for (logical, secs) in timeouts {
+        doc["Resources"][logical]["Properties"]["Timeout"] = Yaml::from(secs);
+    }
+    let path = std::env::temp_dir().join(format!(
+        "lifeboat-matrix-{}.yaml",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    Some(path)
+}
+
+async fn inject(env: &LocalEnv, plan: &lifeboat_core::plan::Plan, fault: &Fault) {
+    match fault {
+        Fault::Databricks(site, rule) => {
+            env.admin_post(*site, "faults", rule.clone()).await.unwrap();
+        }
+        Fault::RateLimits(site, per_second) => {
+            let limits: serde_json::Map<String, Value> = [
+                "jobs_update",
+                "jobs_read",
+                "runs_read",
+                "runs_write",
+                "clusters",
+                "pools",
+                "warehouses",
+                "pipelines",
+                "permissions",
+                "scim",
+                "sql",
+            ]
+            .iter()
+            .map(|f| (f.to_string(), json!(per_second)))
+            .collect();
+            env.admin_post(*site, "config", json!({ "rate_limits": limits }))
+                .await
+                .unwrap();
+        }
+        Fault::Aws(f) => lock_faults(env).aws.push(f.clone()),
+        Fault::Killed(function) => {
+            lock_faults(env).crash_next.insert(function.to_string(), 1);
+        }
+        Fault::Timeout(..) => {}
+        Fault::ReplicaBehind => {
+            let pair = &plan.replication.buckets[0];
+            let stale = lifeboat_core::steps::replication_check::Canary {
+                written_at: chrono::Utc::now() - chrono::Duration::hours(2),
+            };
+            env.aws
+                .s3
+                .put_object()
+                .bucket(&pair.replica)
+                .key(&pair.canary_key)
+                .body(serde_json::to_vec(&stale).unwrap().into())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn lock_faults(env: &LocalEnv) -> std::sync::MutexGuard<'_, HostFaults> {
+    env.host
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Ledger keys that have a delete marker (a deleted object).
+async fn deleted_ledger_keys(env: &LocalEnv) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut marker = None;
+    loop {
+        let page = env
+            .aws
+            .s3
+            .list_object_versions()
+            .bucket(lifeboat::local::LEDGER_BUCKET)
+            .set_key_marker(marker.clone())
+            .send()
+            .await
+            .unwrap();
+        for d in page.delete_markers() {
+            out.insert(d.key().unwrap_or_default().to_string());
+        }
+        if page.is_truncated() == Some(true) {
+            marker = page.next_key_marker().map(str::to_string);
+        } else {
+            return out;
+        }
+    }
+}
+
+async fn run(name: &str, scenario: Scenario) {
+    let template = template_with_timeouts(&scenario.faults);
+    let (env, plan) = common::setup_with(
+        LocalOptions {
+            lifecycle_delay: Duration::from_millis(200),
+            binaries: true,
+            template: template.clone(),
+            ..LocalOptions::default()
+        },
+        |_| {},
+    )
+    .await;
+    let live_primary_before =
+        live_activations(&env.admin_get(SiteRole::Primary, "state").await.unwrap());
+    let live_dr_before = live_activations(&env.admin_get(SiteRole::Dr, "state").await.unwrap());
+    for f in &scenario.faults {
+        inject(&env, &plan, f).await;
+    }
+    let result = drill::drive(
+        &env,
+        &plan,
+        &common::options(DrillKind::Failover, Answer::Approve),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{name}: the drill did not reach an end: {e:#}"));
+    // Faults off: the checks below read both sites and the ledger as an operator would.
+    let http = reqwest::Client::new();
+    for site in [SiteRole::Primary, SiteRole::Dr] {
+        let url = format!("{}/__emulator/faults", env.emulator(site).url());
+        http.delete(url).send().await.unwrap();
+    }
+    lock_faults(&env).aws.clear();
+    let artifacts = drill::artifacts(&env);
+    let primary_now = live_activations(&env.admin_get(SiteRole::Primary, "state").await.unwrap());
+    let dr_now = live_activations(&env.admin_get(SiteRole::Dr, "state").await.unwrap());
+    let lock = env
+        .deps
+        .ledger
+        .get_raw(&lifeboat_core::steps::run_ledger::lock_key(&plan.name))
+        .await
+        .unwrap();
+    let deleted = deleted_ledger_keys(&env).await;
+    let report_in_ledger = env
+        .deps
+        .ledger
+        .get_raw(&format!("runs/{}/report.json", result.run_id))
+        .await
+        .unwrap()
+        .is_some();
+    env.stop().await;
+    if let Some(t) = template {
+        let _ = std::fs::remove_file(t);
+    }
+
+    // A clear outcome.
+    assert_eq!(
+        result.outcome,
+        scenario.expect,
+        "{name}: outcome (execution {}); report:\n{}",
+        result.execution_status,
+        serde_json::to_string(&result.report)
+            .unwrap_or_default()
+            .chars()
+            .take(3000)
+            .collect::<String>()
+    );
+    assert!(
+        result.execution_status == "SUCCEEDED" || result.execution_status == "FAILED",
+        "{name}: execution {}",
+        result.execution_status
+    );
+    assert!(report_in_ledger, "{name}: no report in the ledger");
+    // Never both active.
+    assert!(
+        result.verdict.never_both_active,
+        "{name}: both active: {:?}",
+        result.verdict.overlaps
+    );
+    // None left behind.
+    if result.outcome.moved_production() {
+        assert!(
+            result.verdict.none_left_behind,
+            "{name}: left behind {:?}",
+            result.verdict.left_behind
+        );
+    } else {
+        assert_eq!(
+            primary_now, live_primary_before,
+            "{name}: without a move the primary runs what it ran"
+        );
+        assert_eq!(
+            dr_now, live_dr_before,
+            "{name}: without a move DR runs nothing new"
+        );
+    }
+    // The lock released; nothing lost.
+    assert!(lock.is_none(), "{name}: the lock is still held");
+    assert!(
+        deleted.iter().all(|k| k.starts_with("locks/")),
+        "{name}: ledger objects deleted: {deleted:?}"
+    );
+    assert!(
+        artifacts.denied.is_empty(),
+        "{name}: IAM denied {:?}",
+        artifacts.denied
+    );
+}
+
+macro_rules! matrix {
+    ($($name:ident: [$($fault:expr),* $(,)?] => $expect:expr;)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                run(stringify!($name), Scenario { faults: vec![$($fault),*], expect: $expect }).await;
+            }
+        )*
+        /// Every row, for RELIABILITY.md's count.
+        const ROWS: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+matrix! {
+    // Databricks: rate limits, 5xx, slow answers, dropped connections.
+    primary_429_storm: [Fault::RateLimits(SiteRole::Primary, 3)] => Outcome::Succeeded;
+    dr_429_storm: [Fault::RateLimits(SiteRole::Dr, 3)] => Outcome::Succeeded;
+    primary_5xx_burst: [Fault::Databricks(SiteRole::Primary, json!({"status": 503, "count": 15}))] => Outcome::Succeeded;
+    dr_5xx_burst: [Fault::Databricks(SiteRole::Dr, json!({"status": 500, "count": 15, "body": {"error_code": "INTERNAL_ERROR", "message": "injected"}}))] => Outcome::Succeeded;
+    primary_slow_answers: [Fault::Databricks(SiteRole::Primary, json!({"latency_ms": 1500, "probability": 0.2}))] => Outcome::Succeeded;
+    dr_dropped_connections: [Fault::Databricks(SiteRole::Dr, json!({"drop_connection": true, "probability": 0.1}))] => Outcome::Succeeded;
+    dr_cannot_start_clusters: [Fault::Databricks(SiteRole::Dr, json!({"method": "POST", "path_prefix": "/api/2.1/clusters/start", "status": 503}))] => Outcome::Aborted;
+    dr_sql_down_validation_fails: [Fault::Databricks(SiteRole::Dr, json!({"path_prefix": "/api/2.0/sql/statements", "status": 500}))] => Outcome::Aborted;
+    // Functions killed mid-invocation (the state machine's Retry runs them again).
+    run_ledger_killed: [Fault::Killed("run-ledger")] => Outcome::Succeeded;
+    request_approval_killed: [Fault::Killed("request-approval")] => Outcome::Succeeded;
+    shutdown_sweep_killed: [Fault::Killed("shutdown-sweep")] => Outcome::Succeeded;
+    dr_startup_killed: [Fault::Killed("dr-startup")] => Outcome::Succeeded;
+    activate_schedules_killed: [Fault::Killed("activate-schedules")] => Outcome::Succeeded;
+    validate_workspace_killed: [Fault::Killed("validate-workspace")] => Outcome::Succeeded;
+    dns_switch_killed: [Fault::Killed("dns-switch")] => Outcome::Succeeded;
+    // A function that outlives its Timeout, every time.
+    dr_startup_times_out: [Fault::Timeout("DrStartupFunction", 1), Fault::Databricks(SiteRole::Dr, json!({"path_prefix": "/api/2.1/clusters", "latency_ms": 2500}))] => Outcome::Aborted;
+    // AWS: transient errors the SDK retries, and outages that last.
+    secrets_throttled: [aws("secretsmanager:GetSecretValue", 400, "ThrottlingException", 2)] => Outcome::Succeeded;
+    // A pre-check that cannot run refuses the run before the first write.
+    secrets_down_before_approval: [aws_for("dr-config-check", "secretsmanager:GetSecretValue", 503, "ServiceUnavailable", ALWAYS)] => Outcome::Refused;
+    ledger_writes_slow_down: [aws("s3:PutObject", 503, "SlowDown", 3)] => Outcome::Succeeded;
+    // Within the SDK's three attempts (a longer outage of the first read fails health-ingest,
+    // and EventBridge redelivers the event: tests/detection.rs).
+    ledger_reads_fail_briefly: [aws("s3:GetObject", 500, "InternalError", 2)] => Outcome::Succeeded;
+    notifications_down: [aws_for("notify", "sns:Publish", 500, "InternalError", ALWAYS)] => Outcome::Succeeded;
+    lifecycle_events_down: [aws("events:PutEvents", 500, "InternalException", ALWAYS)] => Outcome::Succeeded;
+    route53_throttled: [aws("route53:ChangeResourceRecordSets", 400, "Throttling", 2)] => Outcome::Succeeded;
+    route53_down: [aws("route53:ChangeResourceRecordSets", 503, "ServiceUnavailable", ALWAYS)] => Outcome::Aborted;
+    ssm_down: [aws("ssm:PutParameter", 500, "InternalServerError", ALWAYS)] => Outcome::Aborted;
+    // Data: replication behind with the plan's `on_breach = "stop"`.
+    rpo_breach_stops: [Fault::ReplicaBehind] => Outcome::StoppedRpoBreach;
+}
+
+#[test]
+fn the_matrix_has_at_least_25_rows() {
+    assert!(ROWS.len() >= 25, "{}", ROWS.len());
+}
