@@ -12,7 +12,7 @@ use lifeboat::{
     drill::{self, Answer, DrillKind},
     local::{moto::repo_root, LocalOptions},
 };
-use serde_yaml::Value as Yaml;
+use yaml_serde::Value as Yaml;
 
 fn binaries(template: Option<PathBuf>) -> LocalOptions {
     LocalOptions {
@@ -27,13 +27,13 @@ fn binaries(template: Option<PathBuf>) -> LocalOptions {
 fn edited_template(edit: impl FnOnce(&mut Yaml)) -> PathBuf {
     let root = repo_root().unwrap();
     let text = std::fs::read_to_string(root.join("infra/template.yaml")).unwrap();
-    let mut doc: Yaml = serde_yaml::from_str(&text).unwrap();
+    let mut doc: Yaml = yaml_serde::from_str(&text).unwrap();
     edit(&mut doc);
     let path = std::env::temp_dir().join(format!(
         "lifeboat-template-{}.yaml",
         uuid::Uuid::new_v4().simple()
     ));
-    std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    std::fs::write(&path, yaml_serde::to_string(&doc).unwrap()).unwrap();
     path
 }
 
@@ -166,7 +166,8 @@ async fn a_missing_permission_fails_the_drill_naming_the_action() {
             "dns-switch: route53:ChangeResourceRecordSets",
         ),
     ];
-    for (function, action, expected) in table {
+    // Each row its own stack, all at once (they mostly wait).
+    let runs = table.map(|(function, action, expected)| async move {
         let template = without_permission(function, action);
         let (env, plan) = common::setup_with(binaries(Some(template.clone())), |_| {}).await;
         let result = drill::drive(
@@ -178,13 +179,15 @@ async fn a_missing_permission_fails_the_drill_naming_the_action() {
         let artifacts = drill::artifacts(&env);
         env.stop().await;
         let _ = std::fs::remove_file(&template);
+        (function, action, expected, result, artifacts)
+    });
+    for (function, action, expected, result, artifacts) in futures::future::join_all(runs).await {
         assert!(
             artifacts.denied.iter().any(|d| d.starts_with(expected)),
             "without {action} on {function}: denials {:?}",
             artifacts.denied
         );
-        if let Ok(r) = result {
-            let mut r = r;
+        if let Ok(mut r) = result {
             r.artifacts = Some(artifacts);
             assert!(
                 !r.passed(),

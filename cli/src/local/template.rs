@@ -12,7 +12,7 @@ use std::{
 };
 
 use serde_json::{json, Map, Value};
-use serde_yaml::Value as Yaml;
+use yaml_serde::Value as Yaml;
 
 /// Why the template could not be read or resolved; each names the resource and key.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +80,7 @@ pub fn functions(
 ) -> Result<BTreeMap<String, FunctionSpec>, TemplateError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| TemplateError::Read(format!("{}: {e}", path.display())))?;
-    let yaml: Yaml = serde_yaml::from_str(&text).map_err(|e| TemplateError::Read(e.to_string()))?;
+    let yaml: Yaml = yaml_serde::from_str(&text).map_err(|e| TemplateError::Read(e.to_string()))?;
     let doc = to_json(&yaml);
     let resolver = Resolver::new(&doc, values)?;
     let globals = doc
