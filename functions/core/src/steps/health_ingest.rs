@@ -552,4 +552,148 @@ mod tests {
         // No separator ambiguity between the two parts.
         assert_ne!(delivery_key("a|b", "c"), delivery_key("a", "b|c"));
     }
+
+    /// Parsers never panic on what EventBridge or the Health API could deliver: arbitrary
+    /// JSON under the event's own field names, corpus events with one field replaced by
+    /// anything (wrong types, huge numbers, deep nesting), and corpus texts cut anywhere. What
+    /// parses is classified, its start time read, its keys derived — none of which may panic.
+    /// Longer: `PROPTEST_CASES=100000 cargo test -p lifeboat-core never_panic` (RELIABILITY.md).
+    mod never_panic {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        const FIELDS: &[&str] = &[
+            "source",
+            "detail-type",
+            "region",
+            "detail",
+            "eventArn",
+            "service",
+            "eventTypeCode",
+            "eventTypeCategory",
+            "statusCode",
+            "communicationId",
+            "eventRegion",
+            "eventDescription",
+            "eventScopeCode",
+            "backupEvent",
+            "deliveredBy",
+            "startTime",
+            "language",
+            "latestDescription",
+        ];
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => prop::sample::select(FIELDS).prop_map(str::to_string),
+                1 => any::<String>(),
+            ]
+        }
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>()
+                    .prop_filter("JSON numbers are finite", |f| f.is_finite())
+                    .prop_map(Value::from),
+                any::<String>().prop_map(Value::String),
+                prop::sample::select(vec![
+                    "aws.health",
+                    "AWS Health Event",
+                    "issue",
+                    "open",
+                    "PUBLIC",
+                    "us-east-1",
+                    "MULTIPLE_SERVICES",
+                    "EC2",
+                    "Fri, 20 Nov 2026 06:00:00 GMT"
+                ])
+                .prop_map(|s| Value::String(s.into())),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                    prop::collection::vec((key(), inner), 0..8)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn corpus() -> Vec<String> {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/fixtures/health-events");
+            let mut texts: Vec<String> = std::fs::read_dir(dir)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("json"))
+                        .filter_map(|p| std::fs::read_to_string(p).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            texts.sort();
+            texts
+        }
+
+        /// Everything downstream of parsing, as `handle` runs it.
+        fn exercise(event: &HealthEvent, plan: &Plan) {
+            let _ = classify(event, plan);
+            if let Some(t) = event.detail.start_time.as_deref() {
+                let _ = parse_health_time(t);
+            }
+            let _ = delivery_key(&event.detail.event_arn, &event.detail.communication_id);
+            let _ = run_id_for(&event.detail.event_arn);
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(
+                std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256)
+            ))]
+
+            #[test]
+            fn arbitrary_json_never_panics(value in json()) {
+                let plan = plan();
+                if let Ok(event) = serde_json::from_value::<HealthEvent>(value) {
+                    exercise(&event, &plan);
+                }
+            }
+
+            #[test]
+            fn a_corpus_event_with_any_field_replaced_never_panics(
+                pick in any::<prop::sample::Index>(),
+                field in prop::sample::select(FIELDS),
+                value in json(),
+            ) {
+                let texts = corpus();
+                prop_assume!(!texts.is_empty());
+                let text = pick.get(&texts);
+                let mut doc: Value = serde_json::from_str(text).expect("the corpus is JSON");
+                if doc.get(field).is_some() {
+                    doc[field] = value;
+                } else if let Some(detail) = doc.get_mut("detail").and_then(Value::as_object_mut) {
+                    detail.insert(field.to_string(), value);
+                }
+                let plan = plan();
+                if let Ok(event) = serde_json::from_value::<HealthEvent>(doc) {
+                    exercise(&event, &plan);
+                }
+            }
+
+            #[test]
+            fn a_corpus_text_cut_anywhere_never_panics(pick in any::<prop::sample::Index>(), at in any::<prop::sample::Index>()) {
+                let texts = corpus();
+                prop_assume!(!texts.is_empty());
+                let text = pick.get(&texts);
+                let cut: String = text.chars().take(at.index(text.chars().count() + 1)).collect();
+                let plan = plan();
+                if let Ok(event) = serde_json::from_str::<HealthEvent>(&cut) {
+                    exercise(&event, &plan);
+                }
+            }
+        }
+    }
 }
