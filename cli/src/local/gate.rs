@@ -201,6 +201,16 @@ impl Gate {
         } else {
             local_iam::evaluate(&caller.policy, &auth)
         };
+        // Dependent action: S3 replication rules name a role, which the caller must be
+        // allowed to pass to S3 (`iam:PassRole`, `iam:PassedToService`).
+        let (auth, decision) = match (passed_role(&auth, body), &decision) {
+            (Some(pass), local_iam::Decision::Allowed) => {
+                self.record(&caller, &auth, &auth.resources.join(","), true);
+                let d = local_iam::evaluate(&caller.policy, &pass);
+                (pass, d)
+            }
+            _ => (auth, decision),
+        };
         let resource = auth.resources.join(",");
         let allowed = matches!(decision, local_iam::Decision::Allowed);
         self.record(&caller, &auth, &resource, allowed);
@@ -334,6 +344,21 @@ pub fn aws_error(
     }
 }
 
+/// The `iam:PassRole` a `PutBucketReplication` needs: the `<Role>` its configuration names,
+/// passed to S3.
+fn passed_role(auth: &local_iam::Authorization, body: &[u8]) -> Option<local_iam::Authorization> {
+    if auth.action != "s3:PutReplicationConfiguration" {
+        return None;
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Role>")? + "<Role>".len();
+    let end = start + text[start..].find("</Role>")?;
+    Some(
+        local_iam::Authorization::new("iam:PassRole", vec![text[start..end].trim().to_string()])
+            .with("iam:PassedToService", vec!["s3.amazonaws.com".into()]),
+    )
+}
+
 fn scan(v: &Value, token: &mut Option<String>, execution: &mut Option<String>, depth: usize) {
     if depth > 8 {
         return;
@@ -423,6 +448,34 @@ pub async fn function_role(moto_url: &str, spec: &FunctionSpec) -> Result<RoleCr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replication_rules_need_the_role_passed_to_s3() {
+        let put = local_iam::Authorization::new(
+            "s3:PutReplicationConfiguration",
+            vec!["arn:aws:s3:::src".into()],
+        );
+        let body = b"<ReplicationConfiguration><Role>arn:aws:iam::1:role/rep</Role><Rule/></ReplicationConfiguration>";
+        let pass = passed_role(&put, body).expect("a role is passed");
+        assert_eq!(pass.action, "iam:PassRole");
+        assert_eq!(pass.resources, vec!["arn:aws:iam::1:role/rep".to_string()]);
+        let granted = serde_json::json!([{"Statement": [{"Effect": "Allow", "Action": "iam:PassRole",
+            "Resource": "arn:aws:iam::1:role/rep",
+            "Condition": {"StringEquals": {"iam:PassedToService": "s3.amazonaws.com"}}}]}]);
+        assert!(matches!(
+            local_iam::evaluate(&granted, &pass),
+            local_iam::Decision::Allowed
+        ));
+        let other = serde_json::json!([{"Statement": [{"Effect": "Allow", "Action": "iam:PassRole",
+            "Resource": "arn:aws:iam::1:role/other"}]}]);
+        assert!(!matches!(
+            local_iam::evaluate(&other, &pass),
+            local_iam::Decision::Allowed
+        ));
+        let get = local_iam::Authorization::new("s3:GetReplicationConfiguration", vec![]);
+        assert!(passed_role(&get, body).is_none());
+        assert!(passed_role(&put, b"<ReplicationConfiguration/>").is_none());
+    }
 
     #[test]
     fn task_tokens_are_tied_to_their_state_machine() {

@@ -557,7 +557,7 @@ mod tests {
     /// JSON under the event's own field names, corpus events with one field replaced by
     /// anything (wrong types, huge numbers, deep nesting), and corpus texts cut anywhere. What
     /// parses is classified, its start time read, its keys derived — none of which may panic.
-    /// Longer: `PROPTEST_CASES=100000 cargo test -p lifeboat-core never_panic` (RELIABILITY.md).
+    /// Longer: `PROPTEST_CASES=150000 cargo test -p lifeboat-core --lib never_panic` (RELIABILITY.md).
     mod never_panic {
         use super::*;
         use proptest::prelude::*;
