@@ -25,22 +25,6 @@ mod common;
 use common::{setup, wait_end};
 
 /// Makes the replica's canary two hours old: replication is behind.
-async fn replica_two_hours_behind(env: &LocalEnv, plan: &Plan) {
-    let pair = &plan.replication.buckets[0];
-    let stale = lifeboat_core::steps::replication_check::Canary {
-        written_at: chrono::Utc::now() - chrono::Duration::hours(2),
-    };
-    env.aws
-        .s3
-        .put_object()
-        .bucket(&pair.replica)
-        .key(&pair.canary_key)
-        .body(serde_json::to_vec(&stale).unwrap().into())
-        .send()
-        .await
-        .unwrap();
-}
-
 async fn drive(env: &LocalEnv, plan: &Plan, answer: Answer) -> DrillResult {
     drill::drive(
         env,
@@ -888,7 +872,7 @@ async fn a_refusing_check_before_approval_touches_neither_site() {
 async fn rpo_breach_stops_before_the_target_is_activated() {
     let (env, plan) = setup(|_| {}).await;
     // The replica's canary is two hours old: replication is behind.
-    replica_two_hours_behind(&env, &plan).await;
+    common::replica_two_hours_behind(&env, &plan).await;
     let r = drive(&env, &plan, Answer::Approve).await;
     assert_eq!(r.outcome, Outcome::StoppedRpoBreach);
     assert!(unpaused(&activations(&env, SiteRole::Dr).await).is_empty());
@@ -1138,7 +1122,7 @@ async fn duplicate_health_events_start_one_execution() {
 async fn rpo_breach_with_ask_policy_needs_a_second_approval() {
     let (env, plan) =
         setup(|p| p.replication.on_breach = lifeboat_core::plan::RpoBreachPolicy::Ask).await;
-    replica_two_hours_behind(&env, &plan).await;
+    common::replica_two_hours_behind(&env, &plan).await;
     let r = drive(&env, &plan, Answer::Approve).await;
     assert!(r.outcome.is_success(), "{:#?}", r.report);
     assert!(

@@ -121,21 +121,7 @@ async fn inject(env: &LocalEnv, plan: &lifeboat_core::plan::Plan, fault: &Fault)
             lock_faults(env).crash_next.insert(function.to_string(), 1);
         }
         Fault::Timeout(..) => {}
-        Fault::ReplicaBehind => {
-            let pair = &plan.replication.buckets[0];
-            let stale = lifeboat_core::steps::replication_check::Canary {
-                written_at: chrono::Utc::now() - chrono::Duration::hours(2),
-            };
-            env.aws
-                .s3
-                .put_object()
-                .bucket(&pair.replica)
-                .key(&pair.canary_key)
-                .body(serde_json::to_vec(&stale).unwrap().into())
-                .send()
-                .await
-                .unwrap();
-        }
+        Fault::ReplicaBehind => common::replica_two_hours_behind(env, plan).await,
     }
 }
 
@@ -315,6 +301,7 @@ async fn every_row_of_the_fault_matrix_keeps_the_invariants() {
             }),
         ));
     }
+    assert!(!running.is_empty(), "no row is named {only:?}");
     let mut failed = Vec::new();
     for (name, handle) in running {
         match handle.await {

@@ -262,15 +262,7 @@ async fn invoke(
         }
     };
     let started = Instant::now();
-    if state.runtime.function(step.name()).is_some() {
-        if let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&body) {
-            state.gate.note_invocation(&payload);
-        }
-        let outcome = state.runtime.invoke(step.name(), body, crash).await;
-        let (ok, error) = match &outcome {
-            Outcome::Response(_) => (true, None),
-            Outcome::Error { error_type, .. } => (false, Some(error_type.clone())),
-        };
+    let record = |ok: bool, error: Option<String>| {
         state
             .log
             .lock()
@@ -281,6 +273,16 @@ async fn invoke(
                 error,
                 elapsed: started.elapsed(),
             });
+    };
+    if state.runtime.function(step.name()).is_some() {
+        if let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&body) {
+            state.gate.note_invocation(&payload);
+        }
+        let outcome = state.runtime.invoke(step.name(), body, crash).await;
+        match &outcome {
+            Outcome::Response(_) => record(true, None),
+            Outcome::Error { error_type, .. } => record(false, Some(error_type.clone())),
+        }
         return match outcome {
             Outcome::Response(bytes) => (
                 StatusCode::OK,
@@ -294,18 +296,6 @@ async fn invoke(
             } => function_error(&error_type, &message),
         };
     }
-    let record = |ok: bool, error: Option<String>| {
-        state
-            .log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Invocation {
-                step: step.name(),
-                ok,
-                error,
-                elapsed: started.elapsed(),
-            });
-    };
     if crash {
         record(false, Some("Runtime.ExitError".into()));
         return function_error(

@@ -185,3 +185,20 @@ pub fn screenshot(browser: &std::path::Path, html: &std::path::Path, shot: &std:
     assert!(status.success(), "chromium failed: {status}");
     assert!(shot.is_file(), "no screenshot at {}", shot.display());
 }
+
+/// Replication behind: the first bucket pair's replica canary is two hours old.
+pub async fn replica_two_hours_behind(env: &LocalEnv, plan: &Plan) {
+    let pair = &plan.replication.buckets[0];
+    let stale = lifeboat_core::steps::replication_check::Canary {
+        written_at: chrono::Utc::now() - chrono::Duration::hours(2),
+    };
+    env.aws
+        .s3
+        .put_object()
+        .bucket(&pair.replica)
+        .key(&pair.canary_key)
+        .body(serde_json::to_vec(&stale).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+}
