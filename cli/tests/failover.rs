@@ -1165,28 +1165,7 @@ async fn failover_survives_a_killed_lambda_5xx_and_a_429_storm() {
     )
     .await
     .unwrap();
-    let storm: serde_json::Map<String, Value> = [
-        "jobs_update",
-        "jobs_read",
-        "runs_read",
-        "clusters",
-        "pools",
-        "warehouses",
-        "pipelines",
-        "permissions",
-        "scim",
-        "sql",
-    ]
-    .iter()
-    .map(|f| (f.to_string(), serde_json::json!(3)))
-    .collect();
-    env.admin_post(
-        SiteRole::Dr,
-        "config",
-        serde_json::json!({ "rate_limits": storm }),
-    )
-    .await
-    .unwrap();
+    common::rate_limit_storm(&env, SiteRole::Dr, 3).await;
 
     let r = drive(&env, &plan, Answer::Approve).await;
     assert_eq!(r.outcome, Outcome::Succeeded, "{:#?}", r.report);

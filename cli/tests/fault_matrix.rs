@@ -96,25 +96,7 @@ async fn inject(env: &LocalEnv, plan: &lifeboat_core::plan::Plan, fault: &Fault)
             env.admin_post(*site, "faults", rule.clone()).await.unwrap();
         }
         Fault::RateLimits(site, per_second) => {
-            let limits: serde_json::Map<String, Value> = [
-                "jobs_update",
-                "jobs_read",
-                "runs_read",
-                "runs_write",
-                "clusters",
-                "pools",
-                "warehouses",
-                "pipelines",
-                "permissions",
-                "scim",
-                "sql",
-            ]
-            .iter()
-            .map(|f| (f.to_string(), json!(per_second)))
-            .collect();
-            env.admin_post(*site, "config", json!({ "rate_limits": limits }))
-                .await
-                .unwrap();
+            common::rate_limit_storm(env, *site, *per_second).await
         }
         Fault::Aws(f) => lock_faults(env).aws.push(f.clone()),
         Fault::Killed(function) => {

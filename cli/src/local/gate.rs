@@ -151,8 +151,9 @@ impl Gate {
         let Some(caller) = lock(&self.callers).get(key).cloned() else {
             return Verdict::Unchecked;
         };
-        let secrets = lock(&self.secret_arns).clone();
-        let tokens = lock(&self.tokens).clone();
+        // Held only while classifying (no await): nothing is copied per request.
+        let secrets = lock(&self.secret_arns);
+        let tokens = lock(&self.tokens);
         let secret_arn = |name: &str| {
             secrets
                 .iter()
@@ -196,6 +197,7 @@ impl Gate {
                 };
             }
         };
+        drop((tokens, secrets));
         let decision = if auth.action == "sts:GetCallerIdentity" {
             local_iam::Decision::Allowed
         } else {
@@ -391,17 +393,12 @@ fn machine_of_execution(arn: &str) -> Option<String> {
 
 /// Creates the function's role in moto with exactly the template's inline policies, assumes it
 /// and returns the session (what Lambda hands the function).
-pub async fn function_role(moto_url: &str, spec: &FunctionSpec) -> Result<RoleCredentials> {
-    let admin = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_url)
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            "test", "test", None, None, "local",
-        ))
-        .load()
-        .await;
-    let iam = aws_sdk_iam::Client::new(&admin);
-    let sts = aws_sdk_sts::Client::new(&admin);
+pub async fn function_role(
+    admin: &aws_config::SdkConfig,
+    spec: &FunctionSpec,
+) -> Result<RoleCredentials> {
+    let iam = aws_sdk_iam::Client::new(admin);
+    let sts = aws_sdk_sts::Client::new(admin);
     let role = format!("lifeboat-{}", spec.binary);
     let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});

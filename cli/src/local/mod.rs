@@ -645,7 +645,7 @@ impl LocalEnv {
         plan: &Plan,
         secret_arns: &std::collections::BTreeMap<String, String>,
     ) -> Result<()> {
-        let mut values = runtime::base_values(&self.host.url);
+        let mut values = runtime::base_values();
         let arn_of = |name: &str| secret_arns.get(name).cloned().unwrap_or_default();
         let mut data = Vec::new();
         for b in &plan.replication.buckets {
@@ -680,12 +680,13 @@ impl LocalEnv {
             )
             .set("ApproverEmails", serde_json::json!(emails));
         let specs = template::functions(&self.template, &values)?;
+        let admin = admin_config(&self.moto_url()).await;
         let mut functions = Vec::new();
         for (_, mut spec) in specs {
             if let Some(url) = spec.environment.get_mut("APPROVAL_BASE_URL") {
                 *url = self.host.url.clone();
             }
-            let credentials = gate::function_role(&self.moto_url(), &spec).await?;
+            let credentials = gate::function_role(&admin, &spec).await?;
             functions.push(runtime::Function { spec, credentials });
         }
         self.host
@@ -853,17 +854,22 @@ fn mailbox_name(mailbox: &str) -> String {
         .collect()
 }
 
-/// Creates an IAM user with an access key in moto and an STS client that runs as it.
-async fn iam_user(moto_url: &str, name: &str) -> Result<Operator> {
-    let admin = aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// moto's administrator (its default credentials): what provisioning creates users and roles
+/// with.
+pub(crate) async fn admin_config(moto_url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto_url)
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_sts::config::Credentials::new(
             "test", "test", None, None, "local",
         ))
         .load()
-        .await;
-    let iam = aws_sdk_iam::Client::new(&admin);
+        .await
+}
+
+/// Creates an IAM user with an access key in moto and an STS client that runs as it.
+async fn iam_user(moto_url: &str, name: &str) -> Result<Operator> {
+    let iam = aws_sdk_iam::Client::new(&admin_config(moto_url).await);
     iam.create_user()
         .user_name(name)
         .send()

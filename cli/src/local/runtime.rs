@@ -653,8 +653,9 @@ async fn init_error(
 
 /// The template values of the local stack that do not depend on provisioning (tests of the
 /// template reader use these; the local environment adds secrets, zone and buckets).
+#[cfg(test)]
 pub fn template_values_for_tests() -> LocalValues {
-    let mut v = base_values("http://127.0.0.1:1");
+    let mut v = base_values();
     v.set(
         "WorkspaceSecretArns",
         serde_json::json!(["arn:aws:secretsmanager:us-west-2:123456789012:secret:x"]),
@@ -673,7 +674,7 @@ pub fn template_values_for_tests() -> LocalValues {
 }
 
 /// The values every local stack shares: pseudo parameters, the ledger, topics, state machines.
-pub fn base_values(host_url: &str) -> LocalValues {
+pub fn base_values() -> LocalValues {
     use super::{
         machine_arn, ACCOUNT, APPROVAL_TOPIC, FAILOVER_MACHINE, LEDGER_BUCKET, PLAN_KEY,
         READINESS_MACHINE, REGION, STACK_ID, STACK_NAME, TOPIC,
@@ -708,6 +709,5 @@ pub fn base_values(host_url: &str) -> LocalValues {
         )
         // API Gateway is played by the host: the approval links point at it.
         .set("ApprovalApi", "local-approval-api");
-    let _ = host_url;
     v
 }

@@ -202,3 +202,30 @@ pub async fn replica_two_hours_behind(env: &LocalEnv, plan: &Plan) {
         .await
         .unwrap();
 }
+
+/// A 429 storm at `site`: every API family limited to `per_second` requests a second.
+pub async fn rate_limit_storm(
+    env: &LocalEnv,
+    site: lifeboat_core::plan::SiteRole,
+    per_second: u32,
+) {
+    let limits: serde_json::Map<String, serde_json::Value> = [
+        "jobs_update",
+        "jobs_read",
+        "runs_read",
+        "runs_write",
+        "clusters",
+        "pools",
+        "warehouses",
+        "pipelines",
+        "permissions",
+        "scim",
+        "sql",
+    ]
+    .iter()
+    .map(|f| (f.to_string(), serde_json::json!(per_second)))
+    .collect();
+    env.admin_post(site, "config", serde_json::json!({ "rate_limits": limits }))
+        .await
+        .unwrap();
+}
