@@ -27,8 +27,6 @@ UNSCOPABLE = {
     # The Health API's DescribeEvents takes no resource.
     "health:DescribeEvents",
 }
-# `Fn::ForEach::...` entries (AWS::LanguageExtensions) are loops, not resources.
-RESOURCES = {k: v for k, v in RESOURCES.items() if isinstance(v, dict)}
 
 
 def functions():
@@ -107,17 +105,24 @@ def test_approval_links_travel_only_on_a_filtered_per_approver_topic():
     """Each approver's subscription is filtered to their own messages; the broadcast topic
     (notifications, requests without links) is a different topic; the callback can resume
     every machine that waits for approval; the API is throttled and its function capped."""
-    raw, _ = decode(str(ROOT / "infra" / "template.yaml"))
-    assert "AWS::LanguageExtensions" in raw["Transform"]
-    loop = raw["Resources"]["Fn::ForEach::Approvers"]
-    assert loop[1] == {"Ref": "ApproverEmails"}
-    (sub,) = loop[2].values()
-    props = sub["Properties"]
-    assert props["TopicArn"] == {"Ref": "ApprovalTopic"}
-    assert props["FilterPolicy"] == {"approver": [{"Ref": "Email"}]}
-    assert props["FilterPolicyScope"] == "MessageAttributes"
+    slots = sorted(n for n in RESOURCES if n.startswith("ApproverSubscription"))
+    assert slots == [f"ApproverSubscription{i}" for i in range(8)], slots
+    for i, name in enumerate(slots):
+        res = RESOURCES[name]
+        assert res["Condition"] == f"HasApprover{i}"
+        props = res["Properties"]
+        assert props["TopicArn"] == {"Ref": "ApprovalTopic"}
+        assert props["FilterPolicyScope"] == "MessageAttributes"
+        # The subscription's address and its filter are the same slot of the list.
+        assert props["FilterPolicy"] == {"approver": [props["Endpoint"]]}
+        assert props["Endpoint"]["Fn::Select"][0] == i
+        assert TEMPLATE["Conditions"][f"HasApprover{i}"] == {
+            "Fn::Not": [{"Fn::Equals": [props["Endpoint"], ""]}]
+        }
     for name, res in RESOURCES.items():
         if res["Type"] == "AWS::SNS::Subscription":
+            if name.startswith("ApproverSubscription"):
+                continue
             assert res["Properties"]["TopicArn"] != {"Ref": "ApprovalTopic"}, (
                 f"{name}: an unfiltered subscription to the approval topic"
             )

@@ -371,6 +371,23 @@ impl Resolver {
                     .collect();
                 Ok(Value::String(strings.join(sep)))
             }
+            "Fn::Split" => {
+                let parts = arg
+                    .as_array()
+                    .filter(|p| p.len() == 2)
+                    .ok_or_else(|| unsupported("Split needs 2 items"))?;
+                let sep = parts[0]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| unsupported("Split delimiter"))?;
+                let text = self.resolve(&parts[1], at)?;
+                let text = text
+                    .as_str()
+                    .ok_or_else(|| unsupported("Split of a non-string"))?;
+                Ok(Value::Array(
+                    text.split(sep).map(|x| Value::String(x.into())).collect(),
+                ))
+            }
             "Fn::Select" => {
                 let parts = arg
                     .as_array()
@@ -539,7 +556,6 @@ Globals:
         LEDGER: !Ref Bucket
         LOG: info
 Resources:
-  Fn::ForEach::Things: [X, [a], {}]
   OneFunction:
     Type: AWS::Serverless::Function
     Metadata: {BuildProperties: {Binary: one}}
@@ -611,6 +627,40 @@ Resources:
             let err = spec(&yaml).expect_err(to).to_string();
             assert!(err.contains(expected), "{to}: {err}");
         }
+    }
+
+    /// The approver slots: each e-mail approver's subscription exists, and no more, for 0, 1,
+    /// 2 and 8 approvers (the padded list never makes `Fn::Select` run past its end).
+    #[test]
+    fn each_email_approver_gets_one_subscription_slot() -> anyhow::Result<()> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join("infra/template.yaml"))?;
+        let doc = to_json(&yaml_serde::from_str::<Yaml>(&text)?);
+        let slots = lifeboat_core::plan::MAX_EMAIL_APPROVERS;
+        for count in [0, 1, 2, slots] {
+            let emails: Vec<String> = (0..count).map(|i| format!("a{i}@x.com")).collect();
+            let mut values = LocalValues::default();
+            values.set("ApproverEmails", json!(emails));
+            let resolver = Resolver::new(&doc, &values)?;
+            for slot in 0..slots {
+                let name = format!("ApproverSubscription{slot}");
+                let resource = &doc["Resources"][&name];
+                let condition = resource["Condition"].as_str().unwrap_or_default();
+                let exists = resolver.condition(condition, &name)?;
+                assert_eq!(exists, slot < count, "{count} approvers, slot {slot}");
+                if exists {
+                    let endpoint = resolver.resolve(&resource["Properties"]["Endpoint"], &name)?;
+                    let filter =
+                        resolver.resolve(&resource["Properties"]["FilterPolicy"], &name)?;
+                    assert_eq!(endpoint, json!(emails[slot]));
+                    assert_eq!(filter, json!({"approver": [emails[slot]]}));
+                }
+            }
+            assert!(doc["Resources"]
+                .get(format!("ApproverSubscription{slots}"))
+                .is_none());
+        }
+        Ok(())
     }
 
     #[test]

@@ -1063,6 +1063,10 @@ fn overlap(a: &Principal, b: &Principal) -> Option<&'static str> {
     }
 }
 
+/// E-mail approvers the template can subscribe, one filtered subscription each
+/// (`ApproverSubscription0..7` in `infra/template.yaml`; `sam build` cannot read `Fn::ForEach`).
+pub const MAX_EMAIL_APPROVERS: usize = 8;
+
 /// Checks the approval settings: every approver a distinct person, every IAM principal mapped
 /// to exactly one of them, and a two-person rule that can be met.
 fn validate_approval(a: &Approval) -> Result<(), PlanError> {
@@ -1090,6 +1094,23 @@ fn validate_approval(a: &Approval) -> Result<(), PlanError> {
                     ),
                 ));
             }
+        }
+        if matches!(id, Identity::Email(_))
+            && listed
+                .iter()
+                .filter(|l| matches!(l, Identity::Email(_)))
+                .count()
+                == MAX_EMAIL_APPROVERS
+        {
+            return Err(invalid(
+                key,
+                format!(
+                    "is e-mail approver number {}, but the template gives at most \
+                     {MAX_EMAIL_APPROVERS} e-mail approvers a subscription of their own: this \
+                     one would never receive links",
+                    MAX_EMAIL_APPROVERS + 1
+                ),
+            ));
         }
         listed.push(id);
     }
@@ -1457,6 +1478,17 @@ mod tests {
                 "approver neither e-mail nor ARN",
                 vec![approvers(r#"["on-call"]"#)],
                 Some(("approval.approvers[0]", "neither")),
+            ),
+            (
+                "nine e-mail approvers",
+                vec![approvers(&format!(
+                    "[{}]",
+                    (0..9)
+                        .map(|i| format!("\"a{i}@x.com\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))],
+                Some(("approval.approvers[8]", "at most 8 e-mail approvers")),
             ),
             (
                 "approver a group ARN",
