@@ -123,6 +123,48 @@ async fn a_failed_start_leaves_the_event_retryable() {
     env.stop().await;
 }
 
+/// EventBridge does not order deliveries: the `closed` update of an issue can arrive before
+/// an `open` one. The older open update starts nothing; one AWS sent after the closure (the
+/// issue reopened) does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_update_delivered_after_the_closed_one_starts_nothing() {
+    let (env, _plan) = common::setup(|_| {}).await;
+    let events: std::collections::BTreeMap<String, Value> = corpus().into_iter().collect();
+    let open = events["01-ec2-issue-open"].clone();
+    let closed = events["05-ec2-issue-closed"].clone();
+    let arn = open["detail"]["eventArn"].as_str().unwrap().to_string();
+    assert_eq!(closed["detail"]["eventArn"], open["detail"]["eventArn"]);
+    let ingest = |event: Value| {
+        let env = &env;
+        async move {
+            serde_json::from_value::<IngestOutput>(
+                env.invoke("health-ingest", &event).await.unwrap(),
+            )
+            .unwrap()
+        }
+    };
+    let out = ingest(closed).await;
+    assert!(
+        matches!(out, IngestOutput::Ignored { ref reason } if reason.contains("closed")),
+        "{out:?}"
+    );
+    let out = ingest(open.clone()).await;
+    let IngestOutput::Ignored { reason } = out else {
+        panic!("an older open update started something: {out:?}")
+    };
+    assert!(reason.contains("out of order"), "{reason}");
+    let run = run_id_for(&arn).0;
+    assert_eq!(executions_named(&env, &run).await, 0);
+    // AWS updated the event after it closed it: a new communication, newer than the closure.
+    let mut reopened = open;
+    reopened["detail"]["communicationId"] = "A1B2C-4".into();
+    reopened["detail"]["lastUpdatedTime"] = "Fri, 20 Nov 2026 07:00:00 GMT".into();
+    let out = ingest(reopened).await;
+    assert!(matches!(out, IngestOutput::Started { .. }), "{out:?}");
+    assert_eq!(executions_named(&env, &run).await, 1);
+    env.stop().await;
+}
+
 /// The Health API, which nothing local can run: canned answers in the API's shapes.
 struct CannedHealthApi(Result<Vec<HealthEventRecord>, HealthApiError>);
 

@@ -46,6 +46,12 @@ enum Fault {
     Timeout(&'static str, u64),
     /// The replica's canary is two hours old (replication behind).
     ReplicaBehind,
+    /// Realistic lifecycles (cluster start 180–300 s, warehouse start 60–180 s, emulated)
+    /// at this clock speed-up, and the plan's `startup.ready_timeout_seconds`.
+    SlowStartup {
+        clock_speed: f64,
+        ready_timeout_seconds: u32,
+    },
 }
 
 struct Scenario {
@@ -64,6 +70,23 @@ fn aws_for(function: &str, action: &str, status: u16, code: &str, times: u32) ->
 }
 
 const ALWAYS: u32 = u32::MAX;
+
+/// Route 53 applies the switch's change but never reports it INSYNC (`dns-switch` only).
+fn dns_never_insync() -> [Fault; 2] {
+    let mut accepted = AwsFault::error("route53:ChangeResourceRecordSets", 200, "", ALWAYS);
+    accepted.function = Some("dns-switch".into());
+    accepted.rewrite = Some(("INSYNC".into(), "PENDING".into()));
+    let mut pending = AwsFault::error("route53:GetChange", 200, "", ALWAYS);
+    pending.function = Some("dns-switch".into());
+    pending.body = Some(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<GetChangeResponse \
+         xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><ChangeInfo>\
+         <Id>/change/C0LIFEBOAT</Id><Status>PENDING</Status>\
+         <SubmittedAt>2026-11-30T17:00:00.000Z</SubmittedAt></ChangeInfo></GetChangeResponse>"
+            .into(),
+    );
+    [Fault::Aws(accepted), Fault::Aws(pending)]
+}
 
 fn template_with_timeouts(faults: &[Fault]) -> Option<PathBuf> {
     let timeouts: Vec<(&str, u64)> = faults
@@ -102,7 +125,7 @@ async fn inject(env: &LocalEnv, plan: &lifeboat_core::plan::Plan, fault: &Fault)
         Fault::Killed(function) => {
             lock_faults(env).crash_next.insert(function.to_string(), 1);
         }
-        Fault::Timeout(..) => {}
+        Fault::Timeout(..) | Fault::SlowStartup { .. } => {}
         Fault::ReplicaBehind => common::replica_two_hours_behind(env, plan).await,
     }
 }
@@ -112,6 +135,40 @@ fn lock_faults(env: &LocalEnv) -> std::sync::MutexGuard<'_, HostFaults> {
         .faults
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Where clients are sent: the alias's CNAME and the plan's client parameters.
+#[derive(Debug, PartialEq)]
+struct Clients {
+    cname: Option<String>,
+    parameters: Vec<Option<String>>,
+}
+
+async fn clients(env: &LocalEnv, plan: &lifeboat_core::plan::Plan) -> Clients {
+    let dns = plan.dns.as_ref().expect("the matrix plan moves clients");
+    let fqdn = format!("{}.", dns.record_name.trim_end_matches('.'));
+    let sets = env
+        .aws
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&dns.hosted_zone_id)
+        .start_record_name(&fqdn)
+        .send()
+        .await
+        .unwrap();
+    let cname = sets
+        .resource_record_sets()
+        .iter()
+        .find(|r| r.name() == fqdn)
+        .and_then(|r| r.resource_records().first())
+        .map(|v| v.value().to_string());
+    let mut parameters = Vec::new();
+    for name in &dns.ssm_parameters {
+        let value = env.aws.ssm.get_parameter().name(name).send().await.ok();
+        parameters
+            .push(value.and_then(|v| v.parameter().and_then(|p| p.value().map(str::to_string))));
+    }
+    Clients { cname, parameters }
 }
 
 /// Ledger keys that have a delete marker (a deleted object).
@@ -141,19 +198,34 @@ async fn deleted_ledger_keys(env: &LocalEnv) -> BTreeSet<String> {
 
 async fn run(name: &str, scenario: Scenario) {
     let template = template_with_timeouts(&scenario.faults);
-    let (env, plan) = common::setup_with(
-        LocalOptions {
-            lifecycle_delay: Duration::from_millis(200),
-            binaries: true,
-            template: template.clone(),
-            ..LocalOptions::default()
-        },
-        |_| {},
-    )
+    let mut options = LocalOptions {
+        lifecycle_delay: Duration::from_millis(200),
+        binaries: true,
+        template: template.clone(),
+        ..LocalOptions::default()
+    };
+    let mut ready_timeout = None;
+    for f in &scenario.faults {
+        if let Fault::SlowStartup {
+            clock_speed,
+            ready_timeout_seconds,
+        } = f
+        {
+            options.lifecycle_profile = databricks_emulator::LifecycleProfile::Realistic;
+            options.clock_speed = *clock_speed;
+            ready_timeout = Some(*ready_timeout_seconds);
+        }
+    }
+    let (env, plan) = common::setup_with(options, |plan| {
+        if let Some(t) = ready_timeout {
+            plan.startup.ready_timeout_seconds = t;
+        }
+    })
     .await;
     let live_primary_before =
         live_activations(&env.admin_get(SiteRole::Primary, "state").await.unwrap());
     let live_dr_before = live_activations(&env.admin_get(SiteRole::Dr, "state").await.unwrap());
+    let clients_before = clients(&env, &plan).await;
     for f in &scenario.faults {
         inject(&env, &plan, f).await;
     }
@@ -181,6 +253,7 @@ async fn run(name: &str, scenario: Scenario) {
         .await
         .unwrap();
     let deleted = deleted_ledger_keys(&env).await;
+    let clients_now = clients(&env, &plan).await;
     let report_in_ledger = env
         .deps
         .ledger
@@ -232,6 +305,24 @@ async fn run(name: &str, scenario: Scenario) {
         assert_eq!(
             dr_now, live_dr_before,
             "{name}: without a move DR runs nothing new"
+        );
+    }
+    // Clients where production runs: at the target after a move, as they were without one
+    // (an aborted switch is undone).
+    if result.outcome.moved_production() {
+        let dr = plan.site(SiteRole::Dr);
+        let expected = Clients {
+            cname: Some(dr.cname_target()),
+            parameters: vec![Some(dr.workspace_url.clone()); clients_before.parameters.len()],
+        };
+        assert_eq!(
+            clients_now, expected,
+            "{name}: clients not at DR after the move"
+        );
+    } else {
+        assert_eq!(
+            clients_now, clients_before,
+            "{name}: clients moved although production did not"
         );
     }
     // The lock released; nothing lost.
@@ -332,6 +423,9 @@ matrix! {
     validate_workspace_killed: [Fault::Killed("validate-workspace")] => Outcome::Succeeded;
     dns_switch_killed: [Fault::Killed("dns-switch")] => Outcome::Succeeded;
     // A function that outlives its Timeout, every time.
+    // Start-up slower than the plan allows: realistic cluster and warehouse starts (3–5 min,
+    // emulated) at a 30x clock take 6–10 s against a 3 s `ready_timeout_seconds`.
+    startup_slower_than_its_timeout: [Fault::SlowStartup { clock_speed: 30.0, ready_timeout_seconds: 3 }] => Outcome::Aborted;
     dr_startup_times_out: [Fault::Timeout("DrStartupFunction", 1), Fault::Databricks(SiteRole::Dr, json!({"path_prefix": "/api/2.1/clusters", "latency_ms": 2500}))] => Outcome::Aborted;
     // AWS: transient errors the SDK retries, and outages that last.
     secrets_throttled: [aws("secretsmanager:GetSecretValue", 400, "ThrottlingException", 2)] => Outcome::Succeeded;
@@ -345,6 +439,9 @@ matrix! {
     lifecycle_events_down: [aws("events:PutEvents", 500, "InternalException", ALWAYS)] => Outcome::Succeeded;
     route53_throttled: [aws("route53:ChangeResourceRecordSets", 400, "Throttling", 2)] => Outcome::Succeeded;
     route53_down: [aws("route53:ChangeResourceRecordSets", 503, "ServiceUnavailable", ALWAYS)] => Outcome::Aborted;
+    // The alias changed but never confirmed: each attempt waits until its deadline, the
+    // retries run out, the drill aborts, and the abort points clients back at the primary.
+    dns_never_insync: [Fault::Timeout("DnsSwitchFunction", 20), dns_never_insync()[0].clone(), dns_never_insync()[1].clone()] => Outcome::Aborted;
     ssm_down: [aws("ssm:PutParameter", 500, "InternalServerError", ALWAYS)] => Outcome::Aborted;
     // Data: replication behind with the plan's `on_breach = "stop"`.
     rpo_breach_stops: [Fault::ReplicaBehind] => Outcome::StoppedRpoBreach;

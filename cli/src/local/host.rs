@@ -54,6 +54,9 @@ pub struct AwsFault {
     pub code: String,
     /// A canned successful answer instead of an error (e.g. a `GetChange` still PENDING).
     pub body: Option<String>,
+    /// The call goes through, and in its answer this text is replaced by that one (e.g. a
+    /// change Route 53 applied, answered PENDING instead of INSYNC).
+    pub rewrite: Option<(String, String)>,
     /// How many more calls it hits (`u32::MAX`: all).
     pub remaining: u32,
 }
@@ -67,6 +70,7 @@ impl AwsFault {
             status,
             code: code.into(),
             body: None,
+            rewrite: None,
             remaining: times,
         }
     }
@@ -349,6 +353,7 @@ async fn proxy(
             ))
         })
         .collect();
+    let mut rewrite = None;
     let missing_key_is_403 = match state.gate.check(method.as_str(), path, &header_list, &body) {
         Verdict::Unchecked => None,
         Verdict::Allowed {
@@ -362,7 +367,10 @@ async fn proxy(
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take_aws(&function, &action);
-            if let Some(f) = injected {
+            if let Some(f) = injected.as_ref().filter(|f| f.rewrite.is_some()) {
+                warn!(%function, %action, "injected AWS answer rewrite");
+                rewrite = f.rewrite.clone();
+            } else if let Some(f) = injected {
                 warn!(%function, %action, status = f.status, code = %f.code, "injected AWS fault");
                 let (status, content_type, bytes) = match &f.body {
                     Some(b) => (200, "text/xml", b.clone().into_bytes()),
@@ -416,7 +424,10 @@ async fn proxy(
                     out.insert(name.clone(), value.clone());
                 }
             }
-            let bytes = resp.bytes().await.unwrap_or_default();
+            let mut bytes = resp.bytes().await.unwrap_or_default();
+            if let Some((from, to)) = &rewrite {
+                bytes = Bytes::from(String::from_utf8_lossy(&bytes).replace(from, to));
+            }
             if let (StatusCode::NOT_FOUND, Some((denied, content_type, body, decision))) =
                 (status, missing_key_is_403)
             {

@@ -651,10 +651,10 @@ async fn init_error(
     (StatusCode::ACCEPTED, r#"{"status":"OK"}"#).into_response()
 }
 
-/// The template values of the local stack that do not depend on provisioning (tests of the
-/// template reader use these; the local environment adds secrets, zone and buckets).
-#[cfg(test)]
-pub fn template_values_for_tests() -> LocalValues {
+/// The template values of the local stack that do not depend on provisioning, with
+/// placeholders for the rest (secrets, zone, buckets): enough to start every function, as the
+/// template reader's tests and the cold-start benchmark do.
+pub fn placeholder_values() -> LocalValues {
     let mut v = base_values();
     v.set(
         "WorkspaceSecretArns",

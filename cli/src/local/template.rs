@@ -666,7 +666,7 @@ Resources:
     #[test]
     fn the_repository_template_resolves_for_every_function() -> anyhow::Result<()> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let values = crate::local::runtime::template_values_for_tests();
+        let values = crate::local::runtime::placeholder_values();
         let functions = functions(&root.join("infra/template.yaml"), &values)?;
         let names: Vec<&str> = lifeboat_core::steps::Step::ALL
             .iter()

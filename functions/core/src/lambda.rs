@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
-use crate::steps::{self, Deps, Step, StepError};
+use crate::steps::{self, Deps, Entry, StepError};
 
 impl From<StepError> for Diagnostic {
     fn from(e: StepError) -> Self {
@@ -38,9 +38,19 @@ fn deadline_instant(deadline_ms: u64) -> Instant {
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
-/// Serves one step as a Lambda function.
-pub async fn run(step: Step) -> Result<(), lambda_runtime::Error> {
+/// Serves one step as a Lambda function. Takes the step's [`Entry`] (not a [`steps::Step`])
+/// so the binary links that step alone.
+pub async fn run(entry: Entry) -> Result<(), lambda_runtime::Error> {
     init_logging();
+    // A main.rs wired to another step's entry would answer for the wrong step: refuse at init.
+    if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
+        if steps::Step::from_function(&name) != Some(entry.step) {
+            return Err(lambda_runtime::Error::from(format!(
+                "function {name} runs the entry of step {}",
+                entry.step.name()
+            )));
+        }
+    }
     let deps = Deps::from_env()
         .await
         .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
@@ -48,7 +58,7 @@ pub async fn run(step: Step) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let deadline = deadline_instant(event.context.deadline);
-            steps::invoke(step, deps, event.payload, deadline)
+            steps::invoke_entry(entry, deps, event.payload, deadline)
                 .await
                 .map_err(Diagnostic::from)
         },

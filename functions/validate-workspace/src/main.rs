@@ -1,7 +1,8 @@
 //! Lambda `validate-workspace`: wires the runtime, then hands every event to
-//! [`lifeboat_core::steps::validate_workspace`] through [`lifeboat_core::steps::invoke`].
+//! [`lifeboat_core::steps::validate_workspace`] through its own
+//! [`lifeboat_core::steps::entry`] only, so the binary links this step alone.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lifeboat_core::lambda::run(lifeboat_core::steps::Step::ValidateWorkspace).await
+    lifeboat_core::lambda::run(lifeboat_core::steps::entry::VALIDATE_WORKSPACE).await
 }

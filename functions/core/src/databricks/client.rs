@@ -20,6 +20,25 @@ use super::{
     limiter::{Family, FamilyLimiter, RateLimits},
 };
 
+/// The longest wait a `Retry-After` may ask for: a larger one (even one too large for a
+/// `Duration`) waits this long. The caller's deadline bounds every wait anyway.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// `Retry-After` in seconds (Databricks sends an integer; fractions are accepted). A date, a
+/// negative or a non-number is ignored (the default backoff applies).
+pub(crate) fn parse_retry_after(header: &str) -> Option<Duration> {
+    let secs = header
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)?;
+    Some(
+        Duration::try_from_secs_f64(secs)
+            .unwrap_or(MAX_RETRY_AFTER)
+            .min(MAX_RETRY_AFTER),
+    )
+}
+
 /// How the client retries.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -309,9 +328,7 @@ impl WorkspaceClient {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
+            .and_then(parse_retry_after);
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {

@@ -11,6 +11,8 @@ pub mod clusters;
 pub mod error;
 pub mod jobs;
 pub mod limiter;
+#[cfg(test)]
+mod never_panic;
 pub mod permissions;
 pub mod pipelines;
 pub mod pools;
@@ -29,7 +31,9 @@ use futures::{stream::BoxStream, Future, StreamExt, TryStreamExt};
 pub(crate) type Page<T> = (Vec<T>, Option<String>);
 
 /// Turns a page fetcher into a stream of items. The token is treated as absent when empty:
-/// the API omits it on the last page, and an empty one must not loop forever either.
+/// the API omits it on the last page, and an empty one must not loop forever either. A token
+/// the server already sent is a loop (a broken or hostile endpoint would otherwise be paged
+/// until the caller's deadline): the stream ends with an error naming it.
 pub(crate) fn paginate<'a, T, F, Fut>(mut fetch: F) -> BoxStream<'a, Result<T, ApiError>>
 where
     T: Send + 'a,
@@ -41,7 +45,9 @@ where
         Next(String),
         Done,
     }
-    futures::stream::try_unfold(Cursor::Start, move |cursor| {
+    // The tokens already sent travel with the cursor.
+    let start = (Cursor::Start, std::collections::HashSet::<String>::new());
+    futures::stream::try_unfold(start, move |(cursor, mut seen)| {
         let request = match cursor {
             Cursor::Done => None,
             Cursor::Start => Some(fetch(None)),
@@ -53,12 +59,19 @@ where
             };
             let (items, next) = request.await?;
             let cursor = match next.filter(|t| !t.is_empty()) {
+                Some(token) if !seen.insert(token.clone()) => {
+                    return Err(ApiError::new(
+                        ErrorKind::Unexpected,
+                        "pagination",
+                        format!("the server sent page token {token:?} twice: a loop"),
+                    ))
+                }
                 Some(token) => Cursor::Next(token),
                 None => Cursor::Done,
             };
             Ok(Some((
                 futures::stream::iter(items.into_iter().map(Ok)),
-                cursor,
+                (cursor, seen),
             )))
         }
     })

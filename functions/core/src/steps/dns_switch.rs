@@ -1,9 +1,9 @@
 //! `dns-switch`: the seed's failover step 10 — move clients to the new control plane: UPSERT
 //! the workspace alias in Route 53 (and wait until INSYNC), and rewrite the SSM parameters that
 //! REST/JDBC/ODBC clients read. The previous values are returned and kept in the ledger for
-//! failback.
+//! failback. An aborted run calls it with `restore_source` to point clients back at the source.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
@@ -19,6 +19,12 @@ use crate::run::RunContext;
 pub struct DnsSwitchInput {
     /// The run.
     pub run: RunContext,
+    /// Abort-and-restore: point clients back at the run's source site, changing only what
+    /// differs (a switch that failed half-way, or never ran, leaves some or all as they were).
+    /// The UPSERT is not waited on: Route 53 applies an accepted change, and an abort must not
+    /// hang on propagation.
+    #[serde(default)]
+    pub restore_source: bool,
 }
 
 /// One SSM parameter's change.
@@ -47,10 +53,17 @@ pub struct DnsSwitchOutput {
     pub parameters: Vec<ParameterChange>,
 }
 
-/// Switches DNS and client parameters to the target.
-#[instrument(skip_all, fields(run = %input.run.run_id))]
-pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutput, StepError> {
+/// Switches DNS and client parameters to the target (or back to the source, see
+/// [`DnsSwitchInput::restore_source`]). Waits for INSYNC until `budget`, then fails so the
+/// state machine retries (the UPSERT is idempotent).
+#[instrument(skip_all, fields(run = %input.run.run_id, restore = input.restore_source))]
+pub async fn handle(
+    deps: &Deps,
+    input: DnsSwitchInput,
+    budget: Instant,
+) -> Result<DnsSwitchOutput, StepError> {
     let run = &input.run;
+    let restore = input.restore_source;
     let Some(dns) = &run.plan.dns else {
         return Err(StepError::Refused("the plan has no [dns] section".into()));
     };
@@ -68,7 +81,8 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
         dns.record_name.clone()
     };
     let parameters_to_switch: &[String] = if drill { &[] } else { &dns.ssm_parameters };
-    let (_, target_role) = run.direction.roles();
+    let (source_role, target_role) = run.direction.roles();
+    let target_role = if restore { source_role } else { target_role };
     let target_url = run.plan.site(target_role).workspace_url.clone();
     let target_host = run.plan.site(target_role).cname_target();
     let r53 = &deps.aws.route53;
@@ -110,20 +124,27 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
         )
         .build()
         .map_err(|e| StepError::InvalidInput(e.to_string()))?;
-    let change = r53
-        .change_resource_record_sets()
-        .hosted_zone_id(&dns.hosted_zone_id)
-        .change_batch(batch)
-        .send()
-        .await
-        .map_err(|e| StepError::aws("route53", &e))?;
-    let mut status = change.change_info().map(|c| c.status().clone());
-    let change_id = change
-        .change_info()
-        .map(|c| c.id().to_string())
-        .unwrap_or_default();
-    for _ in 0..60 {
-        if status == Some(ChangeStatus::Insync) {
+    let unchanged = restore && previous.as_deref() == Some(target_host.as_str());
+    let (mut status, change_id) = if unchanged {
+        (Some(ChangeStatus::Insync), String::new())
+    } else {
+        let change = r53
+            .change_resource_record_sets()
+            .hosted_zone_id(&dns.hosted_zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(|e| StepError::aws("route53", &e))?;
+        (
+            change.change_info().map(|c| c.status().clone()),
+            change
+                .change_info()
+                .map(|c| c.id().to_string())
+                .unwrap_or_default(),
+        )
+    };
+    while !restore && status != Some(ChangeStatus::Insync) {
+        if Instant::now() + Duration::from_secs(1) >= budget {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -136,11 +157,13 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
             .change_info()
             .map(|c| c.status().clone());
     }
-    if status != Some(ChangeStatus::Insync) {
+    if !restore && status != Some(ChangeStatus::Insync) {
         // Not verified is not done: the state machine retries (the UPSERT is idempotent).
         return Err(StepError::Aws {
             service: "route53",
-            message: format!("change {change_id} not INSYNC after 60 s ({status:?})"),
+            message: format!(
+                "change {change_id} not INSYNC before the step's deadline ({status:?})"
+            ),
         });
     }
     let mut parameters = Vec::new();
@@ -155,6 +178,9 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
             }
             Err(e) => return Err(StepError::aws("ssm", &e)),
         };
+        if restore && previous.as_deref() == Some(target_url.as_str()) {
+            continue;
+        }
         deps.aws
             .ssm
             .put_parameter()
@@ -180,8 +206,14 @@ pub async fn handle(deps: &Deps, input: DnsSwitchInput) -> Result<DnsSwitchOutpu
             .unwrap_or_else(|| "UNKNOWN".into()),
         parameters,
     };
+    // The switch's record is what failback reads; a restore has its own.
+    let key = if restore {
+        "dns-restore.json"
+    } else {
+        "dns.json"
+    };
     deps.ledger
-        .put(&format!("{}/dns.json", run.prefix()), &output)
+        .put(&format!("{}/{key}", run.prefix()), &output)
         .await?;
     Ok(output)
 }

@@ -69,6 +69,9 @@ pub struct HealthDetail {
     /// When the issue began (RFC 1123, e.g. `Fri, 20 Nov 2026 06:00:00 GMT`).
     #[serde(default)]
     pub start_time: Option<String>,
+    /// When AWS last updated the event (RFC 1123): orders updates that arrive out of order.
+    #[serde(default)]
+    pub last_updated_time: Option<String>,
 }
 
 /// Pure: an RFC 1123 time of a Health event, if it is one (anything else is no start time,
@@ -186,6 +189,36 @@ pub fn classify(event: &HealthEvent, plan: &Plan) -> Result<Qualifies, String> {
         return Err(format!("service {} is not watched by the plan", d.service));
     }
     Ok(Qualifies::WatchedService(d.service.clone()))
+}
+
+/// Whether a `closed` event is about an issue this plan would fail over for (the same event
+/// with status `open` would qualify): only those are remembered as closed.
+fn would_qualify_if_open(event: &HealthEvent, plan: &Plan) -> bool {
+    let mut open = event.clone();
+    open.detail.status_code = "open".into();
+    classify(&open, plan).is_ok()
+}
+
+/// Ledger key recording that AWS reported an issue closed (its eventArn), so an `open` update
+/// delivered after it (EventBridge does not order deliveries) does not start a failover.
+pub fn closed_key(event_arn: &str) -> String {
+    format!(
+        "events/closed-{}.json",
+        hex::encode(Sha256::digest(event_arn.as_bytes()))
+    )
+}
+
+/// Pure: whether an `open` update is older news than the `closed` one already received for
+/// the same event. Without both times it is taken as stale: a closed issue is not reopened
+/// by an update that cannot show it is newer.
+pub fn stale_open_update(
+    open_updated: Option<chrono::DateTime<Utc>>,
+    closed_updated: Option<chrono::DateTime<Utc>>,
+) -> bool {
+    match (open_updated, closed_updated) {
+        (Some(open), Some(closed)) => open <= closed,
+        _ => true,
+    }
 }
 
 /// Ledger key recording that a delivery (eventArn + communicationId) was handled.
@@ -351,10 +384,41 @@ pub async fn ingest(
     let why = match classify(event, plan) {
         Ok(why) => why,
         Err(reason) => {
+            if d.status_code == "closed" && would_qualify_if_open(event, plan) {
+                let closed = serde_json::json!({
+                    "event_arn": d.event_arn,
+                    "communication_id": d.communication_id,
+                    "last_updated_time": d.last_updated_time,
+                    "received_at": Utc::now(),
+                });
+                deps.ledger.put(&closed_key(&d.event_arn), &closed).await?;
+            }
             info!(%reason, arn = %d.event_arn, "event ignored");
             return Ok(IngestOutput::Ignored { reason });
         }
     };
+    if let Some(closed) = deps
+        .ledger
+        .get::<serde_json::Value>(&closed_key(&d.event_arn))
+        .await?
+    {
+        let closed_updated = closed
+            .value
+            .get("last_updated_time")
+            .and_then(serde_json::Value::as_str)
+            .and_then(parse_health_time);
+        let open_updated = d.last_updated_time.as_deref().and_then(parse_health_time);
+        if stale_open_update(open_updated, closed_updated) {
+            let reason = format!(
+                "out of order: AWS already reported this issue closed (last updated {}); this \
+                 open update (last updated {}) is older news",
+                closed_updated.map_or("unknown".into(), |t| t.to_rfc3339()),
+                open_updated.map_or("unknown".into(), |t| t.to_rfc3339()),
+            );
+            info!(%reason, arn = %d.event_arn, "event ignored");
+            return Ok(IngestOutput::Ignored { reason });
+        }
+    }
     let dedup_key = delivery_key(&d.event_arn, &d.communication_id);
     if deps
         .ledger
@@ -485,6 +549,40 @@ mod tests {
             .expect("the example plan")
     }
 
+    #[test]
+    fn an_open_update_older_than_the_closed_one_is_stale() {
+        let t = |s: &str| parse_health_time(s);
+        let table = [
+            // (open last updated, closed last updated, stale)
+            (
+                t("Fri, 20 Nov 2026 06:10:00 GMT"),
+                t("Fri, 20 Nov 2026 06:27:00 GMT"),
+                true,
+            ),
+            (
+                t("Fri, 20 Nov 2026 06:27:00 GMT"),
+                t("Fri, 20 Nov 2026 06:27:00 GMT"),
+                true,
+            ),
+            // Reopened: AWS updated the event after it closed it.
+            (
+                t("Fri, 20 Nov 2026 07:00:00 GMT"),
+                t("Fri, 20 Nov 2026 06:27:00 GMT"),
+                false,
+            ),
+            (None, t("Fri, 20 Nov 2026 06:27:00 GMT"), true),
+            (t("Fri, 20 Nov 2026 07:00:00 GMT"), None, true),
+            (None, None, true),
+        ];
+        for (open, closed, stale) in table {
+            assert_eq!(
+                stale_open_update(open, closed),
+                stale,
+                "{open:?} vs {closed:?}"
+            );
+        }
+    }
+
     /// Every event of the corpus (`tests/fixtures/health-events/`) is classified as its file
     /// says, and every ignored one carries a reason with the documented words.
     #[test]
@@ -580,6 +678,7 @@ mod tests {
             "backupEvent",
             "deliveredBy",
             "startTime",
+            "lastUpdatedTime",
             "language",
             "latestDescription",
         ];

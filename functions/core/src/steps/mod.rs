@@ -516,22 +516,193 @@ fn to_value<T: serde::Serialize>(v: T) -> Result<serde_json::Value, StepError> {
     serde_json::to_value(v).map_err(|e| StepError::InvalidInput(e.to_string()))
 }
 
-/// Runs a step on a JSON payload: the one entry point of every Lambda and of the local host.
-/// Steps of a run record their outcome in the ledger before returning.
+/// A step's handler on its JSON payload (it parses its own input).
+pub type Call = for<'a> fn(
+    &'a Deps,
+    serde_json::Value,
+    Instant,
+) -> futures::future::BoxFuture<'a, Result<serde_json::Value, StepError>>;
+
+/// One step and its handler. A function's `main.rs` names only its own entry
+/// ([`entry::NOTIFY`], ...), so the linker keeps that step's code and drops the others': each
+/// binary carries one step, not fifteen.
+#[derive(Clone, Copy)]
+pub struct Entry {
+    /// The step.
+    pub step: Step,
+    call: Call,
+}
+
+/// The entry of each step, one constant per function binary.
+pub mod entry {
+    use std::time::{Duration, Instant};
+
+    use futures::future::BoxFuture;
+    use serde_json::Value;
+
+    use super::{
+        activate_schedules, approval_callback, budget, canary_writer, data_fence,
+        data_sources_check, dns_switch, dr_config_check, dr_startup, health_ingest, notify, parse,
+        replication_check, request_approval, run_ledger, shutdown_sweep, to_value,
+        validate_workspace, Deps, Entry, Step, StepError,
+    };
+
+    type Out<'a> = BoxFuture<'a, Result<Value, StepError>>;
+
+    /// `health-ingest`: an AWS Health event (EventBridge), a probe or a poll tick in.
+    pub const HEALTH_INGEST: Entry = Entry {
+        step: Step::HealthIngest,
+        call: health_ingest_call,
+    };
+    fn health_ingest_call(deps: &Deps, p: Value, _: Instant) -> Out<'_> {
+        Box::pin(async move { to_value(health_ingest::handle(deps, p).await?) })
+    }
+
+    /// `approval-callback`: the API Gateway request of an approval link in.
+    pub const APPROVAL_CALLBACK: Entry = Entry {
+        step: Step::ApprovalCallback,
+        call: approval_callback_call,
+    };
+    fn approval_callback_call(deps: &Deps, p: Value, _: Instant) -> Out<'_> {
+        Box::pin(approval_callback::handle(deps, p))
+    }
+
+    /// `canary-writer`: a schedule tick in (the payload is ignored).
+    pub const CANARY_WRITER: Entry = Entry {
+        step: Step::CanaryWriter,
+        call: canary_writer_call,
+    };
+    fn canary_writer_call(deps: &Deps, _: Value, _: Instant) -> Out<'_> {
+        Box::pin(async move { to_value(canary_writer::handle(deps).await?) })
+    }
+
+    /// `request-approval`: sends the links, or (`"action": "verify"`) checks the decision the
+    /// wait returned before the state machine's Choice.
+    pub const REQUEST_APPROVAL: Entry = Entry {
+        step: Step::RequestApproval,
+        call: request_approval_call,
+    };
+    fn request_approval_call(deps: &Deps, p: Value, _: Instant) -> Out<'_> {
+        Box::pin(async move {
+            let step = Step::RequestApproval;
+            if p.get("action").and_then(Value::as_str) == Some("verify") {
+                to_value(request_approval::verify(deps, parse(step, p)?).await?)
+            } else {
+                to_value(request_approval::handle(deps, parse(step, p)?).await?)
+            }
+        })
+    }
+
+    /// `shutdown-sweep`: stops what runs at the primary, 20 s short of the Lambda deadline.
+    pub const SHUTDOWN_SWEEP: Entry = Entry {
+        step: Step::ShutdownSweep,
+        call: shutdown_sweep_call,
+    };
+    fn shutdown_sweep_call(deps: &Deps, p: Value, deadline: Instant) -> Out<'_> {
+        Box::pin(async move {
+            let input = parse(Step::ShutdownSweep, p)?;
+            let budget = budget(deadline, Duration::from_secs(20));
+            to_value(shutdown_sweep::handle(deps, input, budget).await?)
+        })
+    }
+
+    /// `dns-switch`: moves clients, waiting for INSYNC until 15 s short of the deadline.
+    pub const DNS_SWITCH: Entry = Entry {
+        step: Step::DnsSwitch,
+        call: dns_switch_call,
+    };
+    fn dns_switch_call(deps: &Deps, p: Value, deadline: Instant) -> Out<'_> {
+        Box::pin(async move {
+            let input = parse(Step::DnsSwitch, p)?;
+            let budget = budget(deadline, Duration::from_secs(15));
+            to_value(dns_switch::handle(deps, input, budget).await?)
+        })
+    }
+
+    /// `activate-schedules`: turns the DR site's schedules on, 10 s short of the deadline.
+    pub const ACTIVATE_SCHEDULES: Entry = Entry {
+        step: Step::ActivateSchedules,
+        call: activate_schedules_call,
+    };
+    fn activate_schedules_call(deps: &Deps, p: Value, deadline: Instant) -> Out<'_> {
+        Box::pin(async move {
+            let input = parse(Step::ActivateSchedules, p)?;
+            let budget = budget(deadline, Duration::from_secs(10));
+            to_value(activate_schedules::handle(deps, input, budget).await?)
+        })
+    }
+
+    /// The steps whose handler takes the parsed payload and nothing else.
+    macro_rules! plain_entries {
+        ($($konst:ident, $call:ident, $step:ident, $module:ident;)*) => {$(
+            #[doc = concat!("`", stringify!($module), "`: its step input in, its output out.")]
+            pub const $konst: Entry = Entry { step: Step::$step, call: $call };
+            fn $call(deps: &Deps, p: Value, _: Instant) -> Out<'_> {
+                Box::pin(async move { to_value($module::handle(deps, parse(Step::$step, p)?).await?) })
+            }
+        )*};
+    }
+    plain_entries! {
+        RUN_LEDGER, run_ledger_call, RunLedger, run_ledger;
+        DATA_FENCE, data_fence_call, DataFence, data_fence;
+        DR_CONFIG_CHECK, dr_config_check_call, DrConfigCheck, dr_config_check;
+        REPLICATION_CHECK, replication_check_call, ReplicationCheck, replication_check;
+        DATA_SOURCES_CHECK, data_sources_check_call, DataSourcesCheck, data_sources_check;
+        NOTIFY, notify_call, Notify, notify;
+        DR_STARTUP, dr_startup_call, DrStartup, dr_startup;
+        VALIDATE_WORKSPACE, validate_workspace_call, ValidateWorkspace, validate_workspace;
+    }
+}
+
+impl Step {
+    /// This step's entry (the local host runs any step in-process through it).
+    pub fn entry(self) -> Entry {
+        match self {
+            Step::HealthIngest => entry::HEALTH_INGEST,
+            Step::ApprovalCallback => entry::APPROVAL_CALLBACK,
+            Step::RequestApproval => entry::REQUEST_APPROVAL,
+            Step::RunLedger => entry::RUN_LEDGER,
+            Step::ShutdownSweep => entry::SHUTDOWN_SWEEP,
+            Step::DataFence => entry::DATA_FENCE,
+            Step::DrConfigCheck => entry::DR_CONFIG_CHECK,
+            Step::ReplicationCheck => entry::REPLICATION_CHECK,
+            Step::DataSourcesCheck => entry::DATA_SOURCES_CHECK,
+            Step::Notify => entry::NOTIFY,
+            Step::DrStartup => entry::DR_STARTUP,
+            Step::ActivateSchedules => entry::ACTIVATE_SCHEDULES,
+            Step::ValidateWorkspace => entry::VALIDATE_WORKSPACE,
+            Step::DnsSwitch => entry::DNS_SWITCH,
+            Step::CanaryWriter => entry::CANARY_WRITER,
+        }
+    }
+}
+
+/// Runs any step on a JSON payload (the local host's in-process mode).
 pub async fn invoke(
     step: Step,
     deps: &Deps,
     payload: serde_json::Value,
     deadline: Instant,
 ) -> Result<serde_json::Value, StepError> {
-    if step == Step::HealthIngest {
-        return to_value(Box::pin(health_ingest::handle(deps, payload)).await?);
-    }
-    if step == Step::ApprovalCallback {
-        return Box::pin(approval_callback::handle(deps, payload)).await;
-    }
-    if step == Step::CanaryWriter {
-        return to_value(Box::pin(canary_writer::handle(deps)).await?);
+    invoke_entry(step.entry(), deps, payload, deadline).await
+}
+
+/// Runs one step's entry on a JSON payload: the one path of every Lambda and of the local
+/// host. Steps of a run record their outcome in the ledger and announce their milestone
+/// before returning.
+pub async fn invoke_entry(
+    entry: Entry,
+    deps: &Deps,
+    payload: serde_json::Value,
+    deadline: Instant,
+) -> Result<serde_json::Value, StepError> {
+    let step = entry.step;
+    // Steps outside a run: an event, a link, a schedule tick.
+    if matches!(
+        step,
+        Step::HealthIngest | Step::ApprovalCallback | Step::CanaryWriter
+    ) {
+        return (entry.call)(deps, payload, deadline).await;
     }
     let run: crate::run::RunContext = match payload.get("run") {
         Some(run) => parse(step, run.clone())?,
@@ -546,66 +717,7 @@ pub async fn invoke(
         .get("action")
         .and_then(serde_json::Value::as_str)
         .map(str::to_string);
-    // Each handler's future is boxed: one type holding every step's state machine is deep
-    // enough to overflow the compiler's layout recursion limit.
-    let work = async {
-        match step {
-            Step::HealthIngest | Step::ApprovalCallback | Step::CanaryWriter => {
-                unreachable!("handled above")
-            }
-            // `{"action": "verify", "decided": <the wait's output>}`: the state machine's check
-            // of the decision before its Choice.
-            Step::RequestApproval
-                if payload.get("action").and_then(serde_json::Value::as_str) == Some("verify") =>
-            {
-                to_value(Box::pin(request_approval::verify(deps, parse(step, payload)?)).await?)
-            }
-            Step::RequestApproval => {
-                to_value(Box::pin(request_approval::handle(deps, parse(step, payload)?)).await?)
-            }
-            Step::RunLedger => {
-                to_value(Box::pin(run_ledger::handle(deps, parse(step, payload)?)).await?)
-            }
-            Step::ShutdownSweep => to_value(
-                Box::pin(shutdown_sweep::handle(
-                    deps,
-                    parse(step, payload)?,
-                    budget(deadline, std::time::Duration::from_secs(20)),
-                ))
-                .await?,
-            ),
-            Step::DataFence => {
-                to_value(Box::pin(data_fence::handle(deps, parse(step, payload)?)).await?)
-            }
-            Step::DrConfigCheck => {
-                to_value(Box::pin(dr_config_check::handle(deps, parse(step, payload)?)).await?)
-            }
-            Step::ReplicationCheck => {
-                to_value(Box::pin(replication_check::handle(deps, parse(step, payload)?)).await?)
-            }
-            Step::DataSourcesCheck => {
-                to_value(Box::pin(data_sources_check::handle(deps, parse(step, payload)?)).await?)
-            }
-            Step::Notify => to_value(Box::pin(notify::handle(deps, parse(step, payload)?)).await?),
-            Step::DrStartup => {
-                to_value(Box::pin(dr_startup::handle(deps, parse(step, payload)?)).await?)
-            }
-            Step::ActivateSchedules => to_value(
-                Box::pin(activate_schedules::handle(
-                    deps,
-                    parse(step, payload)?,
-                    budget(deadline, std::time::Duration::from_secs(10)),
-                ))
-                .await?,
-            ),
-            Step::ValidateWorkspace => {
-                to_value(Box::pin(validate_workspace::handle(deps, parse(step, payload)?)).await?)
-            }
-            Step::DnsSwitch => {
-                to_value(Box::pin(dns_switch::handle(deps, parse(step, payload)?)).await?)
-            }
-        }
-    };
+    let work = (entry.call)(deps, payload, deadline);
     let output = if step == Step::RunLedger {
         // The ledger's own bookkeeping is not a step of the report's timeline.
         work.await?
