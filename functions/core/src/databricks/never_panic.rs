@@ -308,7 +308,8 @@ proptest! {
         status in status(),
     ) {
         thread_local!(static H: Harness = harness());
-        let mut doc: Value = serde_json::from_str(*pick.get(CORPUS)).expect("the corpus is JSON");
+        let page: &&str = pick.get(CORPUS);
+        let mut doc: Value = serde_json::from_str(page).expect("the corpus is JSON");
         replace_everywhere(&mut doc, field, &value);
         let body = serde_json::to_vec(&doc).unwrap_or_default();
         H.with(|h| exercise(h, Answer { status, retry_after: None, body }));
