@@ -20,5 +20,7 @@ pub mod schedule;
 pub mod secret;
 pub mod snapshot;
 pub mod steps;
+#[cfg(test)]
+mod test_support;
 pub mod trend_html;
 pub mod verdict;

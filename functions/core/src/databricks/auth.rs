@@ -157,7 +157,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     use super::*;
 
@@ -185,24 +185,7 @@ mod tests {
             while let Ok((mut socket, _)) = listener.accept().await {
                 counter.fetch_add(1, Ordering::SeqCst);
                 // Read the head and the form body before answering.
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                loop {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    request.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&request).to_lowercase();
-                    let done = text.split_once("\r\n\r\n").is_some_and(|(head, rest)| {
-                        let length = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        rest.len() >= length
-                    });
-                    if n == 0 || done {
-                        break;
-                    }
-                }
+                crate::test_support::read_request(&mut socket).await;
                 let response = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
                      content-length: {}\r\nconnection: close\r\n\r\n{body}",

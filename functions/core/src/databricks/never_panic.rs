@@ -15,7 +15,7 @@ use std::{
 use futures::StreamExt;
 use proptest::prelude::*;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::{
     clusters::ClusterFilter,
@@ -87,24 +87,10 @@ const CORPUS: &[&str] = &[
     r#"{"error_code":"REQUEST_LIMIT_EXCEEDED","message":"Too many requests."}"#,
 ];
 
-fn key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        4 => prop::sample::select(FIELDS).prop_map(str::to_string),
-        1 => any::<String>(),
-    ]
-}
-
 fn json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("JSON numbers are finite", |f| f.is_finite())
-            .prop_map(Value::from),
-        any::<String>().prop_map(Value::String),
-        prop::sample::select(vec![
+    crate::test_support::json_under(
+        FIELDS,
+        vec![
             "RUNNING",
             "TERMINATED",
             "UNPAUSED",
@@ -115,16 +101,8 @@ fn json() -> impl Strategy<Value = Value> {
             "Europe/Amsterdam",
             "Mars/Olympus",
             "",
-        ])
-        .prop_map(|s| Value::String(s.into())),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((key(), inner), 0..8)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-        ]
-    })
+        ],
+    )
 }
 
 fn status() -> impl Strategy<Value = u16> {
@@ -169,24 +147,7 @@ async fn serve(answer: Arc<Mutex<Answer>>) -> String {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone();
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    request.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&request).to_lowercase();
-                    let done = text.split_once("\r\n\r\n").is_some_and(|(head, rest)| {
-                        let length = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        rest.len() >= length
-                    });
-                    if n == 0 || done {
-                        break;
-                    }
-                }
+                crate::test_support::read_request(&mut socket).await;
                 let mut head = format!(
                     "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
                     answer.status,

@@ -683,24 +683,10 @@ mod tests {
             "latestDescription",
         ];
 
-        fn key() -> impl Strategy<Value = String> {
-            prop_oneof![
-                3 => prop::sample::select(FIELDS).prop_map(str::to_string),
-                1 => any::<String>(),
-            ]
-        }
-
         fn json() -> impl Strategy<Value = Value> {
-            let leaf = prop_oneof![
-                Just(Value::Null),
-                any::<bool>().prop_map(Value::Bool),
-                any::<i64>().prop_map(Value::from),
-                any::<u64>().prop_map(Value::from),
-                any::<f64>()
-                    .prop_filter("JSON numbers are finite", |f| f.is_finite())
-                    .prop_map(Value::from),
-                any::<String>().prop_map(Value::String),
-                prop::sample::select(vec![
+            crate::test_support::json_under(
+                FIELDS,
+                vec![
                     "aws.health",
                     "AWS Health Event",
                     "issue",
@@ -709,17 +695,9 @@ mod tests {
                     "us-east-1",
                     "MULTIPLE_SERVICES",
                     "EC2",
-                    "Fri, 20 Nov 2026 06:00:00 GMT"
-                ])
-                .prop_map(|s| Value::String(s.into())),
-            ];
-            leaf.prop_recursive(4, 48, 6, |inner| {
-                prop_oneof![
-                    prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                    prop::collection::vec((key(), inner), 0..8)
-                        .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-                ]
-            })
+                    "Fri, 20 Nov 2026 06:00:00 GMT",
+                ],
+            )
         }
 
         fn corpus() -> Vec<String> {

@@ -593,43 +593,28 @@ pub mod entry {
         })
     }
 
-    /// `shutdown-sweep`: stops what runs at the primary, 20 s short of the Lambda deadline.
-    pub const SHUTDOWN_SWEEP: Entry = Entry {
-        step: Step::ShutdownSweep,
-        call: shutdown_sweep_call,
-    };
-    fn shutdown_sweep_call(deps: &Deps, p: Value, deadline: Instant) -> Out<'_> {
-        Box::pin(async move {
-            let input = parse(Step::ShutdownSweep, p)?;
-            let budget = budget(deadline, Duration::from_secs(20));
-            to_value(shutdown_sweep::handle(deps, input, budget).await?)
-        })
+    /// The steps that must return before the Lambda deadline: their handler gets a budget,
+    /// the deadline less a margin (the time to record the outcome and answer).
+    macro_rules! budgeted_entries {
+        ($($(#[$doc:meta])* $konst:ident, $call:ident, $step:ident, $module:ident, $margin_secs:expr;)*) => {$(
+            $(#[$doc])*
+            pub const $konst: Entry = Entry { step: Step::$step, call: $call };
+            fn $call(deps: &Deps, p: Value, deadline: Instant) -> Out<'_> {
+                Box::pin(async move {
+                    let input = parse(Step::$step, p)?;
+                    let budget = budget(deadline, Duration::from_secs($margin_secs));
+                    to_value($module::handle(deps, input, budget).await?)
+                })
+            }
+        )*};
     }
-
-    /// `dns-switch`: moves clients, waiting for INSYNC until 15 s short of the deadline.
-    pub const DNS_SWITCH: Entry = Entry {
-        step: Step::DnsSwitch,
-        call: dns_switch_call,
-    };
-    fn dns_switch_call(deps: &Deps, p: Value, deadline: Instant) -> Out<'_> {
-        Box::pin(async move {
-            let input = parse(Step::DnsSwitch, p)?;
-            let budget = budget(deadline, Duration::from_secs(15));
-            to_value(dns_switch::handle(deps, input, budget).await?)
-        })
-    }
-
-    /// `activate-schedules`: turns the DR site's schedules on, 10 s short of the deadline.
-    pub const ACTIVATE_SCHEDULES: Entry = Entry {
-        step: Step::ActivateSchedules,
-        call: activate_schedules_call,
-    };
-    fn activate_schedules_call(deps: &Deps, p: Value, deadline: Instant) -> Out<'_> {
-        Box::pin(async move {
-            let input = parse(Step::ActivateSchedules, p)?;
-            let budget = budget(deadline, Duration::from_secs(10));
-            to_value(activate_schedules::handle(deps, input, budget).await?)
-        })
+    budgeted_entries! {
+        /// `shutdown-sweep`: stops what runs at the primary, 20 s short of the deadline.
+        SHUTDOWN_SWEEP, shutdown_sweep_call, ShutdownSweep, shutdown_sweep, 20;
+        /// `dns-switch`: moves clients, waiting for INSYNC until 15 s short of the deadline.
+        DNS_SWITCH, dns_switch_call, DnsSwitch, dns_switch, 15;
+        /// `activate-schedules`: turns the target's schedules on, 10 s short of the deadline.
+        ACTIVATE_SCHEDULES, activate_schedules_call, ActivateSchedules, activate_schedules, 10;
     }
 
     /// The steps whose handler takes the parsed payload and nothing else.
