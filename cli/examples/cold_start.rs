@@ -11,6 +11,9 @@
 //! ```text
 //! cargo build --release $(ls functions | grep -v core | sed 's/^/-p /')
 //! cargo run --release -p lifeboat --example cold_start -- --rounds 10
+//! # some functions only:
+//! cargo build --release -p notify -p shutdown-sweep
+//! cargo run --release -p lifeboat --example cold_start -- --only notify,shutdown-sweep
 //! ```
 
 use std::{
@@ -33,6 +36,8 @@ struct Args {
     bin_dir: PathBuf,
     rounds: usize,
     python: Option<PathBuf>,
+    /// Only these functions (empty: all).
+    only: Vec<String>,
 }
 
 fn args(root: &Path) -> Result<Args> {
@@ -43,6 +48,7 @@ fn args(root: &Path) -> Result<Args> {
         bin_dir: target.join("release"),
         rounds: 10,
         python: Some(root.join(".venv/bin/python")),
+        only: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -51,8 +57,16 @@ fn args(root: &Path) -> Result<Args> {
             "--rounds" => out.rounds = it.next().context("--rounds N")?.parse()?,
             "--python" => out.python = Some(it.next().context("--python PATH")?.into()),
             "--no-python" => out.python = None,
+            "--only" => {
+                out.only = it
+                    .next()
+                    .context("--only NAME,NAME")?
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            }
             other => bail!(
-                "unknown argument {other} (--bin-dir DIR, --rounds N, --python PATH, --no-python)"
+                "unknown argument {other} (--bin-dir DIR, --rounds N, --python PATH, --no-python, --only NAME,NAME)"
             ),
         }
     }
@@ -102,6 +116,9 @@ async fn main() -> Result<()> {
         principal: format!("arn:aws:sts::{ACCOUNT}:assumed-role/bench/bench"),
     };
     for spec in specs.values() {
+        if !args.only.is_empty() && !args.only.contains(&spec.binary) {
+            continue;
+        }
         let binary = args.bin_dir.join(&spec.binary);
         if !binary.is_file() {
             bail!(
