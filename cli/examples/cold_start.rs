@@ -76,6 +76,15 @@ fn args(root: &Path) -> Result<Args> {
     Ok(out)
 }
 
+/// Removes the benchmark's folder however `main` ends (an error included).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[derive(Default)]
 struct Row {
     size_bytes: u64,
@@ -108,6 +117,7 @@ async fn main() -> Result<()> {
     // One folder the host starts from: the release binaries and the Python wrapper.
     let work = std::env::temp_dir().join(format!("lifeboat-cold-start-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
+    let _cleanup = RemoveOnDrop(work.clone());
     let mut functions = Vec::new();
     let credentials = RoleCredentials {
         access_key_id: "ASIABENCHMARK".into(),
@@ -228,7 +238,6 @@ async fn main() -> Result<()> {
     }
     runtime.shutdown();
     server.abort();
-    let _ = std::fs::remove_dir_all(&work);
 
     println!(
         "| function | binary (MB) | init median (ms) | first answer median (ms) | p90 (ms) | peak RSS (MiB) | answer |"

@@ -71,11 +71,16 @@ fn aws_for(function: &str, action: &str, status: u16, code: &str, times: u32) ->
 
 const ALWAYS: u32 = u32::MAX;
 
-/// Route 53 applies the switch's change but never reports it INSYNC (`dns-switch` only).
-fn dns_never_insync() -> [Fault; 2] {
+/// Route 53 applies `dns-switch`'s change but answers it PENDING, not INSYNC.
+fn dns_change_answered_pending() -> Fault {
     let mut accepted = AwsFault::error("route53:ChangeResourceRecordSets", 200, "", ALWAYS);
     accepted.function = Some("dns-switch".into());
     accepted.rewrite = Some(("INSYNC".into(), "PENDING".into()));
+    Fault::Aws(accepted)
+}
+
+/// Every `GetChange` of `dns-switch` answers PENDING.
+fn dns_change_stays_pending() -> Fault {
     let mut pending = AwsFault::error("route53:GetChange", 200, "", ALWAYS);
     pending.function = Some("dns-switch".into());
     pending.body = Some(
@@ -85,7 +90,7 @@ fn dns_never_insync() -> [Fault; 2] {
          <SubmittedAt>2026-11-30T17:00:00.000Z</SubmittedAt></ChangeInfo></GetChangeResponse>"
             .into(),
     );
-    [Fault::Aws(accepted), Fault::Aws(pending)]
+    Fault::Aws(pending)
 }
 
 fn template_with_timeouts(faults: &[Fault]) -> Option<PathBuf> {
@@ -441,7 +446,7 @@ matrix! {
     route53_down: [aws("route53:ChangeResourceRecordSets", 503, "ServiceUnavailable", ALWAYS)] => Outcome::Aborted;
     // The alias changed but never confirmed: each attempt waits until its deadline, the
     // retries run out, the drill aborts, and the abort points clients back at the primary.
-    dns_never_insync: [Fault::Timeout("DnsSwitchFunction", 20), dns_never_insync()[0].clone(), dns_never_insync()[1].clone()] => Outcome::Aborted;
+    dns_never_insync: [Fault::Timeout("DnsSwitchFunction", 20), dns_change_answered_pending(), dns_change_stays_pending()] => Outcome::Aborted;
     ssm_down: [aws("ssm:PutParameter", 500, "InternalServerError", ALWAYS)] => Outcome::Aborted;
     // Data: replication behind with the plan's `on_breach = "stop"`.
     rpo_breach_stops: [Fault::ReplicaBehind] => Outcome::StoppedRpoBreach;

@@ -236,8 +236,10 @@ impl FunctionRuntime {
             payload,
             deadline_ms,
             function_arn: format!(
-                "arn:aws:lambda:{}:{}:function:lifeboat-{binary}",
-                self.region, self.account
+                "arn:aws:lambda:{}:{}:function:{}",
+                self.region,
+                self.account,
+                deployed_name(&function.spec)
             ),
         };
         worker.crash.store(crash, Ordering::SeqCst);
@@ -341,10 +343,7 @@ impl FunctionRuntime {
                 "AWS_LAMBDA_RUNTIME_API",
                 format!("http://{}/runtime/{id}", self.host_addr),
             )
-            .env(
-                "AWS_LAMBDA_FUNCTION_NAME",
-                format!("lifeboat-{}", spec.binary),
-            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", deployed_name(spec))
             .env(
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
                 spec.memory_mb.to_string(),
@@ -352,7 +351,7 @@ impl FunctionRuntime {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env(
                 "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/lifeboat-{}", spec.binary),
+                format!("/aws/lambda/{}", deployed_name(spec)),
             )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{id}"))
             .env("AWS_REGION", &self.region)
@@ -649,6 +648,12 @@ async fn init_error(
         w.stop();
     }
     (StatusCode::ACCEPTED, r#"{"status":"OK"}"#).into_response()
+}
+
+/// The function's name as CloudFormation generates it when the template sets none
+/// (`<stack>-<LogicalId>-<suffix>`): code must not expect to find its step in it.
+fn deployed_name(spec: &FunctionSpec) -> String {
+    format!("{}-{}-LOCAL0000", super::STACK_NAME, spec.logical_id)
 }
 
 /// The template values of the local stack that do not depend on provisioning, with
