@@ -4,6 +4,7 @@
 pub mod approval_link;
 pub mod aws;
 pub mod databricks;
+pub mod delta;
 pub mod events;
 pub mod fence;
 pub mod health_api;

@@ -2,13 +2,23 @@
 //! For each bucket pair it reads the canary object's replica (one GET, O(1) whatever the
 //! bucket holds) and the replication configuration of the source when reachable. RPO is the
 //! age of the replica's canary; it is compared with the objective.
+//!
+//! For each critical Delta table it finds the newest version a reader can load at the replica
+//! ([`crate::delta`]) and takes the RPO from that version's commit time: against the source's
+//! newest commit when the source answers, else against now — unless nothing newer is pending
+//! at the replica and the bucket's canary shows replication is current, in which case the
+//! table is idle, not stale.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::{Deps, StepError};
-use crate::{plan::Direction, run::RunContext};
+use crate::{
+    delta::s3::{TableLocation, TableReader},
+    plan::Direction,
+    run::RunContext,
+};
 
 /// Input: the state document.
 #[derive(Debug, Clone, Deserialize)]
@@ -17,9 +27,23 @@ pub struct ReplicationInput {
     pub run: RunContext,
 }
 
+/// What an RPO entry measures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RpoKind {
+    /// A bucket pair's canary.
+    #[default]
+    Bucket,
+    /// A Delta table's newest consistent version at the replica.
+    DeltaTable,
+}
+
 /// One bucket pair's measurement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BucketRpo {
+    /// Always [`RpoKind::Bucket`] (in `report.json` beside the tables').
+    #[serde(default)]
+    pub kind: RpoKind,
     /// Label.
     pub name: String,
     /// Age of the replica's canary, seconds (`None`: canary missing).
@@ -60,14 +84,110 @@ pub fn canary_finding(source_age: Option<f64>, source_reachable: bool) -> Option
     }
 }
 
+/// One Delta table's measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableRpo {
+    /// Always [`RpoKind::DeltaTable`].
+    pub kind: RpoKind,
+    /// Label.
+    pub name: String,
+    /// Where it was measured (the replica side of the run's direction).
+    pub replica: String,
+    /// The newest version a reader can load there (`None`: none).
+    pub consistent_version: Option<u64>,
+    /// That version's commit time.
+    pub commit_time: Option<DateTime<Utc>>,
+    /// The newest commit listed there, loadable or not.
+    pub newest_listed_version: Option<u64>,
+    /// The source's newest commit (`None`: the source did not answer in time).
+    pub source_version: Option<u64>,
+    /// Versions the replica's consistent version is behind the source.
+    pub versions_behind: Option<u64>,
+    /// Data at risk, seconds (`None`: unknown, never acceptable).
+    pub rpo_seconds: Option<f64>,
+    /// Objective, seconds.
+    pub objective_seconds: u64,
+    /// Within objective.
+    pub ok: bool,
+    /// How the RPO was taken (`source`, `now`, `idle`).
+    pub basis: RpoBasis,
+    /// What a reader would trip on: gaps, missing files, unreadable checkpoints, no log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
+    /// S3 requests the measurement made (replica and source).
+    pub requests: u32,
+}
+
+/// What a table's RPO is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RpoBasis {
+    /// The source's newest commit time minus the consistent version's.
+    Source,
+    /// Now minus the consistent version's commit time (source unreachable).
+    Now,
+    /// Nothing pending at the replica and replication current to the canary: the table is idle;
+    /// the RPO is the canary's.
+    Idle,
+    /// No consistent version: unknown.
+    Unknown,
+}
+
+/// What the replica and the source said about a table (input of [`table_rpo`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TableFacts {
+    /// The consistent version and its commit time.
+    pub consistent: Option<(u64, Option<DateTime<Utc>>)>,
+    /// A newer commit is listed at the replica (not loadable yet), or the log has a gap.
+    pub pending: bool,
+    /// The source's newest commit and its time, when the source answered.
+    pub source: Option<(u64, Option<DateTime<Utc>>)>,
+    /// When the bucket's canary now at the replica was written at the source.
+    pub canary_written_at: Option<DateTime<Utc>>,
+}
+
+fn seconds(d: chrono::TimeDelta) -> f64 {
+    (d.num_milliseconds() as f64 / 1000.0).max(0.0)
+}
+
+/// Pure: a table's RPO (seconds), the versions behind the source, and the basis.
+pub fn table_rpo(now: DateTime<Utc>, facts: &TableFacts) -> (Option<f64>, Option<u64>, RpoBasis) {
+    let Some((version, commit_time)) = facts.consistent else {
+        return (None, None, RpoBasis::Unknown);
+    };
+    let Some(commit_time) = commit_time else {
+        return (None, None, RpoBasis::Unknown);
+    };
+    if let Some((source_version, source_time)) = facts.source {
+        let behind = source_version.saturating_sub(version);
+        let rpo = if behind == 0 {
+            Some(0.0)
+        } else {
+            source_time.map(|t| seconds(t - commit_time))
+        };
+        return (rpo, Some(behind), RpoBasis::Source);
+    }
+    match facts.canary_written_at {
+        // Replication delivered the canary written after this commit, and nothing newer is
+        // waiting: the table has not been written since. The loss is what the canary says.
+        Some(canary) if !facts.pending && canary >= commit_time => {
+            (Some(seconds(now - canary)), None, RpoBasis::Idle)
+        }
+        _ => (Some(seconds(now - commit_time)), None, RpoBasis::Now),
+    }
+}
+
 /// All measurements.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplicationOutput {
     /// Per bucket.
     pub buckets: Vec<BucketRpo>,
+    /// Per critical Delta table.
+    #[serde(default)]
+    pub tables: Vec<TableRpo>,
     /// Worst RPO, seconds.
     pub worst_rpo_seconds: Option<f64>,
-    /// Every bucket within objective.
+    /// Every bucket and every table within objective.
     pub acceptable: bool,
     /// When measured.
     pub measured_at: DateTime<Utc>,
@@ -171,6 +291,7 @@ pub async fn measure(deps: &Deps, run: &RunContext) -> Result<ReplicationOutput,
             Err(e) => format!("unknown ({})", crate::aws::sdk_error_message(&e)),
         };
         buckets.push(BucketRpo {
+            kind: RpoKind::Bucket,
             name: pair.name.clone(),
             rpo_seconds,
             objective_seconds,
@@ -181,19 +302,225 @@ pub async fn measure(deps: &Deps, run: &RunContext) -> Result<ReplicationOutput,
             source_canary_age_seconds,
         });
     }
+    let tables = measure_tables(deps, run, &buckets, now).await;
     let worst = buckets
         .iter()
-        .map(|b| b.rpo_seconds.unwrap_or(f64::INFINITY))
+        .map(|b| b.rpo_seconds)
+        .chain(tables.iter().map(|t| t.rpo_seconds))
+        .map(|s| s.unwrap_or(f64::INFINITY))
         .fold(None, |acc: Option<f64>, v| {
             Some(acc.map_or(v, |a| a.max(v)))
         })
         .filter(|v| v.is_finite());
     Ok(ReplicationOutput {
-        acceptable: buckets.iter().all(|b| b.ok),
+        acceptable: buckets.iter().all(|b| b.ok) && tables.iter().all(|t| t.ok),
         worst_rpo_seconds: worst,
         buckets,
+        tables,
         measured_at: now,
     })
+}
+
+/// Tables measured at once.
+const TABLE_CONCURRENCY: usize = 8;
+/// How long the source may take to answer for one table: a region that is down must not hold
+/// the check.
+const SOURCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+async fn measure_tables(
+    deps: &Deps,
+    run: &RunContext,
+    buckets: &[BucketRpo],
+    now: DateTime<Utc>,
+) -> Vec<TableRpo> {
+    use futures::StreamExt;
+    let plan = &run.plan;
+    // Futures built up front, not in a stream closure (keeps the handler's future `Send`).
+    let measurements: Vec<_> = plan
+        .replication
+        .tables
+        .iter()
+        .map(|table| async move {
+            let objective_seconds =
+                u64::from(table.rpo_minutes.unwrap_or(plan.objectives.rpo_minutes)) * 60;
+            let locations = match table.locations(&plan.replication.buckets) {
+                Ok(l) => l,
+                // The plan was validated; a plan edited in the ledger since is still refused.
+                Err((field, why)) => {
+                    return unknown_table(table, objective_seconds, format!("{field}: {why}"))
+                }
+            };
+            let (from, to) = match run.direction {
+                Direction::Failover => (&locations.source, &locations.replica),
+                Direction::Failback => (&locations.replica, &locations.source),
+            };
+            let canary_written_at = locations
+                .bucket_pair
+                .as_ref()
+                .and_then(|p| buckets.iter().find(|b| &b.name == p))
+                .and_then(|b| b.replica_written_at);
+            measure_table(deps, table, from, to, objective_seconds, canary_written_at, now).await
+        })
+        .collect();
+    let mut tables: Vec<TableRpo> = futures::stream::iter(measurements)
+        .buffer_unordered(TABLE_CONCURRENCY)
+        .collect()
+        .await;
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    tables
+}
+
+fn unknown_table(table: &crate::plan::DeltaTable, objective_seconds: u64, finding: String) -> TableRpo {
+    TableRpo {
+        kind: RpoKind::DeltaTable,
+        name: table.name.clone(),
+        replica: String::new(),
+        consistent_version: None,
+        commit_time: None,
+        newest_listed_version: None,
+        source_version: None,
+        versions_behind: None,
+        rpo_seconds: None,
+        objective_seconds,
+        ok: false,
+        basis: RpoBasis::Unknown,
+        findings: vec![finding],
+        requests: 0,
+    }
+}
+
+async fn measure_table(
+    deps: &Deps,
+    table: &crate::plan::DeltaTable,
+    from: &TableLocation,
+    to: &TableLocation,
+    objective_seconds: u64,
+    canary_written_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> TableRpo {
+    let replica_reader = TableReader::new(&deps.aws.s3, to);
+    let source_reader = TableReader::new(&deps.aws.s3, from);
+    let (replica, source) = tokio::join!(
+        replica_reader.read_replica(),
+        tokio::time::timeout(SOURCE_TIMEOUT, source_reader.source_head())
+    );
+    let mut findings = Vec::new();
+    let source = match source {
+        Ok(Ok(Some(head))) => Some((head.version, head.commit_time)),
+        Ok(Ok(None)) => {
+            findings.push(format!("no Delta log at the source {}", from.uri()));
+            None
+        }
+        Ok(Err(e)) => {
+            findings.push(format!("the source did not answer: {e}"));
+            None
+        }
+        Err(_) => {
+            findings.push(format!(
+                "the source did not answer within {} s",
+                SOURCE_TIMEOUT.as_secs()
+            ));
+            None
+        }
+    };
+    let replica = match replica {
+        Ok(r) => r,
+        Err(e) => {
+            let mut t = unknown_table(table, objective_seconds, format!("the replica cannot be read: {e}"));
+            t.replica = to.uri();
+            t.findings.extend(findings);
+            t.requests = replica_reader.requests() + source_reader.requests();
+            return t;
+        }
+    };
+    let consistent = replica.consistency.version;
+    let facts = TableFacts {
+        consistent: consistent.map(|v| (v, replica.commit_time)),
+        pending: replica.consistency.blocker.is_some()
+            || replica.newest_listed.zip(consistent).is_some_and(|(n, c)| n > c),
+        source,
+        canary_written_at,
+    };
+    let (rpo_seconds, versions_behind, basis) = table_rpo(now, &facts);
+    let mut all_findings = replica.findings;
+    if let Some(blocker) = &replica.consistency.blocker {
+        all_findings.insert(0, blocker.to_string());
+    }
+    all_findings.extend(findings);
+    TableRpo {
+        kind: RpoKind::DeltaTable,
+        name: table.name.clone(),
+        replica: to.uri(),
+        consistent_version: consistent,
+        commit_time: replica.commit_time,
+        newest_listed_version: replica.newest_listed,
+        source_version: source.map(|(v, _)| v),
+        versions_behind,
+        rpo_seconds,
+        objective_seconds,
+        ok: rpo_acceptable(rpo_seconds, objective_seconds),
+        basis,
+        findings: all_findings,
+        requests: replica_reader.requests() + source_reader.requests(),
+    }
+}
+
+/// One row of the RPO summary shown to the approver and in the report, worst first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpoRow<'a> {
+    /// Bucket or table.
+    pub kind: RpoKind,
+    /// Label.
+    pub name: &'a str,
+    /// Measured, seconds.
+    pub rpo_seconds: Option<f64>,
+    /// Objective, seconds.
+    pub objective_seconds: u64,
+    /// Within objective.
+    pub ok: bool,
+    /// Consistent version (tables).
+    pub version: Option<u64>,
+    /// Commit time of that version (tables) or when the canary was written (buckets).
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl ReplicationOutput {
+    /// Every measurement, worst first: not ok before ok, unknown before known, then by the
+    /// share of the objective used.
+    pub fn worst_first(&self) -> Vec<RpoRow<'_>> {
+        let mut rows: Vec<RpoRow<'_>> = self
+            .buckets
+            .iter()
+            .map(|b| RpoRow {
+                kind: RpoKind::Bucket,
+                name: &b.name,
+                rpo_seconds: b.rpo_seconds,
+                objective_seconds: b.objective_seconds,
+                ok: b.ok,
+                version: None,
+                as_of: b.replica_written_at,
+            })
+            .chain(self.tables.iter().map(|t| RpoRow {
+                kind: RpoKind::DeltaTable,
+                name: &t.name,
+                rpo_seconds: t.rpo_seconds,
+                objective_seconds: t.objective_seconds,
+                ok: t.ok,
+                version: t.consistent_version,
+                as_of: t.commit_time,
+            }))
+            .collect();
+        let share = |r: &RpoRow<'_>| {
+            r.rpo_seconds
+                .map_or(f64::INFINITY, |s| s / (r.objective_seconds.max(1) as f64))
+        };
+        rows.sort_by(|a, b| {
+            a.ok.cmp(&b.ok)
+                .then(share(b).total_cmp(&share(a)))
+                .then(a.name.cmp(b.name))
+        });
+        rows
+    }
 }
 
 /// Measures RPO for the run.
@@ -215,5 +542,111 @@ mod tests {
             !rpo_acceptable(None, 900),
             "a missing canary is never acceptable"
         );
+    }
+
+    #[test]
+    fn table_rpo_table() {
+        let t = |m: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + m * 60, 0).expect("valid");
+        let now = t(100);
+        struct Case {
+            name: &'static str,
+            facts: TableFacts,
+            want: (Option<f64>, Option<u64>, RpoBasis),
+        }
+        let base = TableFacts {
+            consistent: Some((7, Some(t(90)))),
+            pending: false,
+            source: None,
+            canary_written_at: None,
+        };
+        let cases = [
+            Case {
+                name: "no consistent version: unknown",
+                facts: TableFacts { consistent: None, ..base },
+                want: (None, None, RpoBasis::Unknown),
+            },
+            Case {
+                name: "no commit time: unknown",
+                facts: TableFacts { consistent: Some((7, None)), ..base },
+                want: (None, None, RpoBasis::Unknown),
+            },
+            Case {
+                name: "caught up with the source: zero whatever the age",
+                facts: TableFacts { source: Some((7, Some(t(90)))), consistent: Some((7, Some(t(10)))), ..base },
+                want: (Some(0.0), Some(0), RpoBasis::Source),
+            },
+            Case {
+                name: "two versions behind the source",
+                facts: TableFacts { source: Some((9, Some(t(95)))), ..base },
+                want: (Some(300.0), Some(2), RpoBasis::Source),
+            },
+            Case {
+                name: "source down, commit pending at the replica: age of the consistent version",
+                facts: TableFacts { pending: true, canary_written_at: Some(t(99)), ..base },
+                want: (Some(600.0), None, RpoBasis::Now),
+            },
+            Case {
+                name: "source down, idle table, fresh canary: the canary's age",
+                facts: TableFacts { canary_written_at: Some(t(99)), ..base },
+                want: (Some(60.0), None, RpoBasis::Idle),
+            },
+            Case {
+                name: "source down, canary older than the commit: age of the commit",
+                facts: TableFacts { canary_written_at: Some(t(80)), ..base },
+                want: (Some(600.0), None, RpoBasis::Now),
+            },
+            Case {
+                name: "source down, no canary: age of the commit",
+                facts: base,
+                want: (Some(600.0), None, RpoBasis::Now),
+            },
+        ];
+        for case in cases {
+            assert_eq!(table_rpo(now, &case.facts), case.want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn worst_first_puts_breaches_and_unknowns_on_top() {
+        let bucket = |name: &str, rpo: Option<f64>, ok: bool| BucketRpo {
+            kind: RpoKind::Bucket,
+            name: name.into(),
+            rpo_seconds: rpo,
+            objective_seconds: 900,
+            ok,
+            replica_written_at: None,
+            replication_status: "Enabled".into(),
+            source_canary_age_seconds: None,
+            finding: None,
+        };
+        let table = |name: &str, rpo: Option<f64>, objective: u64, ok: bool| TableRpo {
+            kind: RpoKind::DeltaTable,
+            name: name.into(),
+            replica: String::new(),
+            consistent_version: Some(1),
+            commit_time: None,
+            newest_listed_version: Some(1),
+            source_version: None,
+            versions_behind: None,
+            rpo_seconds: rpo,
+            objective_seconds: objective,
+            ok,
+            basis: RpoBasis::Now,
+            findings: vec![],
+            requests: 3,
+        };
+        let out = ReplicationOutput {
+            buckets: vec![bucket("lake", Some(30.0), true), bucket("logs", None, false)],
+            tables: vec![
+                table("orders", Some(1000.0), 900, false),
+                table("customers", Some(600.0), 900, true),
+                table("events", Some(100.0), 60, false),
+            ],
+            worst_rpo_seconds: None,
+            acceptable: false,
+            measured_at: Utc::now(),
+        };
+        let names: Vec<&str> = out.worst_first().iter().map(|r| r.name).collect();
+        assert_eq!(names, ["logs", "events", "orders", "customers", "lake"]);
     }
 }

@@ -1,0 +1,513 @@
+//! Reading a Delta table's log on S3, with the request count kept (the benchmark's figure).
+
+use std::{
+    collections::BTreeSet,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use chrono::{DateTime, Utc};
+use futures::{stream, StreamExt, TryStreamExt};
+use tracing::instrument;
+
+use super::log::{
+    consistent_version, parse_commit, parse_last_checkpoint, Commit, Consistency, FileLocation,
+    Listed, LogListing, Version,
+};
+use crate::aws::sdk_error_message;
+
+/// Commits fetched at once.
+const COMMIT_CONCURRENCY: usize = 16;
+/// Existence checks at once (S3 serves 5,500 GET/HEAD per second per prefix).
+const HEAD_CONCURRENCY: usize = 32;
+
+/// `s3://bucket/path/to/table` split into bucket and root key (no trailing `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableLocation {
+    /// Bucket.
+    pub bucket: String,
+    /// Table root key (may be empty: the table is the bucket).
+    pub root: String,
+}
+
+impl TableLocation {
+    /// Parses `s3://bucket/root`; the error says what is wrong.
+    pub fn parse(uri: &str) -> Result<Self, String> {
+        let rest = uri
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("{uri:?} is not an s3:// URI"))?;
+        let (bucket, root) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        if !bucket_ok {
+            return Err(format!("{bucket:?} is not an S3 bucket name"));
+        }
+        let root = root.trim_end_matches('/');
+        if root.split('/').any(|s| s == ".." || s == ".")
+            || root.chars().any(char::is_control)
+            || root.contains("//")
+            || root.starts_with('/')
+        {
+            return Err(format!("{root:?} is not a table path"));
+        }
+        if root.split('/').any(|s| s == "_delta_log") {
+            return Err(format!(
+                "{root:?} names the log: give the table's root, without `_delta_log`"
+            ));
+        }
+        Ok(Self {
+            bucket: bucket.to_string(),
+            root: root.to_string(),
+        })
+    }
+
+    /// The URI form.
+    pub fn uri(&self) -> String {
+        if self.root.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.root)
+        }
+    }
+
+    /// `<root>/_delta_log/`.
+    pub fn log_prefix(&self) -> String {
+        self.key("_delta_log/")
+    }
+
+    /// A key under the root.
+    pub fn key(&self, relative: &str) -> String {
+        if self.root.is_empty() {
+            relative.to_string()
+        } else {
+            format!("{}/{relative}", self.root)
+        }
+    }
+}
+
+/// What the replica holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaLog {
+    /// The newest loadable version and why the next one is not.
+    pub consistency: Consistency,
+    /// When the consistent version was committed (`commitInfo`).
+    pub commit_time: Option<DateTime<Utc>>,
+    /// The newest commit listed at the replica (loadable or not).
+    pub newest_listed: Option<Version>,
+    /// The checkpoint the reading started from.
+    pub checkpoint: Option<Version>,
+    /// What a reader would trip on, besides the blocker.
+    pub findings: Vec<String>,
+    /// S3 requests made.
+    pub requests: u32,
+}
+
+/// The newest commit at the source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SourceHead {
+    /// Version.
+    pub version: Version,
+    /// Commit time.
+    pub commit_time: Option<DateTime<Utc>>,
+}
+
+/// Why the log could not be read at all (the caller turns it into a finding).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReadError(pub String);
+
+/// Reads one table's log through S3, counting requests.
+pub struct TableReader<'a> {
+    s3: &'a aws_sdk_s3::Client,
+    location: &'a TableLocation,
+    requests: AtomicU32,
+}
+
+impl<'a> TableReader<'a> {
+    /// A reader of the table at `location`.
+    pub fn new(s3: &'a aws_sdk_s3::Client, location: &'a TableLocation) -> Self {
+        Self {
+            s3,
+            location,
+            requests: AtomicU32::new(0),
+        }
+    }
+
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// GET of a key; `Ok(None)` when absent.
+    async fn get(&self, key: &str, range: Option<&str>) -> Result<Option<Vec<u8>>, ReadError> {
+        self.count();
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .set_range(range.map(str::to_string))
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let body = out.body.collect().await.map_err(|e| {
+                    ReadError(format!("s3://{}/{key}: body: {e}", self.location.bucket))
+                })?;
+                Ok(Some(body.into_bytes().to_vec()))
+            }
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(ReadError(format!(
+                "s3://{}/{key}: {}",
+                self.location.bucket,
+                sdk_error_message(&e)
+            ))),
+        }
+    }
+
+    /// Lists `_delta_log/`, starting after `start_after_version`'s files when given.
+    async fn list(&self, start_after_version: Option<Version>) -> Result<LogListing, ReadError> {
+        let prefix = self.location.log_prefix();
+        // `<prefix>{v:020}` sorts just before `{v:020}.checkpoint…` and `{v:020}.json`.
+        let start_after = start_after_version.map(|v| format!("{prefix}{v:020}"));
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.location.bucket)
+            .prefix(&prefix)
+            .set_start_after(start_after)
+            .into_paginator()
+            .send();
+        let mut listing = LogListing::default();
+        loop {
+            self.count();
+            let page = match pages.next().await {
+                None => {
+                    // The paginator's end costs no request.
+                    self.requests.fetch_sub(1, Ordering::Relaxed);
+                    break;
+                }
+                Some(page) => page.map_err(|e| {
+                    ReadError(format!(
+                        "listing s3://{}/{prefix}: {}",
+                        self.location.bucket,
+                        sdk_error_message(&e)
+                    ))
+                })?,
+            };
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                let Some(name) = key.strip_prefix(&prefix) else {
+                    continue;
+                };
+                listing.push(
+                    name,
+                    Listed {
+                        key: key.to_string(),
+                        size: object.size().unwrap_or(0),
+                    },
+                );
+            }
+        }
+        Ok(listing)
+    }
+
+    /// Is every part of a checkpoint a Parquet file (footer magic `PAR1`)? One ranged GET each.
+    async fn checkpoint_readable(&self, parts: &[&Listed]) -> Result<bool, ReadError> {
+        for part in parts {
+            if part.key.ends_with(".json") {
+                continue;
+            }
+            if part.size < 12 {
+                return Ok(false);
+            }
+            match self.get(&part.key, Some("bytes=-8")).await? {
+                Some(tail) if tail.len() == 8 && &tail[4..] == b"PAR1" => {
+                    let footer = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+                    if i64::from(footer) + 12 > part.size {
+                        return Ok(false);
+                    }
+                }
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// `_last_checkpoint`, or a finding saying why it is not usable.
+    async fn last_checkpoint(&self, findings: &mut Vec<String>) -> Result<Option<Version>, ReadError> {
+        let key = self.location.key("_delta_log/_last_checkpoint");
+        match self.get(&key, None).await? {
+            None => Ok(None),
+            Some(bytes) => match parse_last_checkpoint(&bytes) {
+                Ok(hint) => Ok(Some(hint.version)),
+                Err(e) => {
+                    findings.push(format!("{e}: the whole log was listed instead"));
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    /// Finds the checkpoint to start from: the hint's when it is complete and readable, else
+    /// the newest complete and readable one in a full listing. Returns the listing used.
+    async fn base(
+        &self,
+        findings: &mut Vec<String>,
+    ) -> Result<(Option<Version>, LogListing), ReadError> {
+        let hint = self.last_checkpoint(findings).await?;
+        if let Some(v) = hint {
+            let listing = self.list(Some(v)).await?;
+            match listing.complete_checkpoint(v) {
+                Some(parts) if self.checkpoint_readable(&parts).await? => {
+                    return Ok((Some(v), listing));
+                }
+                Some(_) => findings.push(format!(
+                    "checkpoint {v} is not readable at the replica (not a Parquet file): \
+                     the whole log was listed for an older one"
+                )),
+                None => findings.push(format!(
+                    "checkpoint {v} (named by _last_checkpoint) is missing at the replica: \
+                     the whole log was listed for an older one"
+                )),
+            }
+        }
+        let listing = self.list(None).await?;
+        let candidates: Vec<Version> = listing
+            .checkpoints
+            .keys()
+            .rev()
+            .copied()
+            .filter(|c| hint.is_none_or(|h| *c < h))
+            .collect();
+        for v in candidates {
+            match listing.complete_checkpoint(v) {
+                Some(parts) if self.checkpoint_readable(&parts).await? => {
+                    return Ok((Some(v), listing));
+                }
+                Some(_) => findings.push(format!("checkpoint {v} is not readable at the replica")),
+                None => {}
+            }
+        }
+        Ok((None, listing))
+    }
+
+    /// Whether each file is at the replica; a HEAD that fails otherwise than 404 counts as
+    /// absent and is named.
+    async fn present(
+        &self,
+        files: BTreeSet<&FileLocation>,
+        findings: &mut Vec<String>,
+    ) -> BTreeSet<FileLocation> {
+        // Futures built up front, not in a stream closure: keeps the future `Send` for the
+        // Lambda runtime (a closure over borrowed data trips the compiler's HRTB inference).
+        let checks: Vec<_> = files
+            .into_iter()
+            .map(|file| async move {
+                let (bucket, key) = match file {
+                    FileLocation::Relative(p) => (self.location.bucket.clone(), self.location.key(p)),
+                    FileLocation::Absolute(uri) => match TableLocation::parse(uri) {
+                        Ok(l) => (l.bucket, l.root),
+                        Err(_) => {
+                            return (
+                                file.clone(),
+                                Err(format!("{uri} is outside S3 and cannot be checked")),
+                            )
+                        }
+                    },
+                };
+                self.count();
+                let out = self.s3.head_object().bucket(&bucket).key(&key).send().await;
+                let result = match out {
+                    Ok(_) => Ok(true),
+                    Err(e)
+                        if e.as_service_error().is_some_and(
+                            aws_sdk_s3::operation::head_object::HeadObjectError::is_not_found,
+                        ) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(format!("s3://{bucket}/{key}: {}", sdk_error_message(&e))),
+                };
+                (file.clone(), result)
+            })
+            .collect();
+        let results: Vec<(FileLocation, Result<bool, String>)> = stream::iter(checks)
+            .buffer_unordered(HEAD_CONCURRENCY)
+            .collect()
+            .await;
+        let mut present = BTreeSet::new();
+        let mut failures = Vec::new();
+        for (file, result) in results {
+            match result {
+                Ok(true) => {
+                    present.insert(file);
+                }
+                Ok(false) => {}
+                Err(why) => failures.push(why),
+            }
+        }
+        if let Some(first) = failures.iter().min() {
+            findings.push(format!(
+                "{} existence check(s) failed, counted as missing (first: {first})",
+                failures.len()
+            ));
+        }
+        present
+    }
+
+    /// The newest version a reader can load at this location, and why not a newer one.
+    #[instrument(skip_all, fields(table = %self.location.uri()))]
+    pub async fn read_replica(&self) -> Result<ReplicaLog, ReadError> {
+        let mut findings = Vec::new();
+        let (base, listing) = self.base(&mut findings).await?;
+        let newest_listed = listing.newest_commit();
+        if listing.commits.is_empty() && base.is_none() {
+            return Ok(ReplicaLog {
+                consistency: Consistency {
+                    version: None,
+                    blocker: None,
+                },
+                commit_time: None,
+                newest_listed,
+                checkpoint: None,
+                findings: {
+                    findings.push(format!(
+                        "no Delta log at {}/_delta_log/ (not a Delta table, or nothing replicated yet)",
+                        self.location.uri()
+                    ));
+                    findings
+                },
+                requests: self.requests.load(Ordering::Relaxed),
+            });
+        }
+        let after: Vec<(Version, &Listed)> = listing
+            .commits
+            .iter()
+            .filter(|(v, _)| base.is_none_or(|b| **v > b))
+            .map(|(v, l)| (*v, l))
+            .collect();
+        let fetches: Vec<_> = after
+            .into_iter()
+            .map(|(v, listed)| async move {
+                let parsed = match self.get(&listed.key, None).await? {
+                    Some(bytes) => parse_commit(&bytes).map_err(|e| e.to_string()),
+                    None => Err("listed, then gone".to_string()),
+                };
+                Ok::<_, ReadError>((v, parsed))
+            })
+            .collect();
+        let commits: Vec<(Version, Result<Commit, String>)> = stream::iter(fetches)
+            .buffered(COMMIT_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let needed: BTreeSet<&FileLocation> = commits
+            .iter()
+            .filter_map(|(_, c)| c.as_ref().ok())
+            .flat_map(|c| c.adds.iter().flat_map(|a| a.required()))
+            .collect();
+        let present = self.present(needed, &mut findings).await;
+        let judged: Vec<(Version, Result<&Commit, String>)> = commits
+            .iter()
+            .map(|(v, c)| (*v, c.as_ref().map_err(Clone::clone)))
+            .collect();
+        let consistency = consistent_version(base, &judged, |f| present.contains(f));
+        let commit_time = match consistency.version {
+            None => None,
+            Some(v) if Some(v) == base => match listing.commits.get(&v) {
+                // The checkpoint's own commit, for its time (one more GET).
+                Some(listed) => self
+                    .get(&listed.key, None)
+                    .await?
+                    .and_then(|b| parse_commit(&b).ok())
+                    .and_then(|c| c.timestamp_ms),
+                None => None,
+            }
+            .and_then(DateTime::from_timestamp_millis),
+            Some(v) => commits
+                .iter()
+                .find(|(cv, _)| *cv == v)
+                .and_then(|(_, c)| c.as_ref().ok())
+                .and_then(|c| c.timestamp_ms)
+                .and_then(DateTime::from_timestamp_millis),
+        };
+        if consistency.version.is_some() && commit_time.is_none() {
+            findings.push(
+                "the consistent version's commit has no commitInfo timestamp: its age is unknown"
+                    .into(),
+            );
+        }
+        Ok(ReplicaLog {
+            consistency,
+            commit_time,
+            newest_listed,
+            checkpoint: base,
+            findings,
+            requests: self.requests.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The newest commit at the source and its time: `_last_checkpoint`, one listing from it,
+    /// one GET. `Ok(None)`: no log there.
+    #[instrument(skip_all, fields(table = %self.location.uri()))]
+    pub async fn source_head(&self) -> Result<Option<SourceHead>, ReadError> {
+        let mut ignored = Vec::new();
+        let hint = self.last_checkpoint(&mut ignored).await?;
+        let mut listing = self.list(hint).await?;
+        if listing.commits.is_empty() && hint.is_some() {
+            listing = self.list(None).await?;
+        }
+        let Some((version, listed)) = listing.commits.iter().next_back() else {
+            return Ok(None);
+        };
+        let commit_time = self
+            .get(&listed.key, None)
+            .await?
+            .and_then(|b| parse_commit(&b).ok())
+            .and_then(|c| c.timestamp_ms)
+            .and_then(DateTime::from_timestamp_millis);
+        Ok(Some(SourceHead {
+            version: *version,
+            commit_time,
+        }))
+    }
+
+    /// Requests made so far.
+    pub fn requests(&self) -> u32 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_locations() {
+        let ok = TableLocation::parse("s3://sales-lake/delta/orders/").expect("valid");
+        assert_eq!(ok.bucket, "sales-lake");
+        assert_eq!(ok.root, "delta/orders");
+        assert_eq!(ok.log_prefix(), "delta/orders/_delta_log/");
+        assert_eq!(ok.uri(), "s3://sales-lake/delta/orders");
+        let bucket_root = TableLocation::parse("s3://sales-lake").expect("valid");
+        assert_eq!(bucket_root.log_prefix(), "_delta_log/");
+        for (bad, why) in [
+            ("https://x/y", "not an s3:// URI"),
+            ("s3://Sales/t", "bucket name"),
+            ("s3://ab/t", "bucket name"),
+            ("s3://sales/a/../b", "not a table path"),
+            ("s3://sales/a//b", "not a table path"),
+            ("s3://sales/t/_delta_log", "names the log"),
+            ("s3://sales/t\n", "not a table path"),
+        ] {
+            let err = TableLocation::parse(bad).expect_err(bad);
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+}
