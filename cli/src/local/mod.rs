@@ -2,6 +2,7 @@
 //! emulated workspaces (primary, DR), moto executing the real state machine JSON, and the
 //! Lambda host serving our real handlers — provisioned the way `infra/template.yaml` would.
 
+pub mod delta_tables;
 pub mod gate;
 pub mod host;
 pub mod moto;

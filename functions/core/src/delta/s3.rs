@@ -256,27 +256,29 @@ impl<'a> TableReader<'a> {
     }
 
     /// Finds the checkpoint to start from: the hint's when it is complete and readable, else
-    /// the newest complete and readable one in a full listing. Returns the listing used.
+    /// the newest complete and readable one below it in a full listing. Returns the listing
+    /// used and, when the hint's checkpoint is unusable, that version as a cap: readers that
+    /// follow `_last_checkpoint` (delta-rs does) fail on every version from it on, even with
+    /// all the JSON commits present, so none of those may be reported as loadable.
     async fn base(
         &self,
         findings: &mut Vec<String>,
-    ) -> Result<(Option<Version>, LogListing), ReadError> {
+    ) -> Result<(Option<Version>, LogListing, Option<Version>), ReadError> {
         let hint = self.last_checkpoint(findings).await?;
         if let Some(v) = hint {
             let listing = self.list(Some(v)).await?;
-            match listing.complete_checkpoint(v) {
+            let why = match listing.complete_checkpoint(v) {
                 Some(parts) if self.checkpoint_readable(&parts).await? => {
-                    return Ok((Some(v), listing));
+                    return Ok((Some(v), listing, None));
                 }
-                Some(_) => findings.push(format!(
-                    "checkpoint {v} is not readable at the replica (not a Parquet file): \
-                     the whole log was listed for an older one"
-                )),
-                None => findings.push(format!(
-                    "checkpoint {v} (named by _last_checkpoint) is missing at the replica: \
-                     the whole log was listed for an older one"
-                )),
-            }
+                Some(_) => "is not readable at the replica (not a Parquet file)",
+                None => "is missing at the replica",
+            };
+            findings.push(format!(
+                "checkpoint {v} (named by _last_checkpoint) {why}: readers that follow \
+                 _last_checkpoint cannot load version {v} or later until it arrives or is \
+                 rewritten; the whole log was listed to judge the versions before it"
+            ));
         }
         let listing = self.list(None).await?;
         let candidates: Vec<Version> = listing
@@ -289,13 +291,13 @@ impl<'a> TableReader<'a> {
         for v in candidates {
             match listing.complete_checkpoint(v) {
                 Some(parts) if self.checkpoint_readable(&parts).await? => {
-                    return Ok((Some(v), listing));
+                    return Ok((Some(v), listing, hint));
                 }
                 Some(_) => findings.push(format!("checkpoint {v} is not readable at the replica")),
                 None => {}
             }
         }
-        Ok((None, listing))
+        Ok((None, listing, hint))
     }
 
     /// Whether each file is at the replica; a HEAD that fails otherwise than 404 counts as
@@ -366,7 +368,7 @@ impl<'a> TableReader<'a> {
     #[instrument(skip_all, fields(table = %self.location.uri()))]
     pub async fn read_replica(&self) -> Result<ReplicaLog, ReadError> {
         let mut findings = Vec::new();
-        let (base, listing) = self.base(&mut findings).await?;
+        let (base, listing, cap) = self.base(&mut findings).await?;
         let newest_listed = listing.newest_commit();
         if listing.commits.is_empty() && base.is_none() {
             return Ok(ReplicaLog {
@@ -390,7 +392,7 @@ impl<'a> TableReader<'a> {
         let after: Vec<(Version, &Listed)> = listing
             .commits
             .iter()
-            .filter(|(v, _)| base.is_none_or(|b| **v > b))
+            .filter(|(v, _)| base.is_none_or(|b| **v > b) && cap.is_none_or(|c| **v < c))
             .map(|(v, l)| (*v, l))
             .collect();
         let fetches: Vec<_> = after
