@@ -4,8 +4,9 @@
 # Python SDK and the template-vs-code checks of infra/. Sets up .venv on first use. Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/pytest ]; then
-  python3 -m venv .venv
+if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/pytest ] \
+  || ! .venv/bin/python -c "import deltalake, pyarrow" 2>/dev/null; then
+  [ -x .venv/bin/pip ] || python3 -m venv .venv
   .venv/bin/pip install -q -r requirements-dev.txt
 fi
 # The function binaries first: the drill and the end-to-end tests in binaries mode run them

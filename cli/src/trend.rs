@@ -209,8 +209,12 @@ pub fn compute(reports: &[Report], factor: f64) -> Trend {
             rpo: r
                 .rpo
                 .iter()
-                .flat_map(|p| &p.buckets)
-                .map(|b| (b.name.clone(), b.rpo_seconds))
+                .flat_map(|p| {
+                    p.buckets
+                        .iter()
+                        .map(|b| (b.name.clone(), b.rpo_seconds))
+                        .chain(p.tables.iter().map(|t| (format!("table {}", t.name), t.rpo_seconds)))
+                })
                 .collect(),
             never_both_active: known.map(|v| v.never_both_active),
             none_left_behind: known.map(|v| v.none_left_behind),

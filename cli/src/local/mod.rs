@@ -470,6 +470,28 @@ impl LocalEnv {
                     .with_context(|| format!("canary in {bucket}"))?;
             }
         }
+        // The plan's critical Delta tables: six commits at the source (a checkpoint at 3), and
+        // at the replica the same log with the last commit's data file still in flight — as
+        // replication looks a minute behind a busy table.
+        for table in &plan.replication.tables {
+            let Ok(at) = table.locations(&plan.replication.buckets) else {
+                continue; // the plan was validated; an unresolvable table is its finding
+            };
+            let synthetic = delta_tables::SyntheticTable {
+                commits: 6,
+                checkpoint_interval: 3,
+                last_commit: now - chrono::Duration::seconds(30),
+                interval: chrono::Duration::seconds(60),
+            };
+            synthetic
+                .write(s3, &at.source, 5, &[])
+                .await
+                .with_context(|| format!("Delta table {} at the source", table.name))?;
+            synthetic
+                .write(s3, &at.replica, 5, &[5])
+                .await
+                .with_context(|| format!("Delta table {} at the replica", table.name))?;
+        }
         let secrets = &self.aws.secrets;
         let signing_key = generated_secret("local-signing-");
         let mut secret_arns = std::collections::BTreeMap::new();

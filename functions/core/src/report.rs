@@ -10,7 +10,8 @@ use crate::{
     run::RunContext,
     steps::{
         activate_schedules::ActivationOutput, dns_switch::DnsSwitchOutput,
-        replication_check::ReplicationOutput, request_approval::ApprovalRecord,
+        replication_check::{ReplicationOutput, RpoKind},
+        request_approval::ApprovalRecord,
         shutdown_sweep::SweepOutput, validate_workspace::ValidationOutput, Deps, StepError,
     },
 };
@@ -652,18 +653,27 @@ pub fn render_markdown(r: &Report) -> String {
     if let Some(rpo) = &r.rpo {
         let _ = writeln!(
             md,
-            "\n## RPO\n\n| data | measured | objective | ok |\n|---|---|---|---|"
+            "\n## RPO\n\nWorst first. A table's RPO comes from the newest version a reader can \
+             load at the replica.\n\n| kind | data | measured | objective | consistent version | as of | ok |\n|---|---|---|---|---|---|---|"
         );
-        for b in &rpo.buckets {
+        for row in rpo.worst_first() {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} s | {} |",
-                b.name,
-                b.rpo_seconds
+                "| {} | {} | {} | {} s | {} | {} | {} |",
+                match row.kind {
+                    RpoKind::Bucket => "bucket",
+                    RpoKind::DeltaTable => "delta_table",
+                },
+                row.name,
+                row.rpo_seconds
                     .map(|s| format!("{s:.0} s"))
                     .unwrap_or_else(|| "unknown".into()),
-                b.objective_seconds,
-                if b.ok { "yes" } else { "NO" }
+                row.objective_seconds,
+                row.version.map(|v| v.to_string()).unwrap_or_else(|| "—".into()),
+                row.as_of
+                    .map(|t| t.format("%H:%M:%S").to_string())
+                    .unwrap_or_else(|| "—".into()),
+                if row.ok { "yes" } else { "NO" }
             );
         }
         for b in rpo.buckets.iter().filter(|b| b.finding.is_some()) {
@@ -673,6 +683,11 @@ pub fn render_markdown(r: &Report) -> String {
                 b.name,
                 b.finding.as_deref().unwrap_or_default()
             );
+        }
+        for t in &rpo.tables {
+            for finding in &t.findings {
+                let _ = writeln!(md, "\n- table {}: {finding}", t.name);
+            }
         }
     }
     let _ = writeln!(

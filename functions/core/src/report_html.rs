@@ -182,9 +182,9 @@ pub fn render_html(r: &Report) -> String {
     let mut rpo = String::new();
     if let Some(p) = &r.rpo {
         rpo.push_str(
-            "<h2>RPO</h2><table><tr><th>data</th><th>measured</th><th>objective</th><th></th></tr>",
+            "<h2>RPO</h2><table><tr><th>kind</th><th>data</th><th>measured</th><th>objective</th><th>version</th><th></th></tr>",
         );
-        for b in &p.buckets {
+        for b in p.worst_first() {
             let measured = b.rpo_seconds.unwrap_or(f64::NAN);
             let frac = if b.objective_seconds > 0 {
                 (measured / b.objective_seconds as f64).clamp(0.0, 1.5)
@@ -193,15 +193,25 @@ pub fn render_html(r: &Report) -> String {
             };
             let _ = write!(
                 rpo,
-                "<tr><td>{}</td><td>{}</td><td>{} s</td><td><svg width=\"240\" height=\"14\"><rect width=\"160\" height=\"14\" fill=\"#e2e8f0\"/><rect class=\"rpo\" width=\"{:.0}\" height=\"14\" fill=\"{}\"/><line x1=\"160\" y1=\"0\" x2=\"160\" y2=\"14\" stroke=\"#000\"/></svg></td></tr>",
-                esc(&b.name),
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} s</td><td>{}</td><td><svg width=\"240\" height=\"14\"><rect width=\"160\" height=\"14\" fill=\"#e2e8f0\"/><rect class=\"rpo\" width=\"{:.0}\" height=\"14\" fill=\"{}\"/><line x1=\"160\" y1=\"0\" x2=\"160\" y2=\"14\" stroke=\"#000\"/></svg></td></tr>",
+                match b.kind {
+                    crate::steps::replication_check::RpoKind::Bucket => "bucket",
+                    crate::steps::replication_check::RpoKind::DeltaTable => "Delta table",
+                },
+                esc(b.name),
                 b.rpo_seconds.map(|s| format!("{s:.0} s")).unwrap_or_else(|| "unknown".into()),
                 b.objective_seconds,
+                b.version.map(|v| v.to_string()).unwrap_or_default(),
                 if frac.is_nan() { 240.0 } else { frac * 160.0 },
                 if b.ok { colors::RTO } else { colors::FENCE }
             );
         }
         rpo.push_str("</table>");
+        for t in &p.tables {
+            for f in &t.findings {
+                let _ = write!(rpo, "<p>table {}: {}</p>", esc(&t.name), esc(f));
+            }
+        }
     }
     let mut checks = String::new();
     if let Some(v) = &r.validation {

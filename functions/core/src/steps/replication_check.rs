@@ -484,6 +484,31 @@ pub struct RpoRow<'a> {
     pub as_of: Option<DateTime<Utc>>,
 }
 
+impl RpoRow<'_> {
+    /// One line for the approver and the notification: kind, name, measured against the
+    /// objective, the consistent version of a table.
+    pub fn line(&self) -> String {
+        let kind = match self.kind {
+            RpoKind::Bucket => "bucket",
+            RpoKind::DeltaTable => "table",
+        };
+        let measured = self
+            .rpo_seconds
+            .map(|s| format!("{s:.0} s"))
+            .unwrap_or_else(|| "unknown".into());
+        let version = self
+            .version
+            .map(|v| format!(" at version {v}"))
+            .unwrap_or_default();
+        format!(
+            "{kind} {}: {measured} (objective {} s){version} — {}",
+            self.name,
+            self.objective_seconds,
+            if self.ok { "ok" } else { "NOT ok" }
+        )
+    }
+}
+
 impl ReplicationOutput {
     /// Every measurement, worst first: not ok before ok, unknown before known, then by the
     /// share of the objective used.

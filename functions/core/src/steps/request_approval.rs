@@ -93,7 +93,13 @@ pub struct Evidence {
     /// Data sources that did not answer (non-critical: a critical one refuses the run).
     #[serde(default)]
     pub data_sources_down: Vec<String>,
+    /// RPO per bucket and per Delta table, worst first (one line each).
+    #[serde(default)]
+    pub rpo: Vec<String>,
 }
+
+/// Most RPO lines shown to the approver (the report has them all).
+const RPO_LINES_SHOWN: usize = 10;
 
 impl Evidence {
     /// The evidence as (label, value) rows — one rendering for the CLI prompt, the
@@ -144,6 +150,18 @@ impl Evidence {
                     "... and {} more (see the dr-config-check record)",
                     self.left_behind.len() - shown
                 ),
+            ));
+        }
+        rows.extend(
+            self.rpo
+                .iter()
+                .take(RPO_LINES_SHOWN)
+                .map(|l| ("RPO".to_string(), l.clone())),
+        );
+        if self.rpo.len() > RPO_LINES_SHOWN {
+            rows.push((
+                "RPO".to_string(),
+                format!("... and {} more within the report", self.rpo.len() - RPO_LINES_SHOWN),
             ));
         }
         rows.extend(
@@ -673,7 +691,12 @@ async fn gather_evidence(
                 .collect()
         })
         .unwrap_or_default();
+    let rpo = replication
+        .as_ref()
+        .map(|r| r.worst_first().iter().map(|row| row.line()).collect())
+        .unwrap_or_default();
     Evidence {
+        rpo,
         worst_rpo_seconds: replication.as_ref().and_then(|r| r.worst_rpo_seconds),
         rpo_acceptable: replication.as_ref().is_some_and(|r| r.acceptable),
         source_reachable,
@@ -856,13 +879,19 @@ pub fn approval_message(
          - Console: Step Functions > the execution named {run_id} (the CLI records who decided)\n\n\
          On approve: fence {from:?} (pause schedules, stop compute), start {to:?}, activate schedules once {from:?} is fenced, validate, switch DNS/URLs.\n\n\
          Evidence measured by Lifeboat:\n\
-         - RPO: worst {rpo} ({rpo_ok})\n\
+         - RPO: worst {rpo} ({rpo_ok}){rpo_lines}\n\
          - Site to fence reachable: {reach}\n\
          - To fence: {fence}\n\
          - Declared: {declared}\n",
         run_id = run.run_id,
         rpo = e.worst_rpo_seconds.map(|s| format!("{s:.0} s")).unwrap_or_else(|| "unknown".into()),
         rpo_ok = if e.rpo_acceptable { "within objective" } else { "NOT within objective" },
+        rpo_lines = e
+            .rpo
+            .iter()
+            .take(RPO_LINES_SHOWN)
+            .map(|l| format!("\n    - {l}"))
+            .collect::<String>(),
         reach = if e.source_reachable { "yes" } else { "NO (fence will keep retrying)" },
         fence = if e.to_fence.is_empty() {
             "unknown".to_string()
