@@ -64,10 +64,18 @@ async fn each_replica_reports_the_newest_version_delta_rs_can_load() {
 
     // The source's head: the newest commit and its time, in three requests.
     let reader = TableReader::new(&aws.s3, &source);
-    let head = reader.source_head().await.expect("source read").expect("a log");
+    let head = reader.source_head(None).await.expect("source read").expect("a log");
     assert_eq!(head.version, manifest.latest);
     assert!(head.commit_time.is_some());
     assert_eq!(reader.requests(), 3, "_last_checkpoint, one listing, one commit");
+    // Told where the replica's checkpoint is, it skips the hint.
+    let reader = TableReader::new(&aws.s3, &source);
+    let head = reader.source_head(Some(5)).await.expect("source read").expect("a log");
+    assert_eq!((head.version, reader.requests()), (manifest.latest, 2));
+    // Told a version past its log (a source restored from an old backup), it lists it all.
+    let reader = TableReader::new(&aws.s3, &source);
+    let head = reader.source_head(Some(50)).await.expect("source read").expect("a log");
+    assert_eq!((head.version, reader.requests()), (manifest.latest, 3));
 
     // What each case must name beside the version.
     let named: BTreeMap<&str, &str> = [

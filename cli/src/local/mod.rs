@@ -482,6 +482,7 @@ impl LocalEnv {
                 checkpoint_interval: 3,
                 last_commit: now - chrono::Duration::seconds(30),
                 interval: chrono::Duration::seconds(60),
+                data_since: 0,
             };
             synthetic
                 .write(s3, &at.source, 5, &[])

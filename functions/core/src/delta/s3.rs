@@ -455,14 +455,17 @@ impl<'a> TableReader<'a> {
         })
     }
 
-    /// The newest commit at the source and its time: `_last_checkpoint`, one listing from it,
+    /// The newest commit at the source and its time: one listing from `known` (a version the
+    /// source surely has — the replica's checkpoint; else `_last_checkpoint` is read first),
     /// one GET. `Ok(None)`: no log there.
     #[instrument(skip_all, fields(table = %self.location.uri()))]
-    pub async fn source_head(&self) -> Result<Option<SourceHead>, ReadError> {
-        let mut ignored = Vec::new();
-        let hint = self.last_checkpoint(&mut ignored).await?;
-        let mut listing = self.list(hint).await?;
-        if listing.commits.is_empty() && hint.is_some() {
+    pub async fn source_head(&self, known: Option<Version>) -> Result<Option<SourceHead>, ReadError> {
+        let start = match known {
+            Some(v) => Some(v),
+            None => self.last_checkpoint(&mut Vec::new()).await?,
+        };
+        let mut listing = self.list(start).await?;
+        if listing.commits.is_empty() && start.is_some() {
             listing = self.list(None).await?;
         }
         let Some((version, listed)) = listing.commits.iter().next_back() else {
