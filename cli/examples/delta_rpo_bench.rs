@@ -56,7 +56,11 @@ async fn main() -> Result<()> {
         .skip(1)
         .map(|a| a.parse().context("sizes are commit counts"))
         .collect::<Result<_>>()?;
-    let sizes = if sizes.is_empty() { vec![10, 1_000, 100_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![10, 1_000, 100_000]
+    } else {
+        sizes
+    };
     let env = LocalEnv::start(LocalOptions::default()).await?;
     let mut plan = drill::load_plan(&repo_root()?.join("lifeboat.toml"))?;
     env.provision(&mut plan).await?;
@@ -77,7 +81,10 @@ async fn main() -> Result<()> {
             .map_err(anyhow::Error::msg)?;
         let started = Instant::now();
         let written = table.write(s3, &replica, n - 1, &[n - 1, n - 2]).await?;
-        eprintln!("wrote {written} objects for {n} commits in {:.0?}", started.elapsed());
+        eprintln!(
+            "wrote {written} objects for {n} commits in {:.0?}",
+            started.elapsed()
+        );
         let mut walls = Vec::new();
         let mut requests = 0;
         let mut version = None;
@@ -120,7 +127,8 @@ async fn main() -> Result<()> {
         };
         let path = format!("bench/many/t{i}");
         for (bucket, missing) in [(&pair.source, vec![]), (&pair.replica, vec![24, 23])] {
-            let at = TableLocation::parse(&format!("s3://{bucket}/{path}")).map_err(anyhow::Error::msg)?;
+            let at = TableLocation::parse(&format!("s3://{bucket}/{path}"))
+                .map_err(anyhow::Error::msg)?;
             table.write(s3, &at, 24, &missing).await?;
         }
         plan.replication.tables.push(DeltaTable {

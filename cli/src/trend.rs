@@ -213,7 +213,11 @@ pub fn compute(reports: &[Report], factor: f64) -> Trend {
                     p.buckets
                         .iter()
                         .map(|b| (b.name.clone(), b.rpo_seconds))
-                        .chain(p.tables.iter().map(|t| (format!("table {}", t.name), t.rpo_seconds)))
+                        .chain(
+                            p.tables
+                                .iter()
+                                .map(|t| (format!("table {}", t.name), t.rpo_seconds)),
+                        )
                 })
                 .collect(),
             never_both_active: known.map(|v| v.never_both_active),

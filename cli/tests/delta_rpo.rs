@@ -46,16 +46,26 @@ async fn each_replica_reports_the_newest_version_delta_rs_can_load() {
     let out = std::env::temp_dir().join(format!("lifeboat-delta-{}", std::process::id()));
     let manifest = make_tables(&root, &out);
     let server = moto::ensure_moto(&root).await.expect("moto");
-    let moto = moto::Moto::start(&server, moto::free_port().unwrap(), moto::free_port().unwrap())
-        .await
-        .expect("moto starts");
+    let moto = moto::Moto::start(
+        &server,
+        moto::free_port().unwrap(),
+        moto::free_port().unwrap(),
+    )
+    .await
+    .expect("moto starts");
     let aws = AwsClients::for_endpoint(&moto.url, "us-west-2").await;
     for bucket in ["lake-use1", "lake-usw2"] {
-        aws.s3.create_bucket().bucket(bucket).create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
-                .build(),
-        ).send().await.expect("bucket");
+        aws.s3
+            .create_bucket()
+            .bucket(bucket)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("bucket");
     }
     let source = TableLocation::parse("s3://lake-use1/delta/orders").unwrap();
     delta_tables::upload_dir(&aws.s3, &out.join("source"), &source)
@@ -64,27 +74,52 @@ async fn each_replica_reports_the_newest_version_delta_rs_can_load() {
 
     // The source's head: the newest commit and its time, in three requests.
     let reader = TableReader::new(&aws.s3, &source);
-    let head = reader.source_head(None).await.expect("source read").expect("a log");
+    let head = reader
+        .source_head(None)
+        .await
+        .expect("source read")
+        .expect("a log");
     assert_eq!(head.version, manifest.latest);
     assert!(head.commit_time.is_some());
-    assert_eq!(reader.requests(), 3, "_last_checkpoint, one listing, one commit");
+    assert_eq!(
+        reader.requests(),
+        3,
+        "_last_checkpoint, one listing, one commit"
+    );
     // Told where the replica's checkpoint is, it skips the hint.
     let reader = TableReader::new(&aws.s3, &source);
-    let head = reader.source_head(Some(5)).await.expect("source read").expect("a log");
+    let head = reader
+        .source_head(Some(5))
+        .await
+        .expect("source read")
+        .expect("a log");
     assert_eq!((head.version, reader.requests()), (manifest.latest, 2));
     // Told a version past its log (a source restored from an old backup), it lists it all.
     let reader = TableReader::new(&aws.s3, &source);
-    let head = reader.source_head(Some(50)).await.expect("source read").expect("a log");
+    let head = reader
+        .source_head(Some(50))
+        .await
+        .expect("source read")
+        .expect("a log");
     assert_eq!((head.version, reader.requests()), (manifest.latest, 3));
 
     // What each case must name beside the version.
     let named: BTreeMap<&str, &str> = [
         ("complete", ""),
-        ("missing_data_of_last_two", "version 8 needs 1 file(s) not yet at the replica"),
+        (
+            "missing_data_of_last_two",
+            "version 8 needs 1 file(s) not yet at the replica",
+        ),
         ("missing_commit_7", "commit 7 is missing at the replica"),
         ("missing_commit_2", ""),
-        ("missing_checkpoint", "checkpoint 5 (named by _last_checkpoint) is missing"),
-        ("corrupt_checkpoint", "checkpoint 5 (named by _last_checkpoint) is not readable"),
+        (
+            "missing_checkpoint",
+            "checkpoint 5 (named by _last_checkpoint) is missing",
+        ),
+        (
+            "corrupt_checkpoint",
+            "checkpoint 5 (named by _last_checkpoint) is not readable",
+        ),
         ("empty", "no Delta log at"),
         ("not_delta", "no Delta log at"),
     ]
@@ -92,7 +127,13 @@ async fn each_replica_reports_the_newest_version_delta_rs_can_load() {
     .collect();
     assert_eq!(
         named.keys().collect::<Vec<_>>(),
-        manifest.cases.keys().map(String::as_str).collect::<Vec<_>>().iter().collect::<Vec<_>>(),
+        manifest
+            .cases
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .iter()
+            .collect::<Vec<_>>(),
         "every generated case is checked"
     );
     let mut requests = BTreeMap::new();
@@ -100,10 +141,15 @@ async fn each_replica_reports_the_newest_version_delta_rs_can_load() {
         let dir = out.join("replicas").join(case);
         let replica = TableLocation::parse(&format!("s3://lake-usw2/{case}/orders")).unwrap();
         if dir.exists() {
-            delta_tables::upload_dir(&aws.s3, &dir, &replica).await.expect("replica uploaded");
+            delta_tables::upload_dir(&aws.s3, &dir, &replica)
+                .await
+                .expect("replica uploaded");
         }
         let reader = TableReader::new(&aws.s3, &replica);
-        let got = reader.read_replica().await.expect("the replica is readable as S3");
+        let got = reader
+            .read_replica()
+            .await
+            .expect("the replica is readable as S3");
         assert_eq!(
             got.consistency.version, truth.newest_readable,
             "{case}: reported {:?}, delta-rs loads {:?} ({got:?})",
@@ -111,7 +157,10 @@ async fn each_replica_reports_the_newest_version_delta_rs_can_load() {
         );
         if let Some(v) = got.consistency.version {
             assert!(truth.readable.contains(&v), "{case}: {v} cannot be read");
-            assert!(got.commit_time.is_some(), "{case}: the version's commit time");
+            assert!(
+                got.commit_time.is_some(),
+                "{case}: the version's commit time"
+            );
         }
         let text: Vec<String> = got
             .consistency
@@ -134,7 +183,10 @@ async fn each_replica_reports_the_newest_version_delta_rs_can_load() {
     // Bounded by the commits since the checkpoint (4 here), not by the history: hint, listing,
     // footer, 4 commits, 4 existence checks.
     assert_eq!(requests["complete"], 11, "{requests:?}");
-    assert_eq!(requests["missing_commit_2"], 11, "the checkpoint covers commit 2");
+    assert_eq!(
+        requests["missing_commit_2"], 11,
+        "the checkpoint covers commit 2"
+    );
     moto.stop().await;
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -175,6 +175,25 @@ async fn full_drill_round_trips_both_workspaces_at_realistic_timings() {
         );
     }
     assert_eq!(failback.report.direction, "failback");
+    // Per-table RPO in both directions: the failover measures the DR replica (the newest
+    // commit's data still in flight: one version behind the primary), the failback the
+    // reverse — the primary's copy against the DR site's log, complete there.
+    for (r, at, version, behind) in [
+        (&failover, "s3://sales-lake-usw2/delta/orders", 4, 1),
+        (&failback, "s3://sales-lake-use1/delta/orders", 5, 0),
+    ] {
+        let rpo = r.report.rpo.as_ref().unwrap();
+        let orders = rpo
+            .tables
+            .iter()
+            .find(|t| t.name == "orders")
+            .expect("the orders table");
+        assert_eq!(orders.replica, at, "{orders:?}");
+        assert_eq!(orders.consistent_version, Some(version), "{orders:?}");
+        assert_eq!(orders.versions_behind, Some(behind), "{orders:?}");
+        assert!(orders.ok, "{orders:?}");
+        assert_eq!(rpo.tables.len(), 2);
+    }
     // The failover's data fence was set, confirmed, and lifted exactly by the failback.
     let fence = failover.report.data_fence.as_ref().expect("a data fence");
     assert!(fence.confirmed_at.is_some());

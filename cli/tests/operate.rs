@@ -294,7 +294,8 @@ async fn an_operator_session_against_local_up() {
     assert_eq!(done["result"]["outcome"], "succeeded");
     assert_eq!(done["holds_lock"], false);
     let aws = lifeboat_core::aws::AwsClients::for_endpoint(&state.moto_url, &state.region).await;
-    let ledger = lifeboat_core::ledger::Ledger::new(aws.s3.clone(), &state.outputs.ledger_bucket);
+    let ledger =
+        lifeboat_core::ledger::Ledger::new((*aws.s3).clone(), &state.outputs.ledger_bucket);
     let record: lifeboat_core::steps::request_approval::ApprovalRecord = ledger
         .get(&format!("runs/{run_id}/approval.json"))
         .await
@@ -417,7 +418,8 @@ async fn a_deployed_stack_is_found_by_its_outputs_and_bad_setups_are_named() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // An invalid plan in the ledger: named, nothing started.
     let aws = lifeboat_core::aws::AwsClients::for_endpoint(&state.moto_url, &state.region).await;
-    let ledger = lifeboat_core::ledger::Ledger::new(aws.s3.clone(), &state.outputs.ledger_bucket);
+    let ledger =
+        lifeboat_core::ledger::Ledger::new((*aws.s3).clone(), &state.outputs.ledger_bucket);
     let plan =
         String::from_utf8(ledger.get_raw("plan/lifeboat.toml").await.unwrap().unwrap()).unwrap();
     ledger

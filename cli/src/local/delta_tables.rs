@@ -14,7 +14,11 @@ use lifeboat_core::delta::s3::TableLocation;
 const PUT_CONCURRENCY: usize = 32;
 
 /// Uploads every file under `dir` to `location` (keys relative to the table root).
-pub async fn upload_dir(s3: &aws_sdk_s3::Client, dir: &Path, location: &TableLocation) -> Result<usize> {
+pub async fn upload_dir(
+    s3: &aws_sdk_s3::Client,
+    dir: &Path,
+    location: &TableLocation,
+) -> Result<usize> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -37,14 +41,23 @@ pub async fn upload_dir(s3: &aws_sdk_s3::Client, dir: &Path, location: &TableLoc
         &location.bucket,
         files
             .into_iter()
-            .map(|(key, path)| Ok((key, std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)))
+            .map(|(key, path)| {
+                Ok((
+                    key,
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?,
     )
     .await?;
     Ok(n)
 }
 
-async fn put_all(s3: &aws_sdk_s3::Client, bucket: &str, objects: Vec<(String, Vec<u8>)>) -> Result<()> {
+async fn put_all(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    objects: Vec<(String, Vec<u8>)>,
+) -> Result<()> {
     stream::iter(objects.into_iter().map(|(key, body)| async move {
         s3.put_object()
             .bucket(bucket)
@@ -106,7 +119,9 @@ impl SyntheticTable {
             "operation": if version == 0 { "CREATE TABLE" } else { "WRITE" },
         }}));
         if version == 0 {
-            lines.push(serde_json::json!({"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}));
+            lines.push(
+                serde_json::json!({"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}),
+            );
             lines.push(serde_json::json!({"metaData": {
                 "id": "00000000-0000-0000-0000-000000000000",
                 "format": {"provider": "parquet", "options": {}},
@@ -127,12 +142,18 @@ impl SyntheticTable {
         let mut out = Vec::new();
         let mut last_checkpoint = None;
         for v in 0..self.commits.min(upto.saturating_add(1)) {
-            out.push((format!("_delta_log/{v:020}.json"), self.commit_json(v).into_bytes()));
+            out.push((
+                format!("_delta_log/{v:020}.json"),
+                self.commit_json(v).into_bytes(),
+            ));
             if v >= self.data_since && !without_data.contains(&v) {
                 out.push((data_file(v), b"x".to_vec()));
             }
             if v > 0 && self.checkpoint_interval > 0 && v % self.checkpoint_interval == 0 {
-                out.push((format!("_delta_log/{v:020}.checkpoint.parquet"), parquet_stub()));
+                out.push((
+                    format!("_delta_log/{v:020}.checkpoint.parquet"),
+                    parquet_stub(),
+                ));
                 last_checkpoint = Some(v);
             }
         }

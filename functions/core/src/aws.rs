@@ -5,22 +5,102 @@
 
 use aws_config::BehaviorVersion;
 
-/// The AWS SDK clients the steps use.
+/// The AWS SDK clients the steps use, each built on first use ([`Lazy`]).
 #[derive(Debug, Clone)]
 pub struct AwsClients {
-    pub s3: aws_sdk_s3::Client,
-    pub sfn: aws_sdk_sfn::Client,
-    pub sns: aws_sdk_sns::Client,
-    pub route53: aws_sdk_route53::Client,
-    pub ssm: aws_sdk_ssm::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
+    pub s3: Lazy<aws_sdk_s3::Client>,
+    pub sfn: Lazy<aws_sdk_sfn::Client>,
+    pub sns: Lazy<aws_sdk_sns::Client>,
+    pub route53: Lazy<aws_sdk_route53::Client>,
+    pub ssm: Lazy<aws_sdk_ssm::Client>,
+    pub secrets: Lazy<aws_sdk_secretsmanager::Client>,
     /// The default event bus: Lifeboat's lifecycle events.
-    pub events: aws_sdk_eventbridge::Client,
+    pub events: Lazy<aws_sdk_eventbridge::Client>,
+}
+
+/// An SDK client built from the shared configuration the first time it is used.
+///
+/// Why: building every client eagerly references every SDK's configuration, endpoint resolver
+/// and runtime plugins, so each Lambda binary linked all seven SDKs. Built on first `Deref`,
+/// a binary links only the clients its step's code can reach (LTO drops the rest).
+pub struct Lazy<C> {
+    config: aws_config::SdkConfig,
+    client: std::sync::OnceLock<C>,
+}
+
+impl<C> Lazy<C> {
+    fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            config: config.clone(),
+            client: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl<C: Clone> Clone for Lazy<C> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            client: self.client.clone(),
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for Lazy<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lazy")
+            .field("built", &self.client.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: FromSdkConfig> std::ops::Deref for Lazy<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        self.client.get_or_init(|| C::from_sdk_config(&self.config))
+    }
+}
+
+/// How a client is built from the shared configuration.
+pub trait FromSdkConfig {
+    /// Builds the client.
+    fn from_sdk_config(config: &aws_config::SdkConfig) -> Self;
+}
+
+macro_rules! plain_clients {
+    ($($sdk:ident),*) => {$(
+        impl FromSdkConfig for $sdk::Client {
+            fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+                $sdk::Client::new(config)
+            }
+        }
+    )*};
+}
+plain_clients!(
+    aws_sdk_sfn,
+    aws_sdk_sns,
+    aws_sdk_route53,
+    aws_sdk_ssm,
+    aws_sdk_secretsmanager,
+    aws_sdk_eventbridge
+);
+
+impl FromSdkConfig for aws_sdk_s3::Client {
+    /// With an endpoint override (moto) S3 needs path-style addressing.
+    fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        let path_style = config.endpoint_url().is_some();
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(config)
+                .force_path_style(path_style)
+                .build(),
+        )
+    }
 }
 
 impl AwsClients {
     /// Loads configuration from the environment (credentials chain, region, endpoint
-    /// overrides). With an endpoint override S3 uses path-style addressing.
+    /// overrides).
     pub async fn from_env() -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
         Self::from_config(&config)
@@ -40,18 +120,14 @@ impl AwsClients {
     }
 
     fn from_config(config: &aws_config::SdkConfig) -> Self {
-        let path_style = config.endpoint_url().is_some();
-        let s3 = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(path_style)
-            .build();
         Self {
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            sfn: aws_sdk_sfn::Client::new(config),
-            sns: aws_sdk_sns::Client::new(config),
-            route53: aws_sdk_route53::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            secrets: aws_sdk_secretsmanager::Client::new(config),
-            events: aws_sdk_eventbridge::Client::new(config),
+            s3: Lazy::new(config),
+            sfn: Lazy::new(config),
+            sns: Lazy::new(config),
+            route53: Lazy::new(config),
+            ssm: Lazy::new(config),
+            secrets: Lazy::new(config),
+            events: Lazy::new(config),
         }
     }
 }

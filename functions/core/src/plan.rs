@@ -486,17 +486,23 @@ pub struct TableLocations {
 
 impl DeltaTable {
     /// Resolves the locations; the error names the field at fault (relative to the table).
-    pub fn locations(&self, buckets: &[BucketPair]) -> Result<TableLocations, (&'static str, String)> {
+    pub fn locations(
+        &self,
+        buckets: &[BucketPair],
+    ) -> Result<TableLocations, (&'static str, String)> {
         use crate::delta::s3::TableLocation;
         match (&self.bucket, &self.path, &self.source, &self.replica) {
             (Some(bucket), Some(path), None, None) => {
-                let pair = buckets
-                    .iter()
-                    .find(|b| &b.name == bucket)
-                    .ok_or(("bucket", format!("{bucket:?} is not a replication.buckets name")))?;
+                let pair = buckets.iter().find(|b| &b.name == bucket).ok_or((
+                    "bucket",
+                    format!("{bucket:?} is not a replication.buckets name"),
+                ))?;
                 let at = |b: &str| TableLocation::parse(&format!("s3://{b}/{path}"));
                 if path.is_empty() || path.starts_with('/') {
-                    return Err(("path", format!("{path:?} is not a table path inside the bucket")));
+                    return Err((
+                        "path",
+                        format!("{path:?} is not a table path inside the bucket"),
+                    ));
                 }
                 Ok(TableLocations {
                     source: at(&pair.source).map_err(|e| ("path", e))?,
@@ -1982,22 +1988,57 @@ principals = { "Alice@X.com " = ["arn:aws:iam::123456789012:user/alice", "arn:aw
         assert_eq!(at.replica.uri(), "s3://sales-lake-usw2/delta/t");
         assert_eq!(at.bucket_pair.as_deref(), Some("sales-lake"));
         let cases: &[(&str, &str, &str)] = &[
-            ("name = \"t\"\nbucket = \"nope\"\npath = \"t\"", ".bucket", "not a replication.buckets name"),
+            (
+                "name = \"t\"\nbucket = \"nope\"\npath = \"t\"",
+                ".bucket",
+                "not a replication.buckets name",
+            ),
             ("name = \"t\"\nbucket = \"sales-lake\"", ".path", "required"),
             ("name = \"t\"\npath = \"t\"", ".bucket", "required"),
-            ("name = \"t\"\nsource = \"s3://a-b-c/t\"", ".replica", "required"),
-            ("name = \"t\"\nsource = \"https://a-b-c/t\"\nreplica = \"s3://d-e-f/t\"", ".source", "not an s3:// URI"),
-            ("name = \"t\"\nsource = \"s3://a-b-c/t\"\nreplica = \"s3://a-b-c/t\"", ".replica", "is the source"),
-            ("name = \"t\"\nbucket = \"sales-lake\"\npath = \"../x\"", ".path", "not a table path"),
-            ("name = \"t\"\nbucket = \"sales-lake\"\npath = \"t/_delta_log\"", ".path", "names the log"),
-            ("name = \"t\"\nbucket = \"sales-lake\"\npath = \"t\"\nsource = \"s3://a-b-c/t\"", ".source", "not both"),
+            (
+                "name = \"t\"\nsource = \"s3://a-b-c/t\"",
+                ".replica",
+                "required",
+            ),
+            (
+                "name = \"t\"\nsource = \"https://a-b-c/t\"\nreplica = \"s3://d-e-f/t\"",
+                ".source",
+                "not an s3:// URI",
+            ),
+            (
+                "name = \"t\"\nsource = \"s3://a-b-c/t\"\nreplica = \"s3://a-b-c/t\"",
+                ".replica",
+                "is the source",
+            ),
+            (
+                "name = \"t\"\nbucket = \"sales-lake\"\npath = \"../x\"",
+                ".path",
+                "not a table path",
+            ),
+            (
+                "name = \"t\"\nbucket = \"sales-lake\"\npath = \"t/_delta_log\"",
+                ".path",
+                "names the log",
+            ),
+            (
+                "name = \"t\"\nbucket = \"sales-lake\"\npath = \"t\"\nsource = \"s3://a-b-c/t\"",
+                ".source",
+                "not both",
+            ),
             ("name = \"t\"", ".bucket", "needs"),
-            ("name = \"orders\"\nbucket = \"sales-lake\"\npath = \"t\"", ".name", "duplicate"),
+            (
+                "name = \"orders\"\nbucket = \"sales-lake\"\npath = \"t\"",
+                ".name",
+                "duplicate",
+            ),
         ];
         for (table, field, why) in cases {
             match with(table) {
                 Err(PlanError::Invalid { key, reason }) => {
-                    assert!(key.starts_with("replication.tables[") && key.ends_with(field), "{table}: {key}");
+                    assert!(
+                        key.starts_with("replication.tables[") && key.ends_with(field),
+                        "{table}: {key}"
+                    );
                     assert!(reason.contains(why), "{table}: {reason}");
                 }
                 other => panic!("{table}: {other:?}"),

@@ -9,10 +9,13 @@ use serde_json::Value;
 use crate::{
     run::RunContext,
     steps::{
-        activate_schedules::ActivationOutput, dns_switch::DnsSwitchOutput,
+        activate_schedules::ActivationOutput,
+        dns_switch::DnsSwitchOutput,
         replication_check::{ReplicationOutput, RpoKind},
         request_approval::ApprovalRecord,
-        shutdown_sweep::SweepOutput, validate_workspace::ValidationOutput, Deps, StepError,
+        shutdown_sweep::SweepOutput,
+        validate_workspace::ValidationOutput,
+        Deps, StepError,
     },
 };
 
@@ -669,7 +672,9 @@ pub fn render_markdown(r: &Report) -> String {
                     .map(|s| format!("{s:.0} s"))
                     .unwrap_or_else(|| "unknown".into()),
                 row.objective_seconds,
-                row.version.map(|v| v.to_string()).unwrap_or_else(|| "—".into()),
+                row.version
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "—".into()),
                 row.as_of
                     .map(|t| t.format("%H:%M:%S").to_string())
                     .unwrap_or_else(|| "—".into()),

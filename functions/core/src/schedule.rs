@@ -2,8 +2,7 @@
 //! when does a job fire next? The sweep pauses schedules in that order.
 
 use chrono::{
-    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike,
-    Utc,
+    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc,
 };
 use croner::parser::{CronParser, Seconds};
 
@@ -168,7 +167,10 @@ mod tests {
                 .and_then(|d: NaiveDate| d.and_hms_opt(h, m, 0))
                 .expect("valid")
         };
-        assert!(matches!(ny.offset_from_local_datetime(&local(8, 2, 30)), LocalResult::None));
+        assert!(matches!(
+            ny.offset_from_local_datetime(&local(8, 2, 30)),
+            LocalResult::None
+        ));
         match ny.offset_from_local_datetime(&local(8, 3, 30)) {
             LocalResult::Single(o) => assert_eq!(o.fix().local_minus_utc(), -4 * 3600),
             other => panic!("{other:?}"),
@@ -187,6 +189,9 @@ mod tests {
         let before = Utc.with_ymd_and_hms(2026, 3, 8, 5, 0, 0).unwrap();
         let next = next_fire(&sched("0 30 2 * * ?", "America/New_York"), before).unwrap();
         assert!(next > before, "{next}");
-        assert_eq!(Zone::get("america/new_york").map(|z| z.0.iana_name().map(str::to_string)), Some(Some("America/New_York".into())));
+        assert_eq!(
+            Zone::get("america/new_york").map(|z| z.0.iana_name().map(str::to_string)),
+            Some(Some("America/New_York".into()))
+        );
     }
 }

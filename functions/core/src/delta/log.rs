@@ -314,12 +314,11 @@ pub fn parse_last_checkpoint(bytes: &[u8]) -> Result<LastCheckpoint, LogError> {
         version: serde_json::Value,
         parts: Option<serde_json::Value>,
     }
-    let wire: Wire = serde_json::from_slice(bytes)
-        .map_err(|e| LogError::BadLastCheckpoint(e.to_string()))?;
-    let version = wire
-        .version
-        .as_u64()
-        .ok_or_else(|| LogError::BadLastCheckpoint(format!("version {} is not a version", wire.version)))?;
+    let wire: Wire =
+        serde_json::from_slice(bytes).map_err(|e| LogError::BadLastCheckpoint(e.to_string()))?;
+    let version = wire.version.as_u64().ok_or_else(|| {
+        LogError::BadLastCheckpoint(format!("version {} is not a version", wire.version))
+    })?;
     let parts = match wire.parts {
         None | Some(serde_json::Value::Null) => None,
         Some(p) => Some(
@@ -573,7 +572,10 @@ mod tests {
             ),
             ("_last_checkpoint", LogObject::LastCheckpoint),
             ("00000000000000000007.crc", LogObject::Other),
-            ("00000000000000000001.00000000000000000009.compacted.json", LogObject::Other),
+            (
+                "00000000000000000001.00000000000000000009.compacted.json",
+                LogObject::Other,
+            ),
             ("7.json", LogObject::Other),
             ("_commits/", LogObject::Other),
             ("99999999999999999999999.json", LogObject::Other),
@@ -600,13 +602,14 @@ mod tests {
             c.adds[1].path,
             FileLocation::Absolute("s3://other/t/part-9.parquet".into())
         );
-        assert_eq!(c.adds[1].deletion_vector, None, "inline vectors need no file");
+        assert_eq!(
+            c.adds[1].deletion_vector, None,
+            "inline vectors need no file"
+        );
         assert_eq!(c.removes, vec![rel("part-old.parquet")]);
         // In-commit timestamps win over the wall clock of the writer.
-        let c = parse_commit(
-            br#"{"commitInfo":{"timestamp":5,"inCommitTimestamp":7}}"#,
-        )
-        .expect("parses");
+        let c = parse_commit(br#"{"commitInfo":{"timestamp":5,"inCommitTimestamp":7}}"#)
+            .expect("parses");
         assert_eq!(c.timestamp_ms, Some(7));
     }
 
@@ -646,12 +649,16 @@ mod tests {
         let file = deletion_vector_file("u", "ab^-aqEH.-t@S}K{vb[*k^").expect("valid");
         assert_eq!(
             file,
-            Some(rel("ab/deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin"))
+            Some(rel(
+                "ab/deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin"
+            ))
         );
         let file = deletion_vector_file("u", "^-aqEH.-t@S}K{vb[*k^").expect("valid");
         assert_eq!(
             file,
-            Some(rel("deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin"))
+            Some(rel(
+                "deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin"
+            ))
         );
         assert_eq!(
             deletion_vector_file("p", "s3://b/t/dv.bin").expect("valid"),
@@ -662,21 +669,46 @@ mod tests {
     #[test]
     fn last_checkpoint_hint() {
         let ok = parse_last_checkpoint(br#"{"version":10,"size":13,"parts":3}"#).expect("valid");
-        assert_eq!(ok, LastCheckpoint { version: 10, parts: Some(3) });
+        assert_eq!(
+            ok,
+            LastCheckpoint {
+                version: 10,
+                parts: Some(3)
+            }
+        );
         let ok = parse_last_checkpoint(br#"{"version":10,"size":13}"#).expect("valid");
         assert_eq!(ok.parts, None);
-        for bad in [&b"{\"version\":-1}"[..], b"{\"version\":1e400}", b"{}", b"garbage", b"{\"version\":1,\"parts\":0}"] {
-            assert!(parse_last_checkpoint(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"{\"version\":-1}"[..],
+            b"{\"version\":1e400}",
+            b"{}",
+            b"garbage",
+            b"{\"version\":1,\"parts\":0}",
+        ] {
+            assert!(
+                parse_last_checkpoint(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
     #[test]
     fn complete_checkpoints_only() {
-        let listed = |k: &str| Listed { key: k.into(), size: 1 };
+        let listed = |k: &str| Listed {
+            key: k.into(),
+            size: 1,
+        };
         let mut log = LogListing::default();
-        log.push("00000000000000000010.checkpoint.0000000001.0000000002.parquet", listed("a"));
+        log.push(
+            "00000000000000000010.checkpoint.0000000001.0000000002.parquet",
+            listed("a"),
+        );
         assert_eq!(log.complete_checkpoint(10), None, "one part of two");
-        log.push("00000000000000000010.checkpoint.0000000002.0000000002.parquet", listed("b"));
+        log.push(
+            "00000000000000000010.checkpoint.0000000002.0000000002.parquet",
+            listed("b"),
+        );
         assert_eq!(log.complete_checkpoint(10).map(|v| v.len()), Some(2));
         log.push("00000000000000000020.checkpoint.parquet", listed("c"));
         assert_eq!(log.complete_checkpoint(20).map(|v| v.len()), Some(1));
@@ -781,7 +813,11 @@ mod tests {
             Case {
                 name: "commits at or before the base are ignored",
                 base: Some(5),
-                commits: vec![(4, c(&["old"], &[])), (5, c(&["f5"], &[])), (6, c(&[], &[]))],
+                commits: vec![
+                    (4, c(&["old"], &[])),
+                    (5, c(&["f5"], &[])),
+                    (6, c(&[], &[])),
+                ],
                 missing: &["old", "f5"],
                 want: Some(6),
                 blocker: None,
@@ -793,9 +829,11 @@ mod tests {
                 .iter()
                 .map(|(v, c)| (*v, c.as_ref().ok_or_else(|| "bad json".to_string())))
                 .collect();
-            let got = consistent_version(case.base, &commits, |f| {
-                !matches!(f, FileLocation::Relative(p) if case.missing.contains(&p.as_str()))
-            });
+            let got = consistent_version(
+                case.base,
+                &commits,
+                |f| !matches!(f, FileLocation::Relative(p) if case.missing.contains(&p.as_str())),
+            );
             assert_eq!(got.version, case.want, "{}", case.name);
             match (case.blocker, &got.blocker) {
                 (None, None) => {}

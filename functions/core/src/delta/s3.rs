@@ -241,7 +241,10 @@ impl<'a> TableReader<'a> {
     }
 
     /// `_last_checkpoint`, or a finding saying why it is not usable.
-    async fn last_checkpoint(&self, findings: &mut Vec<String>) -> Result<Option<Version>, ReadError> {
+    async fn last_checkpoint(
+        &self,
+        findings: &mut Vec<String>,
+    ) -> Result<Option<Version>, ReadError> {
         let key = self.location.key("_delta_log/_last_checkpoint");
         match self.get(&key, None).await? {
             None => Ok(None),
@@ -313,7 +316,9 @@ impl<'a> TableReader<'a> {
             .into_iter()
             .map(|file| async move {
                 let (bucket, key) = match file {
-                    FileLocation::Relative(p) => (self.location.bucket.clone(), self.location.key(p)),
+                    FileLocation::Relative(p) => {
+                        (self.location.bucket.clone(), self.location.key(p))
+                    }
                     FileLocation::Absolute(uri) => match TableLocation::parse(uri) {
                         Ok(l) => (l.bucket, l.root),
                         Err(_) => {
@@ -459,7 +464,10 @@ impl<'a> TableReader<'a> {
     /// source surely has — the replica's checkpoint; else `_last_checkpoint` is read first),
     /// one GET. `Ok(None)`: no log there.
     #[instrument(skip_all, fields(table = %self.location.uri()))]
-    pub async fn source_head(&self, known: Option<Version>) -> Result<Option<SourceHead>, ReadError> {
+    pub async fn source_head(
+        &self,
+        known: Option<Version>,
+    ) -> Result<Option<SourceHead>, ReadError> {
         let start = match known {
             Some(v) => Some(v),
             None => self.last_checkpoint(&mut Vec::new()).await?,

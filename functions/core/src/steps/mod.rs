@@ -293,8 +293,8 @@ impl Deps {
     /// Wires everything from AWS clients and settings.
     pub fn new(aws: AwsClients, config: DeployConfig) -> Self {
         Self {
-            ledger: Ledger::new(aws.s3.clone(), config.ledger_bucket.clone()),
-            workspaces: Workspaces::new(aws.secrets.clone()),
+            ledger: Ledger::new((*aws.s3).clone(), config.ledger_bucket.clone()),
+            workspaces: Workspaces::new((*aws.secrets).clone()),
             aws,
             config,
             signing_keys: Arc::default(),
@@ -344,13 +344,18 @@ impl Deps {
     /// From the Lambda environment.
     pub async fn from_env() -> Result<Self, StepError> {
         let config = DeployConfig::from_env()?;
-        let mut deps = Self::new(AwsClients::from_env().await, config);
+        Ok(Self::new(AwsClients::from_env().await, config))
+    }
+
+    /// Adds the AWS Health API port when the deployment polls it (`HEALTH_API_POLL=true`).
+    /// Only `health-ingest` calls this, so no other binary links the Health SDK.
+    pub async fn with_health_api_from_env(mut self) -> Self {
         if std::env::var("HEALTH_API_POLL").as_deref() == Ok("true") {
-            deps.health = Some(HealthPort(Arc::new(
+            self.health = Some(HealthPort(Arc::new(
                 crate::health_api::SdkHealthApi::from_env().await,
             )));
         }
-        Ok(deps)
+        self
     }
 }
 

@@ -359,7 +359,16 @@ async fn measure_tables(
                 .as_ref()
                 .and_then(|p| buckets.iter().find(|b| &b.name == p))
                 .and_then(|b| b.replica_written_at);
-            measure_table(deps, table, from, to, objective_seconds, canary_written_at, now).await
+            measure_table(
+                deps,
+                table,
+                from,
+                to,
+                objective_seconds,
+                canary_written_at,
+                now,
+            )
+            .await
         })
         .collect();
     let mut tables: Vec<TableRpo> = futures::stream::iter(measurements)
@@ -370,7 +379,11 @@ async fn measure_tables(
     tables
 }
 
-fn unknown_table(table: &crate::plan::DeltaTable, objective_seconds: u64, finding: String) -> TableRpo {
+fn unknown_table(
+    table: &crate::plan::DeltaTable,
+    objective_seconds: u64,
+    finding: String,
+) -> TableRpo {
     TableRpo {
         kind: RpoKind::DeltaTable,
         name: table.name.clone(),
@@ -427,7 +440,11 @@ async fn measure_table(
     let replica = match replica {
         Ok(r) => r,
         Err(e) => {
-            let mut t = unknown_table(table, objective_seconds, format!("the replica cannot be read: {e}"));
+            let mut t = unknown_table(
+                table,
+                objective_seconds,
+                format!("the replica cannot be read: {e}"),
+            );
             t.replica = to.uri();
             t.findings.extend(findings);
             t.requests = replica_reader.requests() + source_reader.requests();
@@ -438,7 +455,10 @@ async fn measure_table(
     let facts = TableFacts {
         consistent: consistent.map(|v| (v, replica.commit_time)),
         pending: replica.consistency.blocker.is_some()
-            || replica.newest_listed.zip(consistent).is_some_and(|(n, c)| n > c),
+            || replica
+                .newest_listed
+                .zip(consistent)
+                .is_some_and(|(n, c)| n > c),
         source,
         canary_written_at,
     };
@@ -588,37 +608,60 @@ mod tests {
         let cases = [
             Case {
                 name: "no consistent version: unknown",
-                facts: TableFacts { consistent: None, ..base },
+                facts: TableFacts {
+                    consistent: None,
+                    ..base
+                },
                 want: (None, None, RpoBasis::Unknown),
             },
             Case {
                 name: "no commit time: unknown",
-                facts: TableFacts { consistent: Some((7, None)), ..base },
+                facts: TableFacts {
+                    consistent: Some((7, None)),
+                    ..base
+                },
                 want: (None, None, RpoBasis::Unknown),
             },
             Case {
                 name: "caught up with the source: zero whatever the age",
-                facts: TableFacts { source: Some((7, Some(t(90)))), consistent: Some((7, Some(t(10)))), ..base },
+                facts: TableFacts {
+                    source: Some((7, Some(t(90)))),
+                    consistent: Some((7, Some(t(10)))),
+                    ..base
+                },
                 want: (Some(0.0), Some(0), RpoBasis::Source),
             },
             Case {
                 name: "two versions behind the source",
-                facts: TableFacts { source: Some((9, Some(t(95)))), ..base },
+                facts: TableFacts {
+                    source: Some((9, Some(t(95)))),
+                    ..base
+                },
                 want: (Some(300.0), Some(2), RpoBasis::Source),
             },
             Case {
                 name: "source down, commit pending at the replica: age of the consistent version",
-                facts: TableFacts { pending: true, canary_written_at: Some(t(99)), ..base },
+                facts: TableFacts {
+                    pending: true,
+                    canary_written_at: Some(t(99)),
+                    ..base
+                },
                 want: (Some(600.0), None, RpoBasis::Now),
             },
             Case {
                 name: "source down, idle table, fresh canary: the canary's age",
-                facts: TableFacts { canary_written_at: Some(t(99)), ..base },
+                facts: TableFacts {
+                    canary_written_at: Some(t(99)),
+                    ..base
+                },
                 want: (Some(60.0), None, RpoBasis::Idle),
             },
             Case {
                 name: "source down, canary older than the commit: age of the commit",
-                facts: TableFacts { canary_written_at: Some(t(80)), ..base },
+                facts: TableFacts {
+                    canary_written_at: Some(t(80)),
+                    ..base
+                },
                 want: (Some(600.0), None, RpoBasis::Now),
             },
             Case {
@@ -662,7 +705,10 @@ mod tests {
             requests: 3,
         };
         let out = ReplicationOutput {
-            buckets: vec![bucket("lake", Some(30.0), true), bucket("logs", None, false)],
+            buckets: vec![
+                bucket("lake", Some(30.0), true),
+                bucket("logs", None, false),
+            ],
             tables: vec![
                 table("orders", Some(1000.0), 900, false),
                 table("customers", Some(600.0), 900, true),

@@ -161,7 +161,10 @@ impl Evidence {
         if self.rpo.len() > RPO_LINES_SHOWN {
             rows.push((
                 "RPO".to_string(),
-                format!("... and {} more within the report", self.rpo.len() - RPO_LINES_SHOWN),
+                format!(
+                    "... and {} more within the report",
+                    self.rpo.len() - RPO_LINES_SHOWN
+                ),
             ));
         }
         rows.extend(
