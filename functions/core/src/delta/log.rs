@@ -305,6 +305,9 @@ pub struct LastCheckpoint {
     pub version: Version,
     /// Number of parts, if multi-part.
     pub parts: Option<u32>,
+    /// Size of the checkpoint file in bytes, when the writer recorded it (delta-rs and Spark
+    /// do): a listed size that differs means a truncated or foreign file.
+    pub size_in_bytes: Option<i64>,
 }
 
 /// Parses `_last_checkpoint`.
@@ -313,6 +316,8 @@ pub fn parse_last_checkpoint(bytes: &[u8]) -> Result<LastCheckpoint, LogError> {
     struct Wire {
         version: serde_json::Value,
         parts: Option<serde_json::Value>,
+        #[serde(rename = "sizeInBytes")]
+        size_in_bytes: Option<serde_json::Value>,
     }
     let wire: Wire =
         serde_json::from_slice(bytes).map_err(|e| LogError::BadLastCheckpoint(e.to_string()))?;
@@ -328,7 +333,15 @@ pub fn parse_last_checkpoint(bytes: &[u8]) -> Result<LastCheckpoint, LogError> {
                 .ok_or_else(|| LogError::BadLastCheckpoint(format!("parts {p} is not a count")))?,
         ),
     };
-    Ok(LastCheckpoint { version, parts })
+    let size_in_bytes = wire
+        .size_in_bytes
+        .and_then(|v| v.as_i64())
+        .filter(|&n| n > 0);
+    Ok(LastCheckpoint {
+        version,
+        parts,
+        size_in_bytes,
+    })
 }
 
 /// One listed object of the log.
@@ -338,6 +351,8 @@ pub struct Listed {
     pub key: String,
     /// Size in bytes.
     pub size: i64,
+    /// When it was written to this bucket.
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The log as one listing saw it.

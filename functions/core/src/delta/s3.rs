@@ -11,7 +11,7 @@ use tracing::instrument;
 
 use super::log::{
     consistent_version, parse_commit, parse_last_checkpoint, Commit, Consistency, FileLocation,
-    Listed, LogListing, Version,
+    LastCheckpoint, Listed, LogListing, Version,
 };
 use crate::aws::sdk_error_message;
 
@@ -211,6 +211,9 @@ impl<'a> TableReader<'a> {
                     Listed {
                         key: key.to_string(),
                         size: object.size().unwrap_or(0),
+                        last_modified: object.last_modified().and_then(|t| {
+                            DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())
+                        }),
                     },
                 );
             }
@@ -219,7 +222,17 @@ impl<'a> TableReader<'a> {
     }
 
     /// Is every part of a checkpoint a Parquet file (footer magic `PAR1`)? One ranged GET each.
-    async fn checkpoint_readable(&self, parts: &[&Listed]) -> Result<bool, ReadError> {
+    ///
+    /// A single file whose listed size is the size `_last_checkpoint` recorded is taken as
+    /// written, without a request.
+    async fn checkpoint_readable(
+        &self,
+        parts: &[&Listed],
+        recorded_size: Option<i64>,
+    ) -> Result<bool, ReadError> {
+        if let ([single], Some(size)) = (parts, recorded_size) {
+            return Ok(single.size == size);
+        }
         for part in parts {
             if part.key.ends_with(".json") {
                 continue;
@@ -244,12 +257,12 @@ impl<'a> TableReader<'a> {
     async fn last_checkpoint(
         &self,
         findings: &mut Vec<String>,
-    ) -> Result<Option<Version>, ReadError> {
+    ) -> Result<Option<LastCheckpoint>, ReadError> {
         let key = self.location.key("_delta_log/_last_checkpoint");
         match self.get(&key, None).await? {
             None => Ok(None),
             Some(bytes) => match parse_last_checkpoint(&bytes) {
-                Ok(hint) => Ok(Some(hint.version)),
+                Ok(hint) => Ok(Some(hint)),
                 Err(e) => {
                     findings.push(format!("{e}: the whole log was listed instead"));
                     Ok(None)
@@ -268,10 +281,15 @@ impl<'a> TableReader<'a> {
         findings: &mut Vec<String>,
     ) -> Result<(Option<Version>, LogListing, Option<Version>), ReadError> {
         let hint = self.last_checkpoint(findings).await?;
-        if let Some(v) = hint {
+        if let Some(LastCheckpoint {
+            version: v,
+            size_in_bytes,
+            ..
+        }) = hint
+        {
             let listing = self.list(Some(v)).await?;
             let why = match listing.complete_checkpoint(v) {
-                Some(parts) if self.checkpoint_readable(&parts).await? => {
+                Some(parts) if self.checkpoint_readable(&parts, size_in_bytes).await? => {
                     return Ok((Some(v), listing, None));
                 }
                 Some(_) => "is not readable at the replica (not a Parquet file)",
@@ -289,18 +307,18 @@ impl<'a> TableReader<'a> {
             .keys()
             .rev()
             .copied()
-            .filter(|c| hint.is_none_or(|h| *c < h))
+            .filter(|c| hint.is_none_or(|h| *c < h.version))
             .collect();
         for v in candidates {
             match listing.complete_checkpoint(v) {
-                Some(parts) if self.checkpoint_readable(&parts).await? => {
-                    return Ok((Some(v), listing, hint));
+                Some(parts) if self.checkpoint_readable(&parts, None).await? => {
+                    return Ok((Some(v), listing, hint.map(|h| h.version)));
                 }
                 Some(_) => findings.push(format!("checkpoint {v} is not readable at the replica")),
                 None => {}
             }
         }
-        Ok((None, listing, hint))
+        Ok((None, listing, hint.map(|h| h.version)))
     }
 
     /// Whether each file is at the replica; a HEAD that fails otherwise than 404 counts as
@@ -461,8 +479,10 @@ impl<'a> TableReader<'a> {
     }
 
     /// The newest commit at the source and its time: one listing from `known` (a version the
-    /// source surely has — the replica's checkpoint; else `_last_checkpoint` is read first),
-    /// one GET. `Ok(None)`: no log there.
+    /// source surely has — the replica's checkpoint; else `_last_checkpoint` is read first).
+    /// The time is the commit object's `LastModified`: at the source that is when the commit
+    /// was written (a commit file is written once, put-if-absent), and it saves a GET per table.
+    /// `Ok(None)`: no log there.
     #[instrument(skip_all, fields(table = %self.location.uri()))]
     pub async fn source_head(
         &self,
@@ -470,7 +490,10 @@ impl<'a> TableReader<'a> {
     ) -> Result<Option<SourceHead>, ReadError> {
         let start = match known {
             Some(v) => Some(v),
-            None => self.last_checkpoint(&mut Vec::new()).await?,
+            None => self
+                .last_checkpoint(&mut Vec::new())
+                .await?
+                .map(|h| h.version),
         };
         let mut listing = self.list(start).await?;
         if listing.commits.is_empty() && start.is_some() {
@@ -479,15 +502,9 @@ impl<'a> TableReader<'a> {
         let Some((version, listed)) = listing.commits.iter().next_back() else {
             return Ok(None);
         };
-        let commit_time = self
-            .get(&listed.key, None)
-            .await?
-            .and_then(|b| parse_commit(&b).ok())
-            .and_then(|c| c.timestamp_ms)
-            .and_then(DateTime::from_timestamp_millis);
         Ok(Some(SourceHead {
             version: *version,
-            commit_time,
+            commit_time: listed.last_modified,
         }))
     }
 

@@ -322,7 +322,7 @@ pub async fn measure(deps: &Deps, run: &RunContext) -> Result<ReplicationOutput,
 }
 
 /// Tables measured at once.
-const TABLE_CONCURRENCY: usize = 8;
+const TABLE_CONCURRENCY: usize = 16;
 /// How long the source may take to answer for one table: a region that is down must not hold
 /// the check.
 const SOURCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
