@@ -183,6 +183,35 @@ async fn each_replica_reports_the_newest_version_delta_rs_can_load() {
         requests["missing_commit_2"], 10,
         "the checkpoint covers commit 2"
     );
+
+    // A log with no checkpoint at all over a long history is not replayed (it would not fit
+    // the Lambda's minute): no version is claimed, and the finding says why.
+    let long = delta_tables::SyntheticTable {
+        commits: lifeboat_core::delta::s3::MAX_COMMITS_JUDGED as u64 + 2,
+        checkpoint_interval: 0,
+        last_commit: chrono::Utc::now(),
+        interval: chrono::Duration::seconds(1),
+        data_since: lifeboat_core::delta::s3::MAX_COMMITS_JUDGED as u64,
+    };
+    let at = TableLocation::parse("s3://lake-usw2/long/history").unwrap();
+    long.write(&aws.s3, &at, long.commits - 1, &[])
+        .await
+        .expect("written");
+    let reader = TableReader::new(&aws.s3, &at);
+    let got = reader.read_replica().await.expect("readable as S3");
+    assert_eq!(got.consistency.version, None);
+    assert!(
+        got.findings
+            .iter()
+            .any(|f| f.contains("more than the check reads")),
+        "{:?}",
+        got.findings
+    );
+    assert!(
+        reader.requests() <= 4,
+        "no commit was fetched: {}",
+        reader.requests()
+    );
     moto.stop().await;
     let _ = std::fs::remove_dir_all(&out);
 }

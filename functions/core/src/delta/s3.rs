@@ -19,6 +19,12 @@ use crate::aws::sdk_error_message;
 const COMMIT_CONCURRENCY: usize = 16;
 /// Existence checks at once (S3 serves 5,500 GET/HEAD per second per prefix).
 const HEAD_CONCURRENCY: usize = 32;
+/// Most commits judged after the base checkpoint. Writers checkpoint every 10 (Spark) or 100
+/// (delta-rs) commits; more means no usable checkpoint over a long history, which the check
+/// will not replay within its Lambda's minute.
+pub const MAX_COMMITS_JUDGED: usize = 1_000;
+/// Most files checked for one table, for the same reason.
+pub const MAX_FILES_CHECKED: usize = 10_000;
 
 /// `s3://bucket/path/to/table` split into bucket and root key (no trailing `/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -412,6 +418,29 @@ impl<'a> TableReader<'a> {
                 requests: self.requests.load(Ordering::Relaxed),
             });
         }
+        let pending = listing
+            .commits
+            .keys()
+            .filter(|v| base.is_none_or(|b| **v > b) && cap.is_none_or(|c| **v < c))
+            .count();
+        if pending > MAX_COMMITS_JUDGED {
+            findings.push(format!(
+                "{pending} commits after the last usable checkpoint ({}): more than the check \
+                 reads ({MAX_COMMITS_JUDGED}); no version is claimed readable",
+                base.map_or("none".to_string(), |b| b.to_string())
+            ));
+            return Ok(ReplicaLog {
+                consistency: Consistency {
+                    version: None,
+                    blocker: None,
+                },
+                commit_time: None,
+                newest_listed,
+                checkpoint: base,
+                findings,
+                requests: self.requests.load(Ordering::Relaxed),
+            });
+        }
         let after: Vec<(Version, &Listed)> = listing
             .commits
             .iter()
@@ -437,7 +466,18 @@ impl<'a> TableReader<'a> {
             .filter_map(|(_, c)| c.as_ref().ok())
             .flat_map(|c| c.adds.iter().flat_map(|a| a.required()))
             .collect();
-        let present = self.present(needed, &mut findings).await;
+        if needed.len() > MAX_FILES_CHECKED {
+            findings.push(format!(
+                "{} files added since the last usable checkpoint: more than the check verifies \
+                 ({MAX_FILES_CHECKED}); no version after the checkpoint is claimed readable",
+                needed.len()
+            ));
+        }
+        let present = if needed.len() > MAX_FILES_CHECKED {
+            BTreeSet::new()
+        } else {
+            self.present(needed, &mut findings).await
+        };
         let judged: Vec<(Version, Result<&Commit, String>)> = commits
             .iter()
             .map(|(v, c)| (*v, c.as_ref().map_err(Clone::clone)))
