@@ -688,11 +688,15 @@ mod tests {
             ok,
             LastCheckpoint {
                 version: 10,
-                parts: Some(3)
+                parts: Some(3),
+                size_in_bytes: None,
             }
         );
-        let ok = parse_last_checkpoint(br#"{"version":10,"size":13}"#).expect("valid");
-        assert_eq!(ok.parts, None);
+        let ok = parse_last_checkpoint(
+            br#"{"version":5,"size":8,"sizeInBytes":14457,"numOfAddFiles":1}"#,
+        )
+        .expect("delta-rs writes this");
+        assert_eq!((ok.parts, ok.size_in_bytes), (None, Some(14457)));
         for bad in [
             &b"{\"version\":-1}"[..],
             b"{\"version\":1e400}",
@@ -713,6 +717,7 @@ mod tests {
         let listed = |k: &str| Listed {
             key: k.into(),
             size: 1,
+            last_modified: None,
         };
         let mut log = LogListing::default();
         log.push(
