@@ -50,31 +50,6 @@ pub fn log_level(
         .unwrap_or(LevelFilter::INFO)
 }
 
-#[cfg(test)]
-mod tests {
-    use tracing::level_filters::LevelFilter;
-
-    #[test]
-    fn log_levels() {
-        let cases = [
-            (None, None, LevelFilter::INFO),
-            (Some("DEBUG"), Some("error"), LevelFilter::DEBUG),
-            (Some("FATAL"), None, LevelFilter::ERROR),
-            (Some("loud"), Some("warn"), LevelFilter::WARN),
-            (None, Some("lifeboat_core=debug"), LevelFilter::INFO),
-            (None, Some(" trace "), LevelFilter::TRACE),
-            (None, Some("off"), LevelFilter::OFF),
-        ];
-        for (lambda, rust_log, want) in cases {
-            assert_eq!(
-                super::log_level(lambda, rust_log),
-                want,
-                "{lambda:?} {rust_log:?}"
-            );
-        }
-    }
-}
-
 fn deadline_instant(deadline_ms: u64) -> Instant {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -107,4 +82,29 @@ pub async fn run(entry: Entry) -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::level_filters::LevelFilter;
+
+    #[test]
+    fn log_levels() {
+        let cases = [
+            (None, None, LevelFilter::INFO),
+            (Some("DEBUG"), Some("error"), LevelFilter::DEBUG),
+            (Some("FATAL"), None, LevelFilter::ERROR),
+            (Some("loud"), Some("warn"), LevelFilter::WARN),
+            (None, Some("lifeboat_core=debug"), LevelFilter::INFO),
+            (None, Some(" trace "), LevelFilter::TRACE),
+            (None, Some("off"), LevelFilter::OFF),
+        ];
+        for (lambda, rust_log, want) in cases {
+            assert_eq!(
+                super::log_level(lambda, rust_log),
+                want,
+                "{lambda:?} {rust_log:?}"
+            );
+        }
+    }
 }

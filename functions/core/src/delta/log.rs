@@ -355,13 +355,16 @@ pub struct Listed {
     pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// One checkpoint file: `Some((i, n))` for part `i` of `n`, and the object.
+pub type CheckpointFile = (Option<(u32, u32)>, Listed);
+
 /// The log as one listing saw it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogListing {
     /// Commit files by version.
     pub commits: BTreeMap<Version, Listed>,
-    /// Checkpoint files by version: `(part, object)`.
-    pub checkpoints: BTreeMap<Version, Vec<(Option<(u32, u32)>, Listed)>>,
+    /// Checkpoint files by version.
+    pub checkpoints: BTreeMap<Version, Vec<CheckpointFile>>,
 }
 
 impl LogListing {
