@@ -167,19 +167,21 @@ async fn a_missing_permission_fails_the_drill_naming_the_action() {
         ),
     ];
     // Each row its own stack, all at once (they mostly wait).
-    let runs = table.map(|(function, action, expected)| async move {
-        let template = without_permission(function, action);
-        let (env, plan) = common::setup_with(binaries(Some(template.clone())), |_| {}).await;
-        let result = drill::drive(
-            &env,
-            &plan,
-            &common::options(DrillKind::Failover, Answer::Approve),
-        )
-        .await;
-        let artifacts = drill::artifacts(&env);
-        env.stop().await;
-        let _ = std::fs::remove_file(&template);
-        (function, action, expected, result, artifacts)
+    let runs = table.map(|(function, action, expected)| {
+        Box::pin(async move {
+            let template = without_permission(function, action);
+            let (env, plan) = common::setup_with(binaries(Some(template.clone())), |_| {}).await;
+            let result = drill::drive(
+                &env,
+                &plan,
+                &common::options(DrillKind::Failover, Answer::Approve),
+            )
+            .await;
+            let artifacts = drill::artifacts(&env);
+            env.stop().await;
+            let _ = std::fs::remove_file(&template);
+            (function, action, expected, result, artifacts)
+        })
     });
     for (function, action, expected, result, artifacts) in futures::future::join_all(runs).await {
         assert!(

@@ -484,12 +484,12 @@ impl LocalEnv {
                 interval: chrono::Duration::seconds(60),
                 data_since: 0,
             };
-            synthetic
-                .write(s3, &at.source, 5, &[])
+            // Boxed: the writes' futures would otherwise inflate provisioning's own future,
+            // which tests hold several of on one stack.
+            Box::pin(synthetic.write(s3, &at.source, 5, &[]))
                 .await
                 .with_context(|| format!("Delta table {} at the source", table.name))?;
-            synthetic
-                .write(s3, &at.replica, 5, &[5])
+            Box::pin(synthetic.write(s3, &at.replica, 5, &[5]))
                 .await
                 .with_context(|| format!("Delta table {} at the replica", table.name))?;
         }
