@@ -393,6 +393,26 @@ impl<'a> TableReader<'a> {
         present
     }
 
+    /// A replica where no version is claimed readable; the findings say why.
+    fn nothing_readable(
+        &self,
+        newest_listed: Option<Version>,
+        checkpoint: Option<Version>,
+        findings: Vec<String>,
+    ) -> ReplicaLog {
+        ReplicaLog {
+            consistency: Consistency {
+                version: None,
+                blocker: None,
+            },
+            commit_time: None,
+            newest_listed,
+            checkpoint,
+            findings,
+            requests: self.requests.load(Ordering::Relaxed),
+        }
+    }
+
     /// The newest version a reader can load at this location, and why not a newer one.
     #[instrument(skip_all, fields(table = %self.location.uri()))]
     pub async fn read_replica(&self) -> Result<ReplicaLog, ReadError> {
@@ -400,23 +420,11 @@ impl<'a> TableReader<'a> {
         let (base, listing, cap) = self.base(&mut findings).await?;
         let newest_listed = listing.newest_commit();
         if listing.commits.is_empty() && base.is_none() {
-            return Ok(ReplicaLog {
-                consistency: Consistency {
-                    version: None,
-                    blocker: None,
-                },
-                commit_time: None,
-                newest_listed,
-                checkpoint: None,
-                findings: {
-                    findings.push(format!(
-                        "no Delta log at {}/_delta_log/ (not a Delta table, or nothing replicated yet)",
-                        self.location.uri()
-                    ));
-                    findings
-                },
-                requests: self.requests.load(Ordering::Relaxed),
-            });
+            findings.push(format!(
+                "no Delta log at {}/_delta_log/ (not a Delta table, or nothing replicated yet)",
+                self.location.uri()
+            ));
+            return Ok(self.nothing_readable(newest_listed, None, findings));
         }
         let pending = listing
             .commits
@@ -429,17 +437,7 @@ impl<'a> TableReader<'a> {
                  reads ({MAX_COMMITS_JUDGED}); no version is claimed readable",
                 base.map_or("none".to_string(), |b| b.to_string())
             ));
-            return Ok(ReplicaLog {
-                consistency: Consistency {
-                    version: None,
-                    blocker: None,
-                },
-                commit_time: None,
-                newest_listed,
-                checkpoint: base,
-                findings,
-                requests: self.requests.load(Ordering::Relaxed),
-            });
+            return Ok(self.nothing_readable(newest_listed, base, findings));
         }
         let after: Vec<(Version, &Listed)> = listing
             .commits
