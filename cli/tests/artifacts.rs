@@ -59,6 +59,17 @@ fn without_permission(function: &str, action: &str) -> PathBuf {
 }
 
 async fn failover(options: LocalOptions) -> (drill::DrillResult, lifeboat::drill::Artifacts) {
+    let (result, artifacts) = failover_attempt(options).await;
+    (result.expect("the drill ran to its end"), artifacts)
+}
+
+/// An approved failover on a fresh environment, whatever its end, and what the binaries called.
+async fn failover_attempt(
+    options: LocalOptions,
+) -> (
+    anyhow::Result<drill::DrillResult>,
+    lifeboat::drill::Artifacts,
+) {
     let (env, plan) = common::setup_with(options, |_| {}).await;
     let result = drill::drive(
         &env,
@@ -68,7 +79,7 @@ async fn failover(options: LocalOptions) -> (drill::DrillResult, lifeboat::drill
     .await;
     let artifacts = drill::artifacts(&env);
     env.stop().await;
-    (result.expect("the drill ran to its end"), artifacts)
+    (result, artifacts)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,15 +181,7 @@ async fn a_missing_permission_fails_the_drill_naming_the_action() {
     let runs = table.map(|(function, action, expected)| {
         Box::pin(async move {
             let template = without_permission(function, action);
-            let (env, plan) = common::setup_with(binaries(Some(template.clone())), |_| {}).await;
-            let result = drill::drive(
-                &env,
-                &plan,
-                &common::options(DrillKind::Failover, Answer::Approve),
-            )
-            .await;
-            let artifacts = drill::artifacts(&env);
-            env.stop().await;
+            let (result, artifacts) = failover_attempt(binaries(Some(template.clone()))).await;
             let _ = std::fs::remove_file(&template);
             (function, action, expected, result, artifacts)
         })
