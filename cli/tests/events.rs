@@ -1,11 +1,17 @@
 //! Lifecycle events on EventBridge, read back from moto: a rule on `source: lifeboat` targets a
 //! queue, a failover runs end to end, and the queue holds the documented milestones in order.
+//! The same events reach people: the template's `Announce` rule → `notify` → the broadcast
+//! topic, Slack, Teams and a generic webhook (the local stack's receivers), in order, with
+//! exact payloads, no secret and no approval link; a webhook that is down is retried, then
+//! recorded, and the run succeeds anyway.
 
 use std::time::{Duration, Instant};
 
 use lifeboat::{drill::health_event, local::ACCOUNT};
 use lifeboat_core::{
+    announce::{self, channels},
     run::RunId,
+    steps::notify::{announcements_prefix, AnnouncementRecord},
     steps::{
         health_ingest::IngestOutput,
         request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
@@ -18,6 +24,13 @@ mod common;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_publishes_its_milestones_in_order() {
     let (env, plan) = common::setup(|_| {}).await;
+    {
+        let mut faults = env.host.faults.lock().unwrap();
+        // Teams is down for the first announcement's three attempts (never delivered); the
+        // generic webhook fails once (delivered on the second attempt).
+        faults.inbox_down.insert("teams-webhook".into(), 3);
+        faults.inbox_down.insert("generic-webhook".into(), 1);
+    }
     let region = lifeboat::local::REGION;
     let moto = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(env.moto.url.clone())
@@ -177,8 +190,146 @@ async fn a_failover_publishes_its_milestones_in_order() {
             .is_some_and(|u| u.contains(&format!("runs/{run_id}/report.html"))),
         "{finished}"
     );
+    // People hear every milestone, in order, on every channel.
+    let expected: Vec<announce::Announcement> = events
+        .iter()
+        .map(|e| {
+            announce::announcement(e["detail-type"].as_str().unwrap(), &e["detail"])
+                .unwrap_or_else(|err| panic!("{err}: {e}"))
+        })
+        .collect();
+    for milestone in [
+        "Lifeboat Run Started",
+        "Lifeboat Approval Requested",
+        "Lifeboat Approval Decided",
+        "Lifeboat RPO Measured",
+        "Lifeboat Data Fence Set",
+        "Lifeboat Fence Confirmed",
+        "Lifeboat DR Started",
+        "Lifeboat Activation Complete",
+        "Lifeboat DNS Switched",
+        "Lifeboat Validation Finished",
+        "Lifeboat Run Finished",
+    ] {
+        at(milestone);
+    }
+    // Besides the events, the state machine's own step 5 ("inform platform users") sends
+    // one notice as the failover begins.
+    let total = expected.len() + 1;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.webhook_inbox("slack").len() < total
+        || env.webhook_inbox("webhook").len() < total
+        || env.webhook_inbox("teams").len() < total - 1
+    {
+        assert!(
+            Instant::now() < deadline,
+            "announcements missing: slack {} teams {} webhook {} of {}",
+            env.webhook_inbox("slack").len(),
+            env.webhook_inbox("teams").len(),
+            env.webhook_inbox("webhook").len(),
+            expected.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let slack = env.webhook_inbox("slack");
+    let teams = env.webhook_inbox("teams");
+    let generic = env.webhook_inbox("webhook");
+    assert_eq!(slack.len(), total, "each milestone once");
+    assert_eq!(generic.len(), total, "each milestone once");
+    assert_eq!(teams.len(), total - 1, "all but the one Teams never took");
+    let notice: Vec<bool> = generic
+        .iter()
+        .map(|g| g["detail_type"] == "Lifeboat Notice")
+        .collect();
+    assert_eq!(notice.iter().filter(|n| **n).count(), 1, "{generic:?}");
+    let of_events: Vec<usize> = (0..total).filter(|i| !notice[*i]).collect();
+    for ((a, e), i) in expected.iter().zip(&events).zip(of_events) {
+        assert_eq!(slack[i], channels::slack(a), "slack #{i}");
+        assert_eq!(
+            generic[i],
+            channels::webhook(a, &e["detail"]),
+            "webhook #{i}"
+        );
+        if i > 0 {
+            assert_eq!(teams[i - 1], channels::teams(a), "teams #{i}");
+        }
+    }
+    let last = &slack[slack.len() - 1].to_string();
+    assert!(last.contains(&env.dr.url().to_string()), "{last}");
+    assert!(last.contains("report>"), "the report link: {last}");
+    // No secret, no approval link, no webhook URL anywhere.
+    for payload in slack.iter().chain(&teams).chain(&generic) {
+        let text = payload.to_string();
+        for secret in [&env.primary_token, &env.dr_oauth_secret] {
+            assert!(!text.contains(secret.as_str()), "a secret in {text}");
+        }
+        assert!(
+            !text.contains("sig=") && !text.contains("/approval"),
+            "{text}"
+        );
+        assert!(!text.contains("/inbox/"), "a webhook URL in {text}");
+    }
+    // The failed delivery is recorded (and the retried one shows its attempts).
+    let keys = env
+        .deps
+        .ledger
+        .list(&announcements_prefix(&run_id))
+        .await
+        .unwrap();
+    let mut records = Vec::new();
+    for k in &keys {
+        records.push(
+            env.deps
+                .ledger
+                .get::<AnnouncementRecord>(k)
+                .await
+                .unwrap()
+                .unwrap()
+                .value,
+        );
+    }
+    let started = records
+        .iter()
+        .find(|r| r.milestone == "Lifeboat Run Started")
+        .unwrap_or_else(|| panic!("no record of Run Started in {keys:?}"));
+    let teams_delivery = started
+        .deliveries
+        .iter()
+        .find(|d| d.channel == "teams:lifeboat/notify/teams")
+        .unwrap();
+    assert!(
+        !teams_delivery.ok && teams_delivery.attempts == 3,
+        "{started:?}"
+    );
+    assert_eq!(teams_delivery.error.as_deref(), Some("HTTP 503"));
+    let generic_delivery = started
+        .deliveries
+        .iter()
+        .find(|d| d.channel == "webhook:lifeboat/notify/webhook")
+        .unwrap();
+    assert!(
+        generic_delivery.ok && generic_delivery.attempts == 2,
+        "{started:?}"
+    );
+    assert!(
+        started
+            .deliveries
+            .iter()
+            .any(|d| d.channel == "sns" && d.ok),
+        "{started:?}"
+    );
+
     // Everyone hears how it ended, on the broadcast topic: the new workspace URL and the
     // report, and never an approval link.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !env
+        .inbox("broadcast")
+        .iter()
+        .any(|(s, _)| s.contains("finished"))
+    {
+        assert!(Instant::now() < deadline, "no end-of-run broadcast");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let broadcast = env.inbox("broadcast");
     let (subject, body) = broadcast
         .iter()

@@ -38,6 +38,8 @@ pub struct HostFaults {
     /// AWS errors answered to the function binaries' calls instead of moto's answer (binaries
     /// mode: the calls pass the host).
     pub aws: Vec<AwsFault>,
+    /// Mailbox name → number of next deliveries answered `503` (a webhook that is down).
+    pub inbox_down: HashMap<String, u32>,
 }
 
 /// One injected AWS fault: calls of `action` (by `function`, or any) get `status`/`code`
@@ -203,12 +205,20 @@ impl LambdaHost {
     }
 }
 
-/// SNS `http` delivery: the notification JSON, kept per mailbox.
+/// SNS `http` delivery (the notification JSON) or a webhook's `POST` (Slack, Teams, generic),
+/// kept per mailbox; answers `503` while the mailbox is made to be down.
 async fn deliver_to_inbox(
     State(state): State<HostState>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> StatusCode {
+    {
+        let mut faults = state.faults.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = faults.inbox_down.get_mut(&name).filter(|n| **n > 0) {
+            *n -= 1;
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+    }
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return StatusCode::BAD_REQUEST;
     };

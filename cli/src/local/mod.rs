@@ -44,6 +44,16 @@ pub const LEDGER_BUCKET: &str = "lifeboat-ledger";
 pub const TOPIC: &str = "lifeboat-events";
 /// SNS topic of approval links (one subscription per approver, filtered).
 pub const APPROVAL_TOPIC: &str = "lifeboat-approvals";
+/// The plan's webhooks in the local stack: secret id, channel type, and the host mailbox
+/// that receives its `POST`s.
+pub const WEBHOOKS: &[(&str, &str, &str)] = &[
+    ("lifeboat/notify/slack", "slack", "slack-webhook"),
+    ("lifeboat/notify/teams", "teams", "teams-webhook"),
+    ("lifeboat/notify/webhook", "webhook", "generic-webhook"),
+];
+/// The queue that stands in for EventBridge's Lambda target of the `Announce` rule (moto
+/// delivers rule matches to SQS, not to Lambda): the local stack drains it into `notify`.
+pub const ANNOUNCE_QUEUE: &str = "lifeboat-announce";
 /// The local operator: an IAM user in moto whose STS identity the drill decides with.
 pub const OPERATOR_USER: &str = "lifeboat-operator";
 /// The local deployment's stack id (bound into approval links).
@@ -170,6 +180,17 @@ pub struct LocalEnv {
     pub binaries: bool,
     template: PathBuf,
     http: reqwest::Client,
+    announcer: std::sync::Mutex<Option<Announcer>>,
+}
+
+/// The task that plays EventBridge's delivery of the `Announce` rule to `notify`; stops when
+/// dropped.
+struct Announcer(tokio::task::JoinHandle<()>);
+
+impl Drop for Announcer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// An IAM user in moto with its own credentials: who a CLI call runs as.
@@ -318,6 +339,7 @@ impl LocalEnv {
             primary_token,
             dr_oauth_secret,
             http: reqwest::Client::new(),
+            announcer: std::sync::Mutex::new(None),
         })
     }
 
@@ -395,6 +417,109 @@ impl LocalEnv {
             .dr
             .dns_target
             .get_or_insert_with(|| "dr.workspace.example.internal".into());
+        plan.notifications.webhook_secret_ids =
+            WEBHOOKS.iter().map(|(id, _, _)| id.to_string()).collect();
+    }
+
+    /// What a local webhook received (Slack, Teams, generic: see [`WEBHOOKS`]), in order.
+    pub fn webhook_inbox(&self, channel: &str) -> Vec<serde_json::Value> {
+        let Some((_, _, mailbox)) = WEBHOOKS.iter().find(|(_, kind, _)| *kind == channel) else {
+            return Vec::new();
+        };
+        self.host
+            .inbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(*mailbox)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The `Announce` rule of the template (`source: lifeboat` → `notify`): moto delivers
+    /// rule matches to SQS only, so the rule targets a queue that a task drains, in order,
+    /// into `notify` through the host's Lambda API — as EventBridge invokes a Lambda target
+    /// asynchronously.
+    async fn start_announcer(&self) -> Result<()> {
+        let moto = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.moto.url.clone())
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "local",
+            ))
+            .load()
+            .await;
+        let sqs = aws_sdk_sqs::Client::new(&moto);
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(ANNOUNCE_QUEUE)
+            .send()
+            .await
+            .context("creating the announce queue")?
+            .queue_url()
+            .context("queue without URL")?
+            .to_string();
+        self.aws
+            .events
+            .put_rule()
+            .name("lifeboat-announce")
+            .event_pattern(r#"{"source": ["lifeboat"]}"#)
+            .send()
+            .await
+            .context("creating the Announce rule")?;
+        self.aws
+            .events
+            .put_targets()
+            .rule("lifeboat-announce")
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("notify")
+                    .arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{ANNOUNCE_QUEUE}"))
+                    .build()?,
+            )
+            .send()
+            .await
+            .context("targeting the Announce rule")?;
+        let invoke_url = format!(
+            "{}/2015-03-31/functions/lifeboat-notify/invocations",
+            self.host.url
+        );
+        let http = self.http.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let received = sqs
+                    .receive_message()
+                    .queue_url(&queue_url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await;
+                let Ok(received) = received else {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                };
+                for m in received.messages() {
+                    let body = m.body().unwrap_or_default().to_string();
+                    // EventBridge retries a failed asynchronous invocation; `notify` itself
+                    // only fails on an event it cannot read, which a retry would not fix.
+                    if let Err(e) = http.post(&invoke_url).body(body).send().await {
+                        tracing::warn!(error = %e, "announcement not handed to notify");
+                    }
+                    if let Some(handle) = m.receipt_handle() {
+                        let _ = sqs
+                            .delete_message()
+                            .queue_url(&queue_url)
+                            .receipt_handle(handle)
+                            .send()
+                            .await;
+                    }
+                }
+            }
+        });
+        *self
+            .announcer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Announcer(task));
+        Ok(())
     }
 
     /// Creates what the template would (ledger, topic, secrets, zone, parameters, state
@@ -496,11 +621,24 @@ impl LocalEnv {
         let secrets = &self.aws.secrets;
         let signing_key = generated_secret("local-signing-");
         let mut secret_arns = std::collections::BTreeMap::new();
+        let webhook_secrets: Vec<(&str, String)> = WEBHOOKS
+            .iter()
+            .map(|(id, kind, mailbox)| {
+                let url = format!("{}/inbox/{mailbox}", self.host.url);
+                (
+                    *id,
+                    serde_json::json!({"type": kind, "url": url}).to_string(),
+                )
+            })
+            .collect();
         for (name, value) in [
             ("lifeboat/primary-token", &self.primary_token),
             ("lifeboat/dr-oauth-secret", &self.dr_oauth_secret),
             (SIGNING_SECRET, &signing_key),
-        ] {
+        ]
+        .into_iter()
+        .chain(webhook_secrets.iter().map(|(id, v)| (*id, v)))
+        {
             let created = secrets
                 .create_secret()
                 .name(name)
@@ -655,6 +793,7 @@ impl LocalEnv {
         if self.binaries {
             self.install_functions(plan, &secret_arns).await?;
         }
+        self.start_announcer().await?;
         Ok(())
     }
 
@@ -694,6 +833,13 @@ impl LocalEnv {
                 ]),
             )
             .set("ApprovalSigningSecretArn", arn_of(SIGNING_SECRET))
+            .set(
+                "WebhookSecretArns",
+                serde_json::json!(WEBHOOKS
+                    .iter()
+                    .map(|(id, _, _)| arn_of(id))
+                    .collect::<Vec<_>>()),
+            )
             .set("DataBucketArns", serde_json::json!(data))
             .set(
                 "HostedZoneId",

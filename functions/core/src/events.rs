@@ -30,10 +30,18 @@ pub enum Milestone {
     /// Every resource of the source is confirmed fenced (detail: `site`, `resources`,
     /// `attempts`).
     FenceConfirmed,
+    /// Replication lag measured before anything moves (detail: `worst_rpo_seconds`,
+    /// `acceptable`, `objective_seconds`, `buckets`, `tables`).
+    RpoMeasured,
+    /// Pools, clusters and warehouses of the target are up (detail: `elapsed_seconds`,
+    /// `actions`).
+    DrStarted,
     /// Every job handed over is live at the target (detail: `activated`, `gated`).
     ActivationComplete,
     /// The alias points at the target (detail: `record_name`, `previous`, `current`).
     DnsSwitched,
+    /// The validation queries ran at the target (detail: `passed`, `checks`, `failed`).
+    ValidationFinished,
     /// The run ended successfully (detail: `outcome`, `report_key`, `rto_seconds`).
     RunFinished,
     /// The run ended without success (detail: `outcome`, `error`, `report_key`).
@@ -51,27 +59,41 @@ impl Milestone {
             Milestone::ApprovalDecided => "Lifeboat Approval Decided",
             Milestone::DataFenceSet => "Lifeboat Data Fence Set",
             Milestone::FenceConfirmed => "Lifeboat Fence Confirmed",
+            Milestone::RpoMeasured => "Lifeboat RPO Measured",
+            Milestone::DrStarted => "Lifeboat DR Started",
             Milestone::ActivationComplete => "Lifeboat Activation Complete",
             Milestone::DnsSwitched => "Lifeboat DNS Switched",
+            Milestone::ValidationFinished => "Lifeboat Validation Finished",
             Milestone::RunFinished => "Lifeboat Run Finished",
             Milestone::RunFailed => "Lifeboat Run Failed",
             Milestone::FenceWatchResult => "Lifeboat Fence Watch Result",
         }
     }
 
-    /// Every milestone, in the order a successful failover publishes them.
-    pub const ALL: [Milestone; 10] = [
+    /// Every milestone (a run publishes the ones its path reaches; see the README's table for
+    /// the order of a failover).
+    pub const ALL: [Milestone; 13] = [
         Milestone::RunStarted,
         Milestone::ApprovalRequested,
         Milestone::ApprovalDecided,
+        Milestone::RpoMeasured,
         Milestone::DataFenceSet,
         Milestone::FenceConfirmed,
+        Milestone::DrStarted,
         Milestone::ActivationComplete,
         Milestone::DnsSwitched,
+        Milestone::ValidationFinished,
         Milestone::RunFinished,
         Milestone::RunFailed,
         Milestone::FenceWatchResult,
     ];
+
+    /// The milestone a `detail-type` names (`None` for anything Lifeboat does not publish).
+    pub fn from_detail_type(detail_type: &str) -> Option<Milestone> {
+        Milestone::ALL
+            .into_iter()
+            .find(|m| m.detail_type() == detail_type)
+    }
 }
 
 /// Pure: the milestone a step's successful output marks, with its own detail fields — the table
@@ -126,6 +148,32 @@ pub fn milestone_of(
             json!({"record_name": field("record_name"), "previous": field("previous"),
                    "current": field("current")}),
         )),
+        (Step::ReplicationCheck, _) if output.get("acceptable").is_some() => Some((
+            Milestone::RpoMeasured,
+            json!({"worst_rpo_seconds": field("worst_rpo_seconds"),
+                   "acceptable": field("acceptable"),
+                   "buckets": output.get("buckets").and_then(Value::as_array).map_or(0, Vec::len),
+                   "tables": output.get("tables").and_then(Value::as_array).map_or(0, Vec::len)}),
+        )),
+        (Step::DrStartup, _) if flag("ready") => Some((
+            Milestone::DrStarted,
+            json!({"elapsed_seconds": field("elapsed_seconds"),
+                   "actions": output.get("actions").and_then(Value::as_array).map_or(0, Vec::len)}),
+        )),
+        (Step::ValidateWorkspace, _) if output.get("passed").is_some() => {
+            let checks = output.get("checks").and_then(Value::as_array);
+            let failed: Vec<Value> = checks
+                .into_iter()
+                .flatten()
+                .filter(|c| c.get("ok").and_then(Value::as_bool) == Some(false))
+                .filter_map(|c| c.get("name").cloned())
+                .collect();
+            Some((
+                Milestone::ValidationFinished,
+                json!({"passed": field("passed"), "checks": checks.map_or(0, Vec::len),
+                       "failed": failed}),
+            ))
+        }
         _ => None,
     }
 }
@@ -133,6 +181,8 @@ pub fn milestone_of(
 /// Pure: the event detail — the common fields, then the milestone's (which cannot override
 /// them).
 pub fn detail(run: &RunContext, extra: Value) -> Value {
+    let (_, to) = run.direction.roles();
+    let target_url = &run.plan.site(to).workspace_url;
     let mut d = match extra {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
@@ -143,6 +193,8 @@ pub fn detail(run: &RunContext, extra: Value) -> Value {
         ("kind", json!(run.kind.as_str())),
         ("direction", json!(run.direction)),
         ("at", json!(Utc::now())),
+        ("target_workspace_url", json!(target_url)),
+        ("rto_minutes", json!(run.plan.objectives.rto_minutes)),
     ] {
         d.insert(k.to_string(), v);
     }
@@ -267,6 +319,25 @@ mod tests {
                 Some(Milestone::DnsSwitched),
             ),
             (Step::Notify, None, json!({}), None),
+            (
+                Step::ReplicationCheck,
+                None,
+                json!({"acceptable": false, "worst_rpo_seconds": 900.0}),
+                Some(Milestone::RpoMeasured),
+            ),
+            (Step::DrStartup, None, json!({"ready": false}), None),
+            (
+                Step::DrStartup,
+                None,
+                json!({"ready": true}),
+                Some(Milestone::DrStarted),
+            ),
+            (
+                Step::ValidateWorkspace,
+                None,
+                json!({"passed": false, "checks": []}),
+                Some(Milestone::ValidationFinished),
+            ),
         ];
         for (step, action, out, want) in rows {
             assert_eq!(
@@ -284,5 +355,9 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Milestone::ALL.len());
+        for m in Milestone::ALL {
+            assert_eq!(Milestone::from_detail_type(m.detail_type()), Some(m));
+        }
+        assert_eq!(Milestone::from_detail_type("AWS Health Event"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Lifeboat core: the DR domain (plan, run, ledger records), the ports and adapters every Lambda
 //! shares (Databricks REST client, S3 ledger and lock, Route 53, SSM, SNS, Step Functions), the
 //! pure decision functions, and one handler module per step of the seed's failover process.
+pub mod announce;
 pub mod approval_link;
 pub mod aws;
 pub mod databricks;

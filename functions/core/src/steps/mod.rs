@@ -688,10 +688,14 @@ pub async fn invoke_entry(
 ) -> Result<serde_json::Value, StepError> {
     let step = entry.step;
     // Steps outside a run: an event, a link, a schedule tick.
-    if matches!(
-        step,
-        Step::HealthIngest | Step::ApprovalCallback | Step::CanaryWriter
-    ) {
+    // A lifecycle event to announce is the aftermath of a step, not a step of its run.
+    let announcing = step == Step::Notify && payload.get("detail-type").is_some();
+    if announcing
+        || matches!(
+            step,
+            Step::HealthIngest | Step::ApprovalCallback | Step::CanaryWriter
+        )
+    {
         return (entry.call)(deps, payload, deadline).await;
     }
     let run: crate::run::RunContext = match payload.get("run") {

@@ -1,10 +1,26 @@
 //! `notify`: the seed's failover step 5 — tell platform users what is happening, at each
-//! milestone (SNS topic of the deployment; subscribers fan out to e-mail, chat, pagers).
+//! milestone, on every channel: the deployment's broadcast SNS topic (never the approval
+//! topic) and the plan's webhooks (`notifications.webhook_secret_ids`: Slack, Teams, generic).
+//!
+//! Two inputs: a Lifeboat lifecycle event (EventBridge rule `source: lifeboat` → this
+//! function; see [`crate::events`]), rendered by [`crate::announce`]; or a direct milestone
+//! from a state machine (`{"run", "milestone", "detail"}`: approval timed out, fence watch).
+//! A failed delivery is retried briefly, recorded in the ledger
+//! (`runs/{run}/announcements/…`) and reported — never fatal to a run.
 
+use std::time::Duration;
+
+use futures::future::join_all;
 use serde::{Deserialize, Serialize};
-use tracing::instrument;
+use serde_json::Value;
+use tracing::{instrument, warn};
 
 use super::{Deps, StepError};
+use crate::announce::{
+    self,
+    channels::{self, Channel, Delivery, Retry},
+    Announcement, Tone,
+};
 use crate::run::RunContext;
 
 /// Milestones users hear about.
@@ -23,6 +39,50 @@ pub enum Milestone {
     FenceWatchConfirmed,
 }
 
+/// What the function is invoked with.
+#[derive(Debug, Clone)]
+pub enum NotifyRequest {
+    /// A lifecycle event from EventBridge (`detail-type`, `detail`).
+    Event {
+        /// The event's `detail-type`.
+        detail_type: String,
+        /// The event's `detail`.
+        detail: Value,
+    },
+    /// A milestone a state machine names.
+    Direct(Box<NotifyInput>),
+}
+
+impl<'de> Deserialize<'de> for NotifyRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = Value::deserialize(d)?;
+        match v.get("detail-type") {
+            Some(dt) => {
+                if v.get("source").and_then(Value::as_str) != Some(crate::events::SOURCE) {
+                    return Err(D::Error::custom("field `source`: not a Lifeboat event"));
+                }
+                let detail_type = dt
+                    .as_str()
+                    .ok_or_else(|| D::Error::custom("field `detail-type`: not a string"))?
+                    .to_string();
+                let detail = v
+                    .get("detail")
+                    .filter(|d| d.is_object())
+                    .cloned()
+                    .ok_or_else(|| D::Error::custom("field `detail`: missing or not an object"))?;
+                Ok(NotifyRequest::Event {
+                    detail_type,
+                    detail,
+                })
+            }
+            None => serde_path_to_error::deserialize(v)
+                .map(|i| NotifyRequest::Direct(Box::new(i)))
+                .map_err(|e| D::Error::custom(format!("field `{}`: {}", e.path(), e.inner()))),
+        }
+    }
+}
+
 /// Input.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NotifyInput {
@@ -38,10 +98,31 @@ pub struct NotifyInput {
 /// Output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NotifyOutput {
-    /// Whether a message went out.
+    /// Whether the broadcast topic took the message.
     pub published: bool,
     /// The subject line.
     pub subject: String,
+    /// Every channel's delivery.
+    #[serde(default)]
+    pub deliveries: Vec<Delivery>,
+}
+
+/// What the ledger keeps of one announcement (`runs/{run}/announcements/{at}-{slug}.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AnnouncementRecord {
+    /// The event's `detail-type` (or the direct milestone).
+    pub milestone: String,
+    /// The title sent.
+    pub title: String,
+    /// When the milestone happened.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Each channel's delivery.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Ledger prefix of a run's announcements.
+pub fn announcements_prefix(run_id: &str) -> String {
+    format!("runs/{run_id}/announcements/")
 }
 
 /// Pure: the user-facing text of a milestone.
@@ -98,27 +179,153 @@ pub fn message(run: &RunContext, milestone: Milestone, detail: Option<&str>) -> 
     (subject, body)
 }
 
-/// Publishes the milestone.
-#[instrument(skip_all, fields(run = %input.run.run_id, milestone = ?input.milestone))]
-pub async fn handle(deps: &Deps, input: NotifyInput) -> Result<NotifyOutput, StepError> {
-    let (subject, body) = message(&input.run, input.milestone, input.detail.as_deref());
-    if input.milestone == Milestone::ApprovalTimedOut {
-        crate::metrics::emit("ApprovalTimedOut", 1.0, &input.run.plan.name);
+/// Tells the milestone on every channel.
+#[instrument(skip_all)]
+pub async fn handle(deps: &Deps, request: NotifyRequest) -> Result<NotifyOutput, StepError> {
+    match request {
+        NotifyRequest::Event {
+            detail_type,
+            detail,
+        } => {
+            let a = announce::announcement(&detail_type, &detail)
+                .map_err(|e| StepError::InvalidInput(e.to_string()))?;
+            let plan = super::load_plan(deps).await?;
+            let at = detail
+                .get("at")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(chrono::Utc::now);
+            deliver(
+                deps,
+                &a,
+                &detail,
+                &plan.notifications.webhook_secret_ids,
+                at,
+            )
+            .await
+        }
+        NotifyRequest::Direct(input) => {
+            let (subject, body) = message(&input.run, input.milestone, input.detail.as_deref());
+            if input.milestone == Milestone::ApprovalTimedOut {
+                crate::metrics::emit("ApprovalTimedOut", 1.0, &input.run.plan.name);
+            }
+            let milestone = serde_json::to_value(input.milestone)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let a = Announcement {
+                detail_type: "Lifeboat Notice",
+                run_id: input.run.run_id.0.clone(),
+                plan: input.run.plan.name.clone(),
+                title: subject.trim_start_matches("[Lifeboat] ").to_string(),
+                text: body,
+                facts: vec![("Run".into(), input.run.run_id.0.clone())],
+                tone: match input.milestone {
+                    Milestone::ApprovalTimedOut | Milestone::RunFailed => Tone::Bad,
+                    _ => Tone::Info,
+                },
+                report_url: None,
+            };
+            let detail = serde_json::json!({"run_id": a.run_id, "plan": a.plan,
+                "milestone": milestone, "kind": input.run.kind.as_str()});
+            let ids = input.run.plan.notifications.webhook_secret_ids.clone();
+            deliver(deps, &a, &detail, &ids, chrono::Utc::now()).await
+        }
     }
-    let mut published = false;
-    if let Some(topic) = &deps.config.topic_arn {
-        deps.aws
+}
+
+/// Sends to the broadcast topic and every webhook concurrently, then records the outcome.
+async fn deliver(
+    deps: &Deps,
+    a: &Announcement,
+    detail: &Value,
+    webhook_secret_ids: &[String],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<NotifyOutput, StepError> {
+    let subject = channels::sns_subject(a);
+    let sns = async {
+        let topic = deps.config.topic_arn.as_ref()?;
+        let sent = deps
+            .aws
             .sns
             .publish()
             .topic_arn(topic)
             .subject(&subject)
-            .message(body)
+            .message(channels::sns_body(a))
             .send()
-            .await
-            .map_err(|e| StepError::aws("sns", &e))?;
-        published = true;
+            .await;
+        Some(Delivery {
+            channel: "sns".into(),
+            ok: sent.is_ok(),
+            attempts: 1,
+            error: sent.err().map(|e| crate::aws::sdk_error_message(&e)),
+        })
+    };
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .build()
+        .map_err(|e| StepError::InvalidInput(format!("http client: {e}")))?;
+    let webhooks = webhook_secret_ids.iter().map(|id| {
+        let http = &http;
+        async move {
+            let value = match super::read_secret(&deps.aws.secrets, id).await {
+                Ok(v) => v,
+                Err(e) => return failed(format!("secret:{id}"), e.to_string()),
+            };
+            match Channel::parse(id, value.expose()) {
+                Ok(channel) => {
+                    let body = channel.payload(a, detail);
+                    channels::post(http, &channel, &body, Retry::default()).await
+                }
+                Err(e) => failed(format!("secret:{id}"), e),
+            }
+        }
+    });
+    let (sns, webhooks) = futures::join!(sns, join_all(webhooks));
+    let published = sns.as_ref().is_some_and(|d| d.ok);
+    let deliveries: Vec<Delivery> = sns.into_iter().chain(webhooks).collect();
+    for d in deliveries.iter().filter(|d| !d.ok) {
+        warn!(channel = %d.channel, error = ?d.error, "announcement not delivered");
     }
-    Ok(NotifyOutput { published, subject })
+    let record = AnnouncementRecord {
+        milestone: a.detail_type.to_string(),
+        title: a.title.clone(),
+        at,
+        deliveries: deliveries.clone(),
+    };
+    let slug: String = a
+        .detail_type
+        .trim_start_matches("Lifeboat ")
+        .to_ascii_lowercase()
+        .replace(' ', "-");
+    let key = format!(
+        "{}{}-{slug}.json",
+        announcements_prefix(&a.run_id),
+        at.format("%Y%m%dT%H%M%S%.3fZ")
+    );
+    if let Err(e) = deps.ledger.put(&key, &record).await {
+        // The messages went out; only their record is missing.
+        warn!(error = %e, "announcement record not written");
+    }
+    crate::metrics::emit(
+        "AnnouncementsFailed",
+        deliveries.iter().filter(|d| !d.ok).count() as f64,
+        &a.plan,
+    );
+    Ok(NotifyOutput {
+        published,
+        subject,
+        deliveries,
+    })
+}
+
+fn failed(channel: String, error: String) -> Delivery {
+    Delivery {
+        channel,
+        ok: false,
+        attempts: 0,
+        error: Some(error),
+    }
 }
 
 #[cfg(test)]

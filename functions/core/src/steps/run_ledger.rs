@@ -238,31 +238,8 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
         )
         .await?;
     release_lock(deps, run).await?;
-    // Users hear how it ended (the broadcast topic; never approval links): the new workspace
-    // URL on success, the report either way. A rejected or unanswered request touched nothing
-    // and was announced already. Best effort: a failed notification never fails the run.
-    if !matches!(outcome, Outcome::Rejected) {
-        let milestone = if outcome.is_success() {
-            super::notify::Milestone::RunFinished
-        } else {
-            super::notify::Milestone::RunFailed
-        };
-        let notified = super::notify::handle(
-            deps,
-            super::notify::NotifyInput {
-                run: run.clone(),
-                milestone,
-                detail: Some(format!(
-                    "Outcome: {outcome:?}. Report: s3://{}/{prefix}/report.html",
-                    deps.ledger.bucket()
-                )),
-            },
-        )
-        .await;
-        if let Err(e) = notified {
-            warn!(error = %e, "the end of the run was not announced");
-        }
-    }
+    // Users hear how it ended from `notify`, which the `Lifeboat Run Finished` / `Run Failed`
+    // event this step's output publishes reaches (see `events::milestone_of`).
     Ok(RunLedgerOutput {
         preapproved: run.preapproved(),
         outcome: Some(outcome),
