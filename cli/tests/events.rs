@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use lifeboat::{drill::health_event, local::ACCOUNT};
 use lifeboat_core::{
-    announce::{self, channels},
+    announce::{self, announcements_prefix, channels, AnnouncementRecord},
     run::RunId,
-    steps::notify::{announcements_prefix, AnnouncementRecord},
     steps::{
         health_ingest::IngestOutput,
         request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
@@ -317,6 +316,31 @@ async fn a_failover_publishes_its_milestones_in_order() {
             .iter()
             .any(|d| d.channel == "sns" && d.ok),
         "{started:?}"
+    );
+    // ... and reported: the report names the channel that failed.
+    let report = env
+        .deps
+        .ledger
+        .get::<lifeboat_core::report::Report>(&format!("runs/{run_id}/report.json"))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert!(
+        report.announcements.iter().any(|a| a
+            .deliveries
+            .iter()
+            .any(|d| d.channel == "teams:lifeboat/notify/teams" && !d.ok)),
+        "{:?}",
+        report.announcements
+    );
+    assert!(
+        report
+            .lessons_learned
+            .iter()
+            .any(|l| l.contains("teams:lifeboat/notify/teams")),
+        "{:?}",
+        report.lessons_learned
     );
 
     // Everyone hears how it ended, on the broadcast topic: the new workspace URL and the

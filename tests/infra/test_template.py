@@ -38,9 +38,17 @@ def functions():
 
 
 def statements(res):
+    """Every statement a function may be granted (both arms of an `Fn::If`)."""
     for policy in res["Properties"].get("Policies", []):
         if isinstance(policy, dict) and "Statement" in policy:
-            yield from policy["Statement"]
+            for st in policy["Statement"]:
+                if "Fn::If" in st:
+                    _, then, otherwise = st["Fn::If"]
+                    yield from (
+                        s for s in (then, otherwise) if s != {"Ref": "AWS::NoValue"}
+                    )
+                else:
+                    yield st
 
 
 def as_list(v):

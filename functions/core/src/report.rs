@@ -217,6 +217,10 @@ pub struct Report {
     /// RTO per phase (empty when the run reached none).
     #[serde(default)]
     pub phases: Vec<Phase>,
+    /// What people were told, and on which channels it failed (announcements recorded before
+    /// the report was written; the end-of-run one follows it).
+    #[serde(default)]
+    pub announcements: Vec<crate::announce::AnnouncementRecord>,
 }
 
 /// A run's intervention history (the record without its task token).
@@ -492,7 +496,34 @@ pub async fn build(
         approval.as_ref().map(|a| a.decided_at),
         served_at,
     );
+    let mut announcements = Vec::new();
+    for key in deps
+        .ledger
+        .list(&crate::announce::announcements_prefix(&run.run_id.0))
+        .await?
+    {
+        if let Some(r) = deps
+            .ledger
+            .get::<crate::announce::AnnouncementRecord>(&key)
+            .await?
+        {
+            announcements.push(r.value);
+        }
+    }
+    announcements.sort_by_key(|a| a.at);
     let mut lessons = Vec::new();
+    let failed_channels: std::collections::BTreeSet<&str> = announcements
+        .iter()
+        .flat_map(|a| &a.deliveries)
+        .filter(|d| !d.ok)
+        .map(|d| d.channel.as_str())
+        .collect();
+    if !failed_channels.is_empty() {
+        lessons.push(format!(
+            "Some announcements did not reach {}: check those webhooks (secret, URL, the channel's app) before the next run.",
+            failed_channels.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     if let Some(s) = &sweep {
         if !s.complete {
             lessons.push(format!(
@@ -549,9 +580,62 @@ pub async fn build(
         fence_watch,
         intervention,
         phases,
+        announcements,
     };
     let markdown = render_markdown(&report);
     Ok(Built { report, markdown })
+}
+
+/// Pure: what people were told, and every delivery that failed.
+fn render_announcements(md: &mut String, records: &[crate::announce::AnnouncementRecord]) {
+    use std::fmt::Write as _;
+    if records.is_empty() {
+        return;
+    }
+    let failed: Vec<(
+        &crate::announce::AnnouncementRecord,
+        &crate::announce::channels::Delivery,
+    )> = records
+        .iter()
+        .flat_map(|r| r.deliveries.iter().filter(|d| !d.ok).map(move |d| (r, d)))
+        .collect();
+    let channels: usize = records
+        .iter()
+        .map(|r| r.deliveries.len())
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(
+        md,
+        "\n## Announcements\n\n{} milestone(s) told on {} channel(s); {}.",
+        records.len(),
+        channels,
+        if failed.is_empty() {
+            "every delivery succeeded".to_string()
+        } else {
+            format!("{} delivery(ies) failed", failed.len())
+        }
+    );
+    if !failed.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n| milestone | channel | attempts | error |\n|---|---|---|---|"
+        );
+        for (r, d) in failed {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                md_cell(&r.milestone),
+                md_cell(&d.channel),
+                d.attempts,
+                md_cell(d.error.as_deref().unwrap_or(""))
+            );
+        }
+    }
+}
+
+/// A Markdown table cell: no `|` and no line break can break the row.
+fn md_cell(s: &str) -> String {
+    s.replace('|', "/").replace(['\n', '\r'], " ")
 }
 
 /// Rows of a long list shown in the Markdown (report.json has them all).
@@ -894,6 +978,7 @@ pub fn render_markdown(r: &Report) -> String {
     if let Some(e) = &r.error {
         let _ = writeln!(md, "\n## Error\n\n```\n{e}\n```");
     }
+    render_announcements(&mut md, &r.announcements);
     if !r.lessons_learned.is_empty() {
         let _ = writeln!(md, "\n## Lessons learned\n");
         for l in &r.lessons_learned {

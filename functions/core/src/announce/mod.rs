@@ -48,6 +48,24 @@ pub struct Announcement {
     pub report_url: Option<String>,
 }
 
+/// What the ledger keeps of one announcement (`runs/{run}/announcements/{at}-{slug}.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AnnouncementRecord {
+    /// The event's `detail-type` (or the direct milestone).
+    pub milestone: String,
+    /// The title sent.
+    pub title: String,
+    /// When the milestone happened.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Each channel's delivery.
+    pub deliveries: Vec<channels::Delivery>,
+}
+
+/// Ledger prefix of a run's announcements.
+pub fn announcements_prefix(run_id: &str) -> String {
+    format!("runs/{run_id}/announcements/")
+}
+
 /// Why an event is not announced.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AnnounceError {
@@ -341,11 +359,10 @@ pub fn announcement(detail_type: &str, detail: &Value) -> Result<Announcement, A
                     Tone::Bad,
                 ),
                 _ => (
-                    format!(
-                        "A step failed and the run is paused for an operator: sites may be in \
-                         between. Do not start anything at either site until the on-call engineer \
-                         says so; the report lists each site's state."
-                    ),
+                    "A step failed and the run is paused for an operator: sites may be in \
+                     between. Do not start anything at either site until the on-call engineer \
+                     says so; the report lists each site's state."
+                        .to_string(),
                     Tone::Bad,
                 ),
             };

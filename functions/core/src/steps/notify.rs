@@ -17,9 +17,9 @@ use tracing::{instrument, warn};
 
 use super::{Deps, StepError};
 use crate::announce::{
-    self,
+    self, announcements_prefix,
     channels::{self, Channel, Delivery, Retry},
-    Announcement, Tone,
+    Announcement, AnnouncementRecord, Tone,
 };
 use crate::run::RunContext;
 
@@ -105,24 +105,6 @@ pub struct NotifyOutput {
     /// Every channel's delivery.
     #[serde(default)]
     pub deliveries: Vec<Delivery>,
-}
-
-/// What the ledger keeps of one announcement (`runs/{run}/announcements/{at}-{slug}.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AnnouncementRecord {
-    /// The event's `detail-type` (or the direct milestone).
-    pub milestone: String,
-    /// The title sent.
-    pub title: String,
-    /// When the milestone happened.
-    pub at: chrono::DateTime<chrono::Utc>,
-    /// Each channel's delivery.
-    pub deliveries: Vec<Delivery>,
-}
-
-/// Ledger prefix of a run's announcements.
-pub fn announcements_prefix(run_id: &str) -> String {
-    format!("runs/{run_id}/announcements/")
 }
 
 /// Pure: the user-facing text of a milestone.
