@@ -38,8 +38,9 @@ pub struct HostFaults {
     /// AWS errors answered to the function binaries' calls instead of moto's answer (binaries
     /// mode: the calls pass the host).
     pub aws: Vec<AwsFault>,
-    /// Mailbox name → number of next deliveries answered `503` (a webhook that is down).
-    pub inbox_down: HashMap<String, u32>,
+    /// Mailbox name → (text the delivery must contain, how many such deliveries are answered
+    /// `503`): a webhook that is down for one message, whichever deliveries run beside it.
+    pub inbox_down: HashMap<String, (String, u32)>,
 }
 
 /// One injected AWS fault: calls of `action` (by `function`, or any) get `status`/`code`
@@ -214,9 +215,11 @@ async fn deliver_to_inbox(
 ) -> StatusCode {
     {
         let mut faults = state.faults.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = faults.inbox_down.get_mut(&name).filter(|n| **n > 0) {
-            *n -= 1;
-            return StatusCode::SERVICE_UNAVAILABLE;
+        if let Some((text, n)) = faults.inbox_down.get_mut(&name) {
+            if *n > 0 && String::from_utf8_lossy(&body).contains(text.as_str()) {
+                *n -= 1;
+                return StatusCode::SERVICE_UNAVAILABLE;
+            }
         }
     }
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {

@@ -440,15 +440,7 @@ impl LocalEnv {
     /// into `notify` through the host's Lambda API — as EventBridge invokes a Lambda target
     /// asynchronously.
     async fn start_announcer(&self) -> Result<()> {
-        let moto = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(self.moto.url.clone())
-            .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "test", "test", None, None, "local",
-            ))
-            .load()
-            .await;
-        let sqs = aws_sdk_sqs::Client::new(&moto);
+        let sqs = aws_sdk_sqs::Client::new(&admin_config(&self.moto_url()).await);
         let queue_url = sqs
             .create_queue()
             .queue_name(ANNOUNCE_QUEUE)

@@ -178,6 +178,23 @@ pub fn milestone_of(
     }
 }
 
+/// The HTML report of a run in the S3 console (the reader's own credentials decide whether it
+/// opens), from its `report.json` key in the ledger.
+pub fn report_console_url(deps: &Deps, report_key: &str) -> String {
+    let html = report_key.replace("report.json", "report.html");
+    let region = deps
+        .aws
+        .s3
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    format!(
+        "https://s3.console.aws.amazon.com/s3/object/{}?region={region}&prefix={html}",
+        deps.ledger.bucket()
+    )
+}
+
 /// Pure: the event detail — the common fields, then the milestone's (which cannot override
 /// them).
 pub fn detail(run: &RunContext, extra: Value) -> Value {

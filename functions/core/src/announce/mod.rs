@@ -4,14 +4,17 @@
 //! each channel (SNS broadcast, Slack, Microsoft Teams, a generic JSON webhook; see
 //! [`channels`]).
 //!
-//! Everything here is pure and reads only the event's `detail`: it never sees a secret or an
-//! approval link, so no message can carry one.
+//! Everything here is pure and reads only the event's `detail` and the deployment's plan: it
+//! never sees a secret or an approval link, so no message can carry one. Anyone allowed to
+//! `PutEvents` on the account's bus can forge a `source: lifeboat` event, so nothing a person
+//! would act on comes from the detail: the workspace URL is the plan's, the report link is
+//! the caller's (built from the ledger), and an event about another plan is refused.
 
 pub mod channels;
 
 use serde_json::Value;
 
-use crate::events::Milestone;
+use crate::{events::Milestone, plan::Plan};
 
 /// How a message should look: chat channels colour it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -86,8 +89,14 @@ pub enum AnnounceError {
 /// input): enough for any real name, short enough to keep messages readable.
 const MAX_FIELD_CHARS: usize = 200;
 
-/// Pure: the announcement of one lifecycle event.
-pub fn announcement(detail_type: &str, detail: &Value) -> Result<Announcement, AnnounceError> {
+/// Pure: the announcement of one lifecycle event of `plan`'s runs; `report_url` is the run's
+/// report, when the caller knows it exists.
+pub fn announcement(
+    detail_type: &str,
+    detail: &Value,
+    plan: &Plan,
+    report_url: Option<String>,
+) -> Result<Announcement, AnnounceError> {
     let milestone = Milestone::from_detail_type(detail_type)
         .ok_or_else(|| AnnounceError::UnknownDetailType(clip(detail_type)))?;
     let d = Fields(detail);
@@ -96,9 +105,21 @@ pub fn announcement(detail_type: &str, detail: &Value) -> Result<Announcement, A
         field: "run_id",
         problem,
     })?;
-    let plan = d.required("plan")?;
+    if d.required("plan")? != plan.name {
+        return Err(AnnounceError::Detail {
+            field: "plan",
+            problem: "not this deployment's plan".into(),
+        });
+    }
     let kind = d.required("kind")?;
     let failback = d.str("direction").as_deref() == Some("failback");
+    let direction = if failback {
+        crate::plan::Direction::Failback
+    } else {
+        crate::plan::Direction::Failover
+    };
+    let url = plan.site(direction.roles().1).workspace_url.clone();
+    let plan = plan.name.clone();
     let (from, to) = if failback {
         ("DR", "primary")
     } else {
@@ -110,7 +131,6 @@ pub fn announcement(detail_type: &str, detail: &Value) -> Result<Announcement, A
         "readiness" => "readiness drill".to_string(),
         other => other.to_string(),
     };
-    let url = d.str("target_workspace_url").unwrap_or_default();
     let mut facts: Vec<(String, String)> = Vec::new();
     let mut fact = |label: &str, value: String| {
         if !value.is_empty() {
@@ -390,9 +410,7 @@ pub fn announcement(detail_type: &str, detail: &Value) -> Result<Announcement, A
         text,
         facts,
         tone,
-        report_url: d
-            .str("report_console_url")
-            .filter(|u| u.starts_with("https://")),
+        report_url,
     })
 }
 
@@ -493,11 +511,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn tell(detail_type: &str, detail: &Value) -> Result<Announcement, AnnounceError> {
+        let plan = Plan::from_toml(include_str!("../../../../lifeboat.toml"), "lifeboat.toml")
+            .expect("the example plan");
+        announcement(detail_type, detail, &plan, None)
+    }
+
     fn base(extra: Value) -> Value {
         let mut d = json!({
-            "run_id": "failover-20261130T1200Z-abcd1234", "plan": "sales", "kind": "failover",
-            "direction": "failover", "at": "2026-11-30T12:00:00Z",
-            "target_workspace_url": "https://dr.example.cloud.databricks.com", "rto_minutes": 30
+            "run_id": "failover-20261130T1200Z-abcd1234", "plan": "sales-platform",
+            "kind": "failover", "direction": "failover", "at": "2026-11-30T12:00:00Z",
+            "target_workspace_url": "https://dbc-dr.cloud.databricks.com", "rto_minutes": 30
         });
         if let (Some(d), Value::Object(e)) = (d.as_object_mut(), extra) {
             d.extend(e);
@@ -578,7 +602,7 @@ mod tests {
             (
                 "Lifeboat DNS Switched",
                 json!({"record_name": "w.example.com", "current": "dr"}),
-                &["https://dr.example.cloud.databricks.com"],
+                &["https://dbc-dr.cloud.databricks.com"],
                 Tone::Info,
             ),
             (
@@ -596,7 +620,7 @@ mod tests {
             (
                 "Lifeboat Run Finished",
                 json!({"outcome": "succeeded"}),
-                &["Production now runs at the DR site: https://dr.example"],
+                &["Production now runs at the DR site: https://dbc-dr"],
                 Tone::Good,
             ),
             (
@@ -638,7 +662,7 @@ mod tests {
         ];
         let mut seen = std::collections::BTreeSet::new();
         for (dt, extra, words, tone) in rows {
-            let a = announcement(dt, &base(extra)).unwrap();
+            let a = tell(dt, &base(extra)).unwrap();
             seen.insert(a.detail_type);
             for w in words {
                 assert!(
@@ -665,29 +689,30 @@ mod tests {
         let mut d = base(json!({"outcome": "succeeded"}));
         d["direction"] = json!("failback");
         d["kind"] = json!("failback");
-        let a = announcement("Lifeboat Run Finished", &d).unwrap();
+        let a = tell("Lifeboat Run Finished", &d).unwrap();
         assert!(a.text.contains("runs at the primary site"), "{a:?}");
         let mut d = base(json!({"outcome": "readiness_verified"}));
         d["kind"] = json!("readiness");
-        let a = announcement("Lifeboat Run Finished", &d).unwrap();
+        let a = tell("Lifeboat Run Finished", &d).unwrap();
         assert!(a.text.contains("Nothing moved"), "{a:?}");
-        assert!(!a.text.contains("https://dr."), "{a:?}");
+        assert!(!a.text.contains("https://dbc-dr"), "{a:?}");
     }
 
     #[test]
     fn bad_events_are_refused_naming_the_field() {
         assert_eq!(
-            announcement("Lifeboat Lunch", &base(json!({}))),
+            tell("Lifeboat Lunch", &base(json!({}))),
             Err(AnnounceError::UnknownDetailType("Lifeboat Lunch".into()))
         );
         let rows: Vec<(Value, &str)> = vec![
             (json!({"run_id": "../../etc"}), "run_id"),
             (json!({"run_id": 7}), "run_id"),
             (json!({"plan": ""}), "plan"),
+            (json!({"plan": "someone-elses-plan"}), "plan"),
             (json!({"kind": null}), "kind"),
         ];
         for (extra, field) in rows {
-            let err = announcement("Lifeboat Run Started", &base(extra.clone())).unwrap_err();
+            let err = tell("Lifeboat Run Started", &base(extra.clone())).unwrap_err();
             assert!(
                 matches!(err, AnnounceError::Detail { field: f, .. } if f == field),
                 "{extra}: {err}"
@@ -698,7 +723,7 @@ mod tests {
     #[test]
     fn hostile_names_are_clipped_and_flattened() {
         let long = "x".repeat(5000);
-        let a = announcement(
+        let a = tell(
             "Lifeboat Validation Finished",
             &base(json!({"passed": false, "failed": [format!("evil\n*Approve here*: http://attacker {long}")]})),
         )
@@ -710,13 +735,20 @@ mod tests {
             "{}",
             failed.len()
         );
-        // Only an https console link is taken as the report link.
-        let a = announcement(
+        // A forged event cannot point people elsewhere: the URL is the plan's, the report
+        // link only what the caller built.
+        let a = tell(
             "Lifeboat Run Finished",
-            &base(json!({"outcome": "succeeded", "report_console_url": "javascript:alert(1)"})),
+            &base(json!({"outcome": "succeeded",
+                "target_workspace_url": "https://evil.example", "report_console_url": "https://evil.example/r"})),
         )
         .unwrap();
         assert_eq!(a.report_url, None);
+        assert!(
+            a.text.contains("https://dbc-dr.cloud.databricks.com")
+                && !format!("{a:?}").contains("evil"),
+            "{a:?}"
+        );
     }
 
     #[test]

@@ -727,20 +727,9 @@ pub async fn invoke_entry(
             output.get("report_key").and_then(serde_json::Value::as_str),
             extra.as_object_mut(),
         ) {
-            let html = key.replace("report.json", "report.html");
-            let region = deps
-                .aws
-                .s3
-                .config()
-                .region()
-                .map(|r| r.to_string())
-                .unwrap_or_default();
             obj.insert(
                 "report_console_url".into(),
-                serde_json::json!(format!(
-                    "https://s3.console.aws.amazon.com/s3/object/{}?region={region}&prefix={html}",
-                    deps.ledger.bucket()
-                )),
+                serde_json::json!(crate::events::report_console_url(deps, key)),
             );
         }
         crate::events::publish(deps, &run, milestone, extra).await;

@@ -169,9 +169,16 @@ pub async fn handle(deps: &Deps, request: NotifyRequest) -> Result<NotifyOutput,
             detail_type,
             detail,
         } => {
-            let a = announce::announcement(&detail_type, &detail)
-                .map_err(|e| StepError::InvalidInput(e.to_string()))?;
             let plan = super::load_plan(deps).await?;
+            // The report link is built here from the ledger, never taken from the event.
+            let report_url = detail
+                .get("run_id")
+                .and_then(Value::as_str)
+                .map(|run| format!("runs/{run}/report.json"))
+                .filter(|key| detail.get("report_key").and_then(Value::as_str) == Some(key))
+                .map(|key| crate::events::report_console_url(deps, &key));
+            let a = announce::announcement(&detail_type, &detail, &plan, report_url)
+                .map_err(|e| StepError::InvalidInput(e.to_string()))?;
             let at = detail
                 .get("at")
                 .and_then(Value::as_str)
