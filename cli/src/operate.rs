@@ -878,7 +878,16 @@ pub async fn preview(stack: &Stack, direction: Direction) -> Result<Preview> {
             current,
             target_site.cname_target(),
         ));
-        for p in &dns.ssm_parameters {
+        // Resolved at the target exactly as the switch will (warehouses by name).
+        let settings = dns.all_client_settings();
+        let resolved = match &target_client {
+            Ok(c) => lifeboat_core::clients::resolve(Some(c), &settings, target_site)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the target is not reachable: {e}")),
+        };
+        for setting in &settings {
+            let p = &setting.parameter;
             let now = deps
                 .aws
                 .ssm
@@ -889,8 +898,15 @@ pub async fn preview(stack: &Stack, direction: Direction) -> Result<Preview> {
                 .ok()
                 .and_then(|o| o.parameter().and_then(|p| p.value().map(str::to_string)))
                 .unwrap_or_else(|| "(not readable)".into());
-            out.switch
-                .push((format!("SSM {p}"), now, target_site.workspace_url.clone()));
+            let next = match &resolved {
+                Ok(values) => values
+                    .iter()
+                    .find(|r| &r.parameter == p)
+                    .map(|r| r.value.clone())
+                    .unwrap_or_default(),
+                Err(e) => format!("(not resolvable: {e})"),
+            };
+            out.switch.push((format!("SSM {p}"), now, next));
         }
     }
     Ok(out)

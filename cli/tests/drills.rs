@@ -438,3 +438,143 @@ async fn failback_is_refused_when_the_primary_fails_its_pre_checks() {
     );
     env.stop().await;
 }
+
+/// Every client setting the plan lists, name → value, as clients read it now.
+async fn client_settings(env: &LocalEnv, plan: &Plan) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for s in plan.dns.as_ref().unwrap().all_client_settings() {
+        let v = env
+            .aws
+            .ssm
+            .get_parameter()
+            .name(&s.parameter)
+            .send()
+            .await
+            .unwrap();
+        let value = v.parameter().and_then(|p| p.value()).unwrap().to_string();
+        out.push((s.parameter, value));
+    }
+    out
+}
+
+/// The id of the site's warehouse named `name`.
+async fn warehouse_id(env: &LocalEnv, site: SiteRole, name: &str) -> String {
+    let s = env.admin_get(site, "state").await.unwrap();
+    let ids: Vec<&str> = s["warehouses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["name"] == name)
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "{name} at {site:?}");
+    ids[0].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_and_failback_move_the_warehouse_http_path_and_jdbc_url_and_back() {
+    let (env, plan) = setup().await;
+    let primary_bi = warehouse_id(&env, SiteRole::Primary, "Shared BI").await;
+    let dr_bi = warehouse_id(&env, SiteRole::Dr, "Shared BI").await;
+    assert_ne!(primary_bi, dr_bi, "the fixture must make the ids differ");
+    let host_port = |url: &str| {
+        let u = url::Url::parse(url).unwrap();
+        format!(
+            "{}:{}",
+            u.host_str().unwrap(),
+            u.port_or_known_default().unwrap()
+        )
+    };
+    let expected = |url: &str, id: &str| {
+        vec![
+            (
+                "/lifeboat/sales-platform/workspace-url".to_string(),
+                url.to_string(),
+            ),
+            (
+                "/lifeboat/sales-platform/bi-http-path".to_string(),
+                format!("/sql/1.0/warehouses/{id}"),
+            ),
+            (
+                "/lifeboat/sales-platform/bi-jdbc-url".to_string(),
+                format!(
+                    "jdbc:databricks://{}/default;transportMode=http;ssl=1;AuthMech=3;httpPath=/sql/1.0/warehouses/{id}",
+                    host_port(url)
+                ),
+            ),
+        ]
+    };
+    let before = client_settings(&env, &plan).await;
+    assert_eq!(before, expected(env.primary.url(), &primary_bi));
+
+    let failover = drill::drive(&env, &plan, &options(DrillKind::Failover))
+        .await
+        .unwrap();
+    assert_eq!(
+        failover.outcome,
+        Outcome::Succeeded,
+        "{:#?}",
+        failover.report
+    );
+    assert_eq!(
+        client_settings(&env, &plan).await,
+        expected(env.dr.url(), &dr_bi),
+        "clients read the DR workspace and the DR warehouse"
+    );
+    // The report shows before and after; before is what failback puts back.
+    let dns = failover.report.dns.as_ref().unwrap();
+    let rows: Vec<(&str, &str, Option<&str>, &str)> = dns
+        .parameters
+        .iter()
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.describes.as_str(),
+                p.previous.as_deref(),
+                p.current.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows[1],
+        (
+            "/lifeboat/sales-platform/bi-http-path",
+            "http_path of Shared BI",
+            Some(format!("/sql/1.0/warehouses/{primary_bi}").as_str()),
+            format!("/sql/1.0/warehouses/{dr_bi}").as_str(),
+        )
+    );
+    let md = lifeboat_core::report::render_markdown(&failover.report);
+    assert!(
+        md.contains(&format!(
+            "| /lifeboat/sales-platform/bi-http-path | http_path of Shared BI | /sql/1.0/warehouses/{primary_bi} | /sql/1.0/warehouses/{dr_bi} |"
+        )),
+        "{md}"
+    );
+
+    let (arn, run_id) = drill::start_run(
+        &env,
+        &plan,
+        FAILBACK_MACHINE,
+        RunKind::Failback,
+        Direction::Failback,
+        Some(lifeboat_core::run::RunId(failover.run_id.clone())),
+    )
+    .await
+    .unwrap();
+    let failback = drill::follow_and_collect(&env, &arn, run_id, &options(DrillKind::Full))
+        .await
+        .unwrap();
+    assert_eq!(
+        failback.outcome,
+        Outcome::Succeeded,
+        "{:#?}",
+        failback.report
+    );
+    assert_eq!(
+        client_settings(&env, &plan).await,
+        before,
+        "failback puts every client setting back"
+    );
+    env.stop().await;
+}

@@ -745,17 +745,31 @@ impl LocalEnv {
                 .send()
                 .await
                 .context("creating the workspace alias")?;
-            for p in &dns.ssm_parameters {
+            // What clients read while the primary serves: its URL, its warehouses' paths.
+            let primary = self
+                .deps
+                .workspaces
+                .client(&plan.sites.primary)
+                .await
+                .context("the primary's client")?;
+            let settings = lifeboat_core::clients::resolve(
+                Some(&primary),
+                &dns.all_client_settings(),
+                &plan.sites.primary,
+            )
+            .await
+            .context("resolving the client settings at the primary")?;
+            for setting in settings {
                 self.aws
                     .ssm
                     .put_parameter()
-                    .name(p)
-                    .value(&plan.sites.primary.workspace_url)
+                    .name(&setting.parameter)
+                    .value(&setting.value)
                     .r#type(aws_sdk_ssm::types::ParameterType::String)
                     .overwrite(true)
                     .send()
                     .await
-                    .with_context(|| format!("creating parameter {p}"))?;
+                    .with_context(|| format!("creating parameter {}", setting.parameter))?;
             }
         }
         plan.validate().context("the localized plan")?;

@@ -4,6 +4,7 @@
 pub mod announce;
 pub mod approval_link;
 pub mod aws;
+pub mod clients;
 pub mod databricks;
 pub mod delta;
 pub mod events;

@@ -691,9 +691,14 @@ pub struct Dns {
     /// TTL of the CNAME.
     #[serde(default = "default_ttl")]
     pub ttl: i64,
-    /// SSM parameters that hold the workspace URL for REST/JDBC/ODBC clients.
+    /// SSM parameters that hold the workspace URL for REST/JDBC/ODBC clients (shorthand for
+    /// `client_settings` of kind `workspace_url`).
     #[serde(default)]
     pub ssm_parameters: Vec<String>,
+    /// Every other client-facing value to rewrite when clients move: a warehouse's HTTP path,
+    /// JDBC URL or ODBC connection string, resolved by name at the site clients move to.
+    #[serde(default)]
+    pub client_settings: Vec<ClientSetting>,
     /// The alias full drills switch instead of the production one (in the same zone).
     #[serde(default)]
     pub drill_record_name: Option<String>,
@@ -704,6 +709,81 @@ pub struct Dns {
 
 fn default_ttl() -> i64 {
     60
+}
+
+impl Dns {
+    /// Every parameter clients read, the `ssm_parameters` shorthand first, in plan order.
+    pub fn all_client_settings(&self) -> Vec<ClientSetting> {
+        self.ssm_parameters
+            .iter()
+            .map(|p| ClientSetting {
+                parameter: p.clone(),
+                kind: ClientSettingKind::WorkspaceUrl,
+                warehouse: None,
+            })
+            .chain(self.client_settings.iter().cloned())
+            .collect()
+    }
+}
+
+/// One client-facing value kept in SSM Parameter Store: what JDBC/ODBC/REST clients (or the
+/// tooling that configures them) read, so moving clients is rewriting it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSetting {
+    /// The SSM parameter name (`/...`, under the deployment's client parameter path).
+    pub parameter: String,
+    /// What value it holds.
+    pub kind: ClientSettingKind,
+    /// The SQL warehouse, by name (ids differ between workspaces), for the warehouse kinds.
+    #[serde(default)]
+    pub warehouse: Option<String>,
+}
+
+/// The value a client setting holds; warehouse kinds are resolved at the site clients move to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientSettingKind {
+    /// The site's workspace URL.
+    WorkspaceUrl,
+    /// The warehouse's HTTP path (`/sql/1.0/warehouses/<id>`).
+    HttpPath,
+    /// `jdbc:databricks://<host>:<port>/default;transportMode=http;ssl=1;AuthMech=3;httpPath=<path>`.
+    JdbcUrl,
+    /// `Host=<host>;Port=<port>;HTTPPath=<path>;SSL=1;ThriftTransport=2;AuthMech=3` (DSN-less;
+    /// the driver name and the token stay with the client).
+    OdbcConnectionString,
+}
+
+impl ClientSettingKind {
+    /// The plan spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WorkspaceUrl => "workspace_url",
+            Self::HttpPath => "http_path",
+            Self::JdbcUrl => "jdbc_url",
+            Self::OdbcConnectionString => "odbc_connection_string",
+        }
+    }
+
+    /// Whether the value depends on a SQL warehouse.
+    pub fn needs_warehouse(self) -> bool {
+        !matches!(self, Self::WorkspaceUrl)
+    }
+}
+
+/// Whether `name` is a parameter name SSM accepts: `/`-rooted, at most 1,011 characters of
+/// letters, digits and `_.-/`, no empty segment.
+fn valid_parameter_name(name: &str) -> bool {
+    name.starts_with('/')
+        && name.len() <= 1011
+        && !name.contains("//")
+        && !name.ends_with('/')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+        && !name.to_ascii_lowercase().starts_with("/aws")
+        && !name.to_ascii_lowercase().starts_with("/ssm")
 }
 
 /// An external data source to probe.
@@ -1044,6 +1124,53 @@ impl Plan {
             }
             if !(0..=86400).contains(&dns.ttl) {
                 return Err(invalid("dns.ttl", "must be 0–86400"));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            let shorthand = dns
+                .ssm_parameters
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("dns.ssm_parameters[{i}]"), p, None));
+            let settings = dns.client_settings.iter().enumerate().map(|(i, c)| {
+                (
+                    format!("dns.client_settings[{i}].parameter"),
+                    &c.parameter,
+                    Some((i, c)),
+                )
+            });
+            for (key, name, setting) in shorthand.chain(settings) {
+                if !valid_parameter_name(name) {
+                    return Err(invalid(
+                        key,
+                        "must be an SSM parameter name: /-rooted, letters, digits and _.-/ only, \
+                         not under /aws or /ssm",
+                    ));
+                }
+                if !seen.insert(name.as_str()) {
+                    return Err(invalid(key, format!("{name} is listed twice")));
+                }
+                let Some((i, c)) = setting else { continue };
+                match (&c.warehouse, c.kind.needs_warehouse()) {
+                    (None, true) => {
+                        return Err(invalid(
+                            format!("dns.client_settings[{i}].warehouse"),
+                            format!("{} needs the SQL warehouse's name", c.kind.as_str()),
+                        ))
+                    }
+                    (Some(_), false) => {
+                        return Err(invalid(
+                            format!("dns.client_settings[{i}].warehouse"),
+                            "workspace_url does not depend on a warehouse; remove it",
+                        ))
+                    }
+                    (Some(w), true) if w.trim().is_empty() => {
+                        return Err(invalid(
+                            format!("dns.client_settings[{i}].warehouse"),
+                            "must not be empty",
+                        ))
+                    }
+                    _ => {}
+                }
             }
         }
         if self.startup.poll_seconds == 0 || self.startup.poll_seconds > 300 {
@@ -1485,6 +1612,13 @@ mod tests {
         let approval = |extra: &str| (APPROVAL_END, format!("{APPROVAL_END}\n{extra}"));
         let timeout = |t: &str| (TIMEOUT, format!("timeout_seconds = {t}"));
         let two = approvers(r#"["alice@x.com", "bob@x.com"]"#);
+        // A third client setting, after the example's two.
+        let setting = |body: &str| {
+            (
+                "[[data_sources]]",
+                format!("[[dns.client_settings]]\n{body}\n\n[[data_sources]]"),
+            )
+        };
         let long = format!(r#"["oncall-dr@example.com", "{}@x.com"]"#, "a".repeat(300));
         let rows: Vec<Row> = vec![
             // 1. Plain http only to loopback hosts.
@@ -1791,6 +1925,57 @@ principals = { "Alice@X.com " = ["arn:aws:iam::123456789012:user/alice", "arn:aw
                 None,
             ),
             ("no approvers, one approval", vec![approvers("[]")], None),
+            // Client settings: SSM names, one owner per parameter, warehouse where needed.
+            (
+                "a client setting without its warehouse",
+                vec![setting(
+                    r#"parameter = "/lifeboat/x/jdbc"
+kind = "jdbc_url""#,
+                )],
+                Some(("dns.client_settings[2].warehouse", "jdbc_url needs")),
+            ),
+            (
+                "a workspace URL setting naming a warehouse",
+                vec![setting(
+                    r#"parameter = "/lifeboat/x/url"
+kind = "workspace_url"
+warehouse = "Shared BI""#,
+                )],
+                Some(("dns.client_settings[2].warehouse", "remove it")),
+            ),
+            (
+                "a parameter listed twice",
+                vec![setting(
+                    r#"parameter = "/lifeboat/sales-platform/workspace-url"
+kind = "workspace_url""#,
+                )],
+                Some(("dns.client_settings[2].parameter", "listed twice")),
+            ),
+            (
+                "a parameter name SSM refuses",
+                vec![setting(
+                    r#"parameter = "lifeboat/no-root"
+kind = "workspace_url""#,
+                )],
+                Some(("dns.client_settings[2].parameter", "SSM parameter name")),
+            ),
+            (
+                "a reserved parameter path",
+                vec![setting(
+                    r#"parameter = "/aws/reference/x"
+kind = "workspace_url""#,
+                )],
+                Some(("dns.client_settings[2].parameter", "not under /aws")),
+            ),
+            (
+                "an ODBC connection string",
+                vec![setting(
+                    r#"parameter = "/lifeboat/x/odbc"
+kind = "odbc_connection_string"
+warehouse = "Shared BI""#,
+                )],
+                None,
+            ),
             ("shortest timeout", vec![timeout("60")], None),
             ("longest timeout", vec![timeout("31536000")], None),
         ];
@@ -1806,6 +1991,18 @@ principals = { "Alice@X.com " = ["arn:aws:iam::123456789012:user/alice", "arn:aw
                 (Some(_), other) => panic!("{name}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_typo_in_a_client_setting_is_refused_naming_it() {
+        let text = EXAMPLE.replace("kind = \"jdbc_url\"", "kind = \"jdbc\"");
+        let err = Plan::from_toml(&text, "p").unwrap_err().to_string();
+        assert!(err.contains("unknown variant `jdbc`"), "{err}");
+        assert!(err.contains("kind = \"jdbc\""), "the line is shown: {err}");
+        let plan = Plan::from_toml(EXAMPLE, "p").unwrap();
+        let settings = plan.dns.unwrap().all_client_settings();
+        let kinds: Vec<_> = settings.iter().map(|c| c.kind.as_str()).collect();
+        assert_eq!(kinds, ["workspace_url", "http_path", "jdbc_url"]);
     }
 
     #[test]

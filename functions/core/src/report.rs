@@ -967,6 +967,23 @@ pub fn render_markdown(r: &Report) -> String {
                 d.current,
                 d.previous.as_deref().unwrap_or("none")
             );
+            if !d.parameters.is_empty() {
+                // Before is what failback (or a restore) puts back.
+                let _ = writeln!(
+                    md,
+                    "\n| Parameter | Holds | Before | After |\n| --- | --- | --- | --- |"
+                );
+                for p in &d.parameters {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} |",
+                        md_cell(&p.name),
+                        md_cell(&p.describes),
+                        md_cell(p.previous.as_deref().unwrap_or("(absent)")),
+                        md_cell(&p.current)
+                    );
+                }
+            }
         }
         None => {
             let _ = writeln!(

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::{Deps, StepError};
-use crate::run::RunContext;
+use crate::{clients::ResolvedSetting, run::RunContext};
 
 /// Input: the state document.
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +32,9 @@ pub struct DnsSwitchInput {
 pub struct ParameterChange {
     /// Name.
     pub name: String,
+    /// What it holds (`workspace_url`, `jdbc_url of Shared BI`, ...).
+    #[serde(default)]
+    pub describes: String,
     /// Value before.
     pub previous: Option<String>,
     /// Value now.
@@ -80,11 +83,18 @@ pub async fn handle(
     } else {
         dns.record_name.clone()
     };
-    let parameters_to_switch: &[String] = if drill { &[] } else { &dns.ssm_parameters };
+    let settings = if drill {
+        Vec::new()
+    } else {
+        dns.all_client_settings()
+    };
     let (source_role, target_role) = run.direction.roles();
     let target_role = if restore { source_role } else { target_role };
-    let target_url = run.plan.site(target_role).workspace_url.clone();
-    let target_host = run.plan.site(target_role).cname_target();
+    let target_site = run.plan.site(target_role);
+    let target_host = target_site.cname_target();
+    // Every value is known before the first write: a warehouse missing at the target refuses
+    // the switch with nothing moved.
+    let resolved = resolve_settings(deps, run, &settings, target_site, restore).await?;
     let r53 = &deps.aws.route53;
     let fqdn = format!("{}.", record_name.trim_end_matches('.'));
     let existing = r53
@@ -167,7 +177,8 @@ pub async fn handle(
         });
     }
     let mut parameters = Vec::new();
-    for name in parameters_to_switch {
+    for setting in resolved {
+        let name = &setting.parameter;
         let previous = match deps.aws.ssm.get_parameter().name(name).send().await {
             Ok(out) => out.parameter().and_then(|p| p.value().map(str::to_string)),
             Err(e)
@@ -178,14 +189,14 @@ pub async fn handle(
             }
             Err(e) => return Err(StepError::aws("ssm", &e)),
         };
-        if restore && previous.as_deref() == Some(target_url.as_str()) {
+        if restore && previous.as_deref() == Some(setting.value.as_str()) {
             continue;
         }
         deps.aws
             .ssm
             .put_parameter()
             .name(name)
-            .value(&target_url)
+            .value(&setting.value)
             .r#type(aws_sdk_ssm::types::ParameterType::String)
             .overwrite(true)
             .send()
@@ -193,8 +204,9 @@ pub async fn handle(
             .map_err(|e| StepError::aws("ssm", &e))?;
         parameters.push(ParameterChange {
             name: name.clone(),
+            describes: setting.describes,
             previous,
-            current: target_url.clone(),
+            current: setting.value,
         });
     }
     let output = DnsSwitchOutput {
@@ -216,4 +228,67 @@ pub async fn handle(
         .put(&format!("{}/{key}", run.prefix()), &output)
         .await?;
     Ok(output)
+}
+
+/// The values the client settings must hold while `site` serves. A switch resolves them at the
+/// site (warehouses by name). A restore puts back what this run's switch found (`dns.json`
+/// keeps it) and resolves at the source only what that record lacks — an abort must not depend
+/// on the source answering a listing.
+async fn resolve_settings(
+    deps: &Deps,
+    run: &RunContext,
+    settings: &[crate::plan::ClientSetting],
+    site: &crate::plan::Site,
+    restore: bool,
+) -> Result<Vec<ResolvedSetting>, StepError> {
+    if settings.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut kept = std::collections::HashMap::new();
+    if restore {
+        if let Some(switch) = deps
+            .ledger
+            .get::<DnsSwitchOutput>(&format!("{}/dns.json", run.prefix()))
+            .await?
+        {
+            for p in switch.value.parameters {
+                if let Some(previous) = p.previous {
+                    kept.insert(p.name, previous);
+                }
+            }
+        }
+    }
+    let missing: Vec<_> = settings
+        .iter()
+        .filter(|s| !kept.contains_key(&s.parameter))
+        .cloned()
+        .collect();
+    let client = if missing.iter().any(|s| s.kind.needs_warehouse()) {
+        Some(deps.workspaces.client(site).await?)
+    } else {
+        None
+    };
+    let fresh = crate::clients::resolve(client.as_ref(), &missing, site)
+        .await
+        .map_err(|e| match e {
+            // Transient or not, the API's own classification decides the retry.
+            crate::clients::ClientsError::Api { source, .. } => StepError::Databricks(source),
+            other => StepError::Refused(other.to_string()),
+        })?;
+    let mut fresh: std::collections::HashMap<_, _> = fresh
+        .into_iter()
+        .map(|r| (r.parameter.clone(), r))
+        .collect();
+    Ok(settings
+        .iter()
+        .filter_map(|s| {
+            fresh.remove(&s.parameter).or_else(|| {
+                kept.remove(&s.parameter).map(|value| ResolvedSetting {
+                    parameter: s.parameter.clone(),
+                    describes: format!("{} (kept from before the switch)", s.kind.as_str()),
+                    value,
+                })
+            })
+        })
+        .collect())
 }
