@@ -544,6 +544,34 @@ async fn failover_and_failback_move_the_warehouse_http_path_and_jdbc_url_and_bac
             format!("/sql/1.0/warehouses/{dr_bi}").as_str(),
         )
     );
+    // The move was verified as clients make it: the name, then each parameter they read, the
+    // queries through the warehouse the HTTP path names.
+    let check = failover.report.client_check.as_ref().unwrap();
+    assert!(check.passed, "{check:#?}");
+    let names: Vec<&str> = check.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "dns: databricks.sales.example.internal",
+            "client setting /lifeboat/sales-platform/workspace-url (workspace_url)",
+            "client setting /lifeboat/sales-platform/bi-http-path (http_path)",
+            &format!("sql through {dr_bi}: SELECT 1"),
+            &format!("sql through {dr_bi}: orders replicated"),
+            "client setting /lifeboat/sales-platform/bi-jdbc-url (jdbc_url)",
+        ]
+    );
+    assert!(
+        check.checks[0]
+            .detail
+            .starts_with("answers dr.workspace.example.internal"),
+        "{:?}",
+        check.checks[0]
+    );
+    assert!(failover
+        .report
+        .steps
+        .iter()
+        .any(|s| s.step == "verify-clients"));
     let md = lifeboat_core::report::render_markdown(&failover.report);
     assert!(
         md.contains(&format!(
@@ -571,10 +599,90 @@ async fn failover_and_failback_move_the_warehouse_http_path_and_jdbc_url_and_bac
         "{:#?}",
         failback.report
     );
+    let check = failback.report.client_check.as_ref().unwrap();
+    assert!(
+        check.passed
+            && check.checks[0]
+                .detail
+                .starts_with("answers primary.workspace.example.internal"),
+        "{check:#?}"
+    );
     assert_eq!(
         client_settings(&env, &plan).await,
         before,
         "failback puts every client setting back"
     );
+    env.stop().await;
+}
+
+/// Before any switch, the client-path check of a failover must fail, naming what clients reach
+/// instead — and the DR site's credentials must not be sent to the host a parameter names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_check_fails_naming_what_clients_reach_when_nothing_moved() {
+    let (env, plan) = setup().await;
+    let primary_bi = warehouse_id(&env, SiteRole::Primary, "Shared BI").await;
+    let run = lifeboat_core::steps::health_ingest::run_context(
+        &plan,
+        RunKind::Failover,
+        Direction::Failover,
+        lifeboat_core::run::Trigger {
+            source: lifeboat_core::run::TriggerSource::Operator,
+            summary: "client check before the switch".into(),
+            declared_at: chrono::Utc::now(),
+            event_arn: None,
+            incident_started_at: None,
+        },
+        None,
+    );
+    let primary_requests = |log: Value| log["requests"].as_array().unwrap().len();
+    let before = primary_requests(env.admin_get(SiteRole::Primary, "requests").await.unwrap());
+    let out = env
+        .invoke(
+            "validate-workspace",
+            &serde_json::json!({"run": run, "through_clients": true}),
+        )
+        .await
+        .unwrap();
+    let out: lifeboat_core::steps::validate_workspace::ValidationOutput =
+        serde_json::from_value(out).unwrap();
+    assert!(!out.passed && out.through_clients);
+    let detail = |prefix: &str| {
+        out.checks
+            .iter()
+            .find(|c| c.name.starts_with(prefix))
+            .map(|c| (c.ok, c.detail.clone()))
+            .unwrap_or_else(|| panic!("{prefix}: {out:#?}"))
+    };
+    let (ok, d) = detail("dns: databricks.sales.example.internal");
+    assert!(
+        !ok && d.starts_with("answers primary.workspace.example.internal"),
+        "{d}"
+    );
+    let primary = url::Url::parse(env.primary.url()).unwrap();
+    let primary_authority = format!(
+        "{}:{}",
+        primary.host_str().unwrap(),
+        primary.port_or_known_default().unwrap()
+    );
+    let (ok, d) = detail("client setting /lifeboat/sales-platform/workspace-url");
+    assert!(
+        !ok && d.contains(&format!("sends clients to {primary_authority}")),
+        "{d}"
+    );
+    let (ok, d) = detail("client setting /lifeboat/sales-platform/bi-jdbc-url");
+    assert!(
+        !ok && d.contains(&format!("sends clients to {primary_authority}")),
+        "{d}"
+    );
+    // The HTTP path alone names no host: it names the primary's warehouse, unknown at DR.
+    let (ok, d) = detail("client setting /lifeboat/sales-platform/bi-http-path");
+    assert!(
+        !ok && d.contains(&format!("warehouse {primary_bi} at the target")),
+        "{d}"
+    );
+    assert!(out.checks.iter().all(|c| !c.name.starts_with("sql")));
+    // Nothing was sent to the host the stale parameters name.
+    let after = primary_requests(env.admin_get(SiteRole::Primary, "requests").await.unwrap());
+    assert_eq!(before, after, "the DR credentials stayed with the DR site");
     env.stop().await;
 }

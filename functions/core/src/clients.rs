@@ -337,3 +337,266 @@ mod tests {
         assert!(twin.contains("2 SQL warehouses"), "{twin}");
     }
 }
+
+/// What a setting's value says about where clients go.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadSetting {
+    /// `host:port` the value names (JDBC/ODBC, workspace URL).
+    pub host_port: Option<String>,
+    /// The HTTP path the value names (HTTP path, JDBC/ODBC).
+    pub http_path: Option<String>,
+}
+
+/// Pure: reads a value as clients would — the host and HTTP path of a JDBC URL
+/// (`...//host:port/...;httpPath=...`), an ODBC string (`Host=;Port=;HTTPPath=`, keys
+/// case-insensitive), an HTTP path, or a workspace URL.
+pub fn read_setting(kind: ClientSettingKind, value: &str) -> ReadSetting {
+    let value = value.trim();
+    let pairs = |s: &str| -> Vec<(String, String)> {
+        s.split(';')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect()
+    };
+    let get = |pairs: &[(String, String)], key: &str| {
+        pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    };
+    match kind {
+        ClientSettingKind::WorkspaceUrl => {
+            let (host, port) = host_and_port(value);
+            ReadSetting {
+                host_port: (!host.is_empty()).then(|| format!("{host}:{port}")),
+                http_path: None,
+            }
+        }
+        ClientSettingKind::HttpPath => ReadSetting {
+            host_port: None,
+            http_path: Some(value.to_string()),
+        },
+        ClientSettingKind::JdbcUrl => {
+            let rest = value
+                .strip_prefix("jdbc:databricks://")
+                .or_else(|| value.strip_prefix("jdbc:spark://"));
+            let Some(rest) = rest else {
+                return ReadSetting::default();
+            };
+            let authority = rest.split(['/', ';']).next().unwrap_or_default();
+            let p = pairs(rest);
+            ReadSetting {
+                host_port: (!authority.is_empty()).then(|| authority.to_ascii_lowercase()),
+                http_path: get(&p, "httppath"),
+            }
+        }
+        ClientSettingKind::OdbcConnectionString => {
+            let p = pairs(value);
+            ReadSetting {
+                host_port: get(&p, "host").map(|h| {
+                    format!(
+                        "{}:{}",
+                        h.to_ascii_lowercase(),
+                        get(&p, "port").unwrap_or_else(|| "443".into())
+                    )
+                }),
+                http_path: get(&p, "httppath"),
+            }
+        }
+    }
+}
+
+/// What a DNS name answers, and how that was learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsAnswer {
+    /// Record data (CNAME targets), trailing dots removed.
+    pub values: Vec<String>,
+    /// `TestDNSAnswer` (Route 53 answering as its name servers would) or `read back` (the
+    /// record set as stored, where `TestDNSAnswer` is unavailable).
+    pub how: &'static str,
+}
+
+/// Resolves `name` (CNAME) as clients would: Route 53's `TestDNSAnswer`, which answers from the
+/// zone's authoritative data exactly as its name servers do; where that API is not available
+/// (it is not in every emulator), the record set read back.
+pub async fn dns_answer(
+    route53: &aws_sdk_route53::Client,
+    hosted_zone_id: &str,
+    name: &str,
+) -> Result<DnsAnswer, String> {
+    let fqdn = format!("{}.", name.trim_end_matches('.'));
+    let tested = route53
+        .test_dns_answer()
+        .hosted_zone_id(hosted_zone_id)
+        .record_name(&fqdn)
+        .record_type(aws_sdk_route53::types::RrType::Cname)
+        .send()
+        .await;
+    match tested {
+        Ok(out) => {
+            return Ok(DnsAnswer {
+                values: out
+                    .record_data()
+                    .iter()
+                    .map(|v| v.trim_end_matches('.').to_ascii_lowercase())
+                    .collect(),
+                how: "TestDNSAnswer",
+            })
+        }
+        Err(e) => tracing::info!(error = %aws_sdk_route53::error::DisplayErrorContext(&e),
+            "TestDNSAnswer unavailable; reading the record back"),
+    }
+    let sets = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(hosted_zone_id)
+        .start_record_name(&fqdn)
+        .start_record_type(aws_sdk_route53::types::RrType::Cname)
+        .max_items(1)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "route53: {}",
+                aws_sdk_route53::error::DisplayErrorContext(&e)
+            )
+        })?;
+    Ok(DnsAnswer {
+        values: sets
+            .resource_record_sets()
+            .iter()
+            .filter(|r| {
+                r.name().eq_ignore_ascii_case(&fqdn)
+                    && r.r#type() == &aws_sdk_route53::types::RrType::Cname
+            })
+            .flat_map(|r| r.resource_records())
+            .map(|v| v.value().trim_end_matches('.').to_ascii_lowercase())
+            .collect(),
+        how: "read back",
+    })
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use ClientSettingKind::*;
+
+    #[test]
+    fn values_are_read_as_clients_read_them() {
+        let path = Some("/sql/1.0/warehouses/dr42".to_string());
+        let rows: Vec<(ClientSettingKind, &str, Option<&str>, Option<String>)> = vec![
+            (
+                JdbcUrl,
+                "jdbc:databricks://DBC-DR.cloud.databricks.com:443/default;transportMode=http;ssl=1;AuthMech=3;httpPath=/sql/1.0/warehouses/dr42",
+                Some("dbc-dr.cloud.databricks.com:443"),
+                path.clone(),
+            ),
+            (
+                JdbcUrl,
+                "jdbc:spark://h:443/default;HTTPPATH=/sql/1.0/warehouses/dr42;",
+                Some("h:443"),
+                path.clone(),
+            ),
+            (JdbcUrl, "https://not-jdbc", None, None),
+            (
+                OdbcConnectionString,
+                "Driver=Simba;host=H.example;HTTPPath=/sql/1.0/warehouses/dr42;SSL=1",
+                Some("h.example:443"),
+                path.clone(),
+            ),
+            (
+                OdbcConnectionString,
+                "Host=127.0.0.1;Port=8123;HTTPPath=/sql/1.0/warehouses/dr42",
+                Some("127.0.0.1:8123"),
+                path.clone(),
+            ),
+            (OdbcConnectionString, "garbage", None, None),
+            (HttpPath, " /sql/1.0/warehouses/dr42 ", None, path.clone()),
+            (
+                WorkspaceUrl,
+                "https://dbc-dr.cloud.databricks.com",
+                Some("dbc-dr.cloud.databricks.com:443"),
+                None,
+            ),
+        ];
+        for (kind, value, host, http_path) in rows {
+            let got = read_setting(kind, value);
+            assert_eq!(
+                (got.host_port.as_deref(), got.http_path),
+                (host, http_path),
+                "{kind:?} {value}"
+            );
+        }
+        // What Lifeboat writes, it reads back the same.
+        let w = WarehouseEndpoint {
+            http_path: "/sql/1.0/warehouses/dr42".into(),
+        };
+        for kind in [HttpPath, JdbcUrl, OdbcConnectionString] {
+            let v = setting_value(kind, "http://127.0.0.1:8123", Some(&w));
+            assert_eq!(read_setting(kind, &v).http_path, path, "{kind:?}");
+        }
+    }
+
+    /// `TestDNSAnswer`'s recorded response shape (RecordData, ResponseCode NOERROR) is used
+    /// when the API answers; a zone whose API refuses it falls back to the read-back.
+    #[tokio::test]
+    async fn dns_answer_prefers_test_dns_answer_and_falls_back_to_the_record() {
+        let answered = mock!(aws_sdk_route53::Client::test_dns_answer).then_output(|| {
+            aws_sdk_route53::operation::test_dns_answer::TestDnsAnswerOutput::builder()
+                .nameserver("ns-1.awsdns-01.org")
+                .record_name("databricks.sales.example.internal.")
+                .record_type(aws_sdk_route53::types::RrType::Cname)
+                .record_data("DR.workspace.example.internal.")
+                .response_code("NOERROR")
+                .protocol("UDP")
+                .build()
+                .unwrap()
+        });
+        let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&answered]);
+        let a = dns_answer(&client, "Z1", "databricks.sales.example.internal")
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.values, a.how),
+            (
+                vec!["dr.workspace.example.internal".to_string()],
+                "TestDNSAnswer"
+            )
+        );
+
+        let refused = mock!(aws_sdk_route53::Client::test_dns_answer).then_error(|| {
+            aws_sdk_route53::operation::test_dns_answer::TestDNSAnswerError::unhandled(
+                "not implemented",
+            )
+        });
+        let listed = mock!(aws_sdk_route53::Client::list_resource_record_sets).then_output(|| {
+            use aws_sdk_route53::types::{ResourceRecord, ResourceRecordSet, RrType};
+            aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(
+                    ResourceRecordSet::builder()
+                        .name("databricks.sales.example.internal.")
+                        .r#type(RrType::Cname)
+                        .resource_records(
+                            ResourceRecord::builder()
+                                .value("primary.workspace.example.internal")
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .is_truncated(false)
+                .max_items(1)
+                .build()
+                .unwrap()
+        });
+        let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&refused, &listed]);
+        let a = dns_answer(&client, "Z1", "databricks.sales.example.internal.")
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.values, a.how),
+            (
+                vec!["primary.workspace.example.internal".to_string()],
+                "read back"
+            )
+        );
+    }
+}

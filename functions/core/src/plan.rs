@@ -712,6 +712,17 @@ fn default_ttl() -> i64 {
 }
 
 impl Dns {
+    /// The record a run of `kind` switches, and whether it switches the client settings: full
+    /// drills rehearse on the drill alias and leave the settings alone, unless the plan opts
+    /// into production. `None`: a drill with neither.
+    pub fn switched_by(&self, kind: crate::run::RunKind) -> Option<(&str, bool)> {
+        if kind == crate::run::RunKind::Drill && !self.drill_uses_production {
+            self.drill_record_name.as_deref().map(|r| (r, false))
+        } else {
+            Some((self.record_name.as_str(), true))
+        }
+    }
+
     /// Every parameter clients read, the `ssm_parameters` shorthand first, in plan order.
     pub fn all_client_settings(&self) -> Vec<ClientSetting> {
         self.ssm_parameters

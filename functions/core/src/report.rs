@@ -147,6 +147,7 @@ pub fn phases(
         ("activation", &["activate-schedules"][..]),
         ("client switch", &["dns-switch"][..]),
         ("validation", &["validate-workspace"][..]),
+        ("client check", &[crate::steps::VERIFY_CLIENTS][..]),
     ] {
         if let Some((a, b)) = span(steps_of) {
             // The fence starts when the decision does (its first sweep may wait on nothing).
@@ -196,6 +197,9 @@ pub struct Report {
     pub activation: Option<ActivationOutput>,
     pub validation: Option<ValidationOutput>,
     pub dns: Option<DnsSwitchOutput>,
+    /// The move verified as clients make it (the switched name, the parameters they read).
+    #[serde(default)]
+    pub client_check: Option<ValidationOutput>,
     pub error: Option<Value>,
     pub lessons_learned: Vec<String>,
     pub generated_at: DateTime<Utc>,
@@ -314,6 +318,7 @@ pub fn decide_outcome(
     activation: Option<&ActivationOutput>,
     validation: Option<&ValidationOutput>,
     dns: Option<&DnsSwitchOutput>,
+    client_check: Option<&ValidationOutput>,
     readiness_only: bool,
 ) -> Outcome {
     if let Some(error) = error {
@@ -345,7 +350,9 @@ pub fn decide_outcome(
     }
     let fenced = sweep.is_some_and(|s| s.complete);
     let activated = activation.is_some_and(|a| a.activated && a.missing.is_empty());
-    if fenced && activated && validated {
+    // A move nobody verified through the clients (an operator continued past it) is a warning.
+    let clients_verified = client_check.is_some_and(|c| c.passed);
+    if fenced && activated && validated && clients_verified {
         Outcome::Succeeded
     } else {
         Outcome::SucceededWithWarnings
@@ -450,6 +457,7 @@ pub async fn build(
         });
     let validation: Option<ValidationOutput> = pick(results, "validation");
     let dns: Option<DnsSwitchOutput> = pick(results, "dns");
+    let client_check: Option<ValidationOutput> = pick(results, "client_check");
     let rpo: Option<ReplicationOutput> = pick(results, "replication");
     let outcome = decide_outcome(
         error,
@@ -457,6 +465,7 @@ pub async fn build(
         activation.as_ref(),
         validation.as_ref(),
         dns.as_ref(),
+        client_check.as_ref(),
         run.kind == crate::run::RunKind::Readiness,
     );
     // Serving means clients moved, the target validated *and* its schedules live: with
@@ -466,7 +475,10 @@ pub async fn build(
         .filter(|s| {
             s.ok && matches!(
                 s.step.as_str(),
-                "dns-switch" | "validate-workspace" | "activate-schedules"
+                "dns-switch"
+                    | "validate-workspace"
+                    | "activate-schedules"
+                    | crate::steps::VERIFY_CLIENTS
             )
         })
         .map(|s| s.ended_at)
@@ -571,6 +583,7 @@ pub async fn build(
         activation,
         validation,
         dns,
+        client_check,
         error: error.cloned(),
         lessons_learned: lessons,
         generated_at: Utc::now(),
@@ -992,6 +1005,21 @@ pub fn render_markdown(r: &Report) -> String {
             );
         }
     }
+    if let Some(c) = &r.client_check {
+        let _ = writeln!(
+            md,
+            "\n## Clients verified\n\nThe switched name and the parameters clients read, followed as clients follow them.\n\n| check | ok | detail |\n|---|---|---|"
+        );
+        for k in &c.checks {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                md_cell(&k.name),
+                if k.ok { "yes" } else { "NO" },
+                md_cell(&k.detail)
+            );
+        }
+    }
     if let Some(e) = &r.error {
         let _ = writeln!(md, "\n## Error\n\n```\n{e}\n```");
     }
@@ -1009,6 +1037,223 @@ pub fn render_markdown(r: &Report) -> String {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn outcomes_from_results_and_errors() {
+        let sweep = |complete: bool| -> SweepOutput {
+            serde_json::from_value(serde_json::json!({"site": "primary", "attempt": 1,
+                "complete": complete, "gave_up": false, "reachable": true, "confirmed": 3,
+                "remaining": 0, "actions": 3, "excluded": 0}))
+            .unwrap()
+        };
+        let activation = |missing: &[&str]| -> ActivationOutput {
+            serde_json::from_value(serde_json::json!({"activated": true, "waiting": false,
+                "gate": {"gate": "open", "reason": "fenced"}, "unpaused": 4,
+                "missing": missing, "summary": ""}))
+            .unwrap()
+        };
+        let checks = |passed: bool| ValidationOutput {
+            checks: Vec::new(),
+            passed,
+            through_clients: false,
+        };
+        let dns = DnsSwitchOutput {
+            record_name: "db.example".into(),
+            previous: Some("a".into()),
+            current: "b".into(),
+            change_status: "INSYNC".into(),
+            parameters: Vec::new(),
+        };
+        let err = |name: &str| serde_json::json!({"Error": name, "Cause": "x"});
+        let (ok_sweep, ok_act, pass, fail) =
+            (sweep(true), activation(&[]), checks(true), checks(false));
+        type Row<'a> = (
+            &'a str,
+            Option<Value>,
+            Option<&'a SweepOutput>,
+            Option<&'a ActivationOutput>,
+            Option<&'a ValidationOutput>,
+            Option<&'a DnsSwitchOutput>,
+            Option<&'a ValidationOutput>,
+            bool,
+            Outcome,
+        );
+        let (half_sweep, missing_job) = (sweep(false), activation(&["Nightly"]));
+        let rows: Vec<Row> = vec![
+            (
+                "all done and verified",
+                None,
+                Some(&ok_sweep),
+                Some(&ok_act),
+                Some(&pass),
+                Some(&dns),
+                Some(&pass),
+                false,
+                Outcome::Succeeded,
+            ),
+            (
+                "clients not verified (continued past)",
+                None,
+                Some(&ok_sweep),
+                Some(&ok_act),
+                Some(&pass),
+                Some(&dns),
+                Some(&fail),
+                false,
+                Outcome::SucceededWithWarnings,
+            ),
+            (
+                "client check skipped",
+                None,
+                Some(&ok_sweep),
+                Some(&ok_act),
+                Some(&pass),
+                Some(&dns),
+                None,
+                false,
+                Outcome::SucceededWithWarnings,
+            ),
+            (
+                "fence incomplete",
+                None,
+                Some(&half_sweep),
+                Some(&ok_act),
+                Some(&pass),
+                Some(&dns),
+                Some(&pass),
+                false,
+                Outcome::SucceededWithWarnings,
+            ),
+            (
+                "a job left behind",
+                None,
+                Some(&ok_sweep),
+                Some(&missing_job),
+                Some(&pass),
+                Some(&dns),
+                Some(&pass),
+                false,
+                Outcome::SucceededWithWarnings,
+            ),
+            (
+                "validation failed, continued",
+                None,
+                Some(&ok_sweep),
+                Some(&ok_act),
+                Some(&fail),
+                Some(&dns),
+                Some(&pass),
+                false,
+                Outcome::SucceededWithWarnings,
+            ),
+            (
+                "clients never moved",
+                None,
+                Some(&ok_sweep),
+                Some(&ok_act),
+                Some(&pass),
+                None,
+                None,
+                false,
+                Outcome::Failed,
+            ),
+            (
+                "rejected",
+                Some(err("ApprovalRejected")),
+                None,
+                None,
+                None,
+                None,
+                None,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                "approval timed out",
+                Some(err("States.Timeout")),
+                None,
+                None,
+                None,
+                None,
+                None,
+                false,
+                Outcome::ApprovalTimedOut,
+            ),
+            (
+                "rpo breach",
+                Some(err("RpoBreached")),
+                None,
+                None,
+                None,
+                None,
+                None,
+                false,
+                Outcome::StoppedRpoBreach,
+            ),
+            (
+                "drift refused",
+                Some(err("ConfigDrift")),
+                None,
+                None,
+                None,
+                None,
+                None,
+                false,
+                Outcome::Refused,
+            ),
+            (
+                "aborted",
+                Some(err("AbortedByOperator")),
+                Some(&ok_sweep),
+                None,
+                None,
+                None,
+                None,
+                false,
+                Outcome::Aborted,
+            ),
+            (
+                "an error after moving",
+                Some(err("ClientCheckFailed")),
+                Some(&ok_sweep),
+                Some(&ok_act),
+                Some(&pass),
+                Some(&dns),
+                Some(&fail),
+                false,
+                Outcome::Failed,
+            ),
+            (
+                "readiness verified",
+                None,
+                None,
+                None,
+                Some(&pass),
+                None,
+                None,
+                true,
+                Outcome::ReadinessVerified,
+            ),
+            (
+                "readiness failed",
+                None,
+                None,
+                None,
+                Some(&fail),
+                None,
+                None,
+                true,
+                Outcome::Failed,
+            ),
+        ];
+        for (name, error, sw, act, val, dns, clients, readiness, want) in rows {
+            assert_eq!(
+                decide_outcome(error.as_ref(), sw, act, val, dns, clients, readiness),
+                want,
+                "{name}"
+            );
+        }
+    }
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")

@@ -72,21 +72,16 @@ pub async fn handle(
     };
     // Full drills rehearse on the drill alias and leave client parameters alone, unless the
     // plan opts into the production ones.
-    let drill = run.kind == crate::run::RunKind::Drill && !dns.drill_uses_production;
-    let record_name = if drill {
-        dns.drill_record_name.clone().ok_or_else(|| {
-            StepError::Refused(
-                "a full drill needs dns.drill_record_name (or dns.drill_uses_production = true)"
-                    .into(),
-            )
-        })?
-    } else {
-        dns.record_name.clone()
-    };
-    let settings = if drill {
-        Vec::new()
-    } else {
+    let (record_name, with_settings) = dns.switched_by(run.kind).ok_or_else(|| {
+        StepError::Refused(
+            "a full drill needs dns.drill_record_name (or dns.drill_uses_production = true)".into(),
+        )
+    })?;
+    let record_name = record_name.to_string();
+    let settings = if with_settings {
         dns.all_client_settings()
+    } else {
+        Vec::new()
     };
     let (source_role, target_role) = run.direction.roles();
     let target_role = if restore { source_role } else { target_role };

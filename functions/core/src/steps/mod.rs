@@ -667,6 +667,9 @@ impl Step {
     }
 }
 
+/// The timeline name of `validate-workspace` run through the clients after the switch.
+pub const VERIFY_CLIENTS: &str = "verify-clients";
+
 /// Runs any step on a JSON payload (the local host's in-process mode).
 pub async fn invoke(
     step: Step,
@@ -711,12 +714,20 @@ pub async fn invoke_entry(
         .get("action")
         .and_then(serde_json::Value::as_str)
         .map(str::to_string);
+    // The client-path check after the switch is its own phase of the timeline.
+    let record_as = if step == Step::ValidateWorkspace
+        && payload.get("through_clients") == Some(&serde_json::Value::Bool(true))
+    {
+        VERIFY_CLIENTS
+    } else {
+        step.name()
+    };
     let work = (entry.call)(deps, payload, deadline);
     let output = if step == Step::RunLedger {
         // The ledger's own bookkeeping is not a step of the report's timeline.
         work.await?
     } else {
-        recorded(deps, &run, step.name(), work).await?
+        recorded(deps, &run, record_as, work).await?
     };
     if let Some((milestone, mut extra)) =
         crate::events::milestone_of(step, action.as_deref(), &output)

@@ -9,8 +9,9 @@ use tracing::instrument;
 
 use super::{Deps, StepError};
 use crate::{
+    clients,
     databricks::{clusters::ClusterFilter, WorkspaceClient},
-    plan::{AclObjectType, ExpectedAcl, ValidationQuery},
+    plan::{AclObjectType, ClientSettingKind, ExpectedAcl, ValidationQuery},
     run::RunContext,
 };
 
@@ -19,6 +20,11 @@ use crate::{
 pub struct ValidationInput {
     /// The run.
     pub run: RunContext,
+    /// After the switch: check the way clients arrive — the switched name as Route 53 answers
+    /// it, and the workspace URL and warehouse HTTP paths as clients read them from SSM — not
+    /// the target's URL from the plan.
+    #[serde(default)]
+    pub through_clients: bool,
 }
 
 /// One check.
@@ -39,6 +45,9 @@ pub struct ValidationOutput {
     pub checks: Vec<Check>,
     /// All passed.
     pub passed: bool,
+    /// These are the client-path checks made after the switch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub through_clients: bool,
 }
 
 fn check(name: impl Into<String>, ok: bool, detail: impl Into<String>) -> Check {
@@ -136,9 +145,60 @@ impl ObjectIndex {
     }
 }
 
-/// Runs every check against the target workspace.
-#[instrument(skip_all, fields(run = %input.run.run_id))]
+/// `SELECT 1`, then each query, on one warehouse; a check per query named `<label>: <query>`.
+async fn run_queries(
+    client: &WorkspaceClient,
+    warehouse_id: &str,
+    queries: &[ValidationQuery],
+    timeout: Duration,
+    label: &str,
+) -> Vec<Check> {
+    let builtin = ValidationQuery {
+        name: "SELECT 1".into(),
+        sql: "SELECT 1".into(),
+        expect_rows: Some(vec![vec!["1".into()]]),
+        expect_min_rows: None,
+    };
+    let mut checks = Vec::new();
+    for q in std::iter::once(&builtin).chain(queries.iter()) {
+        let name = format!("{label}: {}", q.name);
+        match client
+            .execute_statement(warehouse_id, &q.sql, timeout)
+            .await
+        {
+            Ok(s) if s.status.state == crate::databricks::sql::StatementState::Succeeded => {
+                let rows = s.rows();
+                match rows_match(q, &rows) {
+                    Ok(()) => checks.push(check(
+                        name,
+                        true,
+                        format!("{} rows as expected", rows.len()),
+                    )),
+                    Err(d) => checks.push(check(name, false, d)),
+                }
+            }
+            Ok(s) => checks.push(check(
+                name,
+                false,
+                format!(
+                    "{:?}: {}",
+                    s.status.state,
+                    s.status.error.and_then(|e| e.message).unwrap_or_default()
+                ),
+            )),
+            Err(e) => checks.push(check(name, false, e.to_string())),
+        }
+    }
+    checks
+}
+
+/// Runs every check against the target workspace (or, `through_clients`, against what clients
+/// reach after the switch).
+#[instrument(skip_all, fields(run = %input.run.run_id, through_clients = input.through_clients))]
 pub async fn handle(deps: &Deps, input: ValidationInput) -> Result<ValidationOutput, StepError> {
+    if input.through_clients {
+        return through_clients(deps, &input.run).await;
+    }
     let run = &input.run;
     let (_, target_role) = run.direction.roles();
     let client = deps.workspaces.client(run.plan.site(target_role)).await?;
@@ -186,41 +246,7 @@ pub async fn handle(deps: &Deps, input: ValidationInput) -> Result<ValidationOut
                 "does not exist at the target",
             )),
             Some(w) => {
-                let builtin = ValidationQuery {
-                    name: "SELECT 1".into(),
-                    sql: "SELECT 1".into(),
-                    expect_rows: Some(vec![vec!["1".into()]]),
-                    expect_min_rows: None,
-                };
-                for q in std::iter::once(&builtin).chain(v.queries.iter()) {
-                    let name = format!("sql: {}", q.name);
-                    match client.execute_statement(&w.id.0, &q.sql, timeout).await {
-                        Ok(s)
-                            if s.status.state
-                                == crate::databricks::sql::StatementState::Succeeded =>
-                        {
-                            let rows = s.rows();
-                            match rows_match(q, &rows) {
-                                Ok(()) => checks.push(check(
-                                    name,
-                                    true,
-                                    format!("{} rows as expected", rows.len()),
-                                )),
-                                Err(d) => checks.push(check(name, false, d)),
-                            }
-                        }
-                        Ok(s) => checks.push(check(
-                            name,
-                            false,
-                            format!(
-                                "{:?}: {}",
-                                s.status.state,
-                                s.status.error.and_then(|e| e.message).unwrap_or_default()
-                            ),
-                        )),
-                        Err(e) => checks.push(check(name, false, e.to_string())),
-                    }
-                }
+                checks.extend(run_queries(&client, &w.id.0, &v.queries, timeout, "sql").await);
             }
         }
     }
@@ -248,6 +274,147 @@ pub async fn handle(deps: &Deps, input: ValidationInput) -> Result<ValidationOut
     Ok(ValidationOutput {
         passed: checks.iter().all(|c| c.ok),
         checks,
+        through_clients: false,
+    })
+}
+
+/// The move, verified as clients make it: the switched name must answer the target's host;
+/// each client setting must name the target's host and a warehouse that answers the plan's
+/// queries there. Credentials go only to the target's own URL: a setting that names another
+/// host fails without being called.
+async fn through_clients(deps: &Deps, run: &RunContext) -> Result<ValidationOutput, StepError> {
+    let Some(dns) = &run.plan.dns else {
+        return Err(StepError::Refused("the plan has no [dns] section".into()));
+    };
+    let Some((record, with_settings)) = dns.switched_by(run.kind) else {
+        return Err(StepError::Refused(
+            "a full drill needs dns.drill_record_name (or dns.drill_uses_production = true)".into(),
+        ));
+    };
+    let (_, target_role) = run.direction.roles();
+    let site = run.plan.site(target_role);
+    let want_host = site
+        .cname_target()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let mut checks = Vec::new();
+    match clients::dns_answer(&deps.aws.route53, &dns.hosted_zone_id, record).await {
+        Ok(a) => {
+            let ok = a.values.len() == 1 && a.values[0] == want_host;
+            checks.push(check(
+                format!("dns: {record}"),
+                ok,
+                format!(
+                    "answers {} ({}); the target is {want_host}",
+                    if a.values.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        a.values.join(", ")
+                    },
+                    a.how
+                ),
+            ));
+        }
+        Err(e) => checks.push(check(format!("dns: {record}"), false, e)),
+    }
+    let settings = if with_settings {
+        dns.all_client_settings()
+    } else {
+        Vec::new()
+    };
+    let (want_host, want_port) = clients::host_and_port(&site.workspace_url);
+    let want_authority = format!("{}:{want_port}", want_host.to_ascii_lowercase());
+    let client = deps.workspaces.client(site).await?;
+    let v = &run.plan.validation;
+    let timeout = Duration::from_secs(u64::from(v.query_timeout_seconds));
+    // Each distinct warehouse clients are sent to is queried once.
+    let mut queried: std::collections::BTreeMap<String, bool> = Default::default();
+    for s in &settings {
+        let name = format!("client setting {} ({})", s.parameter, s.kind.as_str());
+        let value = match deps.aws.ssm.get_parameter().name(&s.parameter).send().await {
+            Ok(out) => out.parameter().and_then(|p| p.value().map(str::to_string)),
+            Err(e) => {
+                checks.push(check(name, false, StepError::aws("ssm", &e).to_string()));
+                continue;
+            }
+        };
+        let Some(value) = value else {
+            checks.push(check(name, false, "the parameter has no value"));
+            continue;
+        };
+        let read = clients::read_setting(s.kind, &value);
+        if let Some(authority) = &read.host_port {
+            if authority != &want_authority {
+                checks.push(check(
+                    name,
+                    false,
+                    format!("sends clients to {authority}, not the target {want_authority}"),
+                ));
+                continue;
+            }
+        } else if s.kind != ClientSettingKind::HttpPath {
+            checks.push(check(name, false, "names no host clients could use"));
+            continue;
+        }
+        if s.kind == ClientSettingKind::WorkspaceUrl {
+            // The URL clients read is the target's: the API answers through it.
+            let detail = match client.me().await {
+                Ok(me) => Ok(format!("the API answers as {}", me.user_name)),
+                Err(e) => Err(e.to_string()),
+            };
+            checks.push(match detail {
+                Ok(d) => check(name, true, d),
+                Err(e) => check(name, false, e),
+            });
+            continue;
+        }
+        let Some(id) = read
+            .http_path
+            .as_deref()
+            .and_then(clients::warehouse_id_of_http_path)
+        else {
+            checks.push(check(name, false, "names no warehouse HTTP path"));
+            continue;
+        };
+        match client
+            .get_warehouse(&crate::databricks::warehouses::WarehouseId(id.to_string()))
+            .await
+        {
+            Ok(w) if w.state.is_active() => {
+                checks.push(check(
+                    name,
+                    true,
+                    format!("reaches warehouse {} ({id}, {:?})", w.name, w.state),
+                ));
+                if !queried.contains_key(id) {
+                    // The plan's queries where this is the validation warehouse, else SELECT 1.
+                    let queries: &[ValidationQuery] = if v.warehouse.as_deref() == Some(&w.name) {
+                        &v.queries
+                    } else {
+                        &[]
+                    };
+                    let label = format!("sql through {id}");
+                    let results = run_queries(&client, id, queries, timeout, &label).await;
+                    queried.insert(id.to_string(), results.iter().all(|c| c.ok));
+                    checks.extend(results);
+                }
+            }
+            Ok(w) => checks.push(check(
+                name,
+                false,
+                format!("warehouse {} ({id}) is {:?}", w.name, w.state),
+            )),
+            Err(e) => checks.push(check(
+                name,
+                false,
+                format!("warehouse {id} at the target: {e}"),
+            )),
+        }
+    }
+    Ok(ValidationOutput {
+        passed: checks.iter().all(|c| c.ok),
+        checks,
+        through_clients: true,
     })
 }
 
