@@ -775,6 +775,17 @@ async fn a_paused_run_continues_past_a_failed_step_on_a_decision() {
     );
     assert_eq!(report.intervention.as_ref().unwrap().history.len(), 2);
     assert_eq!(cname(&env, &plan).await, "dr.workspace.example.internal");
+    // The client path is proven without asking again about the rows the operator accepted.
+    let clients = report.client_check.as_ref().unwrap();
+    assert!(clients.passed, "{clients:#?}");
+    assert!(
+        clients
+            .checks
+            .iter()
+            .any(|c| c.name.ends_with(": orders replicated")
+                && c.detail.starts_with("executed; expected")),
+        "{clients:#?}"
+    );
     env.stop().await;
 }
 

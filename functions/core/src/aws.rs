@@ -16,6 +16,8 @@ pub struct AwsClients {
     pub secrets: Lazy<aws_sdk_secretsmanager::Client>,
     /// The default event bus: Lifeboat's lifecycle events.
     pub events: Lazy<aws_sdk_eventbridge::Client>,
+    /// The shared configuration, for clients whose endpoint is per call (ARC's cluster).
+    sdk: aws_config::SdkConfig,
 }
 
 /// An SDK client built from the shared configuration the first time it is used.
@@ -128,7 +130,23 @@ impl AwsClients {
             ssm: Lazy::new(config),
             secrets: Lazy::new(config),
             events: Lazy::new(config),
+            sdk: config.clone(),
         }
+    }
+
+    /// An ARC cluster data-plane client for one of the cluster's regional endpoints (each is
+    /// signed for its own region).
+    pub fn recovery_cluster(
+        &self,
+        endpoint: &str,
+        region: &str,
+    ) -> aws_sdk_route53recoverycluster::Client {
+        aws_sdk_route53recoverycluster::Client::from_conf(
+            aws_sdk_route53recoverycluster::config::Builder::from(&self.sdk)
+                .endpoint_url(endpoint)
+                .region(aws_config::Region::new(region.to_string()))
+                .build(),
+        )
     }
 }
 

@@ -57,6 +57,10 @@ pub struct ResolvedSetting {
     pub parameter: String,
     /// Its kind and warehouse, for people (`jdbc_url of Shared BI`).
     pub describes: String,
+    /// Its kind.
+    pub kind: ClientSettingKind,
+    /// The warehouse it names, for the warehouse kinds.
+    pub warehouse: Option<String>,
     /// The value.
     pub value: String,
 }
@@ -165,6 +169,8 @@ pub fn resolve_with(
                     Some(w) => format!("{} of {w}", s.kind.as_str()),
                     None => s.kind.as_str().to_string(),
                 },
+                kind: s.kind,
+                warehouse: s.warehouse.clone(),
                 value: setting_value(s.kind, &site.workspace_url, endpoint.as_ref()),
             })
         })
@@ -415,11 +421,13 @@ pub struct DnsAnswer {
 
 /// Resolves `name` (CNAME) as clients would: Route 53's `TestDNSAnswer`, which answers from the
 /// zone's authoritative data exactly as its name servers do; where that API is not available
-/// (it is not in every emulator), the record set read back.
+/// (it is not in every emulator), the record set read back — of failover records, the PRIMARY
+/// while `primary_healthy` (its health check, as the caller read it) and the SECONDARY otherwise.
 pub async fn dns_answer(
     route53: &aws_sdk_route53::Client,
     hosted_zone_id: &str,
     name: &str,
+    primary_healthy: Option<bool>,
 ) -> Result<DnsAnswer, String> {
     let fqdn = format!("{}.", name.trim_end_matches('.'));
     let tested = route53
@@ -457,18 +465,35 @@ pub async fn dns_answer(
                 aws_sdk_route53::error::DisplayErrorContext(&e)
             )
         })?;
+    use aws_sdk_route53::types::ResourceRecordSetFailover as Failover;
+    let records: Vec<_> = sets
+        .resource_record_sets()
+        .iter()
+        .filter(|r| {
+            r.name().eq_ignore_ascii_case(&fqdn)
+                && r.r#type() == &aws_sdk_route53::types::RrType::Cname
+        })
+        .collect();
+    let failover = records.iter().any(|r| r.failover().is_some());
+    let answering =
+        |r: &&&aws_sdk_route53::types::ResourceRecordSet| match (r.failover(), primary_healthy) {
+            (None, _) => true,
+            (Some(Failover::Primary), Some(true)) => true,
+            (Some(Failover::Secondary), Some(false)) => true,
+            _ => false,
+        };
     Ok(DnsAnswer {
-        values: sets
-            .resource_record_sets()
+        values: records
             .iter()
-            .filter(|r| {
-                r.name().eq_ignore_ascii_case(&fqdn)
-                    && r.r#type() == &aws_sdk_route53::types::RrType::Cname
-            })
+            .filter(answering)
             .flat_map(|r| r.resource_records())
             .map(|v| v.value().trim_end_matches('.').to_ascii_lowercase())
             .collect(),
-        how: "read back",
+        how: if failover {
+            "failover records read back, health from the routing control"
+        } else {
+            "read back"
+        },
     })
 }
 
@@ -550,7 +575,7 @@ mod read_tests {
                 .unwrap()
         });
         let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&answered]);
-        let a = dns_answer(&client, "Z1", "databricks.sales.example.internal")
+        let a = dns_answer(&client, "Z1", "databricks.sales.example.internal", None)
             .await
             .unwrap();
         assert_eq!(
@@ -588,7 +613,7 @@ mod read_tests {
                 .unwrap()
         });
         let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&refused, &listed]);
-        let a = dns_answer(&client, "Z1", "databricks.sales.example.internal.")
+        let a = dns_answer(&client, "Z1", "databricks.sales.example.internal.", None)
             .await
             .unwrap();
         assert_eq!(

@@ -146,7 +146,7 @@ pub fn milestone_of(
         (Step::DnsSwitch, _) => Some((
             Milestone::DnsSwitched,
             json!({"record_name": field("record_name"), "previous": field("previous"),
-                   "current": field("current")}),
+                   "current": field("current"), "warehouses": switched_warehouses(output)}),
         )),
         (Step::ReplicationCheck, _) if output.get("acceptable").is_some() => Some((
             Milestone::RpoMeasured,
@@ -179,6 +179,27 @@ pub fn milestone_of(
         }
         _ => None,
     }
+}
+
+/// Pure: `[{warehouse, http_path}]` — the HTTP path clients now use for each warehouse a
+/// switched client setting names (from its HTTP path, JDBC URL or ODBC string), once each.
+fn switched_warehouses(output: &Value) -> Vec<Value> {
+    let changes: Vec<crate::steps::dns_switch::ParameterChange> = output
+        .get("parameters")
+        .cloned()
+        .and_then(|p| serde_json::from_value(p).ok())
+        .unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    changes
+        .iter()
+        .filter_map(|c| {
+            let kind = c.kind?;
+            let warehouse = c.warehouse.clone()?;
+            let path = crate::clients::read_setting(kind, &c.current).http_path?;
+            seen.insert(warehouse.clone())
+                .then(|| json!({"warehouse": warehouse, "http_path": path}))
+        })
+        .collect()
 }
 
 /// The HTML report of a run in the S3 console (the reader's own credentials decide whether it

@@ -23,6 +23,7 @@ pub mod schedule;
 pub mod secret;
 pub mod snapshot;
 pub mod steps;
+pub mod switch;
 #[cfg(test)]
 mod test_support;
 pub mod trend_html;

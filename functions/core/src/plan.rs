@@ -705,6 +705,68 @@ pub struct Dns {
     /// Full drills switch the production alias and parameters (a real-world rehearsal).
     #[serde(default)]
     pub drill_uses_production: bool,
+    /// How the alias moves: `upsert` (rewrite the CNAME; needs Route 53's control plane in
+    /// us-east-1 during the run) or `routing_control` (statically stable: pre-created
+    /// PRIMARY/SECONDARY failover records whose health check follows an ARC routing control).
+    #[serde(default)]
+    pub switch: SwitchMode,
+    /// The ARC cluster and routing controls of `switch = "routing_control"`.
+    #[serde(default)]
+    pub routing_control: Option<RoutingControlPlan>,
+}
+
+/// How the client alias moves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchMode {
+    /// UPSERT the CNAME and wait until INSYNC.
+    #[default]
+    Upsert,
+    /// Set the routing control that the PRIMARY failover record's health check follows.
+    RoutingControl,
+}
+
+/// The ARC pieces of the statically stable switch (from the template's outputs and
+/// `aws route53-recovery-control-config describe-cluster`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingControlPlan {
+    /// The cluster's regional endpoints, tried in turn until one answers.
+    pub cluster_endpoints: Vec<ClusterEndpoint>,
+    /// The routing control of `record_name` (On: the primary serves; Off: the DR site does).
+    pub control_arn: String,
+    /// The routing control of `drill_record_name`, for full drills.
+    #[serde(default)]
+    pub drill_control_arn: Option<String>,
+}
+
+/// One regional endpoint of an ARC cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterEndpoint {
+    /// `https://....route53-recovery-cluster.<region>.amazonaws.com/v1`.
+    pub url: String,
+    /// The endpoint's region (requests are signed for it).
+    pub region: String,
+}
+
+/// Whether `arn` is a routing control ARN
+/// (`arn:<partition>:route53-recovery-control::<account>:controlpanel/<id>/routingcontrol/<id>`).
+fn routing_control_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let id = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    match parts.as_slice() {
+        ["arn", partition, "route53-recovery-control", "", account, resource] => {
+            partition.starts_with("aws")
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && matches!(
+                    resource.split('/').collect::<Vec<_>>().as_slice(),
+                    ["controlpanel", cp, "routingcontrol", rc] if id(cp) && id(rc)
+                )
+        }
+        _ => false,
+    }
 }
 
 fn default_ttl() -> i64 {
@@ -1135,6 +1197,78 @@ impl Plan {
             }
             if !(0..=86400).contains(&dns.ttl) {
                 return Err(invalid("dns.ttl", "must be 0–86400"));
+            }
+            match (dns.switch, &dns.routing_control) {
+                (SwitchMode::RoutingControl, None) => {
+                    return Err(invalid(
+                        "dns.routing_control",
+                        "switch = \"routing_control\" needs the cluster endpoints and control ARN",
+                    ))
+                }
+                (SwitchMode::Upsert, Some(_)) => {
+                    return Err(invalid(
+                        "dns.routing_control",
+                        "is only read with switch = \"routing_control\"",
+                    ))
+                }
+                (SwitchMode::RoutingControl, Some(rc)) => {
+                    if rc.cluster_endpoints.is_empty() {
+                        return Err(invalid(
+                            "dns.routing_control.cluster_endpoints",
+                            "list at least one endpoint (ARC clusters have five)",
+                        ));
+                    }
+                    for (i, e) in rc.cluster_endpoints.iter().enumerate() {
+                        let ok = url::Url::parse(&e.url).is_ok_and(|u| {
+                            u.scheme() == "https"
+                                || (u.scheme() == "http"
+                                    && matches!(
+                                        u.host_str(),
+                                        Some("127.0.0.1" | "localhost" | "[::1]")
+                                    ))
+                        });
+                        if !ok {
+                            return Err(invalid(
+                                format!("dns.routing_control.cluster_endpoints[{i}].url"),
+                                "must be an https URL (http only to loopback)",
+                            ));
+                        }
+                        if e.region.trim().is_empty() {
+                            return Err(invalid(
+                                format!("dns.routing_control.cluster_endpoints[{i}].region"),
+                                "must name the endpoint's region",
+                            ));
+                        }
+                    }
+                    if !routing_control_arn(&rc.control_arn) {
+                        return Err(invalid(
+                            "dns.routing_control.control_arn",
+                            "must be a routing control ARN (arn:aws:route53-recovery-control::<account>:controlpanel/<id>/routingcontrol/<id>)",
+                        ));
+                    }
+                    match (&rc.drill_control_arn, &dns.drill_record_name) {
+                        (Some(arn), _) if !routing_control_arn(arn) => {
+                            return Err(invalid(
+                                "dns.routing_control.drill_control_arn",
+                                "must be a routing control ARN",
+                            ))
+                        }
+                        (Some(arn), _) if arn == &rc.control_arn => {
+                            return Err(invalid(
+                                "dns.routing_control.drill_control_arn",
+                                "is the production control; use dns.drill_uses_production = true to drill on it",
+                            ))
+                        }
+                        (None, Some(_)) => {
+                            return Err(invalid(
+                                "dns.routing_control.drill_control_arn",
+                                "full drills switch dns.drill_record_name: name its routing control",
+                            ))
+                        }
+                        _ => {}
+                    }
+                }
+                (SwitchMode::Upsert, None) => {}
             }
             let mut seen = std::collections::BTreeSet::new();
             let shorthand = dns
@@ -1589,6 +1723,9 @@ mod tests {
         assert!(plan.excluded("Nightly Sales ETL", &tags));
     }
 
+    const RC_ENDPOINTS: &str = "cluster_endpoints = [{ url = \"https://a1.route53-recovery-cluster.us-west-2.amazonaws.com/v1\", region = \"us-west-2\" }, { url = \"https://b2.route53-recovery-cluster.eu-west-1.amazonaws.com/v1\", region = \"eu-west-1\" }]";
+    const RC_ARN: &str = "arn:aws:route53-recovery-control::123456789012:controlpanel/0123abcd/routingcontrol/serve-primary";
+    const RC_DRILL: &str = "arn:aws:route53-recovery-control::123456789012:controlpanel/0123abcd/routingcontrol/drill-primary";
     const PRIMARY_URL: &str = "workspace_url = \"https://dbc-primary.cloud.databricks.com\"";
     const DR_URL: &str = "workspace_url = \"https://dbc-dr.cloud.databricks.com\"";
     const APPROVERS: &str = "approvers = [\"oncall-dr@example.com\"]";
@@ -1623,6 +1760,15 @@ mod tests {
         let approval = |extra: &str| (APPROVAL_END, format!("{APPROVAL_END}\n{extra}"));
         let timeout = |t: &str| (TIMEOUT, format!("timeout_seconds = {t}"));
         let two = approvers(r#"["alice@x.com", "bob@x.com"]"#);
+        // Appended to `[dns]` (before its client settings).
+        let dns_switch = |body: &str| {
+            (
+                "drill_record_name = \"databricks-drill.sales.example.internal\"\n",
+                format!(
+                    "drill_record_name = \"databricks-drill.sales.example.internal\"\n{body}\n"
+                ),
+            )
+        };
         // A third client setting, after the example's two.
         let setting = |body: &str| {
             (
@@ -1977,6 +2123,42 @@ kind = "workspace_url""#,
 kind = "workspace_url""#,
                 )],
                 Some(("dns.client_settings[2].parameter", "not under /aws")),
+            ),
+            // The statically stable switch: complete, safe, one control per record.
+            (
+                "routing control without its section",
+                vec![dns_switch("switch = \"routing_control\"")],
+                Some(("dns.routing_control", "needs the cluster endpoints")),
+            ),
+            (
+                "routing control section with upsert",
+                vec![dns_switch(&format!("[dns.routing_control]\n{RC_ENDPOINTS}\ncontrol_arn = \"{RC_ARN}\""))],
+                Some(("dns.routing_control", "only read with")),
+            ),
+            (
+                "routing control in clear to a remote endpoint",
+                vec![dns_switch(&format!("switch = \"routing_control\"\n[dns.routing_control]\ncluster_endpoints = [{{ url = \"http://x.example/v1\", region = \"us-west-2\" }}]\ncontrol_arn = \"{RC_ARN}\"\ndrill_control_arn = \"{RC_DRILL}\""))],
+                Some(("dns.routing_control.cluster_endpoints[0].url", "https")),
+            ),
+            (
+                "routing control ARN of another service",
+                vec![dns_switch(&format!("switch = \"routing_control\"\n[dns.routing_control]\n{RC_ENDPOINTS}\ncontrol_arn = \"arn:aws:route53:::healthcheck/abc\"\ndrill_control_arn = \"{RC_DRILL}\""))],
+                Some(("dns.routing_control.control_arn", "routing control ARN")),
+            ),
+            (
+                "a drill record without its routing control",
+                vec![dns_switch(&format!("switch = \"routing_control\"\n[dns.routing_control]\n{RC_ENDPOINTS}\ncontrol_arn = \"{RC_ARN}\""))],
+                Some(("dns.routing_control.drill_control_arn", "name its routing control")),
+            ),
+            (
+                "the drill on the production control",
+                vec![dns_switch(&format!("switch = \"routing_control\"\n[dns.routing_control]\n{RC_ENDPOINTS}\ncontrol_arn = \"{RC_ARN}\"\ndrill_control_arn = \"{RC_ARN}\""))],
+                Some(("dns.routing_control.drill_control_arn", "production control")),
+            ),
+            (
+                "a complete routing control switch",
+                vec![dns_switch(&format!("switch = \"routing_control\"\n[dns.routing_control]\n{RC_ENDPOINTS}\ncontrol_arn = \"{RC_ARN}\"\ndrill_control_arn = \"{RC_DRILL}\""))],
+                None,
             ),
             (
                 "an ODBC connection string",

@@ -31,9 +31,35 @@ pub(crate) fn classify(
         Service::Ssm => ssm(op, &body, env),
         Service::SecretsManager => secrets(op, &body, env),
         Service::Events => events(op, &body, env),
+        Service::RecoveryCluster => recovery_cluster(op, &body),
         _ => None,
     };
     auth.ok_or_else(|| unclassified(req, service.name(), target, "operation not mapped"))
+}
+
+/// Route 53 ARC cluster (`ToggleCustomerAPI`): routing controls by `RoutingControlArn`
+/// (`arn:aws:route53-recovery-control::{account}:controlpanel/{id}/routingcontrol/{id}`);
+/// `UpdateRoutingControlStates` by each entry's ARN; `ListRoutingControls` has no resource.
+fn recovery_cluster(op: &str, body: &Value) -> Option<Authorization> {
+    let resources = match op {
+        "GetRoutingControlState" | "UpdateRoutingControlState" => {
+            one(field(body, "RoutingControlArn").map(str::to_string))
+        }
+        "UpdateRoutingControlStates" => many(
+            body.get("UpdateRoutingControlStateEntries")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| field(e, "RoutingControlArn").map(str::to_string))
+                .collect(),
+        ),
+        "ListRoutingControls" => star(),
+        _ => return None,
+    };
+    Some(Authorization::new(
+        format!("route53-recovery-cluster:{op}"),
+        resources,
+    ))
 }
 
 fn field<'v>(body: &'v Value, name: &str) -> Option<&'v str> {

@@ -24,6 +24,8 @@ pub(crate) enum Service {
     Sts,
     Route53,
     Health,
+    /// Route 53 ARC's cluster data plane (routing control states).
+    RecoveryCluster,
     Unknown(String),
 }
 
@@ -39,6 +41,7 @@ impl Service {
             "sts" => Self::Sts,
             "route53" => Self::Route53,
             "health" => Self::Health,
+            "route53-recovery-cluster" => Self::RecoveryCluster,
             other => Self::Unknown(other.to_string()),
         }
     }
@@ -50,6 +53,7 @@ impl Service {
             "AmazonSSM" => Self::Ssm,
             "secretsmanager" => Self::SecretsManager,
             "AWSEvents" => Self::Events,
+            "ToggleCustomerAPI" => Self::RecoveryCluster,
             other => Self::Unknown(format!("target prefix {other}")),
         }
     }
@@ -61,6 +65,7 @@ impl Service {
             Self::Ssm => Some("AmazonSSM"),
             Self::SecretsManager => Some("secretsmanager"),
             Self::Events => Some("AWSEvents"),
+            Self::RecoveryCluster => Some("ToggleCustomerAPI"),
             _ => None,
         }
     }
@@ -76,6 +81,7 @@ impl Service {
             Self::Sts => "sts",
             Self::Route53 => "route53",
             Self::Health => "health",
+            Self::RecoveryCluster => "route53-recovery-cluster",
             Self::Unknown(name) => name,
         }
     }
@@ -83,7 +89,11 @@ impl Service {
     fn protocol(&self) -> Option<Protocol> {
         match self {
             Self::S3 => Some(Protocol::S3),
-            Self::States | Self::Ssm | Self::SecretsManager | Self::Events => Some(Protocol::Json),
+            Self::States
+            | Self::Ssm
+            | Self::SecretsManager
+            | Self::Events
+            | Self::RecoveryCluster => Some(Protocol::Json),
             Self::Sns | Self::Sts => Some(Protocol::Query),
             Self::Route53 => Some(Protocol::RestXml),
             Self::Health => Some(Protocol::Cbor),
@@ -101,9 +111,11 @@ pub fn classify(req: &Request, env: &Env) -> Result<(Protocol, Authorization), U
     let service = detect(req);
     let mut auth = match &service {
         Service::S3 => s3::classify(req, env)?,
-        Service::States | Service::Ssm | Service::SecretsManager | Service::Events => {
-            json::classify(&service, req, env)?
-        }
+        Service::States
+        | Service::Ssm
+        | Service::SecretsManager
+        | Service::Events
+        | Service::RecoveryCluster => json::classify(&service, req, env)?,
         Service::Sns | Service::Sts => query::classify(&service, req, env)?,
         Service::Route53 => route53::classify(req, env)?,
         Service::Health => health::classify(req, env)?,

@@ -332,6 +332,14 @@ fn json_cases() -> Vec<Case> {
             "events:PutEvents", &["arn:aws:events:us-east-1:123456789012:event-bus/ops", "arn:aws:events:us-east-1:123456789012:event-bus/default", "arn:aws:events:us-east-1:123456789012:event-bus/x"])
             .ctx("events:source", &["a", "b"]),
         json("PutRule on a custom bus", "events", "AWSEvents.PutRule", r#"{"Name":"fence","EventBusName":"ops"}"#, "events:PutRule", &["arn:aws:events:us-east-1:123456789012:rule/ops/fence"]),
+        json("UpdateRoutingControlState by ARN", "route53-recovery-cluster", "ToggleCustomerAPI.UpdateRoutingControlState",
+            r#"{"RoutingControlArn":"arn:aws:route53-recovery-control::123456789012:controlpanel/cp1/routingcontrol/rc1","RoutingControlState":"Off"}"#,
+            "route53-recovery-cluster:UpdateRoutingControlState", &["arn:aws:route53-recovery-control::123456789012:controlpanel/cp1/routingcontrol/rc1"]),
+        json("GetRoutingControlState without an ARN", "route53-recovery-cluster", "ToggleCustomerAPI.GetRoutingControlState", "{}",
+            "route53-recovery-cluster:GetRoutingControlState", &["*"]),
+        json("UpdateRoutingControlStates by each entry", "route53-recovery-cluster", "ToggleCustomerAPI.UpdateRoutingControlStates",
+            r#"{"UpdateRoutingControlStateEntries":[{"RoutingControlArn":"arn:a","RoutingControlState":"On"},{"RoutingControlArn":"arn:b","RoutingControlState":"Off"}]}"#,
+            "route53-recovery-cluster:UpdateRoutingControlStates", &["arn:a", "arn:b"]),
     ]
 }
 

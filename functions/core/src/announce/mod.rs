@@ -119,6 +119,11 @@ pub fn announcement(
         crate::plan::Direction::Failover
     };
     let url = plan.site(direction.roles().1).workspace_url.clone();
+    let plan_settings = plan
+        .dns
+        .as_ref()
+        .map(|d| d.all_client_settings())
+        .unwrap_or_default();
     let plan = plan.name.clone();
     let (from, to) = if failback {
         ("DR", "primary")
@@ -292,6 +297,19 @@ pub fn announcement(
             fact("Now", d.str("current").unwrap_or_default());
             fact("Was", d.str("previous").unwrap_or_default());
             fact("Workspace URL", url.clone());
+            // Only warehouses the plan names, only well-formed paths; the JDBC URL is built
+            // from the plan's URL, so an event cannot point anyone elsewhere.
+            for (name, path) in switched_warehouses(detail, &plan_settings) {
+                fact(&format!("HTTP path ({name})"), path.clone());
+                fact(
+                    &format!("JDBC URL ({name})"),
+                    crate::clients::setting_value(
+                        crate::plan::ClientSettingKind::JdbcUrl,
+                        &url,
+                        Some(&crate::clients::WarehouseEndpoint { http_path: path }),
+                    ),
+                );
+            }
             (
                 format!("{plan}: clients switched to the {to} site"),
                 format!(
@@ -414,6 +432,30 @@ pub fn announcement(
     })
 }
 
+/// `(warehouse, http_path)` of a switch's detail: only warehouses a client setting of the plan
+/// names, only paths of the documented form, at most five.
+fn switched_warehouses(
+    detail: &Value,
+    settings: &[crate::plan::ClientSetting],
+) -> Vec<(String, String)> {
+    detail
+        .get("warehouses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|w| {
+            let name = w.get("warehouse")?.as_str()?;
+            let path = w.get("http_path")?.as_str()?;
+            let named = settings
+                .iter()
+                .any(|s| s.warehouse.as_deref() == Some(name));
+            (named && crate::clients::warehouse_id_of_http_path(path).is_some())
+                .then(|| (clip(name), path.to_string()))
+        })
+        .take(5)
+        .collect()
+}
+
 /// Reads a detail's fields, clipping text (names come from workspaces and plans).
 struct Fields<'a>(&'a Value);
 
@@ -527,6 +569,34 @@ mod tests {
             d.extend(e);
         }
         d
+    }
+
+    #[test]
+    fn the_switch_tells_the_new_http_path_and_jdbc_url_of_planned_warehouses_only() {
+        let d = base(json!({"record_name": "w.example.com", "current": "dr",
+        "warehouses": [
+            {"warehouse": "Shared BI", "http_path": "/sql/1.0/warehouses/dr42"},
+            {"warehouse": "Not In The Plan", "http_path": "/sql/1.0/warehouses/x1"},
+            {"warehouse": "Shared BI", "http_path": "https://evil.example/x"},
+            {"warehouse": 7, "http_path": "/sql/1.0/warehouses/x2"}
+        ]}));
+        let a = tell("Lifeboat DNS Switched", &d).unwrap();
+        let facts: Vec<(&str, &str)> = a
+            .facts
+            .iter()
+            .filter(|(k, _)| k.starts_with("HTTP") || k.starts_with("JDBC"))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            facts,
+            [
+                ("HTTP path (Shared BI)", "/sql/1.0/warehouses/dr42"),
+                (
+                    "JDBC URL (Shared BI)",
+                    "jdbc:databricks://dbc-dr.cloud.databricks.com:443/default;transportMode=http;ssl=1;AuthMech=3;httpPath=/sql/1.0/warehouses/dr42"
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::{Deps, StepError};
-use crate::{clients::ResolvedSetting, run::RunContext};
+use crate::{clients::ResolvedSetting, plan::SwitchMode, run::RunContext, switch::Serving};
 
 /// Input: the state document.
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +35,12 @@ pub struct ParameterChange {
     /// What it holds (`workspace_url`, `jdbc_url of Shared BI`, ...).
     #[serde(default)]
     pub describes: String,
+    /// Its kind (absent in records written before client settings had kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<crate::plan::ClientSettingKind>,
+    /// The warehouse it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<String>,
     /// Value before.
     pub previous: Option<String>,
     /// Value now.
@@ -90,87 +96,59 @@ pub async fn handle(
     // Every value is known before the first write: a warehouse missing at the target refuses
     // the switch with nothing moved.
     let resolved = resolve_settings(deps, run, &settings, target_site, restore).await?;
-    let r53 = &deps.aws.route53;
-    let fqdn = format!("{}.", record_name.trim_end_matches('.'));
-    let existing = r53
-        .list_resource_record_sets()
-        .hosted_zone_id(&dns.hosted_zone_id)
-        .start_record_name(&fqdn)
-        .start_record_type(RrType::Cname)
-        .max_items(1)
-        .send()
-        .await
-        .map_err(|e| StepError::aws("route53", &e))?;
-    let previous = existing
-        .resource_record_sets()
-        .iter()
-        .find(|r| r.name() == fqdn && r.r#type() == &RrType::Cname)
-        .and_then(|r| r.resource_records().first().map(|v| v.value().to_string()));
-    let record = ResourceRecordSet::builder()
-        .name(&fqdn)
-        .r#type(RrType::Cname)
-        .ttl(dns.ttl)
-        .resource_records(
-            ResourceRecord::builder()
-                .value(&target_host)
-                .build()
-                .map_err(|e| StepError::InvalidInput(e.to_string()))?,
-        )
-        .build()
-        .map_err(|e| StepError::InvalidInput(e.to_string()))?;
-    let batch = ChangeBatch::builder()
-        .comment(format!("lifeboat {} {}", run.kind.as_str(), run.run_id))
-        .changes(
-            Change::builder()
-                .action(ChangeAction::Upsert)
-                .resource_record_set(record)
-                .build()
-                .map_err(|e| StepError::InvalidInput(e.to_string()))?,
-        )
-        .build()
-        .map_err(|e| StepError::InvalidInput(e.to_string()))?;
-    let unchanged = restore && previous.as_deref() == Some(target_host.as_str());
-    let (mut status, change_id) = if unchanged {
-        (Some(ChangeStatus::Insync), String::new())
-    } else {
-        let change = r53
-            .change_resource_record_sets()
-            .hosted_zone_id(&dns.hosted_zone_id)
-            .change_batch(batch)
-            .send()
-            .await
-            .map_err(|e| StepError::aws("route53", &e))?;
-        (
-            change.change_info().map(|c| c.status().clone()),
-            change
-                .change_info()
-                .map(|c| c.id().to_string())
-                .unwrap_or_default(),
-        )
-    };
-    while !restore && status != Some(ChangeStatus::Insync) {
-        if Instant::now() + Duration::from_secs(1) >= budget {
-            break;
+    let (previous, status) = match dns.switch {
+        SwitchMode::Upsert => {
+            upsert(deps, run, dns, &record_name, &target_host, restore, budget).await?
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        status = r53
-            .get_change()
-            .id(&change_id)
-            .send()
-            .await
-            .map_err(|e| StepError::aws("route53", &e))?
-            .change_info()
-            .map(|c| c.status().clone());
-    }
-    if !restore && status != Some(ChangeStatus::Insync) {
-        // Not verified is not done: the state machine retries (the UPSERT is idempotent).
-        return Err(StepError::Aws {
-            service: "route53",
-            message: format!(
-                "change {change_id} not INSYNC before the step's deadline ({status:?})"
-            ),
-        });
-    }
+        SwitchMode::RoutingControl => {
+            // Statically stable: one data-plane call to any of the ARC cluster's endpoints.
+            let rc = dns.routing_control.as_ref().ok_or_else(|| {
+                StepError::Refused("switch = routing_control without [dns.routing_control]".into())
+            })?;
+            let control = if record_name == dns.record_name {
+                rc.control_arn.as_str()
+            } else {
+                rc.drill_control_arn.as_deref().ok_or_else(|| {
+                    StepError::Refused("no dns.routing_control.drill_control_arn".into())
+                })?
+            };
+            let to = match target_role {
+                crate::plan::SiteRole::Primary => Serving::Primary,
+                crate::plan::SiteRole::Dr => Serving::Dr,
+            };
+            let flipped = crate::switch::flip(&deps.aws, rc, control, to)
+                .await
+                .map_err(|e| match e {
+                    crate::switch::SwitchError::Refused { .. } => StepError::Refused(e.to_string()),
+                    other => StepError::Aws {
+                        service: "route53-recovery-cluster",
+                        message: other.to_string(),
+                    },
+                })?;
+            if !flipped.skipped.is_empty() {
+                tracing::warn!(skipped = ?flipped.skipped, endpoint = %flipped.endpoint,
+                    "ARC endpoints that did not answer first");
+            }
+            let previous = flipped.before.map(|s| match s {
+                Serving::Primary => run.plan.sites.primary.cname_target(),
+                Serving::Dr => run.plan.sites.dr.cname_target(),
+            });
+            let region = rc
+                .cluster_endpoints
+                .iter()
+                .find(|e| e.url == flipped.endpoint)
+                .map(|e| e.region.as_str())
+                .unwrap_or("?");
+            (
+                previous,
+                format!(
+                    "routing control {} (ARC endpoint in {region}; {} skipped)",
+                    to.control_state().as_str(),
+                    flipped.skipped.len()
+                ),
+            )
+        }
+    };
     let mut parameters = Vec::new();
     for setting in resolved {
         let name = &setting.parameter;
@@ -200,6 +178,8 @@ pub async fn handle(
         parameters.push(ParameterChange {
             name: name.clone(),
             describes: setting.describes,
+            kind: Some(setting.kind),
+            warehouse: setting.warehouse,
             previous,
             current: setting.value,
         });
@@ -208,9 +188,7 @@ pub async fn handle(
         record_name,
         previous,
         current: target_host,
-        change_status: status
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|| "UNKNOWN".into()),
+        change_status: status,
         parameters,
     };
     // The switch's record is what failback reads; a restore has its own.
@@ -281,9 +259,111 @@ async fn resolve_settings(
                 kept.remove(&s.parameter).map(|value| ResolvedSetting {
                     parameter: s.parameter.clone(),
                     describes: format!("{} (kept from before the switch)", s.kind.as_str()),
+                    kind: s.kind,
+                    warehouse: s.warehouse.clone(),
                     value,
                 })
             })
         })
         .collect())
+}
+
+/// The control-plane switch: UPSERT the CNAME, then wait for INSYNC until `budget` (a restore
+/// does not wait). Returns the previous target and the change status reached.
+async fn upsert(
+    deps: &Deps,
+    run: &RunContext,
+    dns: &crate::plan::Dns,
+    record_name: &str,
+    target_host: &str,
+    restore: bool,
+    budget: Instant,
+) -> Result<(Option<String>, String), StepError> {
+    let r53 = &deps.aws.route53;
+    let fqdn = format!("{}.", record_name.trim_end_matches('.'));
+    let existing = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(&dns.hosted_zone_id)
+        .start_record_name(&fqdn)
+        .start_record_type(RrType::Cname)
+        .max_items(1)
+        .send()
+        .await
+        .map_err(|e| StepError::aws("route53", &e))?;
+    let previous = existing
+        .resource_record_sets()
+        .iter()
+        .find(|r| r.name() == fqdn && r.r#type() == &RrType::Cname)
+        .and_then(|r| r.resource_records().first().map(|v| v.value().to_string()));
+    let record = ResourceRecordSet::builder()
+        .name(&fqdn)
+        .r#type(RrType::Cname)
+        .ttl(dns.ttl)
+        .resource_records(
+            ResourceRecord::builder()
+                .value(target_host)
+                .build()
+                .map_err(|e| StepError::InvalidInput(e.to_string()))?,
+        )
+        .build()
+        .map_err(|e| StepError::InvalidInput(e.to_string()))?;
+    let batch = ChangeBatch::builder()
+        .comment(format!("lifeboat {} {}", run.kind.as_str(), run.run_id))
+        .changes(
+            Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(record)
+                .build()
+                .map_err(|e| StepError::InvalidInput(e.to_string()))?,
+        )
+        .build()
+        .map_err(|e| StepError::InvalidInput(e.to_string()))?;
+    let unchanged = restore && previous.as_deref() == Some(target_host);
+    let (mut status, change_id) = if unchanged {
+        (Some(ChangeStatus::Insync), String::new())
+    } else {
+        let change = r53
+            .change_resource_record_sets()
+            .hosted_zone_id(&dns.hosted_zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(|e| StepError::aws("route53", &e))?;
+        (
+            change.change_info().map(|c| c.status().clone()),
+            change
+                .change_info()
+                .map(|c| c.id().to_string())
+                .unwrap_or_default(),
+        )
+    };
+    while !restore && status != Some(ChangeStatus::Insync) {
+        if Instant::now() + Duration::from_secs(1) >= budget {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        status = r53
+            .get_change()
+            .id(&change_id)
+            .send()
+            .await
+            .map_err(|e| StepError::aws("route53", &e))?
+            .change_info()
+            .map(|c| c.status().clone());
+    }
+    if !restore && status != Some(ChangeStatus::Insync) {
+        // Not verified is not done: the state machine retries (the UPSERT is idempotent).
+        return Err(StepError::Aws {
+            service: "route53",
+            message: format!(
+                "change {change_id} not INSYNC before the step's deadline ({status:?})"
+            ),
+        });
+    }
+    Ok((
+        previous,
+        status
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "UNKNOWN".into()),
+    ))
 }

@@ -1,0 +1,238 @@
+//! The statically stable client switch: Route 53 failover records whose PRIMARY is guarded by a
+//! health check on a Route 53 ARC routing control. Moving clients is then one
+//! `UpdateRoutingControlState` on the ARC cluster's data plane — five regional endpoints, any
+//! one of which answers — instead of a `ChangeResourceRecordSets`, whose control plane lives in
+//! us-east-1 (the region most often failed away from). The cluster, the routing control, the
+//! health check and the records are created ahead of time (the template's `SwitchMode =
+//! routing_control` resources, or the local stack); a run only flips.
+//!
+//! Wire facts relied on: a `RECOVERY_CONTROL` health check is healthy while its routing control
+//! is `On`; Route 53 answers the PRIMARY record while its health check is healthy and the
+//! SECONDARY otherwise. ARC's guidance is to try the cluster's endpoints in turn until one
+//! answers: `EndpointTemporarilyUnavailableException`, throttling, 5xx and network errors move
+//! to the next; `ResourceNotFound`, `AccessDenied`, `Validation` and `Conflict` do not (they would
+//! answer the same everywhere).
+
+use aws_sdk_route53recoverycluster::{
+    config::http::HttpResponse,
+    error::{DisplayErrorContext, SdkError},
+    types::RoutingControlState,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{aws::AwsClients, plan::RoutingControlPlan};
+
+/// Which site a record sends clients to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Serving {
+    /// The PRIMARY record (routing control `On`).
+    Primary,
+    /// The SECONDARY record (routing control `Off`).
+    Dr,
+}
+
+impl Serving {
+    /// The routing control state that makes Route 53 answer this site.
+    pub fn control_state(self) -> RoutingControlState {
+        match self {
+            Serving::Primary => RoutingControlState::On,
+            Serving::Dr => RoutingControlState::Off,
+        }
+    }
+
+    /// Pure: the site a routing control state sends clients to.
+    pub fn of_control(state: &RoutingControlState) -> Option<Serving> {
+        match state {
+            RoutingControlState::On => Some(Serving::Primary),
+            RoutingControlState::Off => Some(Serving::Dr),
+            _ => None,
+        }
+    }
+}
+
+/// Why the switch could not be read or flipped.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    /// Every endpoint failed with an error another endpoint might not have.
+    #[error("no ARC cluster endpoint answered: {0}")]
+    NoEndpoint(String),
+    /// An answer that every endpoint would give (the control is missing, access is denied).
+    #[error("ARC refused ({endpoint}): {message}")]
+    Refused {
+        /// The endpoint that answered.
+        endpoint: String,
+        /// Its message.
+        message: String,
+    },
+    /// The state read back is not the one set.
+    #[error("routing control is {state} after the update, not {wanted}")]
+    NotFlipped {
+        /// State read.
+        state: String,
+        /// State wanted.
+        wanted: String,
+    },
+}
+
+/// Pure: whether an error is the endpoint's (try the next) rather than the request's.
+pub fn try_next_endpoint(code: Option<&str>, status: Option<u16>) -> bool {
+    match code {
+        Some(
+            "ResourceNotFoundException"
+            | "AccessDeniedException"
+            | "ValidationException"
+            | "ConflictException",
+        ) => false,
+        Some("EndpointTemporarilyUnavailableException" | "ThrottlingException") => true,
+        _ => status.is_none_or(|s| s == 429 || s >= 500),
+    }
+}
+
+fn classify<E>(endpoint: &str, e: &SdkError<E, HttpResponse>) -> (bool, String)
+where
+    E: aws_sdk_route53recoverycluster::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = e.as_service_error().and_then(|s| s.code());
+    (
+        try_next_endpoint(code, status),
+        format!("{endpoint}: {}", DisplayErrorContext(e)),
+    )
+}
+
+/// The state of `control_arn`, from the first endpoint that answers.
+pub async fn serving(
+    aws: &AwsClients,
+    plan: &RoutingControlPlan,
+    control_arn: &str,
+) -> Result<Option<Serving>, SwitchError> {
+    let mut failures = Vec::new();
+    for e in &plan.cluster_endpoints {
+        let client = aws.recovery_cluster(&e.url, &e.region);
+        match client
+            .get_routing_control_state()
+            .routing_control_arn(control_arn)
+            .send()
+            .await
+        {
+            Ok(out) => return Ok(Serving::of_control(out.routing_control_state())),
+            Err(err) => {
+                let (next, message) = classify(&e.url, &err);
+                if !next {
+                    return Err(SwitchError::Refused {
+                        endpoint: e.url.clone(),
+                        message,
+                    });
+                }
+                failures.push(message);
+            }
+        }
+    }
+    Err(SwitchError::NoEndpoint(failures.join("; ")))
+}
+
+/// What a flip did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flipped {
+    /// Serving before (`None`: not readable).
+    pub before: Option<Serving>,
+    /// Serving now.
+    pub now: Serving,
+    /// The endpoint that took the update.
+    pub endpoint: String,
+    /// Endpoints that did not answer first.
+    pub skipped: Vec<String>,
+}
+
+/// Sends clients of `control_arn`'s record to `to`: `UpdateRoutingControlState` on the first
+/// endpoint that answers, then the state read back. Idempotent.
+pub async fn flip(
+    aws: &AwsClients,
+    plan: &RoutingControlPlan,
+    control_arn: &str,
+    to: Serving,
+) -> Result<Flipped, SwitchError> {
+    let before = serving(aws, plan, control_arn).await.ok().flatten();
+    let mut skipped = Vec::new();
+    for e in &plan.cluster_endpoints {
+        let client = aws.recovery_cluster(&e.url, &e.region);
+        match client
+            .update_routing_control_state()
+            .routing_control_arn(control_arn)
+            .routing_control_state(to.control_state())
+            .send()
+            .await
+        {
+            Ok(_) => {
+                let now = client
+                    .get_routing_control_state()
+                    .routing_control_arn(control_arn)
+                    .send()
+                    .await
+                    .map_err(|err| SwitchError::NoEndpoint(classify(&e.url, &err).1))?;
+                let state = now.routing_control_state();
+                if Serving::of_control(state) != Some(to) {
+                    return Err(SwitchError::NotFlipped {
+                        state: state.as_str().to_string(),
+                        wanted: to.control_state().as_str().to_string(),
+                    });
+                }
+                return Ok(Flipped {
+                    before,
+                    now: to,
+                    endpoint: e.url.clone(),
+                    skipped,
+                });
+            }
+            Err(err) => {
+                let (next, message) = classify(&e.url, &err);
+                if !next {
+                    return Err(SwitchError::Refused {
+                        endpoint: e.url.clone(),
+                        message,
+                    });
+                }
+                skipped.push(message);
+            }
+        }
+    }
+    Err(SwitchError::NoEndpoint(skipped.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_retry_classes() {
+        let states = [
+            (RoutingControlState::On, Some(Serving::Primary)),
+            (RoutingControlState::Off, Some(Serving::Dr)),
+        ];
+        for (state, want) in states {
+            assert_eq!(Serving::of_control(&state), want, "{state:?}");
+            if let Some(s) = want {
+                assert_eq!(s.control_state(), state);
+            }
+        }
+        let rows: [(Option<&str>, Option<u16>, bool); 9] = [
+            (
+                Some("EndpointTemporarilyUnavailableException"),
+                Some(503),
+                true,
+            ),
+            (Some("ThrottlingException"), Some(429), true),
+            (Some("InternalServerException"), Some(500), true),
+            (None, None, true), // connection refused, timeout
+            (Some("ResourceNotFoundException"), Some(404), false),
+            (Some("AccessDeniedException"), Some(403), false),
+            (Some("ValidationException"), Some(400), false),
+            (Some("ConflictException"), Some(409), false),
+            (Some("SomethingElse"), Some(400), false),
+        ];
+        for (code, status, want) in rows {
+            assert_eq!(try_next_endpoint(code, status), want, "{code:?} {status:?}");
+        }
+    }
+}
