@@ -22,6 +22,10 @@ async fn setup() -> (LocalEnv, Plan) {
     common::setup(|_| {}).await
 }
 
+async fn setup_edited(edit: impl FnOnce(&mut Plan)) -> (LocalEnv, Plan) {
+    common::setup(edit).await
+}
+
 fn options(kind: DrillKind) -> DrillOptions {
     common::options(kind, Answer::Approve)
 }
@@ -612,6 +616,16 @@ async fn failover_and_failback_move_the_warehouse_http_path_and_jdbc_url_and_bac
         before,
         "failback puts every client setting back"
     );
+    // The default switch needs Route 53's control plane (what `routing_control` avoids; the
+    // statically stable test's "no write" check is seen to catch it here).
+    assert!(env
+        .host
+        .gate
+        .decisions()
+        .iter()
+        .any(|d| d.function == "dns-switch"
+            && d.action == "route53:ChangeResourceRecordSets"
+            && d.allowed));
     env.stop().await;
 }
 
@@ -684,5 +698,125 @@ async fn the_client_check_fails_naming_what_clients_reach_when_nothing_moved() {
     // Nothing was sent to the host the stale parameters name.
     let after = primary_requests(env.admin_get(SiteRole::Primary, "requests").await.unwrap());
     assert_eq!(before, after, "the DR credentials stayed with the DR site");
+    env.stop().await;
+}
+
+/// The state of a local ARC routing control.
+fn control_state(env: &LocalEnv, arn: &str) -> String {
+    env.host
+        .arc
+        .lock()
+        .unwrap()
+        .get(arn)
+        .map(|(_, state)| state.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_statically_stable_switch_moves_clients_without_route53s_control_plane() {
+    let (env, plan) = setup_edited(|p| {
+        p.dns.as_mut().unwrap().switch = lifeboat_core::plan::SwitchMode::RoutingControl;
+    })
+    .await;
+    let dns = plan.dns.as_ref().unwrap();
+    let control = dns.routing_control.as_ref().unwrap().control_arn.clone();
+    assert_eq!(
+        control_state(&env, &control),
+        "On",
+        "set up with the primary serving"
+    );
+    // The first cluster endpoint (in the failing region) does not answer: the next one does.
+    let mut unavailable = lifeboat::local::host::AwsFault::error(
+        "route53-recovery-cluster:UpdateRoutingControlState",
+        503,
+        "EndpointTemporarilyUnavailableException",
+        1,
+    );
+    unavailable.function = Some("dns-switch".into());
+    env.host.faults.lock().unwrap().aws.push(unavailable);
+
+    let failover = drill::drive(&env, &plan, &options(DrillKind::Failover))
+        .await
+        .unwrap();
+    assert_eq!(
+        failover.outcome,
+        Outcome::Succeeded,
+        "{:#?}",
+        failover.report
+    );
+    assert_eq!(
+        control_state(&env, &control),
+        "Off",
+        "clients sent to the DR site"
+    );
+    let switched = failover.report.dns.as_ref().unwrap();
+    assert_eq!(
+        switched.change_status,
+        "routing control Off (ARC endpoint in us-west-2; 1 skipped)"
+    );
+    assert_eq!(
+        switched.previous.as_deref(),
+        Some("primary.workspace.example.internal")
+    );
+    let check = failover.report.client_check.as_ref().unwrap();
+    assert!(check.passed, "{check:#?}");
+    assert_eq!(
+        check.checks[0].detail,
+        "answers dr.workspace.example.internal (failover records read back, health from the \
+         routing control); the target is dr.workspace.example.internal"
+    );
+
+    let (arn, run_id) = drill::start_run(
+        &env,
+        &plan,
+        FAILBACK_MACHINE,
+        RunKind::Failback,
+        Direction::Failback,
+        Some(lifeboat_core::run::RunId(failover.run_id.clone())),
+    )
+    .await
+    .unwrap();
+    let failback = drill::follow_and_collect(&env, &arn, run_id, &options(DrillKind::Full))
+        .await
+        .unwrap();
+    assert_eq!(
+        failback.outcome,
+        Outcome::Succeeded,
+        "{:#?}",
+        failback.report
+    );
+    assert_eq!(control_state(&env, &control), "On");
+    assert!(failback.report.client_check.as_ref().unwrap().passed);
+
+    // Neither run needed Route 53's control plane: no function called ChangeResourceRecordSets
+    // (or any other Route 53 write), and the records are the pair set up beforehand.
+    let writes: Vec<_> = env
+        .host
+        .gate
+        .decisions()
+        .into_iter()
+        .filter(|d| {
+            ["Change", "Create", "Delete", "Update"]
+                .iter()
+                .any(|w| d.action.starts_with(&format!("route53:{w}")))
+        })
+        .collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+    let arc_calls: Vec<_> = env
+        .host
+        .gate
+        .decisions()
+        .into_iter()
+        .filter(|d| d.action.starts_with("route53-recovery-cluster:"))
+        .map(|d| (d.function, d.action, d.allowed))
+        .collect();
+    assert!(
+        arc_calls.contains(&(
+            "dns-switch".into(),
+            "route53-recovery-cluster:UpdateRoutingControlState".into(),
+            true
+        )),
+        "{arc_calls:?}"
+    );
     env.stop().await;
 }

@@ -118,7 +118,13 @@ struct HostState {
     inbox: Inbox,
     runtime: Arc<FunctionRuntime>,
     gate: Arc<Gate>,
+    arc: RoutingControls,
 }
+
+/// The ARC cluster's routing controls the host plays (nothing runs ARC locally): ARN →
+/// (name, `On`/`Off`). Served on the cluster endpoints `/arc/{n}` the local plan lists, after
+/// the IAM gate and the injected faults, like any AWS call.
+pub type RoutingControls = Arc<Mutex<HashMap<String, (String, String)>>>;
 
 /// Messages SNS delivered to the local mailboxes (`POST /inbox/{name}`: an `http` subscription
 /// standing in for an e-mail address), by mailbox name.
@@ -138,6 +144,8 @@ pub struct LambdaHost {
     pub runtime: Arc<FunctionRuntime>,
     /// IAM on the binaries' AWS calls.
     pub gate: Arc<Gate>,
+    /// The ARC routing controls (statically stable switch).
+    pub arc: RoutingControls,
     task: JoinHandle<()>,
 }
 
@@ -171,7 +179,9 @@ impl LambdaHost {
         let faults = Arc::new(Mutex::new(HostFaults::default()));
         let log = Arc::new(Mutex::new(Vec::new()));
         let inbox = Inbox::default();
+        let arc = RoutingControls::default();
         let state = HostState {
+            arc: arc.clone(),
             inbox: inbox.clone(),
             deps: Arc::new(deps),
             moto_url,
@@ -201,6 +211,7 @@ impl LambdaHost {
             inbox,
             runtime,
             gate,
+            arc,
             task,
         })
     }
@@ -420,6 +431,13 @@ async fn proxy(
                 .into_response();
         }
     };
+    if let Some(op) = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix("ToggleCustomerAPI."))
+    {
+        return routing_control_answer(&state.arc, op, &body);
+    }
     let mut req = state
         .http
         .request(method, format!("{}{}", state.moto_url, path));
@@ -451,6 +469,78 @@ async fn proxy(
             (status, out, bytes).into_response()
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// ARC's cluster data plane (awsJson 1.0, `X-Amz-Target: ToggleCustomerAPI.{Op}`):
+/// `GetRoutingControlState` → `{RoutingControlArn, RoutingControlState, RoutingControlName}`,
+/// `UpdateRoutingControlState` → `{}`, `ListRoutingControls` → `{RoutingControls: [...]}`;
+/// an unknown ARN is `ResourceNotFoundException` (404), a state other than `On`/`Off`
+/// `ValidationException` (400).
+fn routing_control_answer(arc: &RoutingControls, op: &str, body: &[u8]) -> Response {
+    let error = |status: StatusCode, code: &str, message: &str| {
+        (
+            status,
+            [
+                ("content-type", "application/x-amz-json-1.0"),
+                ("x-amzn-errortype", code),
+            ],
+            serde_json::json!({"__type": code, "message": message}).to_string(),
+        )
+            .into_response()
+    };
+    let ok = |v: serde_json::Value| {
+        (
+            StatusCode::OK,
+            [("content-type", "application/x-amz-json-1.0")],
+            v.to_string(),
+        )
+            .into_response()
+    };
+    let input: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let arn = input["RoutingControlArn"].as_str().unwrap_or_default();
+    let mut controls = arc.lock().unwrap_or_else(|p| p.into_inner());
+    match op {
+        "ListRoutingControls" => ok(serde_json::json!({"RoutingControls": controls
+            .iter()
+            .map(|(arn, (name, state))| serde_json::json!({"RoutingControlArn": arn,
+                "RoutingControlName": name, "RoutingControlState": state}))
+            .collect::<Vec<_>>()})),
+        "GetRoutingControlState" => match controls.get(arn) {
+            Some((name, state)) => ok(serde_json::json!({"RoutingControlArn": arn,
+                "RoutingControlState": state, "RoutingControlName": name})),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFoundException",
+                "routing control not found",
+            ),
+        },
+        "UpdateRoutingControlState" => {
+            let wanted = input["RoutingControlState"].as_str().unwrap_or_default();
+            if !matches!(wanted, "On" | "Off") {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ValidationException",
+                    "RoutingControlState must be On or Off",
+                );
+            }
+            match controls.get_mut(arn) {
+                Some((_, state)) => {
+                    *state = wanted.to_string();
+                    ok(serde_json::json!({}))
+                }
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "ResourceNotFoundException",
+                    "routing control not found",
+                ),
+            }
+        }
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            "operation not emulated",
+        ),
     }
 }
 

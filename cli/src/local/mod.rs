@@ -38,6 +38,8 @@ use self::{host::LambdaHost, moto::Moto};
 pub const ACCOUNT: &str = "123456789012";
 /// Lifeboat deploys into the DR region.
 pub const REGION: &str = "us-west-2";
+/// The regions of the local ARC cluster's endpoints (`/arc/1`, `/arc/2`, ... on the host).
+pub const ARC_ENDPOINT_REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
 /// Names of the provisioned resources (as the template's defaults).
 pub const LEDGER_BUCKET: &str = "lifeboat-ledger";
 /// SNS topic (broadcast: never carries approval links).
@@ -419,6 +421,29 @@ impl LocalEnv {
             .get_or_insert_with(|| "dr.workspace.example.internal".into());
         plan.notifications.webhook_secret_ids =
             WEBHOOKS.iter().map(|(id, _, _)| id.to_string()).collect();
+        // The statically stable switch: three ARC cluster endpoints, played by the host.
+        if let Some(dns) = plan.dns.as_mut() {
+            if dns.switch == lifeboat_core::plan::SwitchMode::RoutingControl {
+                let control = |name: &str| {
+                    format!("arn:aws:route53-recovery-control::{ACCOUNT}:controlpanel/lifeboatlocal/routingcontrol/{name}")
+                };
+                dns.routing_control = Some(lifeboat_core::plan::RoutingControlPlan {
+                    cluster_endpoints: ARC_ENDPOINT_REGIONS
+                        .iter()
+                        .enumerate()
+                        .map(|(i, region)| lifeboat_core::plan::ClusterEndpoint {
+                            url: format!("{}/arc/{}", self.host.url, i + 1),
+                            region: region.to_string(),
+                        })
+                        .collect(),
+                    control_arn: control("serve-primary"),
+                    drill_control_arn: dns
+                        .drill_record_name
+                        .as_ref()
+                        .map(|_| control("drill-serve-primary")),
+                });
+            }
+        }
     }
 
     /// What a local webhook received (Slack, Teams, generic: see [`WEBHOOKS`]), in order.
@@ -770,6 +795,48 @@ impl LocalEnv {
                     .send()
                     .await
                     .with_context(|| format!("creating parameter {}", setting.parameter))?;
+            }
+        }
+        if let Some(dns) = plan.dns.as_ref() {
+            if let Some(rc) = &dns.routing_control {
+                // Set up as the README says: controls On, health checks, then the pairs.
+                let records = std::iter::once((&dns.record_name, &rc.control_arn)).chain(
+                    dns.drill_record_name
+                        .iter()
+                        .zip(rc.drill_control_arn.iter()),
+                );
+                for (record, control) in records {
+                    self.host
+                        .arc
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(
+                            control.clone(),
+                            (
+                                control.rsplit('/').next().unwrap_or_default().to_string(),
+                                "On".into(),
+                            ),
+                        );
+                    let check =
+                        lifeboat_core::switch::create_health_check(&self.aws.route53, control)
+                            .await
+                            .map_err(anyhow::Error::msg)
+                            .context("creating the routing control's health check")?;
+                    lifeboat_core::switch::install_failover_records(
+                        &self.aws.route53,
+                        &dns.hosted_zone_id,
+                        record,
+                        (
+                            &plan.sites.primary.cname_target(),
+                            &plan.sites.dr.cname_target(),
+                        ),
+                        &check,
+                        dns.ttl,
+                    )
+                    .await
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("the failover records of {record}"))?;
+                }
             }
         }
         plan.validate().context("the localized plan")?;

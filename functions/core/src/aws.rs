@@ -135,16 +135,25 @@ impl AwsClients {
     }
 
     /// An ARC cluster data-plane client for one of the cluster's regional endpoints (each is
-    /// signed for its own region).
+    /// signed for its own region). One attempt and short timeouts: the caller moves on to the
+    /// next endpoint rather than wait on one in a failing region (ARC's guidance).
     pub fn recovery_cluster(
         &self,
         endpoint: &str,
         region: &str,
     ) -> aws_sdk_route53recoverycluster::Client {
+        use std::time::Duration;
         aws_sdk_route53recoverycluster::Client::from_conf(
             aws_sdk_route53recoverycluster::config::Builder::from(&self.sdk)
                 .endpoint_url(endpoint)
                 .region(aws_config::Region::new(region.to_string()))
+                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+                .timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(2))
+                        .operation_attempt_timeout(Duration::from_secs(5))
+                        .build(),
+                )
                 .build(),
         )
     }

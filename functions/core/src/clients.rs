@@ -456,7 +456,8 @@ pub async fn dns_answer(
         .hosted_zone_id(hosted_zone_id)
         .start_record_name(&fqdn)
         .start_record_type(aws_sdk_route53::types::RrType::Cname)
-        .max_items(1)
+        // A failover pair (or weighted sets) is several record sets of one name.
+        .max_items(10)
         .send()
         .await
         .map_err(|e| {

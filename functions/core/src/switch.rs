@@ -108,7 +108,7 @@ pub async fn serving(
     control_arn: &str,
 ) -> Result<Option<Serving>, SwitchError> {
     let mut failures = Vec::new();
-    for e in &plan.cluster_endpoints {
+    for e in plan.cluster_endpoints.iter().chain(&plan.cluster_endpoints) {
         let client = aws.recovery_cluster(&e.url, &e.region);
         match client
             .get_routing_control_state()
@@ -155,7 +155,9 @@ pub async fn flip(
 ) -> Result<Flipped, SwitchError> {
     let before = serving(aws, plan, control_arn).await.ok().flatten();
     let mut skipped = Vec::new();
-    for e in &plan.cluster_endpoints {
+    // Two rounds over the endpoints: a blip on each is not an outage of all.
+    let rounds = plan.cluster_endpoints.iter().chain(&plan.cluster_endpoints);
+    for e in rounds {
         let client = aws.recovery_cluster(&e.url, &e.region);
         match client
             .update_routing_control_state()
@@ -198,6 +200,124 @@ pub async fn flip(
         }
     }
     Err(SwitchError::NoEndpoint(skipped.join("; ")))
+}
+
+/// Set-up, not a run (control-plane calls): the `RECOVERY_CONTROL` health check that follows
+/// `control_arn`. Returns its id.
+pub async fn create_health_check(
+    route53: &aws_sdk_route53::Client,
+    control_arn: &str,
+) -> Result<String, String> {
+    use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
+    let reference: String = control_arn
+        .rsplit('/')
+        .next()
+        .unwrap_or("lifeboat")
+        .chars()
+        .take(64)
+        .collect();
+    let out = route53
+        .create_health_check()
+        .caller_reference(reference)
+        .health_check_config(
+            HealthCheckConfig::builder()
+                .r#type(HealthCheckType::RecoveryControl)
+                .routing_control_arn(control_arn)
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .send()
+        .await
+        .map_err(|e| aws_sdk_route53::error::DisplayErrorContext(&e).to_string())?;
+    out.health_check()
+        .map(|h| h.id().to_string())
+        .ok_or_else(|| "CreateHealthCheck answered no id".to_string())
+}
+
+/// Set-up, not a run: replaces a plain CNAME `record` by the failover pair in one atomic
+/// change — PRIMARY (`primary_target`, guarded by `health_check_id`) and SECONDARY
+/// (`dr_target`). Turn the routing control `On` first: a new control is `Off`, and the pair
+/// would send clients to the DR site at once.
+pub async fn install_failover_records(
+    route53: &aws_sdk_route53::Client,
+    hosted_zone_id: &str,
+    record: &str,
+    targets: (&str, &str),
+    health_check_id: &str,
+    ttl: i64,
+) -> Result<(), String> {
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
+        ResourceRecordSetFailover, RrType,
+    };
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let fqdn = format!("{}.", record.trim_end_matches('.'));
+    let existing = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(hosted_zone_id)
+        .start_record_name(&fqdn)
+        .start_record_type(RrType::Cname)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_route53::error::DisplayErrorContext(&e).to_string())?;
+    let mut changes = Vec::new();
+    for r in existing.resource_record_sets() {
+        if r.name() == fqdn && r.r#type() == &RrType::Cname && r.failover().is_none() {
+            changes.push(
+                Change::builder()
+                    .action(ChangeAction::Delete)
+                    .resource_record_set(r.clone())
+                    .build()
+                    .map_err(|e| err(&e))?,
+            );
+        }
+    }
+    for (id, failover, target, check) in [
+        (
+            "primary",
+            ResourceRecordSetFailover::Primary,
+            targets.0,
+            Some(health_check_id.to_string()),
+        ),
+        ("dr", ResourceRecordSetFailover::Secondary, targets.1, None),
+    ] {
+        let set = ResourceRecordSet::builder()
+            .name(&fqdn)
+            .r#type(RrType::Cname)
+            .set_identifier(id)
+            .failover(failover)
+            .ttl(ttl)
+            .set_health_check_id(check)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value(target)
+                    .build()
+                    .map_err(|e| err(&e))?,
+            )
+            .build()
+            .map_err(|e| err(&e))?;
+        changes.push(
+            Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(set)
+                .build()
+                .map_err(|e| err(&e))?,
+        );
+    }
+    route53
+        .change_resource_record_sets()
+        .hosted_zone_id(hosted_zone_id)
+        .change_batch(
+            ChangeBatch::builder()
+                .comment("lifeboat: failover records of the statically stable switch")
+                .set_changes(Some(changes))
+                .build()
+                .map_err(|e| err(&e))?,
+        )
+        .send()
+        .await
+        .map_err(|e| aws_sdk_route53::error::DisplayErrorContext(&e).to_string())?;
+    Ok(())
 }
 
 #[cfg(test)]
