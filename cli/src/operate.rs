@@ -873,11 +873,34 @@ pub async fn preview(stack: &Stack, direction: Direction) -> Result<Preview> {
                     .and_then(|r| r.resource_records().first().map(|v| v.value().to_string()))
             })
             .unwrap_or_else(|| "(not readable)".into());
-        out.switch.push((
-            format!("CNAME {}", dns.record_name),
-            current,
-            target_site.cname_target(),
-        ));
+        match (&dns.switch, &dns.routing_control) {
+            (lifeboat_core::plan::SwitchMode::RoutingControl, Some(rc)) => {
+                // The statically stable switch flips the control, not the record.
+                let now = match lifeboat_core::switch::serving(&deps.aws, rc, &rc.control_arn).await
+                {
+                    Ok(Some(s)) => s.control_state().as_str().to_string(),
+                    Ok(None) => "(unknown state)".into(),
+                    Err(e) => format!("(not readable: {e})"),
+                };
+                let next = match target {
+                    SiteRole::Primary => lifeboat_core::switch::Serving::Primary,
+                    SiteRole::Dr => lifeboat_core::switch::Serving::Dr,
+                };
+                out.switch.push((
+                    format!(
+                        "routing control of {} ({})",
+                        dns.record_name, rc.control_arn
+                    ),
+                    now,
+                    next.control_state().as_str().to_string(),
+                ));
+            }
+            _ => out.switch.push((
+                format!("CNAME {}", dns.record_name),
+                current,
+                target_site.cname_target(),
+            )),
+        }
         // Resolved at the target exactly as the switch will (warehouses by name).
         let settings = dns.all_client_settings();
         let resolved = match &target_client {

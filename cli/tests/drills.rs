@@ -616,6 +616,31 @@ async fn failover_and_failback_move_the_warehouse_http_path_and_jdbc_url_and_bac
         before,
         "failback puts every client setting back"
     );
+    // People were told, on Slack as on every channel: the failover's switch with the DR
+    // warehouse's HTTP path and JDBC URL, then the failback's switch and its end.
+    let told = |needle: String| {
+        let env = &env;
+        async move {
+            for _ in 0..150 {
+                if env
+                    .webhook_inbox("slack")
+                    .iter()
+                    .any(|m| m.to_string().contains(&needle))
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            panic!("never told on Slack: {needle}");
+        }
+    };
+    told(format!("httpPath=/sql/1.0/warehouses/{dr_bi}")).await;
+    told("sales-platform: clients switched to the primary site".into()).await;
+    told(format!(
+        "Production now runs at the primary site: {}",
+        env.primary.url()
+    ))
+    .await;
     // The default switch needs Route 53's control plane (what `routing_control` avoids; the
     // statically stable test's "no write" check is seen to catch it here).
     assert!(env

@@ -52,6 +52,8 @@ enum Fault {
         clock_speed: f64,
         ready_timeout_seconds: u32,
     },
+    /// The plan moves clients with the statically stable switch (ARC routing control).
+    RoutingControlSwitch,
 }
 
 struct Scenario {
@@ -130,7 +132,7 @@ async fn inject(env: &LocalEnv, plan: &lifeboat_core::plan::Plan, fault: &Fault)
         Fault::Killed(function) => {
             lock_faults(env).crash_next.insert(function.to_string(), 1);
         }
-        Fault::Timeout(..) | Fault::SlowStartup { .. } => {}
+        Fault::Timeout(..) | Fault::SlowStartup { .. } | Fault::RoutingControlSwitch => {}
         Fault::ReplicaBehind => common::replica_two_hours_behind(env, plan).await,
     }
 }
@@ -161,14 +163,32 @@ async fn clients(env: &LocalEnv, plan: &lifeboat_core::plan::Plan) -> Clients {
         .send()
         .await
         .unwrap();
+    // What the name answers: the plain CNAME, or of a failover pair the record the routing
+    // control selects (On: PRIMARY).
+    let serving_primary = dns.routing_control.as_ref().map(|rc| {
+        env.host
+            .arc
+            .lock()
+            .unwrap()
+            .get(&rc.control_arn)
+            .is_some_and(|(_, state)| state == "On")
+    });
     let cname = sets
         .resource_record_sets()
         .iter()
-        .find(|r| r.name() == fqdn)
+        .filter(|r| r.name() == fqdn)
+        .find(|r| match (r.failover(), serving_primary) {
+            (None, _) => true,
+            (Some(f), Some(primary)) => {
+                primary == (f == &aws_sdk_route53::types::ResourceRecordSetFailover::Primary)
+            }
+            (Some(_), None) => false,
+        })
         .and_then(|r| r.resource_records().first())
         .map(|v| v.value().to_string());
     let mut parameters = Vec::new();
-    for name in &dns.ssm_parameters {
+    for setting in dns.all_client_settings() {
+        let name = &setting.parameter;
         let value = env.aws.ssm.get_parameter().name(name).send().await.ok();
         parameters
             .push(value.and_then(|v| v.parameter().and_then(|p| p.value().map(str::to_string))));
@@ -221,9 +241,18 @@ async fn run(name: &str, scenario: Scenario) {
             ready_timeout = Some(*ready_timeout_seconds);
         }
     }
+    let routing_control = scenario
+        .faults
+        .iter()
+        .any(|f| matches!(f, Fault::RoutingControlSwitch));
     let (env, plan) = common::setup_with(options, |plan| {
         if let Some(t) = ready_timeout {
             plan.startup.ready_timeout_seconds = t;
+        }
+        if routing_control {
+            if let Some(dns) = plan.dns.as_mut() {
+                dns.switch = lifeboat_core::plan::SwitchMode::RoutingControl;
+            }
         }
     })
     .await;
@@ -247,6 +276,13 @@ async fn run(name: &str, scenario: Scenario) {
         let url = format!("{}/__emulator/faults", env.emulator(site).url());
         http.delete(url).send().await.unwrap();
     }
+    // A bounded fault that never hit proves nothing: the row must see it used up.
+    let missed: Vec<String> = lock_faults(&env)
+        .aws
+        .iter()
+        .filter(|f| f.remaining != ALWAYS && f.remaining > 0)
+        .map(|f| format!("{} by {:?} ({} left)", f.action, f.function, f.remaining))
+        .collect();
     lock_faults(&env).aws.clear();
     let artifacts = drill::artifacts(&env);
     let primary_now = live_activations(&env.admin_get(SiteRole::Primary, "state").await.unwrap());
@@ -259,6 +295,19 @@ async fn run(name: &str, scenario: Scenario) {
         .unwrap();
     let deleted = deleted_ledger_keys(&env).await;
     let clients_now = clients(&env, &plan).await;
+    // What clients must read once production runs at DR (warehouses resolved there).
+    let dr = plan.site(SiteRole::Dr);
+    let dr_client = env.deps.workspaces.client(dr).await.unwrap();
+    let settings_at_dr: Vec<Option<String>> = lifeboat_core::clients::resolve(
+        Some(&dr_client),
+        &plan.dns.as_ref().unwrap().all_client_settings(),
+        dr,
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| Some(r.value))
+    .collect();
     let report_in_ledger = env
         .deps
         .ledger
@@ -289,6 +338,10 @@ async fn run(name: &str, scenario: Scenario) {
         result.execution_status
     );
     assert!(report_in_ledger, "{name}: no report in the ledger");
+    assert!(
+        missed.is_empty(),
+        "{name}: injected faults never hit: {missed:?}"
+    );
     // Never both active.
     assert!(
         result.verdict.never_both_active,
@@ -315,10 +368,9 @@ async fn run(name: &str, scenario: Scenario) {
     // Clients where production runs: at the target after a move, as they were without one
     // (an aborted switch is undone).
     if result.outcome.moved_production() {
-        let dr = plan.site(SiteRole::Dr);
         let expected = Clients {
             cname: Some(dr.cname_target()),
-            parameters: vec![Some(dr.workspace_url.clone()); clients_before.parameters.len()],
+            parameters: settings_at_dr,
         };
         assert_eq!(
             clients_now, expected,
@@ -433,16 +485,19 @@ matrix! {
     startup_slower_than_its_timeout: [Fault::SlowStartup { clock_speed: 30.0, ready_timeout_seconds: 3 }] => Outcome::Aborted;
     dr_startup_times_out: [Fault::Timeout("DrStartupFunction", 1), Fault::Databricks(SiteRole::Dr, json!({"path_prefix": "/api/2.1/clusters", "latency_ms": 2500}))] => Outcome::Aborted;
     // AWS: transient errors the SDK retries, and outages that last.
-    secrets_throttled: [aws("secretsmanager:GetSecretValue", 400, "ThrottlingException", 2)] => Outcome::Succeeded;
+    secrets_throttled: [aws_for("dr-config-check", "secretsmanager:GetSecretValue", 400, "ThrottlingException", 2)] => Outcome::Succeeded;
     // A pre-check that cannot run refuses the run before the first write.
     secrets_down_before_approval: [aws_for("dr-config-check", "secretsmanager:GetSecretValue", 503, "ServiceUnavailable", ALWAYS)] => Outcome::Refused;
-    ledger_writes_slow_down: [aws("s3:PutObject", 503, "SlowDown", 2)] => Outcome::Succeeded;
+    ledger_writes_slow_down: [aws_for("shutdown-sweep", "s3:PutObject", 503, "SlowDown", 2)] => Outcome::Succeeded;
     // Within the SDK's three attempts (a longer outage of the first read fails health-ingest,
     // and EventBridge redelivers the event: tests/detection.rs).
-    ledger_reads_fail_briefly: [aws("s3:GetObject", 500, "InternalError", 2)] => Outcome::Succeeded;
+    ledger_reads_fail_briefly: [aws_for("health-ingest", "s3:GetObject", 500, "InternalError", 2)] => Outcome::Succeeded;
     notifications_down: [aws_for("notify", "sns:Publish", 500, "InternalError", ALWAYS)] => Outcome::Succeeded;
     lifecycle_events_down: [aws("events:PutEvents", 500, "InternalException", ALWAYS)] => Outcome::Succeeded;
     route53_throttled: [aws("route53:ChangeResourceRecordSets", 400, "Throttling", 2)] => Outcome::Succeeded;
+    // The statically stable switch: two of the three ARC endpoints do not answer, then none.
+    arc_endpoints_unavailable: [Fault::RoutingControlSwitch, aws_for("dns-switch", "route53-recovery-cluster:UpdateRoutingControlState", 503, "EndpointTemporarilyUnavailableException", 2)] => Outcome::Succeeded;
+    arc_unreachable: [Fault::RoutingControlSwitch, aws("route53-recovery-cluster:UpdateRoutingControlState", 503, "EndpointTemporarilyUnavailableException", ALWAYS)] => Outcome::Aborted;
     route53_down: [aws("route53:ChangeResourceRecordSets", 503, "ServiceUnavailable", ALWAYS)] => Outcome::Aborted;
     // The alias changed but never confirmed: each attempt waits until its deadline, the
     // retries run out, the drill aborts, and the abort points clients back at the primary.

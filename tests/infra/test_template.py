@@ -26,6 +26,8 @@ UNSCOPABLE = {
     "sns:GetSubscriptionAttributes",
     # The Health API's DescribeEvents takes no resource.
     "health:DescribeEvents",
+    # Route 53 defines no resource type for TestDNSAnswer.
+    "route53:TestDNSAnswer",
 }
 
 
