@@ -476,13 +476,14 @@ pub async fn dns_answer(
         })
         .collect();
     let failover = records.iter().any(|r| r.failover().is_some());
-    let answering =
-        |r: &&&aws_sdk_route53::types::ResourceRecordSet| match (r.failover(), primary_healthy) {
-            (None, _) => true,
-            (Some(Failover::Primary), Some(true)) => true,
-            (Some(Failover::Secondary), Some(false)) => true,
-            _ => false,
-        };
+    let answering = |r: &&&aws_sdk_route53::types::ResourceRecordSet| {
+        matches!(
+            (r.failover(), primary_healthy),
+            (None, _)
+                | (Some(Failover::Primary), Some(true))
+                | (Some(Failover::Secondary), Some(false))
+        )
+    };
     Ok(DnsAnswer {
         values: records
             .iter()
