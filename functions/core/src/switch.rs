@@ -146,7 +146,8 @@ pub struct Flipped {
 }
 
 /// Sends clients of `control_arn`'s record to `to`: `UpdateRoutingControlState` on the first
-/// endpoint that answers, then the state read back. Idempotent.
+/// endpoint that answers, then the state read back. Idempotent: a control already in that
+/// state is not written (`endpoint` is then empty).
 pub async fn flip(
     aws: &AwsClients,
     plan: &RoutingControlPlan,
@@ -154,6 +155,15 @@ pub async fn flip(
     to: Serving,
 ) -> Result<Flipped, SwitchError> {
     let before = serving(aws, plan, control_arn).await.ok().flatten();
+    if before == Some(to) {
+        // Already so (a retry, or an abort where nothing had moved): no write to send.
+        return Ok(Flipped {
+            before,
+            now: to,
+            endpoint: String::new(),
+            skipped: Vec::new(),
+        });
+    }
     let mut skipped = Vec::new();
     // Two rounds over the endpoints: a blip on each is not an outage of all.
     let rounds = plan.cluster_endpoints.iter().chain(&plan.cluster_endpoints);

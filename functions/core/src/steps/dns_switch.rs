@@ -139,14 +139,19 @@ pub async fn handle(
                 .find(|e| e.url == flipped.endpoint)
                 .map(|e| e.region.as_str())
                 .unwrap_or("?");
-            (
-                previous,
+            let status = if flipped.endpoint.is_empty() {
+                format!(
+                    "routing control {} (already; no update sent)",
+                    to.control_state().as_str()
+                )
+            } else {
                 format!(
                     "routing control {} (ARC endpoint in {region}; {} skipped)",
                     to.control_state().as_str(),
                     flipped.skipped.len()
-                ),
-            )
+                )
+            };
+            (previous, status)
         }
     };
     let mut parameters = Vec::new();
