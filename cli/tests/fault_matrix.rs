@@ -73,6 +73,14 @@ fn aws_for(function: &str, action: &str, status: u16, code: &str, times: u32) ->
 
 const ALWAYS: u32 = u32::MAX;
 
+/// `dns-switch`'s second `PutParameter` fails all three SDK attempts; the first went through.
+fn ssm_fails_after_one_write() -> Fault {
+    let mut f = AwsFault::error("ssm:PutParameter", 500, "InternalServerError", 3);
+    f.function = Some("dns-switch".into());
+    f.after = 1;
+    Fault::Aws(f)
+}
+
 /// Route 53 applies `dns-switch`'s change but answers it PENDING, not INSYNC.
 fn dns_change_answered_pending() -> Fault {
     let mut accepted = AwsFault::error("route53:ChangeResourceRecordSets", 200, "", ALWAYS);
@@ -372,6 +380,19 @@ async fn run(name: &str, scenario: Scenario) {
             cname: Some(dr.cname_target()),
             parameters: settings_at_dr,
         };
+        // Nothing lost: the values recorded as "before" (what an abort or a failback puts
+        // back) are what clients read before the run, even when the switch was retried after
+        // some of its writes.
+        let recorded: Vec<Option<String>> = result
+            .report
+            .dns
+            .as_ref()
+            .map(|d| d.parameters.iter().map(|p| p.previous.clone()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            recorded, clients_before.parameters,
+            "{name}: the switch recorded other values as before"
+        );
         assert_eq!(
             clients_now, expected,
             "{name}: clients not at DR after the move"
@@ -503,6 +524,10 @@ matrix! {
     // retries run out, the drill aborts, and the abort points clients back at the primary.
     dns_never_insync: [Fault::Timeout("DnsSwitchFunction", 20), dns_change_answered_pending(), dns_change_stays_pending()] => Outcome::Aborted;
     ssm_down: [aws("ssm:PutParameter", 500, "InternalServerError", ALWAYS)] => Outcome::Aborted;
+    // The first client setting written, the second fails all of the SDK's attempts: the
+    // state machine's Retry runs the switch again, which must still record the values from
+    // before the run (checked for every move), not the one it already wrote.
+    ssm_fails_after_the_first_write: [ssm_fails_after_one_write()] => Outcome::Succeeded;
     // Data: replication behind with the plan's `on_breach = "stop"`.
     rpo_breach_stops: [Fault::ReplicaBehind] => Outcome::StoppedRpoBreach;
 }

@@ -62,6 +62,8 @@ pub struct AwsFault {
     pub rewrite: Option<(String, String)>,
     /// How many more calls it hits (`u32::MAX`: all).
     pub remaining: u32,
+    /// Matching calls let through before it starts (a failure after the first writes).
+    pub after: u32,
 }
 
 impl AwsFault {
@@ -75,6 +77,7 @@ impl AwsFault {
             body: None,
             rewrite: None,
             remaining: times,
+            after: 0,
         }
     }
 }
@@ -87,6 +90,10 @@ impl HostFaults {
                 && f.action == action
                 && f.function.as_deref().is_none_or(|x| x == function)
         })?;
+        if fault.after > 0 {
+            fault.after -= 1;
+            return None;
+        }
         if fault.remaining != u32::MAX {
             fault.remaining -= 1;
         }

@@ -38,6 +38,9 @@ use self::{host::LambdaHost, moto::Moto};
 pub const ACCOUNT: &str = "123456789012";
 /// Lifeboat deploys into the DR region.
 pub const REGION: &str = "us-west-2";
+/// The local ARC control panel (its routing controls are `<panel>/routingcontrol/<name>`).
+pub const ARC_CONTROL_PANEL: &str =
+    "arn:aws:route53-recovery-control::123456789012:controlpanel/lifeboatlocal";
 /// The regions of the local ARC cluster's endpoints (`/arc/1`, `/arc/2`, ... on the host).
 pub const ARC_ENDPOINT_REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
 /// Names of the provisioned resources (as the template's defaults).
@@ -424,9 +427,7 @@ impl LocalEnv {
         // The statically stable switch: three ARC cluster endpoints, played by the host.
         if let Some(dns) = plan.dns.as_mut() {
             if dns.switch == lifeboat_core::plan::SwitchMode::RoutingControl {
-                let control = |name: &str| {
-                    format!("arn:aws:route53-recovery-control::{ACCOUNT}:controlpanel/lifeboatlocal/routingcontrol/{name}")
-                };
+                let control = |name: &str| format!("{ARC_CONTROL_PANEL}/routingcontrol/{name}");
                 dns.routing_control = Some(lifeboat_core::plan::RoutingControlPlan {
                     cluster_endpoints: ARC_ENDPOINT_REGIONS
                         .iter()

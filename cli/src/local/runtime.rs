@@ -694,6 +694,12 @@ pub fn base_values() -> LocalValues {
         .set("LedgerBucket", LEDGER_BUCKET)
         .set("LedgerBucket.Arn", format!("arn:aws:s3:::{LEDGER_BUCKET}"))
         .set("PlanKey", PLAN_KEY)
+        // The statically stable switch's pieces, as the local ARC plays them.
+        .set("StaticSwitch", "routing_control")
+        .set(
+            "SwitchControlPanel.ControlPanelArn",
+            super::ARC_CONTROL_PANEL,
+        )
         .set(
             "EventsTopic",
             format!("arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC}"),

@@ -561,6 +561,26 @@ mod read_tests {
         }
     }
 
+    proptest::proptest! {
+        /// A client setting is read from SSM, where anyone with `ssm:PutParameter` can write
+        /// anything: reading it never panics, and a path it yields names a warehouse only in
+        /// the documented form.
+        #[test]
+        fn reading_any_value_never_panics(
+            value in proptest::prelude::any::<String>(),
+            spliced in "(jdbc:(databricks|spark)://|Host=|HTTPPath=|httpPath=|/sql/1.0/warehouses/|[;=:/a-zA-Z0-9 .-]){0,12}",
+        ) {
+            for kind in [WorkspaceUrl, HttpPath, JdbcUrl, OdbcConnectionString] {
+                for v in [value.as_str(), spliced.as_str()] {
+                    let read = read_setting(kind, v);
+                    if let Some(id) = read.http_path.as_deref().and_then(warehouse_id_of_http_path) {
+                        proptest::prop_assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+                    }
+                }
+            }
+        }
+    }
+
     /// `TestDNSAnswer`'s recorded response shape (RecordData, ResponseCode NOERROR) is used
     /// when the API answers; a zone whose API refuses it falls back to the read-back.
     #[tokio::test]

@@ -143,6 +143,8 @@ pub fn milestone_of(
             json!({"unpaused": field("unpaused"), "already_live": field("already_live"),
                    "missing": field("missing")}),
         )),
+        // An abort's restore is told by the run's end (which site runs production).
+        (Step::DnsSwitch, _) if flag("restored") => None,
         (Step::DnsSwitch, _) => Some((
             Milestone::DnsSwitched,
             json!({"record_name": field("record_name"), "previous": field("previous"),

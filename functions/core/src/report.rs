@@ -1063,6 +1063,7 @@ mod tests {
             current: "b".into(),
             change_status: "INSYNC".into(),
             parameters: Vec::new(),
+            restored: false,
         };
         let err = |name: &str| serde_json::json!({"Error": name, "Cause": "x"});
         let (ok_sweep, ok_act, pass, fail) =

@@ -101,14 +101,24 @@ where
     )
 }
 
-/// The state of `control_arn`, from the first endpoint that answers.
+/// The state of `control_arn`, from the first endpoint that answers (two rounds).
 pub async fn serving(
     aws: &AwsClients,
     plan: &RoutingControlPlan,
     control_arn: &str,
 ) -> Result<Option<Serving>, SwitchError> {
+    serving_in_rounds(aws, plan, control_arn, 2).await
+}
+
+async fn serving_in_rounds(
+    aws: &AwsClients,
+    plan: &RoutingControlPlan,
+    control_arn: &str,
+    rounds: usize,
+) -> Result<Option<Serving>, SwitchError> {
     let mut failures = Vec::new();
-    for e in plan.cluster_endpoints.iter().chain(&plan.cluster_endpoints) {
+    let endpoints = std::iter::repeat_n(&plan.cluster_endpoints, rounds).flatten();
+    for e in endpoints {
         let client = aws.recovery_cluster(&e.url, &e.region);
         match client
             .get_routing_control_state()
@@ -153,8 +163,13 @@ pub async fn flip(
     plan: &RoutingControlPlan,
     control_arn: &str,
     to: Serving,
+    budget: std::time::Instant,
 ) -> Result<Flipped, SwitchError> {
-    let before = serving(aws, plan, control_arn).await.ok().flatten();
+    // One round to learn the state: an unanswered read is not worth the step's time.
+    let before = serving_in_rounds(aws, plan, control_arn, 1)
+        .await
+        .ok()
+        .flatten();
     if before == Some(to) {
         // Already so (a retry, or an abort where nothing had moved): no write to send.
         return Ok(Flipped {
@@ -168,6 +183,11 @@ pub async fn flip(
     // Two rounds over the endpoints: a blip on each is not an outage of all.
     let rounds = plan.cluster_endpoints.iter().chain(&plan.cluster_endpoints);
     for e in rounds {
+        if std::time::Instant::now() >= budget {
+            // Fail inside the step's time, so the state machine's Retry (not a timeout) runs.
+            skipped.push("the step's time ran out".into());
+            break;
+        }
         let client = aws.recovery_cluster(&e.url, &e.region);
         match client
             .update_routing_control_state()

@@ -60,6 +60,9 @@ pub struct DnsSwitchOutput {
     pub change_status: String,
     /// SSM parameters rewritten.
     pub parameters: Vec<ParameterChange>,
+    /// An abort's restore (clients pointed back at the source), not a switch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restored: bool,
 }
 
 /// Switches DNS and client parameters to the target (or back to the source, see
@@ -116,7 +119,7 @@ pub async fn handle(
                 crate::plan::SiteRole::Primary => Serving::Primary,
                 crate::plan::SiteRole::Dr => Serving::Dr,
             };
-            let flipped = crate::switch::flip(&deps.aws, rc, control, to)
+            let flipped = crate::switch::flip(&deps.aws, rc, control, to, budget)
                 .await
                 .map_err(|e| match e {
                     crate::switch::SwitchError::Refused { .. } => StepError::Refused(e.to_string()),
@@ -154,32 +157,38 @@ pub async fn handle(
             (previous, status)
         }
     };
+    // What clients read before this run wrote anything, recorded once: a retry (after a
+    // throttled write, a killed Lambda, a failed ledger write) must not take the values it
+    // already wrote for "previous", or an abort would put them back.
+    let intent = if restore || resolved.is_empty() {
+        None
+    } else {
+        Some(intent(deps, run, &resolved).await?)
+    };
     let mut parameters = Vec::new();
     for setting in resolved {
         let name = &setting.parameter;
-        let previous = match deps.aws.ssm.get_parameter().name(name).send().await {
-            Ok(out) => out.parameter().and_then(|p| p.value().map(str::to_string)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_parameter_not_found()) =>
-            {
-                None
-            }
-            Err(e) => return Err(StepError::aws("ssm", &e)),
+        let now = read_parameter(deps, name).await?;
+        let previous = match &intent {
+            Some(i) => i.previous.get(name).cloned().unwrap_or(now.clone()),
+            None => now.clone(),
         };
-        if restore && previous.as_deref() == Some(setting.value.as_str()) {
+        let unchanged = now.as_deref() == Some(setting.value.as_str());
+        if unchanged && restore {
             continue;
         }
-        deps.aws
-            .ssm
-            .put_parameter()
-            .name(name)
-            .value(&setting.value)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await
-            .map_err(|e| StepError::aws("ssm", &e))?;
+        if !unchanged {
+            deps.aws
+                .ssm
+                .put_parameter()
+                .name(name)
+                .value(&setting.value)
+                .r#type(aws_sdk_ssm::types::ParameterType::String)
+                .overwrite(true)
+                .send()
+                .await
+                .map_err(|e| StepError::aws("ssm", &e))?;
+        }
         parameters.push(ParameterChange {
             name: name.clone(),
             describes: setting.describes,
@@ -195,6 +204,7 @@ pub async fn handle(
         current: target_host,
         change_status: status,
         parameters,
+        restored: restore,
     };
     // The switch's record is what failback reads; a restore has its own.
     let key = if restore {
@@ -209,9 +219,9 @@ pub async fn handle(
 }
 
 /// The values the client settings must hold while `site` serves. A switch resolves them at the
-/// site (warehouses by name). A restore puts back what this run's switch found (`dns.json`
-/// keeps it) and resolves at the source only what that record lacks — an abort must not depend
-/// on the source answering a listing.
+/// site (warehouses by name). A restore puts back what this run's switch found before its first
+/// write (`dns-intent.json`; none: nothing was written) and resolves at the source, best
+/// effort, only what was absent then — an abort must not depend on the source answering.
 async fn resolve_settings(
     deps: &Deps,
     run: &RunContext,
@@ -224,15 +234,13 @@ async fn resolve_settings(
     }
     let mut kept = std::collections::HashMap::new();
     if restore {
-        if let Some(switch) = deps
-            .ledger
-            .get::<DnsSwitchOutput>(&format!("{}/dns.json", run.prefix()))
-            .await?
-        {
-            for p in switch.value.parameters {
-                if let Some(previous) = p.previous {
-                    kept.insert(p.name, previous);
-                }
+        // No intent: the switch wrote nothing, so there is nothing to put back.
+        let Some(intent) = deps.ledger.get::<SwitchIntent>(&intent_key(run)).await? else {
+            return Ok(Vec::new());
+        };
+        for (name, previous) in intent.value.previous {
+            if let Some(previous) = previous {
+                kept.insert(name, previous);
             }
         }
     }
@@ -241,18 +249,30 @@ async fn resolve_settings(
         .filter(|s| !kept.contains_key(&s.parameter))
         .cloned()
         .collect();
-    let client = if missing.iter().any(|s| s.kind.needs_warehouse()) {
-        Some(deps.workspaces.client(site).await?)
-    } else {
-        None
+    let resolved_fresh = async {
+        let client = if missing.iter().any(|s| s.kind.needs_warehouse()) {
+            Some(deps.workspaces.client(site).await?)
+        } else {
+            None
+        };
+        crate::clients::resolve(client.as_ref(), &missing, site)
+            .await
+            .map_err(|e| match e {
+                // Transient or not, the API's own classification decides the retry.
+                crate::clients::ClientsError::Api { source, .. } => StepError::Databricks(source),
+                other => StepError::Refused(other.to_string()),
+            })
     };
-    let fresh = crate::clients::resolve(client.as_ref(), &missing, site)
-        .await
-        .map_err(|e| match e {
-            // Transient or not, the API's own classification decides the retry.
-            crate::clients::ClientsError::Api { source, .. } => StepError::Databricks(source),
-            other => StepError::Refused(other.to_string()),
-        })?;
+    let fresh = match resolved_fresh.await {
+        Ok(fresh) => fresh,
+        // A restore puts back what it knows; a parameter that did not exist before the switch
+        // is resolved at the source only if the source answers (an abort must not hang on it).
+        Err(e) if restore => {
+            tracing::warn!(error = %e, "settings absent before the switch not restored");
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
     let mut fresh: std::collections::HashMap<_, _> = fresh
         .into_iter()
         .map(|r| (r.parameter.clone(), r))
@@ -371,4 +391,57 @@ async fn upsert(
             .map(|s| s.as_str().to_string())
             .unwrap_or_else(|| "UNKNOWN".into()),
     ))
+}
+
+/// The values clients read before a switch's first write (`runs/<id>/dns-intent.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchIntent {
+    /// Parameter → value before (`None`: absent).
+    pub previous: std::collections::BTreeMap<String, Option<String>>,
+    /// When recorded.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+fn intent_key(run: &RunContext) -> String {
+    format!("{}/dns-intent.json", run.prefix())
+}
+
+/// The intent of this run's switch: the recorded one (a retry), else the values read now,
+/// recorded before anything is written.
+async fn intent(
+    deps: &Deps,
+    run: &RunContext,
+    settings: &[ResolvedSetting],
+) -> Result<SwitchIntent, StepError> {
+    let key = intent_key(run);
+    if let Some(recorded) = deps.ledger.get::<SwitchIntent>(&key).await? {
+        return Ok(recorded.value);
+    }
+    let mut previous = std::collections::BTreeMap::new();
+    for s in settings {
+        previous.insert(
+            s.parameter.clone(),
+            read_parameter(deps, &s.parameter).await?,
+        );
+    }
+    let intent = SwitchIntent {
+        previous,
+        at: chrono::Utc::now(),
+    };
+    deps.ledger.put(&key, &intent).await?;
+    Ok(intent)
+}
+
+/// A parameter's value (`None`: absent).
+async fn read_parameter(deps: &Deps, name: &str) -> Result<Option<String>, StepError> {
+    match deps.aws.ssm.get_parameter().name(name).send().await {
+        Ok(out) => Ok(out.parameter().and_then(|p| p.value().map(str::to_string))),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(StepError::aws("ssm", &e)),
+    }
 }

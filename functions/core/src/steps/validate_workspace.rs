@@ -327,14 +327,27 @@ async fn through_clients(deps: &Deps, run: &RunContext) -> Result<ValidationOutp
         }
         _ => None,
     };
-    match clients::dns_answer(
-        &deps.aws.route53,
-        &dns.hosted_zone_id,
-        record,
-        primary_healthy,
-    )
-    .await
+    // Route 53 may take a few seconds to follow a flipped control: look again for up to 30 s
+    // before calling the move wrong.
+    let dns_answer = || {
+        clients::dns_answer(
+            &deps.aws.route53,
+            &dns.hosted_zone_id,
+            record,
+            primary_healthy,
+        )
+    };
+    let mut answer = dns_answer().await;
+    let started = std::time::Instant::now();
+    while answer
+        .as_ref()
+        .is_ok_and(|a| a.values != [want_host.clone()])
+        && started.elapsed() < Duration::from_secs(30)
     {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        answer = dns_answer().await;
+    }
+    match answer {
         Ok(a) => {
             let ok = a.values.len() == 1 && a.values[0] == want_host;
             checks.push(check(
@@ -378,13 +391,30 @@ async fn through_clients(deps: &Deps, run: &RunContext) -> Result<ValidationOutp
             checks.push(check(name, false, "the parameter has no value"));
             continue;
         };
+        if s.kind == ClientSettingKind::WorkspaceUrl
+            && value.trim_end_matches('/') != site.workspace_url.trim_end_matches('/')
+        {
+            checks.push(check(
+                name,
+                false,
+                format!(
+                    "holds {}, not the target's URL {}",
+                    clip_for_report(&value),
+                    site.workspace_url
+                ),
+            ));
+            continue;
+        }
         let read = clients::read_setting(s.kind, &value);
         if let Some(authority) = &read.host_port {
             if authority != &want_authority {
                 checks.push(check(
                     name,
                     false,
-                    format!("sends clients to {authority}, not the target {want_authority}"),
+                    format!(
+                        "sends clients to {}, not the target {want_authority}",
+                        clip_for_report(authority)
+                    ),
                 ));
                 continue;
             }
@@ -452,6 +482,19 @@ async fn through_clients(deps: &Deps, run: &RunContext) -> Result<ValidationOutp
         checks,
         through_clients: true,
     })
+}
+
+/// A value read from SSM, shown in a report: at most 100 characters, no control characters.
+fn clip_for_report(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    if value.chars().count() > 100 {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
