@@ -47,6 +47,10 @@ fn without_permission(function: &str, action: &str) -> PathBuf {
         for policy in policies {
             let statements = policy["Statement"].as_sequence_mut().expect("statements");
             statements.retain_mut(|s| {
+                // A conditional statement (`!If`) is kept as it is.
+                if !s.is_mapping() {
+                    return true;
+                }
                 match &mut s["Action"] {
                     Yaml::Sequence(actions) => actions.retain(|a| a.as_str() != Some(action)),
                     Yaml::String(a) if a == action => return false,

@@ -22,6 +22,27 @@ async fn setup() -> (LocalEnv, Plan) {
     common::setup(|_| {}).await
 }
 
+/// Starts the failback of `failover` and follows it to its end.
+async fn failback_after(
+    env: &LocalEnv,
+    plan: &Plan,
+    failover: &lifeboat::drill::DrillResult,
+) -> lifeboat::drill::DrillResult {
+    let (arn, run_id) = drill::start_run(
+        env,
+        plan,
+        FAILBACK_MACHINE,
+        RunKind::Failback,
+        Direction::Failback,
+        Some(lifeboat_core::run::RunId(failover.run_id.clone())),
+    )
+    .await
+    .unwrap();
+    drill::follow_and_collect(env, &arn, run_id, &options(DrillKind::Full))
+        .await
+        .unwrap()
+}
+
 async fn setup_edited(edit: impl FnOnce(&mut Plan)) -> (LocalEnv, Plan) {
     common::setup(edit).await
 }
@@ -409,19 +430,7 @@ async fn failback_is_refused_when_the_primary_fails_its_pre_checks() {
     let dr_before = inventory(&env, SiteRole::Dr).await;
     // The primary region is still down.
     env.outage(SiteRole::Primary, true).await.unwrap();
-    let (arn, run_id) = drill::start_run(
-        &env,
-        &plan,
-        FAILBACK_MACHINE,
-        RunKind::Failback,
-        Direction::Failback,
-        Some(lifeboat_core::run::RunId(failover.run_id.clone())),
-    )
-    .await
-    .unwrap();
-    let r = drill::follow_and_collect(&env, &arn, run_id, &options(DrillKind::Full))
-        .await
-        .unwrap();
+    let r = failback_after(&env, &plan, &failover).await;
     assert_eq!(r.outcome, Outcome::Refused, "{:#?}", r.report);
     let cause = r.report.error.as_ref().unwrap()["Cause"]
         .as_str()
@@ -584,19 +593,7 @@ async fn failover_and_failback_move_the_warehouse_http_path_and_jdbc_url_and_bac
         "{md}"
     );
 
-    let (arn, run_id) = drill::start_run(
-        &env,
-        &plan,
-        FAILBACK_MACHINE,
-        RunKind::Failback,
-        Direction::Failback,
-        Some(lifeboat_core::run::RunId(failover.run_id.clone())),
-    )
-    .await
-    .unwrap();
-    let failback = drill::follow_and_collect(&env, &arn, run_id, &options(DrillKind::Full))
-        .await
-        .unwrap();
+    let failback = failback_after(&env, &plan, &failover).await;
     assert_eq!(
         failback.outcome,
         Outcome::Succeeded,
@@ -791,19 +788,7 @@ async fn the_statically_stable_switch_moves_clients_without_route53s_control_pla
          routing control); the target is dr.workspace.example.internal"
     );
 
-    let (arn, run_id) = drill::start_run(
-        &env,
-        &plan,
-        FAILBACK_MACHINE,
-        RunKind::Failback,
-        Direction::Failback,
-        Some(lifeboat_core::run::RunId(failover.run_id.clone())),
-    )
-    .await
-    .unwrap();
-    let failback = drill::follow_and_collect(&env, &arn, run_id, &options(DrillKind::Full))
-        .await
-        .unwrap();
+    let failback = failback_after(&env, &plan, &failover).await;
     assert_eq!(
         failback.outcome,
         Outcome::Succeeded,

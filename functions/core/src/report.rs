@@ -647,6 +647,24 @@ fn render_announcements(md: &mut String, records: &[crate::announce::Announcemen
 }
 
 /// A Markdown table cell: no `|` and no line break can break the row.
+/// A heading (and its introduction), then one row per check.
+fn render_checks(
+    md: &mut String,
+    heading: &str,
+    checks: &[crate::steps::validate_workspace::Check],
+) {
+    let _ = writeln!(md, "\n{heading}\n| check | ok | detail |\n|---|---|---|");
+    for c in checks {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            md_cell(&c.name),
+            if c.ok { "yes" } else { "NO" },
+            md_cell(&c.detail)
+        );
+    }
+}
+
 fn md_cell(s: &str) -> String {
     s.replace('|', "/").replace(['\n', '\r'], " ")
 }
@@ -954,19 +972,7 @@ pub fn render_markdown(r: &Report) -> String {
         }
     }
     if let Some(v) = &r.validation {
-        let _ = writeln!(
-            md,
-            "\n## Validation\n\n| check | ok | detail |\n|---|---|---|"
-        );
-        for c in &v.checks {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} |",
-                c.name,
-                if c.ok { "yes" } else { "NO" },
-                c.detail.replace('|', "/")
-            );
-        }
+        render_checks(&mut md, "## Validation\n", &v.checks);
     }
     if r.validation.is_none() {
         let _ = writeln!(md, "\n## Validation\n\nNot reached: {reached}.");
@@ -1006,19 +1012,12 @@ pub fn render_markdown(r: &Report) -> String {
         }
     }
     if let Some(c) = &r.client_check {
-        let _ = writeln!(
-            md,
-            "\n## Clients verified\n\nThe switched name and the parameters clients read, followed as clients follow them.\n\n| check | ok | detail |\n|---|---|---|"
+        render_checks(
+            &mut md,
+            "## Clients verified\n\nThe switched name and the parameters clients read, \
+             followed as clients follow them.\n",
+            &c.checks,
         );
-        for k in &c.checks {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} |",
-                md_cell(&k.name),
-                if k.ok { "yes" } else { "NO" },
-                md_cell(&k.detail)
-            );
-        }
     }
     if let Some(e) = &r.error {
         let _ = writeln!(md, "\n## Error\n\n```\n{e}\n```");

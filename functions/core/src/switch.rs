@@ -89,16 +89,23 @@ pub fn try_next_endpoint(code: Option<&str>, status: Option<u16>) -> bool {
     }
 }
 
-fn classify<E>(endpoint: &str, e: &SdkError<E, HttpResponse>) -> (bool, String)
+/// An endpoint's failure: `Ok(message)` when the next endpoint may answer, the refusal when
+/// every endpoint would give the same answer.
+fn endpoint_failure<E>(endpoint: &str, e: &SdkError<E, HttpResponse>) -> Result<String, SwitchError>
 where
     E: aws_sdk_route53recoverycluster::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     let status = e.raw_response().map(|r| r.status().as_u16());
     let code = e.as_service_error().and_then(|s| s.code());
-    (
-        try_next_endpoint(code, status),
-        format!("{endpoint}: {}", DisplayErrorContext(e)),
-    )
+    let message = format!("{endpoint}: {}", DisplayErrorContext(e));
+    if try_next_endpoint(code, status) {
+        Ok(message)
+    } else {
+        Err(SwitchError::Refused {
+            endpoint: endpoint.to_string(),
+            message,
+        })
+    }
 }
 
 /// The state of `control_arn`, from the first endpoint that answers (two rounds).
@@ -127,16 +134,7 @@ async fn serving_in_rounds(
             .await
         {
             Ok(out) => return Ok(Serving::of_control(out.routing_control_state())),
-            Err(err) => {
-                let (next, message) = classify(&e.url, &err);
-                if !next {
-                    return Err(SwitchError::Refused {
-                        endpoint: e.url.clone(),
-                        message,
-                    });
-                }
-                failures.push(message);
-            }
+            Err(err) => failures.push(endpoint_failure(&e.url, &err)?),
         }
     }
     Err(SwitchError::NoEndpoint(failures.join("; ")))
@@ -202,7 +200,10 @@ pub async fn flip(
                     .routing_control_arn(control_arn)
                     .send()
                     .await
-                    .map_err(|err| SwitchError::NoEndpoint(classify(&e.url, &err).1))?;
+                    .map_err(|err| match endpoint_failure(&e.url, &err) {
+                        Ok(message) => SwitchError::NoEndpoint(message),
+                        Err(refused) => refused,
+                    })?;
                 let state = now.routing_control_state();
                 if Serving::of_control(state) != Some(to) {
                     return Err(SwitchError::NotFlipped {
@@ -217,16 +218,7 @@ pub async fn flip(
                     skipped,
                 });
             }
-            Err(err) => {
-                let (next, message) = classify(&e.url, &err);
-                if !next {
-                    return Err(SwitchError::Refused {
-                        endpoint: e.url.clone(),
-                        message,
-                    });
-                }
-                skipped.push(message);
-            }
+            Err(err) => skipped.push(endpoint_failure(&e.url, &err)?),
         }
     }
     Err(SwitchError::NoEndpoint(skipped.join("; ")))
