@@ -653,6 +653,7 @@ fn render_checks(
     heading: &str,
     checks: &[crate::steps::validate_workspace::Check],
 ) {
+    use std::fmt::Write as _;
     let _ = writeln!(md, "\n{heading}\n| check | ok | detail |\n|---|---|---|");
     for c in checks {
         let _ = writeln!(
