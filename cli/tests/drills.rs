@@ -22,6 +22,20 @@ async fn setup() -> (LocalEnv, Plan) {
     common::setup(|_| {}).await
 }
 
+/// A failover raised by a Health event, approved, which must succeed.
+async fn succeeded_failover(env: &LocalEnv, plan: &Plan) -> lifeboat::drill::DrillResult {
+    let failover = drill::drive(env, plan, &options(DrillKind::Failover))
+        .await
+        .unwrap();
+    assert_eq!(
+        failover.outcome,
+        Outcome::Succeeded,
+        "{:#?}",
+        failover.report
+    );
+    failover
+}
+
 /// Starts the failback of `failover` and follows it to its end.
 async fn failback_after(
     env: &LocalEnv,
@@ -423,10 +437,7 @@ async fn scheduled_readiness_drill_starts_through_health_ingest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failback_is_refused_when_the_primary_fails_its_pre_checks() {
     let (env, plan) = setup().await;
-    let failover = drill::drive(&env, &plan, &options(DrillKind::Failover))
-        .await
-        .unwrap();
-    assert_eq!(failover.outcome, Outcome::Succeeded);
+    let failover = succeeded_failover(&env, &plan).await;
     let dr_before = inventory(&env, SiteRole::Dr).await;
     // The primary region is still down.
     env.outage(SiteRole::Primary, true).await.unwrap();
@@ -520,15 +531,7 @@ async fn failover_and_failback_move_the_warehouse_http_path_and_jdbc_url_and_bac
     let before = client_settings(&env, &plan).await;
     assert_eq!(before, expected(env.primary.url(), &primary_bi));
 
-    let failover = drill::drive(&env, &plan, &options(DrillKind::Failover))
-        .await
-        .unwrap();
-    assert_eq!(
-        failover.outcome,
-        Outcome::Succeeded,
-        "{:#?}",
-        failover.report
-    );
+    let failover = succeeded_failover(&env, &plan).await;
     assert_eq!(
         client_settings(&env, &plan).await,
         expected(env.dr.url(), &dr_bi),
@@ -760,15 +763,7 @@ async fn the_statically_stable_switch_moves_clients_without_route53s_control_pla
     unavailable.function = Some("dns-switch".into());
     env.host.faults.lock().unwrap().aws.push(unavailable);
 
-    let failover = drill::drive(&env, &plan, &options(DrillKind::Failover))
-        .await
-        .unwrap();
-    assert_eq!(
-        failover.outcome,
-        Outcome::Succeeded,
-        "{:#?}",
-        failover.report
-    );
+    let failover = succeeded_failover(&env, &plan).await;
     assert_eq!(
         control_state(&env, &control),
         "Off",

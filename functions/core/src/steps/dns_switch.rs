@@ -168,9 +168,13 @@ pub async fn handle(
     let mut parameters = Vec::new();
     for setting in resolved {
         let name = &setting.parameter;
-        let now = read_parameter(deps, name).await?;
+        // Just read for a first intent; read again on a retry (earlier writes moved it).
+        let now = match &intent {
+            Some((i, true)) => i.previous.get(name).cloned().flatten(),
+            _ => super::read_parameter(deps, name).await?,
+        };
         let previous = match &intent {
-            Some(i) => i.previous.get(name).cloned().unwrap_or(now.clone()),
+            Some((i, _)) => i.previous.get(name).cloned().unwrap_or(now.clone()),
             None => now.clone(),
         };
         let unchanged = now.as_deref() == Some(setting.value.as_str());
@@ -407,21 +411,21 @@ fn intent_key(run: &RunContext) -> String {
 }
 
 /// The intent of this run's switch: the recorded one (a retry), else the values read now,
-/// recorded before anything is written.
+/// recorded before anything is written; `true` when read now.
 async fn intent(
     deps: &Deps,
     run: &RunContext,
     settings: &[ResolvedSetting],
-) -> Result<SwitchIntent, StepError> {
+) -> Result<(SwitchIntent, bool), StepError> {
     let key = intent_key(run);
     if let Some(recorded) = deps.ledger.get::<SwitchIntent>(&key).await? {
-        return Ok(recorded.value);
+        return Ok((recorded.value, false));
     }
     let mut previous = std::collections::BTreeMap::new();
     for s in settings {
         previous.insert(
             s.parameter.clone(),
-            read_parameter(deps, &s.parameter).await?,
+            super::read_parameter(deps, &s.parameter).await?,
         );
     }
     let intent = SwitchIntent {
@@ -429,19 +433,5 @@ async fn intent(
         at: chrono::Utc::now(),
     };
     deps.ledger.put(&key, &intent).await?;
-    Ok(intent)
-}
-
-/// A parameter's value (`None`: absent).
-async fn read_parameter(deps: &Deps, name: &str) -> Result<Option<String>, StepError> {
-    match deps.aws.ssm.get_parameter().name(name).send().await {
-        Ok(out) => Ok(out.parameter().and_then(|p| p.value().map(str::to_string))),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_parameter_not_found()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(StepError::aws("ssm", &e)),
-    }
+    Ok((intent, true))
 }

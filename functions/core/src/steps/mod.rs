@@ -667,6 +667,20 @@ impl Step {
     }
 }
 
+/// An SSM parameter's value (`None`: absent), as the switch and the client check read it.
+pub(crate) async fn read_parameter(deps: &Deps, name: &str) -> Result<Option<String>, StepError> {
+    match deps.aws.ssm.get_parameter().name(name).send().await {
+        Ok(out) => Ok(out.parameter().and_then(|p| p.value().map(str::to_string))),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(StepError::aws("ssm", &e)),
+    }
+}
+
 /// The timeline name of `validate-workspace` run through the clients after the switch.
 pub const VERIFY_CLIENTS: &str = "verify-clients";
 

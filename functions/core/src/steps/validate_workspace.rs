@@ -369,6 +369,13 @@ async fn through_clients(deps: &Deps, run: &RunContext) -> Result<ValidationOutp
     let settings = if with_settings {
         dns.all_client_settings()
     } else {
+        // Said, not skipped silently: a drill on its own alias leaves the settings alone.
+        checks.push(check(
+            "client settings",
+            true,
+            "left as they are: a drill switches dns.drill_record_name only \
+             (dns.drill_uses_production = false)",
+        ));
         Vec::new()
     };
     let (want_host, want_port) = clients::host_and_port(&site.workspace_url);
@@ -380,10 +387,10 @@ async fn through_clients(deps: &Deps, run: &RunContext) -> Result<ValidationOutp
     let mut queried: std::collections::BTreeMap<String, bool> = Default::default();
     for s in &settings {
         let name = format!("client setting {} ({})", s.parameter, s.kind.as_str());
-        let value = match deps.aws.ssm.get_parameter().name(&s.parameter).send().await {
-            Ok(out) => out.parameter().and_then(|p| p.value().map(str::to_string)),
+        let value = match super::read_parameter(deps, &s.parameter).await {
+            Ok(value) => value,
             Err(e) => {
-                checks.push(check(name, false, StepError::aws("ssm", &e).to_string()));
+                checks.push(check(name, false, e.to_string()));
                 continue;
             }
         };
