@@ -19,8 +19,6 @@ pub async fn caller_arn(sts: &aws_sdk_sts::Client) -> Result<String> {
 
 /// The caller's ARN with the CLI's AWS configuration (credentials chain, region, endpoint).
 pub async fn from_env() -> Result<String> {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let config = lifeboat_core::aws::config_loader().load().await;
     caller_arn(&aws_sdk_sts::Client::new(&config)).await
 }

@@ -130,9 +130,7 @@ impl Stack {
     /// The deployed stack `name`, from CloudFormation's outputs (credentials, region and
     /// endpoint from the usual AWS environment).
     pub async fn deployed(name: &str) -> Result<Stack> {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let config = lifeboat_core::aws::config_loader().load().await;
         let cfn = aws_sdk_cloudformation::Client::new(&config);
         let out = cfn
             .describe_stacks()
@@ -172,7 +170,7 @@ impl Stack {
     pub async fn local(state_path: &Path) -> Result<Stack> {
         let state = LocalState::load(state_path)?;
         let aws = AwsClients::for_endpoint(&state.moto_url, &state.region).await;
-        let operator = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let operator = lifeboat_core::aws::config_loader()
             .endpoint_url(&state.moto_url)
             .region(aws_config::Region::new(state.region.clone()))
             .credentials_provider(aws_sdk_sts::config::Credentials::new(

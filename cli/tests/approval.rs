@@ -213,7 +213,7 @@ async fn get(url: &str) -> (u16, String) {
 }
 
 async fn post(url: &str, comment: &str) -> (u16, String) {
-    let r = reqwest::Client::new()
+    let r = lifeboat_core::http::client()
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("comment={comment}"))
@@ -921,7 +921,7 @@ async fn untrusted_text_comes_after_the_links_quoted_and_pages_refuse_framing() 
         .unwrap()
         .contains("frame-ancestors 'none'"));
     // A body that cannot be read decides nothing.
-    let r = reqwest::Client::new()
+    let r = lifeboat_core::http::client()
         .post(p.link("oncall-dr@example.com", "approve"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(vec![0xff, 0xfe, b'c', b'=', 0x80])

@@ -37,7 +37,7 @@ async fn a_failover_publishes_its_milestones_in_order() {
             .insert("generic-webhook".into(), (first, 1));
     }
     let region = lifeboat::local::REGION;
-    let moto = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let moto = lifeboat_core::aws::config_loader()
         .endpoint_url(env.moto.url.clone())
         .region(aws_config::Region::new(region))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(

@@ -1214,3 +1214,283 @@ async fn failover_survives_a_killed_lambda_5xx_and_a_429_storm() {
     );
     env.stop().await;
 }
+
+// --- Databricks Managed DR: the failover group -------------------------------------------------
+
+/// The demo plan with a Managed DR failover group and a stable URL (localized to the account
+/// API of the local stack by `provision`).
+fn with_managed_dr(p: &mut Plan) {
+    p.managed_dr = Some(lifeboat_core::plan::ManagedDr {
+        account_url: "https://accounts.cloud.databricks.com".into(),
+        account_id: "to-be-localized".into(),
+        failover_group: "sales".into(),
+        auth: lifeboat_core::plan::SiteAuth::Oauth {
+            client_id: "to-be-localized".into(),
+            secret_id: "to-be-localized".into(),
+        },
+        stable_url: Some("sales-prod".into()),
+        failover_timeout_seconds: 600,
+        rpo_minutes: None,
+    });
+    p.sites.primary.workspace_id = Some("1".into());
+    p.sites.dr.workspace_id = Some("2".into());
+}
+
+async fn group_of(
+    env: &LocalEnv,
+    plan: &Plan,
+) -> lifeboat_core::databricks::disaster_recovery::FailoverGroup {
+    let m = plan.managed_dr.as_ref().unwrap();
+    let account = env.deps.workspaces.account(m).await.unwrap();
+    account.get_failover_group(&m.group_name()).await.unwrap()
+}
+
+async fn stable_url_routes_to(env: &LocalEnv, plan: &Plan) -> String {
+    let m = plan.managed_dr.as_ref().unwrap();
+    let account = env.deps.workspaces.account(m).await.unwrap();
+    account
+        .get_stable_url(&m.stable_url_name().unwrap())
+        .await
+        .unwrap()
+        .effective_workspace_id
+        .unwrap()
+}
+
+/// The failover requests the account API received: (target region, failover type, etag sent,
+/// status).
+async fn group_failovers(env: &LocalEnv) -> Vec<(String, String, bool, u64)> {
+    env.account_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/failover"))
+        .map(|r| {
+            (
+                r["body"]["target_primary_region"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                r["body"]["failover_type"].as_str().unwrap().to_string(),
+                r["body"]["etag"].is_string(),
+                r["status"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn failover_run(plan: &Plan) -> lifeboat_core::run::RunContext {
+    lifeboat_core::steps::health_ingest::run_context(
+        plan,
+        lifeboat_core::run::RunKind::Failover,
+        lifeboat_core::plan::Direction::Failover,
+        lifeboat_core::run::Trigger {
+            source: lifeboat_core::run::TriggerSource::Operator,
+            summary: "managed DR step".into(),
+            declared_at: chrono::Utc::now(),
+            event_arn: None,
+            incident_started_at: None,
+        },
+        None,
+    )
+}
+
+/// Invokes `managed-failover` (the real binary under its policy) until it reports done.
+async fn managed_failover_until_done(env: &LocalEnv, input: &Value) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = env.invoke("managed-failover", input).await.unwrap();
+        if out["done"] == true {
+            return out;
+        }
+        assert!(Instant::now() < deadline, "never done: {out}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_primary_gets_a_forced_group_failover_and_a_changed_group_is_read_again() {
+    let (env, plan) = setup(with_managed_dr).await;
+    let m = plan.managed_dr.clone().unwrap();
+    let before = group_of(&env, &plan).await;
+    assert_eq!(
+        before.effective_primary_region.as_deref(),
+        Some("us-east-1")
+    );
+    // The primary's region goes down: its workspace stops answering and replication stops.
+    env.region_outage(SiteRole::Primary, true).await.unwrap();
+    // Someone changes the group between Lifeboat's read and its request.
+    env.account_admin(
+        &format!("failover-groups/{}/stale-next", m.failover_group),
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    let run = failover_run(&plan);
+    let input = serde_json::json!({ "run": run });
+    let done = managed_failover_until_done(&env, &input).await;
+    assert_eq!(done["status"], "active", "{done}");
+    assert_eq!(done["region_before"], "us-east-1");
+    assert_eq!(done["region_now"], "us-west-2");
+    assert_eq!(done["failover_type"], "forced", "{done}");
+    assert_eq!(done["stale_etag_retries"], 1, "{done}");
+    assert_eq!(
+        done["attempts"], 1,
+        "one failover asked, however often it was looked at"
+    );
+    assert_eq!(
+        done["stable_url"]["routes_to"],
+        lifeboat::local::DR_WORKSPACE_ID
+    );
+    // The first request carried the etag it had read and was refused; the second went through.
+    assert_eq!(
+        group_failovers(&env).await,
+        vec![
+            ("us-west-2".into(), "FORCED".into(), true, 409),
+            ("us-west-2".into(), "FORCED".into(), true, 200),
+        ]
+    );
+    // The replication point stopped with the region: the RPO source says so.
+    let group = group_of(&env, &plan).await;
+    assert_eq!(group.has_replication_point_blocking_errors, Some(true));
+    // Asked again (a retried Lambda), it does nothing more.
+    let again = env.invoke("managed-failover", &input).await.unwrap();
+    assert_eq!(again["done"], true);
+    assert_eq!(group_failovers(&env).await.len(), 2);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_group_failover_pauses_for_a_human_and_a_retry_moves_it() {
+    use lifeboat_core::intervention::{decide, InterventionAction};
+    let (env, plan) = setup(with_managed_dr).await;
+    let m = plan.managed_dr.clone().unwrap();
+    env.account_admin(
+        &format!("failover-groups/{}/fail-next", m.failover_group),
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    let (arn, run_id) = approved_failover(&env, &plan, "GROUP-FAILS").await;
+    let paused = wait_paused(&env, &run_id).await;
+    assert_eq!(paused.failed_state, "ManagedFailover");
+    // Nothing was started at DR while the group had not moved.
+    let failed = group_of(&env, &plan).await;
+    assert_eq!(
+        failed.state,
+        Some(lifeboat_core::databricks::disaster_recovery::FailoverGroupState::FailoverFailed)
+    );
+    assert_eq!(
+        failed.effective_primary_region.as_deref(),
+        Some("us-east-1")
+    );
+    assert!(
+        env.deps
+            .ledger
+            .get::<Value>(&format!("runs/{run_id}/startup.json"))
+            .await
+            .unwrap()
+            .is_none(),
+        "start-up did not run"
+    );
+    decide(
+        &env.deps,
+        &lifeboat_core::run::RunId(run_id.clone()),
+        InterventionAction::Retry,
+        "alice@example.com",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    let (status, _) = wait_for_end(&env, &arn).await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+    let group = group_of(&env, &plan).await;
+    assert_eq!(group.effective_primary_region.as_deref(), Some("us-west-2"));
+    assert_eq!(
+        stable_url_routes_to(&env, &plan).await,
+        lifeboat::local::DR_WORKSPACE_ID
+    );
+    // Planned both times: the primary answered.
+    assert_eq!(
+        group_failovers(&env).await,
+        vec![
+            (
+                "us-west-2".into(),
+                "FAILOVER_TYPE_UNSPECIFIED".into(),
+                true,
+                200
+            ),
+            (
+                "us-west-2".into(),
+                "FAILOVER_TYPE_UNSPECIFIED".into(),
+                true,
+                200
+            ),
+        ]
+    );
+    let report = common::report_of(&env, &run_id).await;
+    let managed = report.managed_dr.as_ref().expect("a Managed DR section");
+    assert_eq!(managed.region_now.as_deref(), Some("us-west-2"));
+    assert_eq!(managed.attempts, 2);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_after_the_group_moved_puts_it_back_and_restores_the_primary() {
+    use lifeboat_core::intervention::{decide, InterventionAction};
+    let (env, plan) = setup(|p| {
+        with_managed_dr(p);
+        // Validation fails after the group moved: the run pauses there.
+        p.validation.queries[0].expect_rows = Some(vec![vec!["51".into()]]);
+    })
+    .await;
+    let live_before = unpaused(&activations(&env, SiteRole::Primary).await);
+    let (arn, run_id) = approved_failover(&env, &plan, "GROUP-ABORT").await;
+    let paused = wait_paused(&env, &run_id).await;
+    assert_eq!(paused.failed_state, "ValidateWorkspace");
+    assert_eq!(
+        group_of(&env, &plan)
+            .await
+            .effective_primary_region
+            .as_deref(),
+        Some("us-west-2")
+    );
+    decide(
+        &env.deps,
+        &lifeboat_core::run::RunId(run_id.clone()),
+        InterventionAction::Abort,
+        "alice@example.com",
+        "cli",
+        Some("validation says the data is wrong".into()),
+    )
+    .await
+    .unwrap();
+    wait_for_end(&env, &arn).await;
+    let report = common::report_of(&env, &run_id).await;
+    assert_eq!(report.outcome, Outcome::Aborted, "{report:#?}");
+    // The group is back at the primary, and so is the stable URL.
+    assert_eq!(
+        group_of(&env, &plan)
+            .await
+            .effective_primary_region
+            .as_deref(),
+        Some("us-east-1")
+    );
+    assert_eq!(
+        stable_url_routes_to(&env, &plan).await,
+        lifeboat::local::PRIMARY_WORKSPACE_ID
+    );
+    assert_eq!(
+        group_failovers(&env)
+            .await
+            .into_iter()
+            .map(|(region, _, _, status)| (region, status))
+            .collect::<Vec<_>>(),
+        vec![("us-west-2".into(), 200), ("us-east-1".into(), 200)]
+    );
+    assert_eq!(
+        unpaused(&activations(&env, SiteRole::Primary).await),
+        live_before
+    );
+    env.stop().await;
+}

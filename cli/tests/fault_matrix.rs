@@ -279,7 +279,7 @@ async fn run(name: &str, scenario: Scenario) {
     .await
     .unwrap_or_else(|e| panic!("{name}: the drill did not reach an end: {e:#}"));
     // Faults off: the checks below read both sites and the ledger as an operator would.
-    let http = reqwest::Client::new();
+    let http = lifeboat_core::http::client();
     for site in [SiteRole::Primary, SiteRole::Dr] {
         let url = format!("{}/__emulator/faults", env.emulator(site).url());
         http.delete(url).send().await.unwrap();

@@ -187,7 +187,7 @@ fn wait_json(up: &LocalUp, args: &[&str], ok: impl Fn(&Value) -> bool) -> Value 
 async fn an_operator_session_against_local_up() {
     let up = LocalUp::start();
     let state = up.state();
-    let http = reqwest::Client::new();
+    let http = lifeboat_core::http::client();
 
     // Nothing has run yet.
     refused(&up.run(&["status"]), "no run is recorded");
@@ -368,7 +368,7 @@ async fn a_deployed_stack_is_found_by_its_outputs_and_bad_setups_are_named() {
     let up = LocalUp::start();
     let state = up.state();
     // A CloudFormation stack in moto without Lifeboat's outputs.
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = lifeboat_core::aws::config_loader()
         .endpoint_url(&state.moto_url)
         .region(aws_config::Region::new(state.region.clone()))
         .credentials_provider(aws_sdk_sts::config::Credentials::new(

@@ -546,7 +546,7 @@ async fn deadline_stops_cleanly_and_a_later_call_completes() {
     assert!(record.resources.len() >= 13);
 
     // Faults gone, a normal deadline: completes, one effective write per resource.
-    reqwest::Client::new()
+    lifeboat_core::http::client()
         .delete(format!("{}/__emulator/faults", env.primary.url()))
         .send()
         .await

@@ -285,3 +285,72 @@ def test_burst_of_updates_absorbed_by_429_retries(w, emulator):
     ok = [r for r in admin(emulator, "/__emulator/requests")["requests"]
           if r["path"].endswith("/jobs/update") and r["status"] == 200]
     assert len(ok) >= 40
+
+
+# --- The account-level Managed DR API (failover groups, stable URLs) -------------------------
+
+
+@pytest.fixture(scope="module")
+def account():
+    proc = subprocess.Popen(
+        [_bin(), "--port", "0", "--account-id", "acc-fidelity", "--client-id", "admin-sp",
+         "--client-secret", "s3cret", "--account-workspace", "1234567890123456:us-east-1",
+         "--account-workspace", "6543210987654321:us-west-2", "--failover-ms", "300"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    result = {}
+    reader = threading.Thread(target=lambda: result.update(line=proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(20)
+    line = result.get("line", "")
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise RuntimeError(f"account API did not start: {line!r}")
+    yield line.split()[-1]
+    proc.terminate()
+    assert proc.wait(10) == 0
+
+
+def test_the_sdk_fails_a_group_over_with_oauth_an_etag_and_a_stable_url(account):
+    from databricks.sdk import AccountClient
+    from databricks.sdk.service import disasterrecovery as dr
+
+    a = AccountClient(host=account, account_id="acc-fidelity", client_id="admin-sp",
+                      client_secret="s3cret", auth_type="oauth-m2m")
+    parent = "accounts/acc-fidelity"
+    url = a.disaster_recovery.create_stable_url(
+        parent=parent, stable_url_id="prod",
+        stable_url=dr.StableUrl(initial_workspace_id="1234567890123456"))
+    assert url.effective_workspace_id == "1234567890123456"
+    group = a.disaster_recovery.create_failover_group(
+        parent=parent, failover_group_id="sales",
+        failover_group=dr.FailoverGroup(
+            initial_primary_region="us-east-1", regions=["us-east-1", "us-west-2"],
+            workspace_sets=[dr.WorkspaceSet(name="prod",
+                                            workspace_ids=["1234567890123456", "6543210987654321"],
+                                            stable_url_names=[url.name])]))
+    assert group.state == dr.FailoverGroupState.ACTIVE
+    assert group.replication_point is not None
+    assert [g.name for g in a.disaster_recovery.list_failover_groups(parent=parent)] == [group.name]
+
+    # A stale etag maps to the SDK's 409 error; nothing moved.
+    with pytest.raises(errors.Aborted):
+        a.disaster_recovery.failover_failover_group(
+            name=group.name, target_primary_region="us-west-2",
+            failover_type=dr.FailoverFailoverGroupRequestFailoverType.FORCED, etag="stale")
+    moving = a.disaster_recovery.failover_failover_group(
+        name=group.name, target_primary_region="us-west-2",
+        failover_type=dr.FailoverFailoverGroupRequestFailoverType.FORCED, etag=group.etag)
+    assert moving.state == dr.FailoverGroupState.FAILING_OVER
+    import time
+    deadline = time.time() + 10
+    while a.disaster_recovery.get_failover_group(name=group.name).state != dr.FailoverGroupState.ACTIVE:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    done = a.disaster_recovery.get_failover_group(name=group.name)
+    assert done.effective_primary_region == "us-west-2"
+    assert a.disaster_recovery.get_stable_url(name=url.name).effective_workspace_id == "6543210987654321"
+    with pytest.raises(errors.NotFound):
+        a.disaster_recovery.get_failover_group(name=f"{parent}/failover-groups/nope")

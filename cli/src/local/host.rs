@@ -192,7 +192,7 @@ impl LambdaHost {
             inbox: inbox.clone(),
             deps: Arc::new(deps),
             moto_url,
-            http: reqwest::Client::new(),
+            http: lifeboat_core::http::client(),
             faults: faults.clone(),
             log: log.clone(),
             step_timeout,

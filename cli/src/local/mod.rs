@@ -24,7 +24,9 @@ use aws_sdk_s3::{
         VersioningConfiguration,
     },
 };
-use databricks_emulator::{EmulatorConfig, Fixture, Role, RunningEmulator};
+use databricks_emulator::{
+    AccountConfig, EmulatorConfig, Fixture, Role, RunningAccount, RunningEmulator,
+};
 use lifeboat_core::{
     aws::AwsClients,
     plan::{Plan, SiteAuth, SiteRole},
@@ -88,6 +90,17 @@ pub fn machine_arn(name: &str) -> String {
 }
 /// Secrets Manager id of the approval-link signing key.
 pub const SIGNING_SECRET: &str = "lifeboat/approval-signing-key";
+
+/// The emulated workspaces' ids (the emulator's defaults for each role).
+pub const PRIMARY_WORKSPACE_ID: &str = "1234567890123456";
+/// See [`PRIMARY_WORKSPACE_ID`].
+pub const DR_WORKSPACE_ID: &str = "6543210987654321";
+
+/// The local Databricks account (Managed DR's account API).
+pub const DATABRICKS_ACCOUNT_ID: &str = "local-account";
+
+/// The account admin service principal of the local account, and its secret's id.
+pub const ACCOUNT_ADMIN: (&str, &str) = ("lifeboat-account-admin", "lifeboat/account-admin-secret");
 /// Key of the plan in the ledger bucket.
 pub const PLAN_KEY: &str = "plan/lifeboat.toml";
 
@@ -171,6 +184,13 @@ pub struct LocalEnv {
     pub primary: RunningEmulator,
     /// DR workspace emulator.
     pub dr: RunningEmulator,
+    /// The Databricks account API (Managed DR failover groups, stable URLs).
+    pub account: RunningAccount,
+    /// The account admin's OAuth secret (generated).
+    pub account_admin_secret: String,
+    /// The provisioned plan's regions (primary, DR): a site's regional outage is its region's
+    /// in the account API too.
+    regions: std::sync::Mutex<Option<(String, String)>>,
     /// AWS clients on moto.
     pub aws: AwsClients,
     /// The same dependencies the handlers get (for CLI-side calls such as decisions).
@@ -285,6 +305,19 @@ impl LocalEnv {
         )
         .await
         .context("starting the DR workspace emulator")?;
+        let account_admin_secret = generated_secret("local-account-");
+        // Failovers of a group take a few seconds here; minutes in Databricks.
+        let account = databricks_emulator::serve_account(
+            AccountConfig::new(
+                DATABRICKS_ACCOUNT_ID,
+                ACCOUNT_ADMIN.0,
+                account_admin_secret.clone(),
+            )
+            .failover_duration(options.lifecycle_delay.max(Duration::from_millis(500)) * 2),
+            0,
+        )
+        .await
+        .context("starting the Databricks account API")?;
 
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -339,11 +372,14 @@ impl LocalEnv {
             host,
             primary,
             dr,
+            account,
+            account_admin_secret,
+            regions: std::sync::Mutex::new(None),
             aws,
             deps,
             primary_token,
             dr_oauth_secret,
-            http: reqwest::Client::new(),
+            http: lifeboat_core::http::client(),
             announcer: std::sync::Mutex::new(None),
         })
     }
@@ -422,6 +458,16 @@ impl LocalEnv {
             .dr
             .dns_target
             .get_or_insert_with(|| "dr.workspace.example.internal".into());
+        plan.sites.primary.workspace_id = Some(PRIMARY_WORKSPACE_ID.into());
+        plan.sites.dr.workspace_id = Some(DR_WORKSPACE_ID.into());
+        if let Some(m) = plan.managed_dr.as_mut() {
+            m.account_url = self.account.url().to_string();
+            m.account_id = DATABRICKS_ACCOUNT_ID.into();
+            m.auth = SiteAuth::Oauth {
+                client_id: ACCOUNT_ADMIN.0.into(),
+                secret_id: ACCOUNT_ADMIN.1.into(),
+            };
+        }
         plan.notifications.webhook_secret_ids =
             WEBHOOKS.iter().map(|(id, _, _)| id.to_string()).collect();
         // The statically stable switch: three ARC cluster endpoints, played by the host.
@@ -652,6 +698,7 @@ impl LocalEnv {
         for (name, value) in [
             ("lifeboat/primary-token", &self.primary_token),
             ("lifeboat/dr-oauth-secret", &self.dr_oauth_secret),
+            (ACCOUNT_ADMIN.1, &self.account_admin_secret),
             (SIGNING_SECRET, &signing_key),
         ]
         .into_iter()
@@ -867,6 +914,7 @@ impl LocalEnv {
         if self.binaries {
             self.install_functions(plan, &secret_arns).await?;
         }
+        self.provision_managed_dr(plan).await?;
         self.start_announcer().await?;
         Ok(())
     }
@@ -907,6 +955,14 @@ impl LocalEnv {
                 ]),
             )
             .set("ApprovalSigningSecretArn", arn_of(SIGNING_SECRET))
+            .set(
+                "ManagedDrSecretArn",
+                if plan.managed_dr.is_some() {
+                    arn_of(ACCOUNT_ADMIN.1)
+                } else {
+                    String::new()
+                },
+            )
             .set(
                 "WebhookSecretArns",
                 serde_json::json!(WEBHOOKS
@@ -1072,8 +1128,24 @@ impl LocalEnv {
             "outage",
             serde_json::json!({"enabled": down, "region_down": down}),
         )
-        .await
-        .map(|_| ())
+        .await?;
+        let region = self
+            .regions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .map(|(primary, dr)| match site {
+                SiteRole::Primary => primary,
+                SiteRole::Dr => dr,
+            });
+        if let Some(region) = region {
+            self.account_admin(
+                &format!("regions/{region}/outage"),
+                serde_json::json!({ "down": down }),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Stops everything.
@@ -1081,6 +1153,117 @@ impl LocalEnv {
         self.moto.stop().await;
         self.primary.shutdown().await;
         self.dr.shutdown().await;
+        self.account.shutdown().await;
+    }
+
+    /// Creates what an account admin sets up once for Managed DR: the workspaces' regions, the
+    /// stable URL (on the primary) and the failover group over both sites, primary first.
+    async fn provision_managed_dr(&self, plan: &Plan) -> Result<()> {
+        *self
+            .regions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((
+            plan.sites.primary.region.clone(),
+            plan.sites.dr.region.clone(),
+        ));
+        let Some(m) = &plan.managed_dr else {
+            return Ok(());
+        };
+        for (id, site) in [
+            (PRIMARY_WORKSPACE_ID, &plan.sites.primary),
+            (DR_WORKSPACE_ID, &plan.sites.dr),
+        ] {
+            self.account_admin(
+                "workspaces",
+                serde_json::json!({"workspace_id": id, "region": site.region}),
+            )
+            .await?;
+        }
+        let token: serde_json::Value = self
+            .http
+            .post(format!(
+                "{}/oidc/accounts/{DATABRICKS_ACCOUNT_ID}/v1/token",
+                self.account.url()
+            ))
+            .basic_auth(ACCOUNT_ADMIN.0, Some(&self.account_admin_secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", "all-apis")])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = token["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let base = format!(
+            "{}/api/disaster-recovery/v1/accounts/{DATABRICKS_ACCOUNT_ID}",
+            self.account.url()
+        );
+        let mut stable_url_names = Vec::new();
+        if let Some(id) = &m.stable_url {
+            self.http
+                .post(format!("{base}/stable-urls?stable_url_id={id}"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"initial_workspace_id": PRIMARY_WORKSPACE_ID}))
+                .send()
+                .await?
+                .error_for_status()
+                .with_context(|| format!("creating the stable URL {id}"))?;
+            stable_url_names.push(format!("accounts/{DATABRICKS_ACCOUNT_ID}/stable-urls/{id}"));
+        }
+        self.http
+            .post(format!(
+                "{base}/failover-groups?failover_group_id={}",
+                m.failover_group
+            ))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "initial_primary_region": plan.sites.primary.region,
+                "regions": [plan.sites.primary.region, plan.sites.dr.region],
+                "workspace_sets": [{
+                    "name": plan.name,
+                    "workspace_ids": [PRIMARY_WORKSPACE_ID, DR_WORKSPACE_ID],
+                    "replicate_workspace_assets": true,
+                    "stable_url_names": stable_url_names,
+                }],
+            }))
+            .send()
+            .await?
+            .error_for_status()
+            .with_context(|| format!("creating the failover group {}", m.failover_group))?;
+        Ok(())
+    }
+
+    /// POST an admin endpoint of the account API (`/__emulator/account/<path>`).
+    pub async fn account_admin(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let resp = self
+            .http
+            .post(format!("{}/__emulator/account/{path}", self.account.url()))
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// The account API's requests so far (`method`, `path`, `status`, `body`).
+    pub async fn account_requests(&self) -> Result<Vec<serde_json::Value>> {
+        let v: serde_json::Value = self
+            .http
+            .get(format!(
+                "{}/__emulator/account/requests",
+                self.account.url()
+            ))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(v["requests"].as_array().cloned().unwrap_or_default())
     }
 }
 
@@ -1101,7 +1284,7 @@ fn mailbox_name(mailbox: &str) -> String {
 /// moto's administrator (its default credentials): what provisioning creates users and roles
 /// with.
 pub(crate) async fn admin_config(moto_url: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    lifeboat_core::aws::config_loader()
         .endpoint_url(moto_url)
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_sts::config::Credentials::new(
@@ -1126,7 +1309,7 @@ async fn iam_user(moto_url: &str, name: &str) -> Result<Operator> {
         .await
         .with_context(|| format!("creating an access key for {name}"))?;
     let key = key.access_key().context("no access key")?;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = lifeboat_core::aws::config_loader()
         .endpoint_url(moto_url)
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_sts::config::Credentials::new(

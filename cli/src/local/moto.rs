@@ -84,7 +84,7 @@ impl Moto {
             .spawn()
             .with_context(|| format!("starting {}", server.display()))?;
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = lifeboat_core::http::client();
         let mut ready = false;
         for _ in 0..150 {
             if http.get(format!("{url}/moto-api/")).send().await.is_ok() {

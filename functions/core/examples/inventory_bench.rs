@@ -202,7 +202,7 @@ async fn main() -> Result<(), BoxError> {
     let started = Instant::now();
     let emu = databricks_emulator::start(EmulatorConfig::new(Fixture::Large, pat.clone())).await?;
     let admin = Admin {
-        http: reqwest::Client::new(),
+        http: lifeboat_core::http::client(),
         base: emu.url().to_string(),
     };
     // `POST config {}` changes nothing and answers with the live limits.

@@ -100,17 +100,44 @@ impl FromSdkConfig for aws_sdk_s3::Client {
     }
 }
 
+/// The SDK's configuration loader (credentials chain, region, endpoint overrides) with
+/// [`https_client`] as its HTTP client. Every AWS configuration in Lifeboat starts here.
+pub fn config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
+}
+
+/// The SDK's default HTTPS client, with rustls on `ring` instead of `aws-lc`.
+///
+/// Why: aws-lc's C library was the largest part every function binary shared (issue 11), and
+/// reqwest can use the same provider ([`crate::http`]). Everything else is as the SDK's own
+/// default client does it: the client's timeouts, its sleep, proxies from the environment.
+/// What is given up: aws-lc's post-quantum key exchange preference.
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
 impl AwsClients {
     /// Loads configuration from the environment (credentials chain, region, endpoint
     /// overrides).
     pub async fn from_env() -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let config = config_loader().load().await;
         Self::from_config(&config)
     }
 
     /// Builds clients for an explicit endpoint (the local environment's moto).
     pub async fn for_endpoint(endpoint: &str, region: &str) -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest())
+        let config = config_loader()
             .endpoint_url(endpoint)
             .region(aws_config::Region::new(region.to_string()))
             .credentials_provider(aws_sdk_s3::config::Credentials::new(

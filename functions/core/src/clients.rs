@@ -209,6 +209,7 @@ mod tests {
                 secret_id: "s".into(),
             },
             failover_group: None,
+            workspace_id: None,
             identity: None,
             dns_target: None,
         }

@@ -117,9 +117,7 @@ impl SdkHealthApi {
     /// From the environment's credentials chain, pinned to [`ACTIVE_REGION`] whatever region
     /// the Lambda runs in (the Health API has no endpoint in most regions).
     pub async fn from_env() -> Self {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let config = crate::aws::config_loader().load().await;
         Self::from_sdk_config(&config, ACTIVE_REGION)
     }
 

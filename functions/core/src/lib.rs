@@ -10,6 +10,7 @@ pub mod delta;
 pub mod events;
 pub mod fence;
 pub mod health_api;
+pub mod http;
 pub mod identity;
 pub mod intervention;
 pub mod lambda;

@@ -76,6 +76,166 @@ pub struct Plan {
     /// Who hears about it.
     #[serde(default)]
     pub notifications: Notifications,
+    /// Databricks Managed Disaster Recovery: the failover group Lifeboat fails over (and back)
+    /// between fencing and start-up, and whose replication point is an RPO source.
+    #[serde(default)]
+    pub managed_dr: Option<ManagedDr>,
+}
+
+/// Databricks Managed DR (account level). Managed DR replicates; Lifeboat still fences, gates,
+/// validates and reports around its failover.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedDr {
+    /// The account host, e.g. `https://accounts.cloud.databricks.com`.
+    pub account_url: String,
+    /// The Databricks account id.
+    pub account_id: String,
+    /// The failover group's id (its name is `accounts/{account_id}/failover-groups/{id}`).
+    pub failover_group: String,
+    /// An account admin service principal (OAuth M2M; the account API takes no PATs).
+    pub auth: SiteAuth,
+    /// The stable URL clients use (its id), if any: after the failover it must route to the
+    /// target's workspace (`sites.*.workspace_id`).
+    #[serde(default)]
+    pub stable_url: Option<String>,
+    /// How long the group may stay `FAILING_OVER` before a human is asked.
+    #[serde(default = "default_managed_failover_timeout")]
+    pub failover_timeout_seconds: u32,
+    /// RPO objective of the group's replication point; defaults to `objectives.rpo_minutes`.
+    #[serde(default)]
+    pub rpo_minutes: Option<u32>,
+}
+
+fn default_managed_failover_timeout() -> u32 {
+    1800
+}
+
+impl ManagedDr {
+    /// The group's resource name.
+    pub fn group_name(&self) -> String {
+        format!(
+            "accounts/{}/failover-groups/{}",
+            self.account_id, self.failover_group
+        )
+    }
+
+    /// The stable URL's resource name, if one is configured.
+    pub fn stable_url_name(&self) -> Option<String> {
+        self.stable_url
+            .as_ref()
+            .map(|id| format!("accounts/{}/stable-urls/{id}", self.account_id))
+    }
+}
+
+/// An id that goes into a resource name: letters, digits, `-` and `_` only, so it cannot climb
+/// out of its path segment (`..`, `/`, `?`).
+fn resource_id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn validate_managed_dr(plan: &Plan) -> Result<(), PlanError> {
+    for (key, site) in [
+        ("sites.primary", &plan.sites.primary),
+        ("sites.dr", &plan.sites.dr),
+    ] {
+        if let Some(id) = &site.workspace_id {
+            if id.is_empty() || id.len() > 20 || !id.chars().all(|c| c.is_ascii_digit()) {
+                return Err(invalid(
+                    format!("{key}.workspace_id"),
+                    "must be the workspace's numeric id",
+                ));
+            }
+        }
+        match (&site.failover_group, &plan.managed_dr) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    format!("{key}.failover_group"),
+                    "name the group in [managed_dr] (failover_group, with the account id and an \
+                     account admin's credentials the failover needs)",
+                ))
+            }
+            (Some(g), Some(m)) if *g != m.failover_group => {
+                return Err(invalid(
+                    format!("{key}.failover_group"),
+                    format!(
+                        "differs from managed_dr.failover_group ({})",
+                        m.failover_group
+                    ),
+                ))
+            }
+            _ => {}
+        }
+    }
+    let Some(m) = &plan.managed_dr else {
+        return Ok(());
+    };
+    let url = url::Url::parse(&m.account_url)
+        .map_err(|e| invalid("managed_dr.account_url", format!("not a URL: {e}")))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(invalid(
+            "managed_dr.account_url",
+            "must be https (credentials travel to it)",
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() {
+        return Err(invalid(
+            "managed_dr.account_url",
+            "must be the account host only, e.g. https://accounts.cloud.databricks.com",
+        ));
+    }
+    if !resource_id_ok(&m.account_id) {
+        return Err(invalid(
+            "managed_dr.account_id",
+            "letters, digits, '-' and '_' only",
+        ));
+    }
+    if !resource_id_ok(&m.failover_group) {
+        return Err(invalid(
+            "managed_dr.failover_group",
+            "the group's id: letters, digits, '-' and '_' only",
+        ));
+    }
+    if let SiteAuth::Pat { .. } = m.auth {
+        return Err(invalid(
+            "managed_dr.auth",
+            "the account API takes OAuth M2M only (type = \"oauth\", an account admin)",
+        ));
+    }
+    if let Some(id) = &m.stable_url {
+        if !resource_id_ok(id) {
+            return Err(invalid(
+                "managed_dr.stable_url",
+                "the stable URL's id: letters, digits, '-' and '_' only",
+            ));
+        }
+        for (key, site) in [
+            ("sites.primary", &plan.sites.primary),
+            ("sites.dr", &plan.sites.dr),
+        ] {
+            if site.workspace_id.is_none() {
+                return Err(invalid(
+                    format!("{key}.workspace_id"),
+                    "required with managed_dr.stable_url (where the stable URL must route)",
+                ));
+            }
+        }
+    }
+    if !(60..=86_400).contains(&m.failover_timeout_seconds) {
+        return Err(invalid(
+            "managed_dr.failover_timeout_seconds",
+            "must be 60–86400",
+        ));
+    }
+    if m.rpo_minutes == Some(0) {
+        return Err(invalid("managed_dr.rpo_minutes", "must be greater than 0"));
+    }
+    Ok(())
 }
 
 /// Objectives the report measures against.
@@ -127,6 +287,10 @@ pub struct Site {
     /// workspace's or a PrivateLink endpoint's host name); defaults to the URL's host.
     #[serde(default)]
     pub dns_target: Option<String>,
+    /// The workspace's numeric id: where a Managed DR stable URL must route while this site
+    /// serves.
+    #[serde(default)]
+    pub workspace_id: Option<String>,
 }
 
 impl Site {
@@ -1332,6 +1496,7 @@ impl Plan {
         }
         self.monitoring.validate()?;
         validate_approval(&self.approval)?;
+        validate_managed_dr(self)?;
         Ok(())
     }
 

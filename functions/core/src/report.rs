@@ -11,6 +11,7 @@ use crate::{
     steps::{
         activate_schedules::ActivationOutput,
         dns_switch::DnsSwitchOutput,
+        managed_failover::{ManagedFailoverOutput, ManagedFailoverStatus},
         replication_check::{ReplicationOutput, RpoKind},
         request_approval::ApprovalRecord,
         shutdown_sweep::SweepOutput,
@@ -200,6 +201,12 @@ pub struct Report {
     /// The move verified as clients make it (the switched name, the parameters they read).
     #[serde(default)]
     pub client_check: Option<ValidationOutput>,
+    /// The Databricks Managed DR failover group, when the plan names one.
+    #[serde(default)]
+    pub managed_dr: Option<ManagedFailoverOutput>,
+    /// The group put back at the source by an abort, when this run had moved it.
+    #[serde(default)]
+    pub managed_dr_restore: Option<ManagedFailoverOutput>,
     pub error: Option<Value>,
     pub lessons_learned: Vec<String>,
     pub generated_at: DateTime<Utc>,
@@ -458,6 +465,15 @@ pub async fn build(
     let validation: Option<ValidationOutput> = pick(results, "validation");
     let dns: Option<DnsSwitchOutput> = pick(results, "dns");
     let client_check: Option<ValidationOutput> = pick(results, "client_check");
+    let configured = |o: &ManagedFailoverOutput| {
+        !matches!(
+            o.status,
+            ManagedFailoverStatus::NotConfigured | ManagedFailoverStatus::Unchanged
+        )
+    };
+    let managed_dr: Option<ManagedFailoverOutput> = pick(results, "managed_dr").filter(configured);
+    let managed_dr_restore: Option<ManagedFailoverOutput> =
+        pick(results, "abort_managed_dr").filter(configured);
     let rpo: Option<ReplicationOutput> = pick(results, "replication");
     let outcome = decide_outcome(
         error,
@@ -468,6 +484,13 @@ pub async fn build(
         client_check.as_ref(),
         run.kind == crate::run::RunKind::Readiness,
     );
+    // Continued past a failover group that did not move: production runs, with a warning.
+    let group_not_moved = managed_dr.as_ref().is_some_and(|m| !m.done);
+    let outcome = if outcome == Outcome::Succeeded && group_not_moved {
+        Outcome::SucceededWithWarnings
+    } else {
+        outcome
+    };
     // Serving means clients moved, the target validated *and* its schedules live: with
     // activation pipelined behind the fence, the last activation is usually the last step.
     let served_at = steps
@@ -558,6 +581,18 @@ pub async fn build(
             verdict.left_behind.len()
         ));
     }
+    if group_not_moved {
+        lessons.push(
+            "The Managed DR failover group was not ACTIVE in the target's region when the run ended: check it in the account console; until it is, the target's replicated catalogs may be read-only."
+                .into(),
+        );
+    }
+    if managed_dr_restore.as_ref().is_some_and(|m| !m.done) {
+        lessons.push(
+            "The abort could not put the Managed DR failover group back in the source's region: fail it back from the account console before restoring the source by hand."
+                .into(),
+        );
+    }
     if rto.met == Some(false) {
         lessons.push(
             "The RTO objective was missed: review the step timeline for the slowest step.".into(),
@@ -584,6 +619,8 @@ pub async fn build(
         validation,
         dns,
         client_check,
+        managed_dr,
+        managed_dr_restore,
         error: error.cloned(),
         lessons_learned: lessons,
         generated_at: Utc::now(),
@@ -700,6 +737,53 @@ pub fn not_reached(r: &Report) -> String {
 }
 
 /// Markdown rendering for humans (incident channels, reviews).
+/// The Managed DR section: where the group was, where it is, how it was asked to move.
+fn render_managed_dr(md: &mut String, title: &str, m: &ManagedFailoverOutput) {
+    use std::fmt::Write;
+    let region = |r: &Option<String>| md_cell(r.as_deref().unwrap_or("unknown"));
+    let _ = writeln!(
+        md,
+        "\n## {title}\n\n- **Group:** {}\n- **Primary region:** {} → {} (goal {}; state {})",
+        md_cell(m.group.as_deref().unwrap_or("unknown")),
+        region(&m.region_before),
+        region(&m.region_now),
+        region(&m.goal_region),
+        m.state
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_else(|| "unknown".into()),
+    );
+    let kind = match m.failover_type {
+        Some(crate::databricks::disaster_recovery::FailoverType::Forced) => {
+            "FORCED (the site being left did not answer)"
+        }
+        Some(crate::databricks::disaster_recovery::FailoverType::Planned) => "planned",
+        None => "none asked",
+    };
+    let _ = writeln!(
+        md,
+        "- **Failovers asked:** {} ({kind}); stale etag read again {} time(s)",
+        m.attempts, m.stale_etag_retries
+    );
+    if let Some(p) = m.replication_point {
+        let _ = writeln!(md, "- **Replication point:** {}", p.to_rfc3339());
+    }
+    if let Some(u) = &m.stable_url {
+        let _ = writeln!(
+            md,
+            "- **Stable URL:** {} routes to workspace {} (expected {})",
+            md_cell(u.url.as_deref().unwrap_or("unknown")),
+            md_cell(u.routes_to.as_deref().unwrap_or("unknown")),
+            md_cell(&u.expected),
+        );
+    }
+    if !m.done {
+        let _ = writeln!(
+            md,
+            "- **Not finished:** the group was not ACTIVE in the goal region when the run ended."
+        );
+    }
+}
+
 pub fn render_markdown(r: &Report) -> String {
     use std::fmt::Write;
     let mut md = String::new();
@@ -1019,6 +1103,17 @@ pub fn render_markdown(r: &Report) -> String {
              followed as clients follow them.\n",
             &c.checks,
         );
+    }
+    for (title, m) in [
+        ("Managed DR failover group", &r.managed_dr),
+        (
+            "Managed DR failover group, put back by the abort",
+            &r.managed_dr_restore,
+        ),
+    ] {
+        if let Some(m) = m {
+            render_managed_dr(&mut md, title, m);
+        }
     }
     if let Some(e) = &r.error {
         let _ = writeln!(md, "\n## Error\n\n```\n{e}\n```");

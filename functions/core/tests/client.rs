@@ -74,7 +74,7 @@ impl Emu {
             pat,
             client_id,
             client_secret,
-            http: reqwest::Client::new(),
+            http: lifeboat_core::http::client(),
         }
     }
 

@@ -32,11 +32,15 @@
 //! | `sql` | `sql/statements*` | 15 |
 //! | `other` | anything else under `/api/` | 15 |
 //!
+//! The account-level Managed DR API (failover groups, stable URLs) has its own listener:
+//! [`account`].
+//!
 //! ## Admin API
 //! `/__emulator/` (no auth, never faulted, limited or cut by the outage switch): `timeline`,
 //! `requests` (+ `requests/clear`), `stats`, `faults`, `outage`, `config`, `state`.
 //! See [`admin`].
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod clock;
@@ -57,6 +61,7 @@ pub mod state;
 pub mod timeline;
 pub mod warehouses;
 
+pub use account::{serve_account, AccountConfig, RunningAccount};
 pub use config::{EmulatorConfig, Fixture, LifecycleProfile, RateLimits, Role};
 pub use fixtures::{
     large_dr_drift, LargeDrift, LARGE_DR_DRIFT_MISSING_JOBS, LARGE_DR_DRIFT_NO_SCHEDULE,

@@ -1,6 +1,8 @@
 //! `databricks-emulator --port <P> --fixture <demo|large|empty> --token <PAT> [--role primary|dr]
 //! [--seed N] [--lifecycle-delay-ms MS] [--lifecycle-profile uniform|realistic] [--clock-speed X]
-//! [--no-drift] [--client-id ID --client-secret S]`
+//! [--no-drift] [--client-id ID --client-secret S]`, or for the account-level Managed DR API
+//! `databricks-emulator --port <P> --account-id <ID> --client-id ID --client-secret S
+//! [--account-workspace ID:REGION]... [--failover-ms MS]`
 //!
 //! Listens on 127.0.0.1 only and prints `listening on http://127.0.0.1:<port>` as its first
 //! stdout line. Ctrl-C / SIGTERM → exit 0.
@@ -10,7 +12,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use databricks_emulator::{serve, EmulatorConfig, Fixture, LifecycleProfile, Role};
+use databricks_emulator::{
+    serve, serve_account, AccountConfig, EmulatorConfig, Fixture, LifecycleProfile, Role,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -21,11 +25,22 @@ struct Args {
     /// Port on 127.0.0.1 (0 = pick a free one).
     #[arg(long)]
     port: u16,
-    #[arg(long, value_enum)]
-    fixture: Fixture,
-    /// The accepted personal access token.
-    #[arg(long)]
-    token: String,
+    /// The workspace's fixture (workspace mode).
+    #[arg(long, value_enum, required_unless_present = "account_id")]
+    fixture: Option<Fixture>,
+    /// The accepted personal access token (workspace mode).
+    #[arg(long, required_unless_present = "account_id")]
+    token: Option<String>,
+    /// Serve the account-level Managed DR API for this account id instead of a workspace
+    /// (OAuth M2M with --client-id/--client-secret).
+    #[arg(long, conflicts_with_all = ["fixture", "token"], requires_all = ["client_id", "client_secret"])]
+    account_id: Option<String>,
+    /// A workspace the account knows, `ID:REGION` (account mode; repeatable).
+    #[arg(long = "account-workspace")]
+    account_workspaces: Vec<String>,
+    /// Real time a failover takes (account mode).
+    #[arg(long, default_value_t = 2000)]
+    failover_ms: u64,
     #[arg(long, value_enum, default_value = "primary")]
     role: Role,
     #[arg(long, default_value_t = 42)]
@@ -63,7 +78,14 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let mut cfg = EmulatorConfig::new(args.fixture, args.token)
+    if let Some(account_id) = args.account_id.clone() {
+        return serve_account_api(args, account_id).await;
+    }
+    let (Some(fixture), Some(token)) = (args.fixture, args.token.clone()) else {
+        eprintln!("--fixture and --token are required for a workspace");
+        return ExitCode::from(2);
+    };
+    let mut cfg = EmulatorConfig::new(fixture, token)
         .role(args.role)
         .seed(args.seed)
         .lifecycle_delay(Duration::from_millis(args.lifecycle_delay_ms))
@@ -88,6 +110,37 @@ async fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("cannot start the emulator on port {}: {e}", args.port);
+            return ExitCode::from(1);
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {}", running.url());
+        let _ = out.flush();
+    }
+    wait_for_signal().await;
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn serve_account_api(args: Args, account_id: String) -> ExitCode {
+    let mut cfg = AccountConfig::new(
+        account_id,
+        args.client_id.unwrap_or_default(),
+        args.client_secret.unwrap_or_default(),
+    )
+    .failover_duration(Duration::from_millis(args.failover_ms));
+    for w in &args.account_workspaces {
+        let Some((id, region)) = w.split_once(':') else {
+            eprintln!("--account-workspace {w:?}: expected ID:REGION");
+            return ExitCode::from(2);
+        };
+        cfg = cfg.workspace(id, region);
+    }
+    let running = match serve_account(cfg, args.port).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the account API on port {}: {e}", args.port);
             return ExitCode::from(1);
         }
     };

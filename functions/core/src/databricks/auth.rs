@@ -36,6 +36,9 @@ struct CachedToken {
 #[derive(Debug)]
 pub(crate) struct TokenSource {
     credentials: Credentials,
+    /// Where OAuth tokens come from: `/oidc/v1/token` at a workspace,
+    /// `/oidc/accounts/{account_id}/v1/token` at the account host.
+    token_path: String,
     cache: Mutex<Option<CachedToken>>,
 }
 
@@ -47,9 +50,10 @@ struct TokenResponse {
 }
 
 impl TokenSource {
-    pub(crate) fn new(credentials: Credentials) -> Self {
+    pub(crate) fn new(credentials: Credentials, token_path: &str) -> Self {
         Self {
             credentials,
+            token_path: token_path.to_string(),
             cache: Mutex::new(None),
         }
     }
@@ -82,9 +86,10 @@ impl TokenSource {
                 return Ok(cached.token.clone());
             }
         }
-        let endpoint = "POST /oidc/v1/token";
+        let endpoint = format!("POST {}", self.token_path);
+        let endpoint = endpoint.as_str();
         let response = http
-            .post(format!("{base}/oidc/v1/token"))
+            .post(format!("{base}{}", self.token_path))
             .basic_auth(client_id, Some(client_secret.expose()))
             .form(&[("grant_type", "client_credentials"), ("scope", "all-apis")])
             .send()
@@ -107,6 +112,14 @@ impl TokenSource {
         });
         Ok(token)
     }
+}
+
+/// A workspace's OAuth token endpoint.
+pub const WORKSPACE_TOKEN_PATH: &str = "/oidc/v1/token";
+
+/// The account host's OAuth token endpoint for `account_id` (the account API takes no PATs).
+pub fn account_token_path(account_id: &str) -> String {
+    format!("/oidc/accounts/{account_id}/v1/token")
 }
 
 /// Lifetime assumed when the server announces none.
@@ -199,10 +212,13 @@ mod tests {
     }
 
     fn oauth() -> TokenSource {
-        TokenSource::new(Credentials::OAuthM2m {
-            client_id: "sp".into(),
-            client_secret: Secret::new("s".to_string()),
-        })
+        TokenSource::new(
+            Credentials::OAuthM2m {
+                client_id: "sp".into(),
+                client_secret: Secret::new("s".to_string()),
+            },
+            WORKSPACE_TOKEN_PATH,
+        )
     }
 
     #[tokio::test]
@@ -210,7 +226,7 @@ mod tests {
         let (base, hits) =
             token_server(r#"{"access_token":"t1","expires_in":18446744073709551615}"#).await;
         let tokens = oauth();
-        let http = reqwest::Client::new();
+        let http = crate::http::client();
         assert_eq!(tokens.bearer(&http, &base).await.unwrap().expose(), "t1");
         assert_eq!(tokens.bearer(&http, &base).await.unwrap().expose(), "t1");
         assert_eq!(
@@ -224,7 +240,7 @@ mod tests {
     async fn zero_expires_in_is_used_once() {
         let (base, hits) = token_server(r#"{"access_token":"t0","expires_in":0}"#).await;
         let tokens = oauth();
-        let http = reqwest::Client::new();
+        let http = crate::http::client();
         assert_eq!(tokens.bearer(&http, &base).await.unwrap().expose(), "t0");
         assert_eq!(tokens.bearer(&http, &base).await.unwrap().expose(), "t0");
         assert_eq!(
@@ -238,7 +254,7 @@ mod tests {
     async fn expires_in_beyond_u64_is_a_decode_error() {
         let (base, _) = token_server(r#"{"access_token":"t","expires_in":1e400}"#).await;
         let err = oauth()
-            .bearer(&reqwest::Client::new(), &base)
+            .bearer(&crate::http::client(), &base)
             .await
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Decode, "{err}");

@@ -78,6 +78,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Whole-request timeout.
     pub request_timeout: Duration,
+    /// Path of the OAuth token endpoint on `host` (see [`super::auth::account_token_path`]).
+    pub token_path: String,
 }
 
 impl ClientConfig {
@@ -90,6 +92,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            token_path: super::auth::WORKSPACE_TOKEN_PATH.to_string(),
         }
     }
 }
@@ -141,7 +144,7 @@ pub struct WorkspaceClient {
 impl WorkspaceClient {
     /// Builds a client. Fails only if the TLS/HTTP stack cannot be initialised.
     pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("lifeboat/", env!("CARGO_PKG_VERSION")))
@@ -151,7 +154,7 @@ impl WorkspaceClient {
             inner: Arc::new(Inner {
                 http,
                 host: config.host,
-                tokens: TokenSource::new(config.credentials),
+                tokens: TokenSource::new(config.credentials, &config.token_path),
                 limiter: FamilyLimiter::new(&config.rate_limits),
                 retry: config.retry,
                 stats: ClientStats::default(),
@@ -192,7 +195,8 @@ impl WorkspaceClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, ApiError> {
-        self.call(family, Method::GET, path, query, None).await
+        self.call(family, Method::GET, path, query, None, true)
+            .await
     }
 
     /// POST with a JSON body.
@@ -202,7 +206,21 @@ impl WorkspaceClient {
         path: &str,
         body: serde_json::Value,
     ) -> Result<T, ApiError> {
-        self.call(family, Method::POST, path, &[], Some(body)).await
+        self.call(family, Method::POST, path, &[], Some(body), true)
+            .await
+    }
+
+    /// POST with a JSON body for a call that is *not* idempotent: a 5xx or a connection lost
+    /// after the request was sent is returned, not retried (the caller reads the state and
+    /// decides). 429s and token refreshes, where nothing was done, are still retried.
+    pub(crate) async fn post_once<T: DeserializeOwned>(
+        &self,
+        family: Family,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<T, ApiError> {
+        self.call(family, Method::POST, path, &[], Some(body), false)
+            .await
     }
 
     /// One logical call: limiter, auth, send, classify, retry. All POST endpoints Lifeboat uses
@@ -215,6 +233,7 @@ impl WorkspaceClient {
         path: &str,
         query: &[(&str, String)],
         body: Option<serde_json::Value>,
+        retry_ambiguous: bool,
     ) -> Result<T, ApiError> {
         let endpoint = format!("{method} {path}");
         let url = format!("{}{}", self.inner.host, path);
@@ -272,6 +291,15 @@ impl WorkspaceClient {
                             return serde_json::from_slice(bytes).map_err(|e| {
                                 ApiError::new(ErrorKind::Decode, &endpoint, e.to_string())
                             });
+                        }
+                        Err(e)
+                            if !retry_ambiguous
+                                && matches!(
+                                    e.kind,
+                                    ErrorKind::Unavailable | ErrorKind::Unreachable
+                                ) =>
+                        {
+                            return Err(e)
                         }
                         Err(e) => e,
                     }

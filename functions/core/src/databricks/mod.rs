@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod client;
 pub mod clusters;
+pub mod disaster_recovery;
 pub mod error;
 pub mod jobs;
 pub mod limiter;

@@ -45,7 +45,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Probes every declared source concurrently.
 #[instrument(skip_all, fields(run = %input.run.run_id))]
 pub async fn handle(deps: &Deps, input: DataSourcesInput) -> Result<DataSourcesOutput, StepError> {
-    let http = reqwest::Client::builder()
+    let http = crate::http::client_builder()
         .timeout(PROBE_TIMEOUT)
         .build()
         .map_err(|e| StepError::InvalidInput(e.to_string()))?;

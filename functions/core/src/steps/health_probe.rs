@@ -298,7 +298,7 @@ pub fn status_verdict(page: &Value, containers: &[String]) -> StatusVerdict {
 
 /// Reads the status page: the parsed JSON, or why there is none.
 async fn read_status_page(url: &str) -> Result<Value, String> {
-    let http = reqwest::Client::builder()
+    let http = crate::http::client_builder()
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| format!("no HTTP client: {e}"))?;

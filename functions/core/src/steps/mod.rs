@@ -14,6 +14,7 @@ pub mod dr_config_check;
 pub mod dr_startup;
 pub mod health_ingest;
 pub mod health_probe;
+pub mod managed_failover;
 pub mod notify;
 pub mod replication_check;
 pub mod request_approval;
@@ -73,6 +74,9 @@ pub enum StepError {
         /// What went wrong.
         message: String,
     },
+    /// The Managed DR failover this run asked for ended `FAILOVER_FAILED`.
+    #[error("managed DR: {0}")]
+    FailoverGroupFailed(String),
 }
 
 impl StepError {
@@ -87,6 +91,7 @@ impl StepError {
             StepError::Databricks(_) => "WorkspaceError",
             StepError::Aws { .. } => "AwsError",
             StepError::Secret { .. } => "SecretUnavailable",
+            StepError::FailoverGroupFailed(_) => "FailoverGroupFailed",
         }
     }
 
@@ -246,6 +251,38 @@ impl Workspaces {
         config.retry = self.retry.clone();
         let client = WorkspaceClient::new(config)?;
         cache.insert(site.workspace_url.clone(), client.clone());
+        Ok(client)
+    }
+
+    /// The account-host client of Managed DR (an account admin's OAuth M2M; the plan refuses a
+    /// PAT there).
+    pub async fn account(
+        &self,
+        managed: &crate::plan::ManagedDr,
+    ) -> Result<crate::databricks::disaster_recovery::AccountClient, StepError> {
+        let cache_key = format!("account:{}/{}", managed.account_url, managed.account_id);
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = cache.get(&cache_key) {
+            return Ok(c.clone());
+        }
+        let credentials = match &managed.auth {
+            SiteAuth::Pat { secret_id } => Credentials::Pat(self.secret(secret_id).await?),
+            SiteAuth::Oauth {
+                client_id,
+                secret_id,
+            } => Credentials::OAuthM2m {
+                client_id: client_id.clone(),
+                client_secret: self.secret(secret_id).await?,
+            },
+        };
+        let mut config = crate::databricks::disaster_recovery::account_config(
+            &managed.account_url,
+            &managed.account_id,
+            credentials,
+        );
+        config.retry = self.retry.clone();
+        let client = WorkspaceClient::new(config)?;
+        cache.insert(cache_key, client.clone());
         Ok(client)
     }
 }
@@ -446,11 +483,12 @@ pub enum Step {
     ValidateWorkspace,
     DnsSwitch,
     CanaryWriter,
+    ManagedFailover,
 }
 
 impl Step {
     /// Every step.
-    pub const ALL: [Step; 15] = [
+    pub const ALL: [Step; 16] = [
         Step::HealthIngest,
         Step::ApprovalCallback,
         Step::RequestApproval,
@@ -466,6 +504,7 @@ impl Step {
         Step::ValidateWorkspace,
         Step::DnsSwitch,
         Step::CanaryWriter,
+        Step::ManagedFailover,
     ];
 
     /// The function name (directory under `functions/`).
@@ -486,6 +525,7 @@ impl Step {
             Step::ValidateWorkspace => "validate-workspace",
             Step::DnsSwitch => "dns-switch",
             Step::CanaryWriter => "canary-writer",
+            Step::ManagedFailover => "managed-failover",
         }
     }
 
@@ -547,9 +587,9 @@ pub mod entry {
 
     use super::{
         activate_schedules, approval_callback, budget, canary_writer, data_fence,
-        data_sources_check, dns_switch, dr_config_check, dr_startup, health_ingest, notify, parse,
-        replication_check, request_approval, run_ledger, shutdown_sweep, to_value,
-        validate_workspace, Deps, Entry, Step, StepError,
+        data_sources_check, dns_switch, dr_config_check, dr_startup, health_ingest,
+        managed_failover, notify, parse, replication_check, request_approval, run_ledger,
+        shutdown_sweep, to_value, validate_workspace, Deps, Entry, Step, StepError,
     };
 
     type Out<'a> = BoxFuture<'a, Result<Value, StepError>>;
@@ -641,6 +681,7 @@ pub mod entry {
         NOTIFY, notify_call, Notify, notify;
         DR_STARTUP, dr_startup_call, DrStartup, dr_startup;
         VALIDATE_WORKSPACE, validate_workspace_call, ValidateWorkspace, validate_workspace;
+        MANAGED_FAILOVER, managed_failover_call, ManagedFailover, managed_failover;
     }
 }
 
@@ -663,6 +704,7 @@ impl Step {
             Step::ValidateWorkspace => entry::VALIDATE_WORKSPACE,
             Step::DnsSwitch => entry::DNS_SWITCH,
             Step::CanaryWriter => entry::CANARY_WRITER,
+            Step::ManagedFailover => entry::MANAGED_FAILOVER,
         }
     }
 }

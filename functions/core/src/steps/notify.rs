@@ -250,7 +250,7 @@ async fn deliver(
             error: sent.err().map(|e| crate::aws::sdk_error_message(&e)),
         })
     };
-    let http = reqwest::Client::builder()
+    let http = crate::http::client_builder()
         .connect_timeout(Duration::from_secs(3))
         .build()
         .map_err(|e| StepError::InvalidInput(format!("http client: {e}")))?;

@@ -21,6 +21,8 @@ pub fn cfg(fixture: Fixture) -> EmulatorConfig {
 
 pub async fn up(config: EmulatorConfig) -> H {
     let emu = start(config).await.expect("emulator starts");
+    // reqwest is built without a default crypto provider (see lifeboat_core::http).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let c = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -1,0 +1,553 @@
+//! `managed-failover`: when the plan names a Databricks Managed DR failover group, fail it over
+//! to the target's region between the approval and start-up (the replicated catalogs and
+//! workspace assets become the target's), and — on an abort — back again.
+//!
+//! Managed DR replicates; Lifeboat still decides, fences, gates, validates and reports. Each
+//! invocation reads the group, decides ([`decide`], pure) and does at most one thing; the state
+//! machine waits and calls again while the group is `FAILING_OVER`:
+//! - the failover carries the group's `etag`, so a concurrent change refuses it (409
+//!   `ABORTED`) instead of racing it: the step reads again and decides again;
+//! - `FORCED` only when the site being left does not answer (a planned failover needs it);
+//! - a failover *this run* asked for that ends `FAILOVER_FAILED` is an error
+//!   (`FailoverGroupFailed`): a human decides (retry asks again, and may then be forced);
+//! - with a stable URL, the group is done only when the URL routes to the target's workspace.
+//!
+//! What was asked, and how the group looked before, is in `runs/<id>/managed-dr.json`; a retried
+//! or killed invocation reads it, so a failover is never asked twice for one attempt.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::{Deps, StepError};
+use crate::databricks::disaster_recovery::{FailoverGroup, FailoverGroupState, FailoverType};
+use crate::databricks::{ApiError, ErrorKind};
+use crate::ledger::Written;
+use crate::plan::{ManagedDr, Site};
+use crate::run::RunContext;
+
+/// Input: the state document.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManagedFailoverInput {
+    /// The run.
+    pub run: RunContext,
+    /// Abort path: put the group back where it was if this run moved it (or asked to).
+    #[serde(default)]
+    pub restore_source: bool,
+}
+
+/// Where the group stands after this invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagedFailoverStatus {
+    /// The plan names no failover group.
+    NotConfigured,
+    /// Restore: this run never asked the group to move; nothing to put back.
+    Unchanged,
+    /// The group is `ACTIVE` in the goal region (and its stable URL routes there).
+    Active,
+    /// Not there yet: look again after a wait.
+    Pending,
+}
+
+/// What the stable URL routes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StableUrlCheck {
+    /// The URL clients keep.
+    pub url: Option<String>,
+    /// The workspace it routes to now.
+    pub routes_to: Option<String>,
+    /// The workspace it must route to.
+    pub expected: String,
+}
+
+/// Output (`$.results.managed_dr`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManagedFailoverOutput {
+    /// Where the group stands.
+    pub status: ManagedFailoverStatus,
+    /// Nothing left to wait for: the state machine moves on.
+    pub done: bool,
+    /// Still not done after `managed_dr.failover_timeout_seconds`: a human decides.
+    pub timed_out: bool,
+    /// The group's resource name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The effective primary region when the run first looked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_before: Option<String>,
+    /// The effective primary region now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_now: Option<String>,
+    /// Where the group must end up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal_region: Option<String>,
+    /// The group's state now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<FailoverGroupState>,
+    /// How the last failover this run asked for treats the old primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_type: Option<FailoverType>,
+    /// Failovers this run asked for.
+    pub attempts: u32,
+    /// Failovers refused for a stale etag and asked again after reading the group.
+    pub stale_etag_retries: u32,
+    /// The group's replication point (its RPO source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_point: Option<DateTime<Utc>>,
+    /// The stable URL, when the plan names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_url: Option<StableUrlCheck>,
+    /// What this invocation did or saw, for the report.
+    pub actions: Vec<String>,
+    /// Seconds since the run first looked at the group.
+    pub elapsed_seconds: f64,
+}
+
+impl ManagedFailoverOutput {
+    fn finished(status: ManagedFailoverStatus) -> Self {
+        Self {
+            status,
+            done: true,
+            timed_out: false,
+            group: None,
+            region_before: None,
+            region_now: None,
+            goal_region: None,
+            state: None,
+            failover_type: None,
+            attempts: 0,
+            stale_etag_retries: 0,
+            replication_point: None,
+            stable_url: None,
+            actions: Vec::new(),
+            elapsed_seconds: 0.0,
+        }
+    }
+}
+
+/// What to do about the group, given how it looks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// `ACTIVE` with the goal region as primary.
+    Done,
+    /// A failover is in flight: look again later.
+    Wait,
+    /// Ask for a failover to the goal region.
+    Failover,
+    /// The failover this run asked for ended `FAILOVER_FAILED`: a human decides.
+    Failed,
+    /// The group cannot be failed over (why).
+    Refuse(String),
+}
+
+/// Pure: the next move. `awaiting_ours`: this run asked for a failover and has not yet seen
+/// how it ended.
+pub fn decide(group: &FailoverGroup, goal: &str, awaiting_ours: bool) -> Decision {
+    if !group.regions.is_empty() && !group.regions.iter().any(|r| r == goal) {
+        return Decision::Refuse(format!(
+            "{goal} is not one of the group's regions ({})",
+            group.regions.join(", ")
+        ));
+    }
+    let at_goal = group.effective_primary_region.as_deref() == Some(goal);
+    match group.state {
+        Some(FailoverGroupState::Active) if at_goal => Decision::Done,
+        Some(FailoverGroupState::FailingOver) => Decision::Wait,
+        Some(FailoverGroupState::FailoverFailed) if awaiting_ours => Decision::Failed,
+        Some(FailoverGroupState::Active | FailoverGroupState::FailoverFailed) => Decision::Failover,
+        Some(other) => Decision::Refuse(format!(
+            "the group is {other:?}: it cannot fail over until it is ACTIVE"
+        )),
+        None => Decision::Refuse("the group reports no state".into()),
+    }
+}
+
+/// Pure: `FORCED` only when the site being left does not answer.
+pub fn failover_type(leaving_site_answers: bool) -> FailoverType {
+    if leaving_site_answers {
+        FailoverType::Planned
+    } else {
+        FailoverType::Forced
+    }
+}
+
+/// How an asked-for failover ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AttemptOutcome {
+    Succeeded,
+    Failed,
+    /// Asked again before this one was seen to end (the answer to it was lost).
+    Superseded,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Attempt {
+    at: DateTime<Utc>,
+    target_region: String,
+    failover_type: FailoverType,
+    etag_sent: Option<String>,
+    /// The API refused or lost the answer; the group was read again.
+    ambiguous: bool,
+    outcome: Option<AttemptOutcome>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ManagedDrRecord {
+    group: String,
+    started_at: DateTime<Utc>,
+    region_before: Option<String>,
+    state_before: Option<FailoverGroupState>,
+    replication_point_before: Option<DateTime<Utc>>,
+    attempts: Vec<Attempt>,
+    stale_etag_retries: u32,
+}
+
+/// The ledger key of a run's Managed DR record.
+pub fn record_key(run: &RunContext) -> String {
+    format!("{}/managed-dr.json", run.prefix())
+}
+
+/// Reads the group once more when it changes under a failover request, at most this often.
+const MAX_ROUNDS: u32 = 4;
+
+/// Fails the group over (or back, on an abort) and reports where it stands.
+#[instrument(skip_all, fields(run = %input.run.run_id, restore = input.restore_source))]
+pub async fn handle(
+    deps: &Deps,
+    input: ManagedFailoverInput,
+) -> Result<ManagedFailoverOutput, StepError> {
+    let run = &input.run;
+    let Some(managed) = &run.plan.managed_dr else {
+        return Ok(ManagedFailoverOutput::finished(
+            ManagedFailoverStatus::NotConfigured,
+        ));
+    };
+    let (source, target) = run.plan.sites_for(run.direction);
+    // The restore moves the group back to the source, away from the target.
+    let (goal_site, leaving_site) = if input.restore_source {
+        (source, target)
+    } else {
+        (target, source)
+    };
+    let key = record_key(run);
+    let existing = deps.ledger.get::<ManagedDrRecord>(&key).await?;
+    if input.restore_source
+        && existing
+            .as_ref()
+            .is_none_or(|r| r.value.attempts.is_empty())
+    {
+        return Ok(ManagedFailoverOutput::finished(
+            ManagedFailoverStatus::Unchanged,
+        ));
+    }
+    let client = deps.workspaces.account(managed).await?;
+    let name = managed.group_name();
+    let goal = goal_site.region.as_str();
+    let mut record = existing.map(|r| r.value);
+    let mut actions = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let group = client.get_failover_group(&name).await?;
+        let rec = match record.take() {
+            Some(r) => r,
+            None => first_record(deps, &key, &name, &group).await?,
+        };
+        let awaiting = rec.attempts.last().is_some_and(|a| a.outcome.is_none());
+        let mut rec = rec;
+        match decide(&group, goal, awaiting) {
+            Decision::Refuse(why) => {
+                return Err(StepError::Refused(format!("failover group {name}: {why}")))
+            }
+            Decision::Failed => {
+                if let Some(last) = rec.attempts.last_mut() {
+                    last.outcome = Some(AttemptOutcome::Failed);
+                }
+                deps.ledger.put(&key, &rec).await?;
+                return Err(StepError::FailoverGroupFailed(format!(
+                    "{name} ended FAILOVER_FAILED failing over to {goal}; the primary is still \
+                     {}",
+                    group
+                        .effective_primary_region
+                        .as_deref()
+                        .unwrap_or("unknown")
+                )));
+            }
+            Decision::Wait => {
+                actions.push(format!("{name} is FAILING_OVER"));
+                return Ok(output(managed, &rec, &group, goal, None, actions, false));
+            }
+            Decision::Done => {
+                if awaiting {
+                    if let Some(last) = rec.attempts.last_mut() {
+                        last.outcome = Some(AttemptOutcome::Succeeded);
+                    }
+                    deps.ledger.put(&key, &rec).await?;
+                    actions.push(format!("{name} is ACTIVE in {goal}"));
+                }
+                let stable = stable_url_check(&client, managed, goal_site).await?;
+                let routed = stable
+                    .as_ref()
+                    .is_none_or(|s| s.routes_to.as_deref() == Some(s.expected.as_str()));
+                if !routed {
+                    actions.push("the stable URL does not route to the target yet".into());
+                }
+                return Ok(output(managed, &rec, &group, goal, stable, actions, routed));
+            }
+            Decision::Failover => {
+                let answers = site_answers(deps, leaving_site).await?;
+                let kind = failover_type(answers);
+                for a in rec.attempts.iter_mut().filter(|a| a.outcome.is_none()) {
+                    a.outcome = Some(AttemptOutcome::Superseded);
+                }
+                let mut attempt = Attempt {
+                    at: Utc::now(),
+                    target_region: goal.to_string(),
+                    failover_type: kind,
+                    etag_sent: group.etag.clone(),
+                    ambiguous: false,
+                    outcome: None,
+                };
+                let asked = client
+                    .failover_failover_group(&name, goal, kind, group.etag.as_deref())
+                    .await;
+                match asked {
+                    Ok(after) => {
+                        rec.attempts.push(attempt);
+                        deps.ledger.put(&key, &rec).await?;
+                        actions.push(format!(
+                            "asked {name} to fail over to {goal} ({}{})",
+                            kind.as_wire(),
+                            if answers {
+                                ""
+                            } else {
+                                "; the site being left does not answer"
+                            }
+                        ));
+                        return Ok(output(managed, &rec, &after, goal, None, actions, false));
+                    }
+                    Err(e) if stale_etag(&e) => {
+                        rec.stale_etag_retries += 1;
+                        deps.ledger.put(&key, &rec).await?;
+                        actions.push(format!(
+                            "the group changed since it was read (etag): read it again ({})",
+                            e.message
+                        ));
+                    }
+                    Err(e) if ambiguous(&e) => {
+                        // Maybe it started, maybe not: remember the ask, then look.
+                        attempt.ambiguous = true;
+                        rec.attempts.push(attempt);
+                        deps.ledger.put(&key, &rec).await?;
+                        actions.push(format!("the failover request got no clear answer: {e}"));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                record = Some(rec);
+            }
+        }
+    }
+    Err(StepError::Refused(format!(
+        "failover group {name} kept changing under the failover request ({MAX_ROUNDS} reads)"
+    )))
+}
+
+async fn first_record(
+    deps: &Deps,
+    key: &str,
+    name: &str,
+    group: &FailoverGroup,
+) -> Result<ManagedDrRecord, StepError> {
+    let rec = ManagedDrRecord {
+        group: name.to_string(),
+        started_at: Utc::now(),
+        region_before: group.effective_primary_region.clone(),
+        state_before: group.state,
+        replication_point_before: group.replication_point,
+        attempts: Vec::new(),
+        stale_etag_retries: 0,
+    };
+    match deps.ledger.create(key, &rec).await? {
+        Written::Ok(_) => Ok(rec),
+        Written::Conflict => Ok(deps
+            .ledger
+            .get::<ManagedDrRecord>(key)
+            .await?
+            .map_or(rec, |r| r.value)),
+    }
+}
+
+/// 409 `ABORTED`: the etag sent is not the group's any more.
+fn stale_etag(e: &ApiError) -> bool {
+    e.kind == ErrorKind::Conflict
+}
+
+/// No clear answer (5xx, connection lost after sending), or a precondition that may mean the
+/// failover already started (`FAILED_PRECONDITION`): read the group before anything else.
+fn ambiguous(e: &ApiError) -> bool {
+    matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Unreachable)
+        || e.code.as_deref() == Some("FAILED_PRECONDITION")
+}
+
+/// Whether the site being left answers at all (SCIM `Me`, 5 s): an answer of any kind, even an
+/// error status, means the region is up; silence means a planned failover cannot drain it.
+async fn site_answers(deps: &Deps, site: &Site) -> Result<bool, StepError> {
+    let client = deps.workspaces.client(site).await?;
+    let probe = client.with_deadline(std::time::Instant::now() + std::time::Duration::from_secs(5));
+    Ok(match probe.me().await {
+        Ok(_) => true,
+        Err(e) => !e.kind.is_transient(),
+    })
+}
+
+async fn stable_url_check(
+    client: &crate::databricks::WorkspaceClient,
+    managed: &ManagedDr,
+    goal_site: &Site,
+) -> Result<Option<StableUrlCheck>, StepError> {
+    let (Some(name), Some(expected)) = (managed.stable_url_name(), goal_site.workspace_id.clone())
+    else {
+        return Ok(None);
+    };
+    let url = client.get_stable_url(&name).await?;
+    Ok(Some(StableUrlCheck {
+        url: url.url,
+        routes_to: url.effective_workspace_id,
+        expected,
+    }))
+}
+
+fn output(
+    managed: &ManagedDr,
+    rec: &ManagedDrRecord,
+    group: &FailoverGroup,
+    goal: &str,
+    stable_url: Option<StableUrlCheck>,
+    actions: Vec<String>,
+    done: bool,
+) -> ManagedFailoverOutput {
+    let elapsed_seconds = (Utc::now() - rec.started_at).num_milliseconds() as f64 / 1000.0;
+    ManagedFailoverOutput {
+        status: if done {
+            ManagedFailoverStatus::Active
+        } else {
+            ManagedFailoverStatus::Pending
+        },
+        done,
+        timed_out: !done && elapsed_seconds > f64::from(managed.failover_timeout_seconds),
+        group: Some(rec.group.clone()),
+        region_before: rec.region_before.clone(),
+        region_now: group.effective_primary_region.clone(),
+        goal_region: Some(goal.to_string()),
+        state: group.state,
+        failover_type: rec.attempts.last().map(|a| a.failover_type),
+        attempts: rec.attempts.len() as u32,
+        stale_etag_retries: rec.stale_etag_retries,
+        replication_point: group.replication_point,
+        stable_url,
+        actions,
+        elapsed_seconds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(state: Option<FailoverGroupState>, primary: &str) -> FailoverGroup {
+        FailoverGroup {
+            name: "accounts/a/failover-groups/g".into(),
+            effective_primary_region: Some(primary.into()),
+            regions: vec!["us-east-1".into(), "us-west-2".into()],
+            state,
+            etag: Some("e1".into()),
+            replication_point: None,
+            has_replication_point_blocking_errors: None,
+        }
+    }
+
+    #[test]
+    fn decide_moves_only_from_a_state_that_allows_it() {
+        use FailoverGroupState as S;
+        let goal = "us-west-2";
+        let cases: Vec<(Option<S>, &str, bool, Decision)> = vec![
+            (Some(S::Active), "us-west-2", false, Decision::Done),
+            (Some(S::Active), "us-west-2", true, Decision::Done),
+            (Some(S::Active), "us-east-1", false, Decision::Failover),
+            // Our answer was lost and nothing started: ask again.
+            (Some(S::Active), "us-east-1", true, Decision::Failover),
+            (Some(S::FailingOver), "us-east-1", false, Decision::Wait),
+            (Some(S::FailingOver), "us-east-1", true, Decision::Wait),
+            (Some(S::FailoverFailed), "us-east-1", true, Decision::Failed),
+            // A failure from before this run (or one a human already saw): try.
+            (
+                Some(S::FailoverFailed),
+                "us-east-1",
+                false,
+                Decision::Failover,
+            ),
+        ];
+        for (state, primary, awaiting, want) in cases {
+            assert_eq!(
+                decide(&group(state, primary), goal, awaiting),
+                want,
+                "{state:?} at {primary}, awaiting {awaiting}"
+            );
+        }
+        for state in [
+            Some(S::InitialReplication),
+            Some(S::Creating),
+            Some(S::Other),
+            None,
+        ] {
+            assert!(
+                matches!(
+                    decide(&group(state, "us-east-1"), goal, false),
+                    Decision::Refuse(_)
+                ),
+                "{state:?}"
+            );
+        }
+        match decide(&group(Some(S::Active), "us-east-1"), "eu-west-1", false) {
+            Decision::Refuse(why) => assert!(why.contains("eu-west-1"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn forced_only_when_the_site_being_left_is_silent() {
+        assert_eq!(failover_type(true), FailoverType::Planned);
+        assert_eq!(failover_type(false), FailoverType::Forced);
+    }
+
+    #[test]
+    fn which_errors_mean_read_again() {
+        let e = |kind, code: Option<&str>| ApiError {
+            kind,
+            endpoint: "POST /x".into(),
+            status: None,
+            code: code.map(str::to_string),
+            message: String::new(),
+            retry_after: None,
+        };
+        let cases = [
+            (e(ErrorKind::Conflict, Some("ABORTED")), true, false),
+            (e(ErrorKind::Unavailable, None), false, true),
+            (e(ErrorKind::Unreachable, None), false, true),
+            (
+                e(ErrorKind::InvalidParameter, Some("FAILED_PRECONDITION")),
+                false,
+                true,
+            ),
+            (
+                e(ErrorKind::InvalidParameter, Some("INVALID_PARAMETER_VALUE")),
+                false,
+                false,
+            ),
+            (e(ErrorKind::PermissionDenied, None), false, false),
+        ];
+        for (err, stale, amb) in cases {
+            assert_eq!((stale_etag(&err), ambiguous(&err)), (stale, amb), "{err:?}");
+        }
+    }
+}
