@@ -1327,6 +1327,16 @@ async fn a_silent_primary_gets_a_forced_group_failover_and_a_changed_group_is_re
     .unwrap();
     let run = failover_run(&plan);
     let input = serde_json::json!({ "run": run });
+    // The group's replication point is an RPO source; it stopped with the region.
+    let rpo = env.invoke("replication-check", &input).await.unwrap();
+    assert_eq!(rpo["managed_dr"]["kind"], "managed_dr", "{rpo}");
+    assert_eq!(rpo["managed_dr"]["name"], m.group_name());
+    assert!(
+        rpo["managed_dr"]["finding"]
+            .as_str()
+            .is_some_and(|f| f.contains("not advancing")),
+        "{rpo}"
+    );
     let done = managed_failover_until_done(&env, &input).await;
     assert_eq!(done["status"], "active", "{done}");
     assert_eq!(done["region_before"], "us-east-1");
@@ -1371,6 +1381,18 @@ async fn a_failed_group_failover_pauses_for_a_human_and_a_retry_moves_it() {
     .await
     .unwrap();
     let (arn, run_id) = approved_failover(&env, &plan, "GROUP-FAILS").await;
+    // The approver saw the group's replication point beside the buckets and tables.
+    let approval = wait_for_approval(&env, &run_id).await;
+    assert!(
+        approval
+            .evidence
+            .rpo
+            .iter()
+            .any(|l| l.starts_with("Managed DR group accounts/local-account/failover-groups/sales: ")
+                && l.ends_with("ok")),
+        "{:?}",
+        approval.evidence.rpo
+    );
     let paused = wait_paused(&env, &run_id).await;
     assert_eq!(paused.failed_state, "ManagedFailover");
     // Nothing was started at DR while the group had not moved.
@@ -1432,6 +1454,15 @@ async fn a_failed_group_failover_pauses_for_a_human_and_a_retry_moves_it() {
     let managed = report.managed_dr.as_ref().expect("a Managed DR section");
     assert_eq!(managed.region_now.as_deref(), Some("us-west-2"));
     assert_eq!(managed.attempts, 2);
+    let rpo = report.rpo.as_ref().unwrap().managed_dr.as_ref().unwrap();
+    assert!(rpo.ok && rpo.rpo_seconds.is_some(), "{rpo:?}");
+    let markdown = lifeboat_core::report::render_markdown(&report);
+    assert!(
+        markdown.contains("## Managed DR failover group")
+            && markdown.contains("us-east-1 → us-west-2")
+            && markdown.contains("| managed_dr |"),
+        "{markdown}"
+    );
     env.stop().await;
 }
 

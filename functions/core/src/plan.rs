@@ -2605,4 +2605,118 @@ warehouse = "Shared BI""#,
             Ok(_) => panic!("a typo was accepted"),
         }
     }
+    #[test]
+    fn managed_dr_names_the_field_at_fault() {
+        const GOOD: &str = "account_url = \"https://accounts.cloud.databricks.com\"\n\
+            account_id = \"0d26-acc\"\nfailover_group = \"sales\"\n\
+            auth = { type = \"oauth\", client_id = \"acc-admin\", secret_id = \"lifeboat/acc\" }\n\
+            stable_url = \"sales-prod\"";
+        // `ids`: whether both sites carry their workspace id.
+        let with = |section: &str, ids: bool| {
+            let mut text = EXAMPLE.to_string();
+            if ids {
+                text = text
+                    .replace("[sites.dr]", "workspace_id = \"1234\"\n\n[sites.dr]")
+                    .replace("[monitoring]", "workspace_id = \"5678\"\n\n[monitoring]");
+            }
+            Plan::from_toml(&format!("{text}\n[managed_dr]\n{section}\n"), "p")
+        };
+        let ok = with(GOOD, true).expect("valid");
+        let m = ok.managed_dr.as_ref().expect("parsed");
+        assert_eq!(m.group_name(), "accounts/0d26-acc/failover-groups/sales");
+        assert_eq!(
+            m.stable_url_name().as_deref(),
+            Some("accounts/0d26-acc/stable-urls/sales-prod")
+        );
+        assert_eq!(m.failover_timeout_seconds, 1800);
+        let swap = |from: &str, to: &str| GOOD.replace(from, to);
+        let cases: Vec<(String, bool, &str, &str)> =
+            vec![
+            (GOOD.into(), false, "sites.primary.workspace_id", "required with"),
+            (
+                swap("https://accounts.cloud", "http://accounts.cloud"),
+                true,
+                "managed_dr.account_url",
+                "https",
+            ),
+            (
+                swap(".com\"", ".com/api\""),
+                true,
+                "managed_dr.account_url",
+                "host only",
+            ),
+            (
+                swap("\"sales\"", "\"../sales\""),
+                true,
+                "managed_dr.failover_group",
+                "letters",
+            ),
+            (
+                swap("0d26-acc", "acc/../x"),
+                true,
+                "managed_dr.account_id",
+                "letters",
+            ),
+            (
+                swap("sales-prod", "prod?w=1"),
+                true,
+                "managed_dr.stable_url",
+                "letters",
+            ),
+            (
+                swap(
+                    "{ type = \"oauth\", client_id = \"acc-admin\", secret_id = \"lifeboat/acc\" }",
+                    "{ type = \"pat\", secret_id = \"lifeboat/acc\" }",
+                ),
+                true,
+                "managed_dr.auth",
+                "OAuth M2M only",
+            ),
+            (
+                format!("{GOOD}\nfailover_timeout_seconds = 5"),
+                true,
+                "managed_dr.failover_timeout_seconds",
+                "60–86400",
+            ),
+            (
+                format!("{GOOD}\nrpo_minutes = 0"),
+                true,
+                "managed_dr.rpo_minutes",
+                "greater than 0",
+            ),
+        ];
+        for (section, ids, key_want, why) in &cases {
+            match with(section, *ids) {
+                Err(PlanError::Invalid { key, reason }) => {
+                    assert_eq!(key, *key_want, "{section}");
+                    assert!(reason.contains(why), "{section}: {reason}");
+                }
+                other => panic!("{section}: {other:?}"),
+            }
+        }
+        // A site naming a group without [managed_dr], or another group than it.
+        let text = EXAMPLE.replace("[sites.dr]", "failover_group = \"sales\"\n\n[sites.dr]");
+        match Plan::from_toml(&text, "p") {
+            Err(PlanError::Invalid { key, .. }) => assert_eq!(key, "sites.primary.failover_group"),
+            other => panic!("{other:?}"),
+        }
+        match Plan::from_toml(
+            &format!(
+                "{text}\n[managed_dr]\n{}\n",
+                swap("\"sales\"", "\"other\"").replace("stable_url = \"sales-prod\"", "")
+            ),
+            "p",
+        ) {
+            Err(PlanError::Invalid { key, reason }) => {
+                assert_eq!(key, "sites.primary.failover_group");
+                assert!(reason.contains("other"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A typo is refused by name.
+        match with(&format!("{GOOD}\nfailover_grup = \"x\""), true) {
+            Err(e) => assert!(e.to_string().contains("failover_grup"), "{e}"),
+            Ok(_) => panic!("a typo was accepted"),
+        }
+    }
 }

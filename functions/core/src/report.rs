@@ -866,6 +866,7 @@ pub fn render_markdown(r: &Report) -> String {
                 match row.kind {
                     RpoKind::Bucket => "bucket",
                     RpoKind::DeltaTable => "delta_table",
+                    RpoKind::ManagedDr => "managed_dr",
                 },
                 row.name,
                 row.rpo_seconds

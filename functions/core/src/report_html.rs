@@ -197,6 +197,7 @@ pub fn render_html(r: &Report) -> String {
                 match b.kind {
                     crate::steps::replication_check::RpoKind::Bucket => "bucket",
                     crate::steps::replication_check::RpoKind::DeltaTable => "Delta table",
+                    crate::steps::replication_check::RpoKind::ManagedDr => "Managed DR group",
                 },
                 esc(b.name),
                 b.rpo_seconds.map(|s| format!("{s:.0} s")).unwrap_or_else(|| "unknown".into()),

@@ -36,6 +36,67 @@ pub enum RpoKind {
     Bucket,
     /// A Delta table's newest consistent version at the replica.
     DeltaTable,
+    /// A Databricks Managed DR failover group's replication point.
+    ManagedDr,
+}
+
+/// A Managed DR failover group's replication point, as an RPO source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManagedDrRpo {
+    /// Always [`RpoKind::ManagedDr`].
+    #[serde(default)]
+    pub kind: RpoKind,
+    /// The group's resource name.
+    pub name: String,
+    /// The latest point in time to which the group's data is replicated.
+    pub replication_point: Option<DateTime<Utc>>,
+    /// Data at risk, seconds: now minus the replication point (`None`: unknown).
+    pub rpo_seconds: Option<f64>,
+    /// Objective, seconds.
+    pub objective_seconds: u64,
+    /// Within objective.
+    pub ok: bool,
+    /// What is wrong, when something is (blocking errors, no point yet, API unreachable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
+}
+
+/// Pure: a group's replication point (or why there is none) measured against its objective.
+pub fn managed_dr_rpo(
+    name: &str,
+    group: Result<&crate::databricks::disaster_recovery::FailoverGroup, String>,
+    now: DateTime<Utc>,
+    objective_seconds: u64,
+) -> ManagedDrRpo {
+    let (point, finding) = match group {
+        Err(e) => (None, Some(format!("the account API did not answer: {e}"))),
+        Ok(g) => match g.replication_point {
+            None => (
+                None,
+                Some(format!(
+                    "no replication point yet (state {})",
+                    g.state
+                        .map(|s| format!("{s:?}"))
+                        .unwrap_or_else(|| "unknown".into())
+                )),
+            ),
+            Some(p) if g.has_replication_point_blocking_errors == Some(true) => (
+                Some(p),
+                Some("errors block the replication point: it is not advancing".into()),
+            ),
+            Some(p) => (Some(p), None),
+        },
+    };
+    let rpo_seconds = point.map(|p| ((now - p).num_milliseconds() as f64 / 1000.0).max(0.0));
+    ManagedDrRpo {
+        kind: RpoKind::ManagedDr,
+        name: name.to_string(),
+        replication_point: point,
+        rpo_seconds,
+        objective_seconds,
+        ok: rpo_acceptable(rpo_seconds, objective_seconds),
+        finding,
+    }
 }
 
 /// One bucket pair's measurement.
@@ -185,6 +246,9 @@ pub struct ReplicationOutput {
     /// Per critical Delta table.
     #[serde(default)]
     pub tables: Vec<TableRpo>,
+    /// The Managed DR failover group's replication point, when the plan names a group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_dr: Option<ManagedDrRpo>,
     /// Worst RPO, seconds.
     pub worst_rpo_seconds: Option<f64>,
     /// Every bucket and every table within objective.
@@ -303,20 +367,46 @@ pub async fn measure(deps: &Deps, run: &RunContext) -> Result<ReplicationOutput,
         });
     }
     let tables = measure_tables(deps, run, &buckets, now).await;
+    let managed_dr = match &run.plan.managed_dr {
+        None => None,
+        Some(m) => {
+            let objective =
+                u64::from(m.rpo_minutes.unwrap_or(run.plan.objectives.rpo_minutes)) * 60;
+            let name = m.group_name();
+            let read = match deps.workspaces.account(m).await {
+                Ok(client) => client
+                    .with_deadline(std::time::Instant::now() + SOURCE_TIMEOUT)
+                    .get_failover_group(&name)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            Some(managed_dr_rpo(
+                &name,
+                read.as_ref().map_err(Clone::clone),
+                Utc::now(),
+                objective,
+            ))
+        }
+    };
     let worst = buckets
         .iter()
         .map(|b| b.rpo_seconds)
         .chain(tables.iter().map(|t| t.rpo_seconds))
+        .chain(managed_dr.iter().map(|m| m.rpo_seconds))
         .map(|s| s.unwrap_or(f64::INFINITY))
         .fold(None, |acc: Option<f64>, v| {
             Some(acc.map_or(v, |a| a.max(v)))
         })
         .filter(|v| v.is_finite());
     Ok(ReplicationOutput {
-        acceptable: buckets.iter().all(|b| b.ok) && tables.iter().all(|t| t.ok),
+        acceptable: buckets.iter().all(|b| b.ok)
+            && tables.iter().all(|t| t.ok)
+            && managed_dr.as_ref().is_none_or(|m| m.ok),
         worst_rpo_seconds: worst,
         buckets,
         tables,
+        managed_dr,
         measured_at: now,
     })
 }
@@ -512,6 +602,7 @@ impl RpoRow<'_> {
         let kind = match self.kind {
             RpoKind::Bucket => "bucket",
             RpoKind::DeltaTable => "table",
+            RpoKind::ManagedDr => "Managed DR group",
         };
         let measured = self
             .rpo_seconds
@@ -554,6 +645,15 @@ impl ReplicationOutput {
                 ok: t.ok,
                 version: t.consistent_version,
                 as_of: t.commit_time,
+            }))
+            .chain(self.managed_dr.iter().map(|m| RpoRow {
+                kind: RpoKind::ManagedDr,
+                name: &m.name,
+                rpo_seconds: m.rpo_seconds,
+                objective_seconds: m.objective_seconds,
+                ok: m.ok,
+                version: None,
+                as_of: m.replication_point,
             }))
             .collect();
         let share = |r: &RpoRow<'_>| {
@@ -676,6 +776,68 @@ mod tests {
     }
 
     #[test]
+    fn a_managed_dr_replication_point_is_measured_against_its_objective() {
+        use crate::databricks::disaster_recovery::{FailoverGroup, FailoverGroupState};
+        let now = Utc::now();
+        let group = |point: Option<i64>, blocked: bool, state| FailoverGroup {
+            name: "accounts/a/failover-groups/g".into(),
+            effective_primary_region: Some("us-east-1".into()),
+            regions: vec![],
+            state: Some(state),
+            etag: None,
+            replication_point: point.map(|s| now - chrono::Duration::seconds(s)),
+            has_replication_point_blocking_errors: Some(blocked),
+        };
+        let active = FailoverGroupState::Active;
+        // (group or error, rpo, ok, finding contains)
+        let cases: Vec<(
+            Result<FailoverGroup, String>,
+            Option<f64>,
+            bool,
+            Option<&str>,
+        )> = vec![
+            (Ok(group(Some(60), false, active)), Some(60.0), true, None),
+            (Ok(group(Some(900), false, active)), Some(900.0), true, None),
+            (
+                Ok(group(Some(901), false, active)),
+                Some(901.0),
+                false,
+                None,
+            ),
+            (
+                Ok(group(Some(30), true, active)),
+                Some(30.0),
+                true,
+                Some("not advancing"),
+            ),
+            (
+                Ok(group(None, false, FailoverGroupState::InitialReplication)),
+                None,
+                false,
+                Some("InitialReplication"),
+            ),
+            // A replication point in the future (clock skew) is no data at risk, not negative.
+            (Ok(group(Some(-5), false, active)), Some(0.0), true, None),
+            (
+                Err("connection refused".into()),
+                None,
+                false,
+                Some("did not answer"),
+            ),
+        ];
+        for (read, rpo, ok, finding) in cases {
+            let m = managed_dr_rpo("g", read.as_ref().map_err(Clone::clone), now, 900);
+            assert_eq!(m.kind, RpoKind::ManagedDr);
+            assert_eq!(m.rpo_seconds, rpo, "{read:?}");
+            assert_eq!(m.ok, ok, "{read:?}");
+            match finding {
+                Some(f) => assert!(m.finding.as_deref().is_some_and(|x| x.contains(f)), "{m:?}"),
+                None => assert!(m.finding.is_none(), "{m:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn worst_first_puts_breaches_and_unknowns_on_top() {
         let bucket = |name: &str, rpo: Option<f64>, ok: bool| BucketRpo {
             kind: RpoKind::Bucket,
@@ -715,6 +877,7 @@ mod tests {
                 table("events", Some(100.0), 60, false),
             ],
             worst_rpo_seconds: None,
+            managed_dr: None,
             acceptable: false,
             measured_at: Utc::now(),
         };
