@@ -828,3 +828,69 @@ async fn the_statically_stable_switch_moves_clients_without_route53s_control_pla
     );
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_dr_moves_the_failover_group_and_its_stable_url_over_and_back() {
+    let (env, plan) = common::setup(common::with_managed_dr).await;
+    let failover = succeeded_failover(&env, &plan).await;
+    let group = common::group_of(&env, &plan).await;
+    assert_eq!(group.effective_primary_region.as_deref(), Some("us-west-2"));
+    assert_eq!(
+        common::stable_url_routes_to(&env, &plan).await,
+        lifeboat::local::DR_WORKSPACE_ID
+    );
+    let moved = failover
+        .report
+        .managed_dr
+        .as_ref()
+        .expect("a Managed DR section");
+    assert_eq!(
+        (moved.region_before.as_deref(), moved.region_now.as_deref()),
+        (Some("us-east-1"), Some("us-west-2"))
+    );
+    // The group moved before anything started at DR: its step ended before start-up began.
+    let ended = |name: &str| {
+        failover
+            .report
+            .steps
+            .iter()
+            .filter(|s| s.step == name)
+            .map(|s| s.ended_at)
+            .max()
+            .unwrap_or_else(|| panic!("no {name} step"))
+    };
+    let started = |name: &str| {
+        failover
+            .report
+            .steps
+            .iter()
+            .filter(|s| s.step == name)
+            .map(|s| s.started_at)
+            .min()
+            .unwrap_or_else(|| panic!("no {name} step"))
+    };
+    assert!(ended("managed-failover") <= started("dr-startup"));
+
+    let failback = failback_after(&env, &plan, &failover).await;
+    assert_eq!(
+        failback.outcome,
+        Outcome::Succeeded,
+        "{:#?}",
+        failback.report
+    );
+    let group = common::group_of(&env, &plan).await;
+    assert_eq!(group.effective_primary_region.as_deref(), Some("us-east-1"));
+    assert_eq!(
+        common::stable_url_routes_to(&env, &plan).await,
+        lifeboat::local::PRIMARY_WORKSPACE_ID
+    );
+    let back = failback
+        .report
+        .managed_dr
+        .as_ref()
+        .expect("a Managed DR section");
+    assert_eq!(back.goal_region.as_deref(), Some("us-east-1"));
+    // The failback measured the reverse replication through the group as well.
+    assert!(failback.report.rpo.as_ref().unwrap().managed_dr.is_some());
+    env.stop().await;
+}

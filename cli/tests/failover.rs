@@ -1217,45 +1217,6 @@ async fn failover_survives_a_killed_lambda_5xx_and_a_429_storm() {
 
 // --- Databricks Managed DR: the failover group -------------------------------------------------
 
-/// The demo plan with a Managed DR failover group and a stable URL (localized to the account
-/// API of the local stack by `provision`).
-fn with_managed_dr(p: &mut Plan) {
-    p.managed_dr = Some(lifeboat_core::plan::ManagedDr {
-        account_url: "https://accounts.cloud.databricks.com".into(),
-        account_id: "to-be-localized".into(),
-        failover_group: "sales".into(),
-        auth: lifeboat_core::plan::SiteAuth::Oauth {
-            client_id: "to-be-localized".into(),
-            secret_id: "to-be-localized".into(),
-        },
-        stable_url: Some("sales-prod".into()),
-        failover_timeout_seconds: 600,
-        rpo_minutes: None,
-    });
-    p.sites.primary.workspace_id = Some("1".into());
-    p.sites.dr.workspace_id = Some("2".into());
-}
-
-async fn group_of(
-    env: &LocalEnv,
-    plan: &Plan,
-) -> lifeboat_core::databricks::disaster_recovery::FailoverGroup {
-    let m = plan.managed_dr.as_ref().unwrap();
-    let account = env.deps.workspaces.account(m).await.unwrap();
-    account.get_failover_group(&m.group_name()).await.unwrap()
-}
-
-async fn stable_url_routes_to(env: &LocalEnv, plan: &Plan) -> String {
-    let m = plan.managed_dr.as_ref().unwrap();
-    let account = env.deps.workspaces.account(m).await.unwrap();
-    account
-        .get_stable_url(&m.stable_url_name().unwrap())
-        .await
-        .unwrap()
-        .effective_workspace_id
-        .unwrap()
-}
-
 /// The failover requests the account API received: (target region, failover type, etag sent,
 /// status).
 async fn group_failovers(env: &LocalEnv) -> Vec<(String, String, bool, u64)> {
@@ -1309,9 +1270,9 @@ async fn managed_failover_until_done(env: &LocalEnv, input: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_primary_gets_a_forced_group_failover_and_a_changed_group_is_read_again() {
-    let (env, plan) = setup(with_managed_dr).await;
+    let (env, plan) = setup(common::with_managed_dr).await;
     let m = plan.managed_dr.clone().unwrap();
-    let before = group_of(&env, &plan).await;
+    let before = common::group_of(&env, &plan).await;
     assert_eq!(
         before.effective_primary_region.as_deref(),
         Some("us-east-1")
@@ -1360,7 +1321,7 @@ async fn a_silent_primary_gets_a_forced_group_failover_and_a_changed_group_is_re
         ]
     );
     // The replication point stopped with the region: the RPO source says so.
-    let group = group_of(&env, &plan).await;
+    let group = common::group_of(&env, &plan).await;
     assert_eq!(group.has_replication_point_blocking_errors, Some(true));
     // Asked again (a retried Lambda), it does nothing more.
     let again = env.invoke("managed-failover", &input).await.unwrap();
@@ -1372,7 +1333,7 @@ async fn a_silent_primary_gets_a_forced_group_failover_and_a_changed_group_is_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_group_failover_pauses_for_a_human_and_a_retry_moves_it() {
     use lifeboat_core::intervention::{decide, InterventionAction};
-    let (env, plan) = setup(with_managed_dr).await;
+    let (env, plan) = setup(common::with_managed_dr).await;
     let m = plan.managed_dr.clone().unwrap();
     env.account_admin(
         &format!("failover-groups/{}/fail-next", m.failover_group),
@@ -1384,19 +1345,16 @@ async fn a_failed_group_failover_pauses_for_a_human_and_a_retry_moves_it() {
     // The approver saw the group's replication point beside the buckets and tables.
     let approval = wait_for_approval(&env, &run_id).await;
     assert!(
-        approval
-            .evidence
-            .rpo
-            .iter()
-            .any(|l| l.starts_with("Managed DR group accounts/local-account/failover-groups/sales: ")
-                && l.ends_with("ok")),
+        approval.evidence.rpo.iter().any(|l| l
+            .starts_with("Managed DR group accounts/local-account/failover-groups/sales: ")
+            && l.ends_with("ok")),
         "{:?}",
         approval.evidence.rpo
     );
     let paused = wait_paused(&env, &run_id).await;
     assert_eq!(paused.failed_state, "ManagedFailover");
     // Nothing was started at DR while the group had not moved.
-    let failed = group_of(&env, &plan).await;
+    let failed = common::group_of(&env, &plan).await;
     assert_eq!(
         failed.state,
         Some(lifeboat_core::databricks::disaster_recovery::FailoverGroupState::FailoverFailed)
@@ -1426,10 +1384,10 @@ async fn a_failed_group_failover_pauses_for_a_human_and_a_retry_moves_it() {
     .unwrap();
     let (status, _) = wait_for_end(&env, &arn).await;
     assert_eq!(status, ExecutionStatus::Succeeded);
-    let group = group_of(&env, &plan).await;
+    let group = common::group_of(&env, &plan).await;
     assert_eq!(group.effective_primary_region.as_deref(), Some("us-west-2"));
     assert_eq!(
-        stable_url_routes_to(&env, &plan).await,
+        common::stable_url_routes_to(&env, &plan).await,
         lifeboat::local::DR_WORKSPACE_ID
     );
     // Planned both times: the primary answered.
@@ -1470,7 +1428,7 @@ async fn a_failed_group_failover_pauses_for_a_human_and_a_retry_moves_it() {
 async fn an_abort_after_the_group_moved_puts_it_back_and_restores_the_primary() {
     use lifeboat_core::intervention::{decide, InterventionAction};
     let (env, plan) = setup(|p| {
-        with_managed_dr(p);
+        common::with_managed_dr(p);
         // Validation fails after the group moved: the run pauses there.
         p.validation.queries[0].expect_rows = Some(vec![vec!["51".into()]]);
     })
@@ -1480,7 +1438,7 @@ async fn an_abort_after_the_group_moved_puts_it_back_and_restores_the_primary() 
     let paused = wait_paused(&env, &run_id).await;
     assert_eq!(paused.failed_state, "ValidateWorkspace");
     assert_eq!(
-        group_of(&env, &plan)
+        common::group_of(&env, &plan)
             .await
             .effective_primary_region
             .as_deref(),
@@ -1501,14 +1459,14 @@ async fn an_abort_after_the_group_moved_puts_it_back_and_restores_the_primary() 
     assert_eq!(report.outcome, Outcome::Aborted, "{report:#?}");
     // The group is back at the primary, and so is the stable URL.
     assert_eq!(
-        group_of(&env, &plan)
+        common::group_of(&env, &plan)
             .await
             .effective_primary_region
             .as_deref(),
         Some("us-east-1")
     );
     assert_eq!(
-        stable_url_routes_to(&env, &plan).await,
+        common::stable_url_routes_to(&env, &plan).await,
         lifeboat::local::PRIMARY_WORKSPACE_ID
     );
     assert_eq!(

@@ -229,3 +229,42 @@ pub async fn rate_limit_storm(
         .await
         .unwrap();
 }
+
+/// The demo plan with a Managed DR failover group and a stable URL (localized to the account
+/// API of the local stack by `provision`).
+pub fn with_managed_dr(p: &mut Plan) {
+    p.managed_dr = Some(lifeboat_core::plan::ManagedDr {
+        account_url: "https://accounts.cloud.databricks.com".into(),
+        account_id: "to-be-localized".into(),
+        failover_group: "sales".into(),
+        auth: lifeboat_core::plan::SiteAuth::Oauth {
+            client_id: "to-be-localized".into(),
+            secret_id: "to-be-localized".into(),
+        },
+        stable_url: Some("sales-prod".into()),
+        failover_timeout_seconds: 600,
+        rpo_minutes: None,
+    });
+    p.sites.primary.workspace_id = Some("1".into());
+    p.sites.dr.workspace_id = Some("2".into());
+}
+
+pub async fn group_of(
+    env: &LocalEnv,
+    plan: &Plan,
+) -> lifeboat_core::databricks::disaster_recovery::FailoverGroup {
+    let m = plan.managed_dr.as_ref().unwrap();
+    let account = env.deps.workspaces.account(m).await.unwrap();
+    account.get_failover_group(&m.group_name()).await.unwrap()
+}
+
+pub async fn stable_url_routes_to(env: &LocalEnv, plan: &Plan) -> String {
+    let m = plan.managed_dr.as_ref().unwrap();
+    let account = env.deps.workspaces.account(m).await.unwrap();
+    account
+        .get_stable_url(&m.stable_url_name().unwrap())
+        .await
+        .unwrap()
+        .effective_workspace_id
+        .unwrap()
+}
