@@ -1,7 +1,7 @@
 //! Reading a Delta table's log on S3, with the request count kept (the benchmark's figure).
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     sync::atomic::{AtomicU32, Ordering},
 };
 
@@ -19,6 +19,8 @@ use crate::aws::sdk_error_message;
 const COMMIT_CONCURRENCY: usize = 16;
 /// Existence checks at once (S3 serves 5,500 GET/HEAD per second per prefix).
 const HEAD_CONCURRENCY: usize = 32;
+/// Keys of the one listing page that settles a table's own files before any HEAD.
+const LISTING_PAGE: i32 = 1000;
 /// Most commits judged after the base checkpoint. Writers checkpoint every 10 (Spark) or 100
 /// (delta-rs) commits; more means no usable checkpoint over a long history, which the check
 /// will not replay within its Lambda's minute.
@@ -128,6 +130,7 @@ pub struct TableReader<'a> {
     s3: &'a aws_sdk_s3::Client,
     location: &'a TableLocation,
     requests: AtomicU32,
+    listing_page: i32,
 }
 
 impl<'a> TableReader<'a> {
@@ -137,7 +140,15 @@ impl<'a> TableReader<'a> {
             s3,
             location,
             requests: AtomicU32::new(0),
+            listing_page: LISTING_PAGE,
         }
+    }
+
+    /// Keys per listing page when settling data files (1,000, S3's maximum, by default): a
+    /// smaller page makes tests reach the HEAD fallback without writing a thousand objects.
+    pub fn with_listing_page(mut self, keys: i32) -> Self {
+        self.listing_page = keys.clamp(1, LISTING_PAGE);
+        self
     }
 
     fn count(&self) {
@@ -327,13 +338,84 @@ impl<'a> TableReader<'a> {
         Ok((None, listing, hint.map(|h| h.version)))
     }
 
+    /// Which of the table's own files one listing page settles: the page starts just before
+    /// the smallest key and holds up to 1,000 keys, so the files of a small table or of recent
+    /// commits in one partition are settled by one request instead of a HEAD each. A key the
+    /// page reaches is present exactly when listed; a key past a truncated page stays
+    /// unsettled (it gets its HEAD). `None` when listing failed: HEAD everything.
+    async fn listed(&self, keys: &BTreeSet<String>) -> Option<BTreeMap<String, bool>> {
+        let first = keys.iter().next()?;
+        let mut chars = first.chars();
+        chars.next_back();
+        let start_after = chars.as_str();
+        let prefix = if self.location.root.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.location.root)
+        };
+        self.count();
+        let page = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.location.bucket)
+            .prefix(prefix)
+            .start_after(start_after)
+            .max_keys(self.listing_page)
+            .send()
+            .await
+            .ok()?;
+        let listed: BTreeSet<&str> = page.contents().iter().filter_map(|o| o.key()).collect();
+        // A truncated page answers only up to its last key.
+        let reach = if page.is_truncated() == Some(true) {
+            Some(listed.iter().next_back().copied().unwrap_or(start_after))
+        } else {
+            None
+        };
+        Some(
+            keys.iter()
+                .filter(|k| reach.is_none_or(|last| k.as_str() <= last))
+                .map(|k| (k.clone(), listed.contains(k.as_str())))
+                .collect(),
+        )
+    }
+
     /// Whether each file is at the replica; a HEAD that fails otherwise than 404 counts as
-    /// absent and is named.
+    /// absent and is named. The table's own files are first looked up in one listing page
+    /// ([`Self::listed`]).
     async fn present(
         &self,
         files: BTreeSet<&FileLocation>,
         findings: &mut Vec<String>,
     ) -> BTreeSet<FileLocation> {
+        let own: BTreeSet<String> = files
+            .iter()
+            .filter_map(|f| match f {
+                FileLocation::Relative(p) => Some(self.location.key(p)),
+                FileLocation::Absolute(_) => None,
+            })
+            .collect();
+        let settled = if own.len() > 1 {
+            self.listed(&own).await.unwrap_or_default()
+        } else {
+            BTreeMap::new()
+        };
+        let mut present = BTreeSet::new();
+        let files: BTreeSet<&FileLocation> = files
+            .into_iter()
+            .filter(|f| {
+                let FileLocation::Relative(p) = f else {
+                    return true;
+                };
+                match settled.get(&self.location.key(p)) {
+                    Some(true) => {
+                        present.insert((*f).clone());
+                        false
+                    }
+                    Some(false) => false,
+                    None => true,
+                }
+            })
+            .collect();
         // Futures built up front, not in a stream closure: keeps the future `Send` for the
         // Lambda runtime (a closure over borrowed data trips the compiler's HRTB inference).
         let checks: Vec<_> = files
@@ -373,7 +455,6 @@ impl<'a> TableReader<'a> {
             .buffer_unordered(HEAD_CONCURRENCY)
             .collect()
             .await;
-        let mut present = BTreeSet::new();
         let mut failures = Vec::new();
         for (file, result) in results {
             match result {
