@@ -152,7 +152,11 @@ pub fn decide(group: &FailoverGroup, goal: &str, awaiting_ours: bool) -> Decisio
     }
     let at_goal = group.effective_primary_region.as_deref() == Some(goal);
     match group.state {
-        Some(FailoverGroupState::Active) if at_goal => Decision::Done,
+        // A failover that failed leaves the primary where it was: if that is the goal (an
+        // abort putting back a group that never moved), there is nothing to do.
+        Some(FailoverGroupState::Active | FailoverGroupState::FailoverFailed) if at_goal => {
+            Decision::Done
+        }
         Some(FailoverGroupState::FailingOver) => Decision::Wait,
         Some(FailoverGroupState::FailoverFailed) if awaiting_ours => Decision::Failed,
         Some(FailoverGroupState::Active | FailoverGroupState::FailoverFailed) => Decision::Failover,
@@ -202,6 +206,9 @@ struct ManagedDrRecord {
     replication_point_before: Option<DateTime<Utc>>,
     attempts: Vec<Attempt>,
     stale_etag_retries: u32,
+    /// When an abort first asked to put the group back: its own timeout counts from here.
+    #[serde(default)]
+    restore_started_at: Option<DateTime<Utc>>,
 }
 
 /// The ledger key of a run's Managed DR record.
@@ -246,6 +253,12 @@ pub async fn handle(
     let name = managed.group_name();
     let goal = goal_site.region.as_str();
     let mut record = existing.map(|r| r.value);
+    if input.restore_source {
+        if let Some(rec) = record.as_mut().filter(|r| r.restore_started_at.is_none()) {
+            rec.restore_started_at = Some(Utc::now());
+            deps.ledger.put(&key, &*rec).await?;
+        }
+    }
     let mut actions = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let group = client.get_failover_group(&name).await?;
@@ -366,6 +379,7 @@ async fn first_record(
         replication_point_before: group.replication_point,
         attempts: Vec::new(),
         stale_etag_retries: 0,
+        restore_started_at: None,
     };
     match deps.ledger.create(key, &rec).await? {
         Written::Ok(_) => Ok(rec),
@@ -426,7 +440,9 @@ fn output(
     actions: Vec<String>,
     done: bool,
 ) -> ManagedFailoverOutput {
-    let elapsed_seconds = (Utc::now() - rec.started_at).num_milliseconds() as f64 / 1000.0;
+    // An abort's wait counts from its own start, not from the failover's.
+    let since = rec.restore_started_at.unwrap_or(rec.started_at);
+    let elapsed_seconds = (Utc::now() - since).num_milliseconds() as f64 / 1000.0;
     ManagedFailoverOutput {
         status: if done {
             ManagedFailoverStatus::Active
@@ -486,6 +502,10 @@ mod tests {
                 false,
                 Decision::Failover,
             ),
+            // Already where it must be, after a failover that failed: never asked again (the
+            // API would refuse a failover to the current primary).
+            (Some(S::FailoverFailed), "us-west-2", false, Decision::Done),
+            (Some(S::FailoverFailed), "us-west-2", true, Decision::Done),
         ];
         for (state, primary, awaiting, want) in cases {
             assert_eq!(
