@@ -1483,3 +1483,39 @@ async fn an_abort_after_the_group_moved_puts_it_back_and_restores_the_primary() 
     );
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snapshot_schedule_keeps_each_sites_configuration_recent() {
+    use lifeboat_core::steps::dr_config_check::{snapshot_key, ConfigSnapshot};
+    let (env, plan) = setup(|_| {}).await;
+    let tick = serde_json::json!({ "scheduled_snapshot": true });
+    let first = env.invoke("dr-config-check", &tick).await.unwrap();
+    assert_eq!(first["primary"]["result"], "taken", "{first}");
+    assert_eq!(first["dr"]["result"], "taken", "{first}");
+    let key = snapshot_key(&plan.name, SiteRole::Primary);
+    let stored: ConfigSnapshot = env.deps.ledger.get(&key).await.unwrap().unwrap().value;
+    assert_eq!(
+        first["primary"]["jobs"].as_u64(),
+        Some(stored.jobs.len() as u64)
+    );
+    // Within the plan's interval nothing is read again.
+    let second = env.invoke("dr-config-check", &tick).await.unwrap();
+    assert_eq!(second["primary"]["result"], "fresh", "{second}");
+    // An hour later, with the primary's region down: the old snapshot is kept, its age named.
+    let mut old = stored.clone();
+    old.taken_at = Some(chrono::Utc::now() - chrono::Duration::hours(1));
+    env.deps.ledger.put(&key, &old).await.unwrap();
+    env.region_outage(SiteRole::Primary, true).await.unwrap();
+    let down = env.invoke("dr-config-check", &tick).await.unwrap();
+    assert_eq!(down["primary"]["result"], "unreachable", "{down}");
+    let kept = down["primary"]["kept_age_seconds"].as_i64().unwrap();
+    assert!((3590..3700).contains(&kept), "{down}");
+    assert_eq!(down["dr"]["result"], "fresh");
+    let still: ConfigSnapshot = env.deps.ledger.get(&key).await.unwrap().unwrap().value;
+    assert_eq!(still.taken_at, old.taken_at, "kept, not overwritten");
+    // Back: the next tick takes it again.
+    env.region_outage(SiteRole::Primary, false).await.unwrap();
+    let back = env.invoke("dr-config-check", &tick).await.unwrap();
+    assert_eq!(back["primary"]["result"], "taken", "{back}");
+    env.stop().await;
+}

@@ -360,10 +360,19 @@ pub struct Monitoring {
     /// When slow or failing (but answering) deep probes declare an incident.
     #[serde(default)]
     pub deep_probes: DeepProbes,
+    /// Minutes between scheduled configuration snapshots of each site (`dr-config-check` on the
+    /// snapshot schedule): how old, at worst, the state a failover compares with is when the
+    /// primary is gone.
+    #[serde(default = "default_snapshot_minutes")]
+    pub snapshot_minutes: u32,
 }
 
 fn default_probe_failures() -> u32 {
     3
+}
+
+fn default_snapshot_minutes() -> u32 {
+    15
 }
 
 impl Default for Monitoring {
@@ -376,6 +385,7 @@ impl Default for Monitoring {
             status_container: None,
             probe_failures_to_declare: default_probe_failures(),
             deep_probes: DeepProbes::default(),
+            snapshot_minutes: default_snapshot_minutes(),
         }
     }
 }
@@ -406,6 +416,12 @@ impl Monitoring {
 
     /// Checks values no parser catches, naming the key.
     pub fn validate(&self) -> Result<(), PlanError> {
+        if !(5..=1440).contains(&self.snapshot_minutes) {
+            return Err(invalid(
+                "monitoring.snapshot_minutes",
+                "must be 5–1440 (the snapshot schedule ticks every 5 minutes)",
+            ));
+        }
         let text = |key: &str, v: &str| -> Result<(), PlanError> {
             if v.trim().is_empty() {
                 return Err(invalid(key, "must not be empty"));

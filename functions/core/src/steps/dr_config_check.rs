@@ -223,6 +223,96 @@ pub fn compare(
     (missing, differing, blocking)
 }
 
+/// What a scheduled snapshot did at one site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum SiteSnapshot {
+    /// Taken now and stored.
+    Taken {
+        /// Jobs in it.
+        jobs: usize,
+    },
+    /// The stored one is younger than `monitoring.snapshot_minutes`: nothing read.
+    Fresh {
+        /// Its age, seconds.
+        age_seconds: i64,
+    },
+    /// The site did not answer; the stored snapshot (if any) is kept, with its age.
+    Unreachable {
+        /// The error.
+        error: String,
+        /// Age of the snapshot a failover would compare with, seconds (`None`: there is none).
+        kept_age_seconds: Option<i64>,
+    },
+}
+
+/// Output of a scheduled snapshot: each site's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledSnapshotOutput {
+    /// The primary.
+    pub primary: SiteSnapshot,
+    /// DR (what a failback compares with when DR is gone).
+    pub dr: SiteSnapshot,
+}
+
+/// Pure: a stored snapshot taken at `taken_at` is still fresh for an interval of `minutes`
+/// (a tick's worth of slack: the schedule's 5-minute ticks never land exactly on the interval).
+pub fn snapshot_fresh(
+    taken_at: Option<chrono::DateTime<Utc>>,
+    now: chrono::DateTime<Utc>,
+    minutes: u32,
+) -> bool {
+    taken_at.is_some_and(|t| {
+        let age = now - t;
+        age >= chrono::Duration::zero()
+            && age < chrono::Duration::minutes(i64::from(minutes)) - chrono::Duration::seconds(30)
+    })
+}
+
+/// The snapshot schedule's tick (`{"scheduled_snapshot": true}`): each site's configuration,
+/// every `monitoring.snapshot_minutes`, so a failover with the primary gone compares with (and
+/// activates from) a recent state rather than whatever the last run saw.
+#[instrument(skip_all)]
+pub async fn scheduled_snapshot(deps: &Deps) -> Result<ScheduledSnapshotOutput, StepError> {
+    let plan = super::load_plan(deps).await?;
+    let mut results = Vec::new();
+    for role in [crate::plan::SiteRole::Primary, crate::plan::SiteRole::Dr] {
+        let key = snapshot_key(&plan.name, role);
+        let stored = deps.ledger.get::<ConfigSnapshot>(&key).await?;
+        let taken_at = stored.as_ref().and_then(|s| s.value.taken_at);
+        let now = Utc::now();
+        let age = taken_at.map(|t| (now - t).num_seconds().max(0));
+        if snapshot_fresh(taken_at, now, plan.monitoring.snapshot_minutes) {
+            results.push(SiteSnapshot::Fresh {
+                age_seconds: age.unwrap_or(0),
+            });
+            continue;
+        }
+        let client = deps
+            .workspaces
+            .client(plan.site(role))
+            .await?
+            .with_deadline(Instant::now() + Duration::from_secs(20));
+        results.push(match snapshot(&client, &plan).await {
+            Ok(s) => {
+                deps.ledger.put(&key, &s).await?;
+                SiteSnapshot::Taken { jobs: s.jobs.len() }
+            }
+            Err(e) => SiteSnapshot::Unreachable {
+                error: e.to_string(),
+                kept_age_seconds: age,
+            },
+        });
+    }
+    let dr = results
+        .pop()
+        .ok_or_else(|| StepError::Refused("no DR result".into()))?;
+    let primary = results
+        .pop()
+        .ok_or_else(|| StepError::Refused("no primary result".into()))?;
+    Ok(ScheduledSnapshotOutput { primary, dr })
+}
+
 /// Compares the target with the source.
 #[instrument(skip_all, fields(run = %input.run.run_id))]
 pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckOutput, StepError> {
@@ -264,6 +354,38 @@ pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckO
         left_behind,
         source_age_seconds,
     })
+}
+
+#[cfg(test)]
+mod snapshot_schedule_tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_is_retaken_once_its_interval_is_nearly_over() {
+        let now = Utc::now();
+        let ago = |s: i64| Some(now - chrono::Duration::seconds(s));
+        // (taken, minutes, fresh)
+        let cases = [
+            (None, 15, false),
+            (ago(60), 15, true),
+            (ago(14 * 60), 15, true),
+            // Within the last 30 s of the interval: the tick that lands there takes it.
+            (ago(15 * 60 - 20), 15, false),
+            (ago(15 * 60), 15, false),
+            (ago(3 * 3600), 15, false),
+            // Taken "in the future" (a clock ahead): not trusted as fresh.
+            (ago(-120), 15, false),
+            (ago(4 * 60), 5, true),
+            (ago(5 * 60), 5, false),
+        ];
+        for (taken, minutes, fresh) in cases {
+            assert_eq!(
+                snapshot_fresh(taken, now, minutes),
+                fresh,
+                "{taken:?} / {minutes}"
+            );
+        }
+    }
 }
 
 #[cfg(test)]

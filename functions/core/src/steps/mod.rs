@@ -638,6 +638,22 @@ pub mod entry {
         })
     }
 
+    /// `dr-config-check`: a run's drift check, or (`"scheduled_snapshot": true`) the snapshot
+    /// schedule's tick.
+    pub const DR_CONFIG_CHECK: Entry = Entry {
+        step: Step::DrConfigCheck,
+        call: dr_config_check_call,
+    };
+    fn dr_config_check_call(deps: &Deps, p: Value, _: Instant) -> Out<'_> {
+        Box::pin(async move {
+            if p.get("scheduled_snapshot") == Some(&Value::Bool(true)) {
+                to_value(dr_config_check::scheduled_snapshot(deps).await?)
+            } else {
+                to_value(dr_config_check::handle(deps, parse(Step::DrConfigCheck, p)?).await?)
+            }
+        })
+    }
+
     /// The steps that must return before the Lambda deadline: their handler gets a budget,
     /// the deadline less a margin (the time to record the outcome and answer).
     macro_rules! budgeted_entries {
@@ -675,7 +691,6 @@ pub mod entry {
     plain_entries! {
         RUN_LEDGER, run_ledger_call, RunLedger, run_ledger;
         DATA_FENCE, data_fence_call, DataFence, data_fence;
-        DR_CONFIG_CHECK, dr_config_check_call, DrConfigCheck, dr_config_check;
         REPLICATION_CHECK, replication_check_call, ReplicationCheck, replication_check;
         DATA_SOURCES_CHECK, data_sources_check_call, DataSourcesCheck, data_sources_check;
         NOTIFY, notify_call, Notify, notify;
@@ -749,7 +764,10 @@ pub async fn invoke_entry(
     // Steps outside a run: an event, a link, a schedule tick.
     // A lifecycle event to announce is the aftermath of a step, not a step of its run.
     let announcing = step == Step::Notify && payload.get("detail-type").is_some();
+    let scheduled_snapshot = step == Step::DrConfigCheck
+        && payload.get("scheduled_snapshot") == Some(&serde_json::Value::Bool(true));
     if announcing
+        || scheduled_snapshot
         || matches!(
             step,
             Step::HealthIngest | Step::ApprovalCallback | Step::CanaryWriter
