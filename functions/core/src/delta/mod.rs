@@ -17,7 +17,9 @@
 //! Cost is bounded by the commits since the last checkpoint, not by the table's size or history
 //! (see [`s3::TableReader`]): one GET of `_last_checkpoint`, one listing of `_delta_log/` that
 //! starts after that checkpoint, one ranged GET per checkpoint part (Parquet footer magic), one
-//! GET per later commit and one HEAD per file those commits add. Files the checkpoint itself
+//! GET per later commit, and one listing page of the table's own files from just before the
+//! smallest one those commits add (a HEAD for each file a truncated page does not reach). Files
+//! the checkpoint itself
 //! references are not checked one by one — that would grow with the table; a checkpoint is
 //! written after the files it names, and replication lag shows on the newer commits first.
 //! Only when the named checkpoint is missing or unreadable does the reader fall back to listing
