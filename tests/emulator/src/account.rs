@@ -597,7 +597,7 @@ async fn create_group(
             let region = st.region_of(w).ok_or_else(|| {
                 AccountError::invalid(format!("Workspace {w} does not exist in this account."))
             })?;
-            if !req.regions.iter().any(|r| *r == region) {
+            if !req.regions.contains(&region) {
                 return Err(AccountError::invalid(format!(
                     "Workspace {w} is in {region}, which is not one of regions."
                 )));

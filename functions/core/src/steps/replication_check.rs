@@ -789,13 +789,14 @@ mod tests {
             has_replication_point_blocking_errors: Some(blocked),
         };
         let active = FailoverGroupState::Active;
-        // (group or error, rpo, ok, finding contains)
-        let cases: Vec<(
+        // (the group or the API's error, rpo, ok, the finding contains)
+        type Case<'a> = (
             Result<FailoverGroup, String>,
             Option<f64>,
             bool,
-            Option<&str>,
-        )> = vec![
+            Option<&'a str>,
+        );
+        let cases: Vec<Case> = vec![
             (Ok(group(Some(60), false, active)), Some(60.0), true, None),
             (Ok(group(Some(900), false, active)), Some(900.0), true, None),
             (
