@@ -894,3 +894,53 @@ async fn managed_dr_moves_the_failover_group_and_its_stable_url_over_and_back() 
     assert!(failback.report.rpo.as_ref().unwrap().managed_dr.is_some());
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_dns_alias_clients_move_with_the_stable_url_alone() {
+    let (env, plan) = common::setup(|p| {
+        common::with_managed_dr(p);
+        p.dns = None;
+    })
+    .await;
+    let failover = succeeded_failover(&env, &plan).await;
+    assert!(failover.report.dns.is_none(), "no DNS switch ran");
+    assert!(
+        !failover.report.steps.iter().any(|s| s.step == "dns-switch"),
+        "{:?}",
+        failover.report.steps
+    );
+    // The client check read where the stable URL routes: the DR workspace.
+    let clients = failover
+        .report
+        .client_check
+        .as_ref()
+        .expect("a client check");
+    assert!(clients.passed, "{clients:#?}");
+    let stable = clients
+        .checks
+        .iter()
+        .find(|c| c.name.starts_with("stable URL: "))
+        .expect("a stable URL check");
+    assert!(
+        stable.detail.starts_with(&format!(
+            "routes to workspace {}",
+            lifeboat::local::DR_WORKSPACE_ID
+        )),
+        "{stable:?}"
+    );
+    let markdown = lifeboat_core::report::render_markdown(&failover.report);
+    assert!(markdown.contains("No DNS switch: clients keep the Managed DR stable URL"));
+    // And back.
+    let failback = failback_after(&env, &plan, &failover).await;
+    assert_eq!(
+        failback.outcome,
+        Outcome::Succeeded,
+        "{:#?}",
+        failback.report
+    );
+    assert_eq!(
+        common::stable_url_routes_to(&env, &plan).await,
+        lifeboat::local::PRIMARY_WORKSPACE_ID
+    );
+    env.stop().await;
+}

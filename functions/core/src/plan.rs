@@ -61,8 +61,9 @@ pub struct Plan {
     /// What to start at the target.
     #[serde(default)]
     pub startup: Startup,
-    /// DNS record and parameters clients read.
-    #[serde(default)]
+    /// DNS record and parameters clients read. Absent (not `null`) when unset: the state
+    /// machines' `IsPresent` choices read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<Dns>,
     /// External data sources that must be reachable.
     #[serde(default)]
@@ -77,8 +78,9 @@ pub struct Plan {
     #[serde(default)]
     pub notifications: Notifications,
     /// Databricks Managed Disaster Recovery: the failover group Lifeboat fails over (and back)
-    /// between fencing and start-up, and whose replication point is an RPO source.
-    #[serde(default)]
+    /// between fencing and start-up, and whose replication point is an RPO source. Absent (not
+    /// `null`) when unset, like `dns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_dr: Option<ManagedDr>,
 }
 
@@ -96,8 +98,9 @@ pub struct ManagedDr {
     /// An account admin service principal (OAuth M2M; the account API takes no PATs).
     pub auth: SiteAuth,
     /// The stable URL clients use (its id), if any: after the failover it must route to the
-    /// target's workspace (`sites.*.workspace_id`).
-    #[serde(default)]
+    /// target's workspace (`sites.*.workspace_id`). Without `[dns]`, clients move with it
+    /// alone: no DNS switch runs, and the client check reads where it routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_url: Option<String>,
     /// How long the group may stay `FAILING_OVER` before a human is asked.
     #[serde(default = "default_managed_failover_timeout")]

@@ -324,7 +324,7 @@ pub fn decide_outcome(
     sweep: Option<&SweepOutput>,
     activation: Option<&ActivationOutput>,
     validation: Option<&ValidationOutput>,
-    dns: Option<&DnsSwitchOutput>,
+    clients_moved: bool,
     client_check: Option<&ValidationOutput>,
     readiness_only: bool,
 ) -> Outcome {
@@ -352,7 +352,7 @@ pub fn decide_outcome(
     }
     // Clients moved: production runs at the target, whatever an operator accepted on the way
     // (a validation failure they chose to continue past is a warning, not a success).
-    if dns.is_none() {
+    if !clients_moved {
         return Outcome::Failed;
     }
     let fenced = sweep.is_some_and(|s| s.complete);
@@ -480,7 +480,12 @@ pub async fn build(
         sweep.as_ref(),
         activation.as_ref(),
         validation.as_ref(),
-        dns.as_ref(),
+        // The DNS switch ran, or (no `[dns]`) the failover group moved its stable URL.
+        dns.is_some()
+            || (run.plan.dns.is_none()
+                && managed_dr
+                    .as_ref()
+                    .is_some_and(|m| m.done && m.stable_url.is_some())),
         client_check.as_ref(),
         run.kind == crate::run::RunKind::Readiness,
     );
@@ -1090,6 +1095,18 @@ pub fn render_markdown(r: &Report) -> String {
                 }
             }
         }
+        // The client check ran on the stable URL: the plan has no `[dns]`.
+        None if r
+            .client_check
+            .as_ref()
+            .is_some_and(|c| c.checks.iter().any(|k| k.name.starts_with("stable URL:"))) =>
+        {
+            let _ = writeln!(
+                md,
+                "\n## DNS and client settings\n\nNo DNS switch: clients keep the Managed DR \
+                 stable URL, which follows the failover group (see the Managed DR section)."
+            );
+        }
         None => {
             let _ = writeln!(
                 md,
@@ -1345,11 +1362,32 @@ mod tests {
         ];
         for (name, error, sw, act, val, dns, clients, readiness, want) in rows {
             assert_eq!(
-                decide_outcome(error.as_ref(), sw, act, val, dns, clients, readiness),
+                decide_outcome(
+                    error.as_ref(),
+                    sw,
+                    act,
+                    val,
+                    dns.is_some(),
+                    clients,
+                    readiness
+                ),
                 want,
                 "{name}"
             );
         }
+        // No DNS switch at all: clients moved with the Managed DR stable URL.
+        assert_eq!(
+            decide_outcome(
+                None,
+                Some(&ok_sweep),
+                Some(&ok_act),
+                Some(&pass),
+                true,
+                Some(&pass),
+                false
+            ),
+            Outcome::Succeeded
+        );
     }
 
     fn t(s: i64) -> DateTime<Utc> {

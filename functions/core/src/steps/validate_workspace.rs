@@ -292,7 +292,7 @@ pub async fn handle(deps: &Deps, input: ValidationInput) -> Result<ValidationOut
 /// host fails without being called.
 async fn through_clients(deps: &Deps, run: &RunContext) -> Result<ValidationOutput, StepError> {
     let Some(dns) = &run.plan.dns else {
-        return Err(StepError::Refused("the plan has no [dns] section".into()));
+        return through_stable_url(deps, run).await;
     };
     let Some((record, with_settings)) = dns.switched_by(run.kind) else {
         return Err(StepError::Refused(
@@ -484,6 +484,52 @@ async fn through_clients(deps: &Deps, run: &RunContext) -> Result<ValidationOutp
             )),
         }
     }
+    Ok(ValidationOutput {
+        passed: checks.iter().all(|c| c.ok),
+        checks,
+        through_clients: true,
+    })
+}
+
+/// Without `[dns]`, clients keep the Managed DR stable URL: the move is proven by where the
+/// account API says it routes now (the target's workspace, `sites.*.workspace_id`), and by the
+/// target's own URL answering SCIM `Me` with the plan's credentials.
+async fn through_stable_url(deps: &Deps, run: &RunContext) -> Result<ValidationOutput, StepError> {
+    let Some((managed, name)) = run
+        .plan
+        .managed_dr
+        .as_ref()
+        .and_then(|m| m.stable_url_name().map(|n| (m, n)))
+    else {
+        return Err(StepError::Refused(
+            "the plan has no [dns] section and no managed_dr.stable_url: nothing moves clients"
+                .into(),
+        ));
+    };
+    let (_, target_role) = run.direction.roles();
+    let site = run.plan.site(target_role);
+    let expected = site.workspace_id.clone().unwrap_or_default();
+    let account = deps.workspaces.account(managed).await?;
+    let url = account.get_stable_url(&name).await?;
+    let routes_to = url.effective_workspace_id.unwrap_or_default();
+    let shown = clip_for_report(url.url.as_deref().unwrap_or(&name));
+    let mut checks = vec![check(
+        format!("stable URL: {shown}"),
+        !expected.is_empty() && routes_to == expected,
+        format!(
+            "routes to workspace {} (the target's is {expected})",
+            clip_for_report(&routes_to)
+        ),
+    )];
+    let me = deps.workspaces.client(site).await?.me().await;
+    checks.push(check(
+        "workspace: SCIM Me at the target",
+        me.is_ok(),
+        match me {
+            Ok(u) => format!("answers as {}", clip_for_report(&u.user_name)),
+            Err(e) => e.to_string(),
+        },
+    ));
     Ok(ValidationOutput {
         passed: checks.iter().all(|c| c.ok),
         checks,
