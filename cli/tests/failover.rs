@@ -1517,5 +1517,42 @@ async fn the_snapshot_schedule_keeps_each_sites_configuration_recent() {
     env.region_outage(SiteRole::Primary, false).await.unwrap();
     let back = env.invoke("dr-config-check", &tick).await.unwrap();
     assert_eq!(back["primary"]["result"], "taken", "{back}");
+    // Production at DR: the fenced primary keeps its snapshot from before (what a failback
+    // restores), however old.
+    env.deps.ledger.put(&key, &old).await.unwrap();
+    env.deps
+        .ledger
+        .put(
+            &lifeboat_core::run::active_site_key(&plan.name),
+            &lifeboat_core::run::ActiveSite {
+                active: SiteRole::Dr,
+                since: chrono::Utc::now(),
+                run_id: "earlier-failover".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let fenced = env.invoke("dr-config-check", &tick).await.unwrap();
+    assert_eq!(fenced["primary"]["result"], "kept", "{fenced}");
+    assert!(
+        fenced["primary"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("fenced since run earlier-failover")),
+        "{fenced}"
+    );
+    // A run in progress: neither site is read.
+    env.deps
+        .ledger
+        .put(
+            &lifeboat_core::run::lock_key(&plan.name),
+            &serde_json::json!({"run_id": "running-now", "acquired_at": chrono::Utc::now()}),
+        )
+        .await
+        .unwrap();
+    let locked = env.invoke("dr-config-check", &tick).await.unwrap();
+    assert_eq!(locked["primary"]["result"], "kept", "{locked}");
+    assert_eq!(locked["dr"]["result"], "kept", "{locked}");
+    let still: ConfigSnapshot = env.deps.ledger.get(&key).await.unwrap().unwrap().value;
+    assert_eq!(still.taken_at, old.taken_at);
     env.stop().await;
 }

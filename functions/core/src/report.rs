@@ -490,7 +490,10 @@ pub async fn build(
         run.kind == crate::run::RunKind::Readiness,
     );
     // Continued past a failover group that did not move: production runs, with a warning.
-    let group_not_moved = managed_dr.as_ref().is_some_and(|m| !m.done);
+    // A plan with a group whose step never answered (it failed, then an operator continued)
+    // did not move it either.
+    let group_not_moved =
+        run.plan.managed_dr.is_some() && managed_dr.as_ref().is_none_or(|m| !m.done);
     let outcome = if outcome == Outcome::Succeeded && group_not_moved {
         Outcome::SucceededWithWarnings
     } else {
@@ -586,7 +589,7 @@ pub async fn build(
             verdict.left_behind.len()
         ));
     }
-    if group_not_moved {
+    if group_not_moved && outcome.moved_production() {
         lessons.push(
             "The Managed DR failover group was not ACTIVE in the target's region when the run ended: check it in the account console; until it is, the target's replicated catalogs may be read-only."
                 .into(),

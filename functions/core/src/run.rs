@@ -142,3 +142,25 @@ impl RunContext {
         format!("runs/{}", self.run_id)
     }
 }
+
+/// Which site serves production, recorded by every completed failover/failback (`run-ledger`);
+/// read by whatever must not treat the fenced site as the live one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActiveSite {
+    /// The active site.
+    pub active: crate::plan::SiteRole,
+    /// Since when.
+    pub since: DateTime<Utc>,
+    /// The run that made it active.
+    pub run_id: String,
+}
+
+/// Ledger key of a plan's lock (one run at a time).
+pub fn lock_key(plan: &str) -> String {
+    format!("locks/{plan}.json")
+}
+
+/// Ledger key recording the active site of a plan.
+pub fn active_site_key(plan: &str) -> String {
+    format!("sites/{plan}/active.json")
+}

@@ -57,7 +57,8 @@ pub enum FailoverGroupState {
 /// The part of a failover group Lifeboat decides on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailoverGroup {
-    /// `accounts/{account_id}/failover-groups/{id}`.
+    /// `accounts/{account_id}/failover-groups/{id}` (optional in the API's schema).
+    #[serde(default)]
     pub name: String,
     /// Where replication flows from; changes when a failover succeeds.
     #[serde(default)]
@@ -103,7 +104,8 @@ impl FailoverType {
 /// A failover-aware URL clients keep across failovers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StableUrl {
-    /// `accounts/{account_id}/stable-urls/{id}`.
+    /// `accounts/{account_id}/stable-urls/{id}` (optional in the API's schema).
+    #[serde(default)]
     pub name: String,
     /// The URL clients use.
     #[serde(default)]

@@ -237,6 +237,14 @@ pub enum SiteSnapshot {
         /// Its age, seconds.
         age_seconds: i64,
     },
+    /// Not read on purpose (a run holds the plan's lock, or the site is fenced: production
+    /// runs at the other one); the stored snapshot, from before, is kept.
+    Kept {
+        /// Why.
+        reason: String,
+        /// Its age, seconds (`None`: there is none).
+        age_seconds: Option<i64>,
+    },
     /// The site did not answer; the stored snapshot (if any) is kept, with its age.
     Unreachable {
         /// The error.
@@ -275,6 +283,19 @@ pub fn snapshot_fresh(
 #[instrument(skip_all)]
 pub async fn scheduled_snapshot(deps: &Deps) -> Result<ScheduledSnapshotOutput, StepError> {
     let plan = super::load_plan(deps).await?;
+    // A run in progress is changing both sites (a fence pauses everything): not a state to
+    // compare with later. A fenced site keeps the snapshot from before its fence: what was live
+    // there is what a failback restores.
+    let running = deps
+        .ledger
+        .get::<serde_json::Value>(&crate::run::lock_key(&plan.name))
+        .await?
+        .map(|l| l.value["run_id"].as_str().unwrap_or("a run").to_string());
+    let active = deps
+        .ledger
+        .get::<crate::run::ActiveSite>(&crate::run::active_site_key(&plan.name))
+        .await?
+        .map(|a| a.value);
     let mut results = Vec::new();
     for role in [crate::plan::SiteRole::Primary, crate::plan::SiteRole::Dr] {
         let key = snapshot_key(&plan.name, role);
@@ -282,6 +303,22 @@ pub async fn scheduled_snapshot(deps: &Deps) -> Result<ScheduledSnapshotOutput, 
         let taken_at = stored.as_ref().and_then(|s| s.value.taken_at);
         let now = Utc::now();
         let age = taken_at.map(|t| (now - t).num_seconds().max(0));
+        let fenced_by = active
+            .as_ref()
+            .filter(|a| a.active != role)
+            .map(|a| a.run_id.clone());
+        if let Some(reason) = running
+            .as_ref()
+            .map(|r| format!("run {r} holds the plan's lock"))
+            .or(fenced_by
+                .map(|r| format!("fenced since run {r}: production runs at the other site")))
+        {
+            results.push(SiteSnapshot::Kept {
+                reason,
+                age_seconds: age,
+            });
+            continue;
+        }
         if snapshot_fresh(taken_at, now, plan.monitoring.snapshot_minutes) {
             results.push(SiteSnapshot::Fresh {
                 age_seconds: age.unwrap_or(0),

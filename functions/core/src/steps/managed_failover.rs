@@ -224,6 +224,7 @@ const MAX_ROUNDS: u32 = 4;
 pub async fn handle(
     deps: &Deps,
     input: ManagedFailoverInput,
+    budget: std::time::Instant,
 ) -> Result<ManagedFailoverOutput, StepError> {
     let run = &input.run;
     let Some(managed) = &run.plan.managed_dr else {
@@ -240,6 +241,8 @@ pub async fn handle(
     };
     let key = record_key(run);
     let existing = deps.ledger.get::<ManagedDrRecord>(&key).await?;
+    // The intent of every failover request is recorded before it is sent, so an empty list
+    // means this run never asked the group to move.
     if input.restore_source
         && existing
             .as_ref()
@@ -249,7 +252,11 @@ pub async fn handle(
             ManagedFailoverStatus::Unchanged,
         ));
     }
-    let client = deps.workspaces.account(managed).await?;
+    let client = deps
+        .workspaces
+        .account(managed)
+        .await?
+        .with_deadline(budget);
     let name = managed.group_name();
     let goal = goal_site.region.as_str();
     let mut record = existing.map(|r| r.value);
@@ -293,7 +300,13 @@ pub async fn handle(
             Decision::Done => {
                 if awaiting {
                     if let Some(last) = rec.attempts.last_mut() {
-                        last.outcome = Some(AttemptOutcome::Succeeded);
+                        // At the goal, but the last request aimed elsewhere (an abort after
+                        // a forward failover that failed): that request did not succeed.
+                        last.outcome = Some(if last.target_region == goal {
+                            AttemptOutcome::Succeeded
+                        } else {
+                            AttemptOutcome::Failed
+                        });
                     }
                     deps.ledger.put(&key, &rec).await?;
                     actions.push(format!("{name} is ACTIVE in {goal}"));
@@ -308,25 +321,43 @@ pub async fn handle(
                 return Ok(output(managed, &rec, &group, goal, stable, actions, routed));
             }
             Decision::Failover => {
+                // Putting the group back needs the region it goes back to: a failover into a
+                // region that does not answer is not asked for (a human decides).
+                if input.restore_source && !site_answers(deps, goal_site).await? {
+                    return Err(StepError::Refused(format!(
+                        "failover group {name}: the source region {goal} does not answer; the \
+                         group stays primary in {}",
+                        group
+                            .effective_primary_region
+                            .as_deref()
+                            .unwrap_or("unknown")
+                    )));
+                }
                 let answers = site_answers(deps, leaving_site).await?;
                 let kind = failover_type(answers);
                 for a in rec.attempts.iter_mut().filter(|a| a.outcome.is_none()) {
                     a.outcome = Some(AttemptOutcome::Superseded);
                 }
-                let mut attempt = Attempt {
+                // The intent first: a Lambda killed during the request, or a record that cannot
+                // be written after it, still leaves "asked" in the ledger (an abort then puts
+                // the group back).
+                rec.attempts.push(Attempt {
                     at: Utc::now(),
                     target_region: goal.to_string(),
                     failover_type: kind,
                     etag_sent: group.etag.clone(),
-                    ambiguous: false,
+                    ambiguous: true,
                     outcome: None,
-                };
+                });
+                deps.ledger.put(&key, &rec).await?;
                 let asked = client
                     .failover_failover_group(&name, goal, kind, group.etag.as_deref())
                     .await;
                 match asked {
                     Ok(after) => {
-                        rec.attempts.push(attempt);
+                        if let Some(last) = rec.attempts.last_mut() {
+                            last.ambiguous = false;
+                        }
                         deps.ledger.put(&key, &rec).await?;
                         actions.push(format!(
                             "asked {name} to fail over to {goal} ({}{})",
@@ -340,6 +371,8 @@ pub async fn handle(
                         return Ok(output(managed, &rec, &after, goal, None, actions, false));
                     }
                     Err(e) if stale_etag(&e) => {
+                        // Refused: nothing started.
+                        rec.attempts.pop();
                         rec.stale_etag_retries += 1;
                         deps.ledger.put(&key, &rec).await?;
                         actions.push(format!(
@@ -348,13 +381,15 @@ pub async fn handle(
                         ));
                     }
                     Err(e) if ambiguous(&e) => {
-                        // Maybe it started, maybe not: remember the ask, then look.
-                        attempt.ambiguous = true;
-                        rec.attempts.push(attempt);
-                        deps.ledger.put(&key, &rec).await?;
+                        // Maybe it started, maybe not: the ask stays recorded; look again.
                         actions.push(format!("the failover request got no clear answer: {e}"));
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => {
+                        // Refused outright: nothing started.
+                        rec.attempts.pop();
+                        deps.ledger.put(&key, &rec).await?;
+                        return Err(e.into());
+                    }
                 }
                 record = Some(rec);
             }
@@ -403,15 +438,21 @@ fn ambiguous(e: &ApiError) -> bool {
         || e.code.as_deref() == Some("FAILED_PRECONDITION")
 }
 
-/// Whether the site being left answers at all (SCIM `Me`, 5 s): an answer of any kind, even an
-/// error status, means the region is up; silence means a planned failover cannot drain it.
+/// Whether a site answers at all (SCIM `Me`, 5 s): an HTTP answer of any kind — an error
+/// status, a 429 from a site busy being fenced, a 5xx — means its region is up; only no
+/// answer at all (connection refused or reset, a timeout before any status) is silence.
 async fn site_answers(deps: &Deps, site: &Site) -> Result<bool, StepError> {
     let client = deps.workspaces.client(site).await?;
     let probe = client.with_deadline(std::time::Instant::now() + std::time::Duration::from_secs(5));
     Ok(match probe.me().await {
         Ok(_) => true,
-        Err(e) => !e.kind.is_transient(),
+        Err(e) => !silent(&e),
     })
+}
+
+/// Pure: an error that carries no HTTP answer from the site.
+fn silent(e: &ApiError) -> bool {
+    e.status.is_none() && matches!(e.kind, ErrorKind::Unreachable | ErrorKind::DeadlineExceeded)
 }
 
 async fn stable_url_check(
@@ -440,8 +481,16 @@ fn output(
     actions: Vec<String>,
     done: bool,
 ) -> ManagedFailoverOutput {
-    // An abort's wait counts from its own start, not from the failover's.
-    let since = rec.restore_started_at.unwrap_or(rec.started_at);
+    // The wait counts from the last request (a human's retry gets the whole timeout again), or
+    // an abort's own start, not from the run's first look.
+    let since = rec
+        .attempts
+        .last()
+        .map(|a| a.at)
+        .into_iter()
+        .chain(rec.restore_started_at)
+        .max()
+        .unwrap_or(rec.started_at);
     let elapsed_seconds = (Utc::now() - since).num_milliseconds() as f64 / 1000.0;
     ManagedFailoverOutput {
         status: if done {
@@ -531,6 +580,30 @@ mod tests {
         match decide(&group(Some(S::Active), "us-east-1"), "eu-west-1", false) {
             Decision::Refuse(why) => assert!(why.contains("eu-west-1"), "{why}"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_no_answer_at_all_is_silence() {
+        let e = |kind, status: Option<u16>| ApiError {
+            kind,
+            endpoint: "GET /api/2.0/preview/scim/v2/Me".into(),
+            status,
+            code: None,
+            message: String::new(),
+            retry_after: None,
+        };
+        let cases = [
+            (e(ErrorKind::Unreachable, None), true),
+            (e(ErrorKind::DeadlineExceeded, None), true),
+            // A site throttling (it is being fenced) or failing answers: it is up.
+            (e(ErrorKind::DeadlineExceeded, Some(429)), false),
+            (e(ErrorKind::RateLimited, Some(429)), false),
+            (e(ErrorKind::Unavailable, Some(503)), false),
+            (e(ErrorKind::PermissionDenied, Some(403)), false),
+        ];
+        for (err, want) in cases {
+            assert_eq!(silent(&err), want, "{err:?}");
         }
     }
 

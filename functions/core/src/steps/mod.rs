@@ -676,6 +676,9 @@ pub mod entry {
         DNS_SWITCH, dns_switch_call, DnsSwitch, dns_switch, 15;
         /// `activate-schedules`: turns the target's schedules on, 10 s short of the deadline.
         ACTIVATE_SCHEDULES, activate_schedules_call, ActivateSchedules, activate_schedules, 10;
+        /// `managed-failover`: reads the group, asks at most one failover, 10 s short of the
+        /// deadline (a request is never left half-sent by a timeout).
+        MANAGED_FAILOVER, managed_failover_call, ManagedFailover, managed_failover, 10;
     }
 
     /// The steps whose handler takes the parsed payload and nothing else.
@@ -696,7 +699,6 @@ pub mod entry {
         NOTIFY, notify_call, Notify, notify;
         DR_STARTUP, dr_startup_call, DrStartup, dr_startup;
         VALIDATE_WORKSPACE, validate_workspace_call, ValidateWorkspace, validate_workspace;
-        MANAGED_FAILOVER, managed_failover_call, ManagedFailover, managed_failover;
     }
 }
 

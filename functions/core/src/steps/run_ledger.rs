@@ -93,16 +93,7 @@ pub fn lock_audit_key(plan: &str, at: DateTime<Utc>, holder: &str) -> String {
     )
 }
 
-/// Which site serves production, recorded by every completed failover/failback.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ActiveSite {
-    /// The active site.
-    pub active: SiteRole,
-    /// Since when.
-    pub since: DateTime<Utc>,
-    /// The run that made it active.
-    pub run_id: String,
-}
+pub use crate::run::{active_site_key, lock_key, ActiveSite};
 
 /// Output of `begin` / `finish`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -119,16 +110,6 @@ pub struct RunLedgerOutput {
     /// Set by `finish`: ledger key of the JSON report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_key: Option<String>,
-}
-
-/// Ledger key of a plan's lock.
-pub fn lock_key(plan: &str) -> String {
-    format!("locks/{plan}.json")
-}
-
-/// Ledger key recording the active site of a plan.
-pub fn active_site_key(plan: &str) -> String {
-    format!("sites/{plan}/active.json")
 }
 
 /// Runs the action.
