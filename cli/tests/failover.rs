@@ -1556,3 +1556,44 @@ async fn the_snapshot_schedule_keeps_each_sites_configuration_recent() {
     assert_eq!(still.taken_at, old.taken_at);
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_failover_answer_is_not_asked_again_and_an_abort_still_puts_the_group_back() {
+    let (env, plan) = setup(common::with_managed_dr).await;
+    let m = plan.managed_dr.clone().unwrap();
+    // The request is carried out, but its answer never arrives.
+    env.account_admin(
+        &format!("failover-groups/{}/lose-answer-next", m.failover_group),
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    let run = failover_run(&plan);
+    let input = serde_json::json!({ "run": run });
+    let done = managed_failover_until_done(&env, &input).await;
+    assert_eq!(done["region_now"], "us-west-2", "{done}");
+    assert_eq!(done["attempts"], 1, "{done}");
+    // One request, its answer lost (status 0): never sent a second time.
+    assert_eq!(
+        group_failovers(&env).await,
+        vec![(
+            "us-west-2".into(),
+            "FAILOVER_TYPE_UNSPECIFIED".into(),
+            true,
+            0
+        )]
+    );
+    // The ask was recorded before it was sent, so an abort knows the group moved.
+    let restore = serde_json::json!({ "run": run, "restore_source": true });
+    let back = managed_failover_until_done(&env, &restore).await;
+    assert_eq!(back["status"], "active", "{back}");
+    assert_eq!(
+        common::group_of(&env, &plan)
+            .await
+            .effective_primary_region
+            .as_deref(),
+        Some("us-east-1")
+    );
+    assert_eq!(group_failovers(&env).await.len(), 2);
+    env.stop().await;
+}

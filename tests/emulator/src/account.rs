@@ -37,7 +37,8 @@
 //! Admin API (no auth) under `/__emulator/account/`: `POST regions/{region}/outage {down}`,
 //! `POST failover-groups/{id}/fail-next`, `POST failover-groups/{id}/touch` (a concurrent
 //! change: new etag), `POST failover-groups/{id}/stale-next` (the same change, landing between
-//! the caller's read and its next failover request), `POST outage {enabled}` (every API connection dropped),
+//! the caller's read and its next failover request), `POST failover-groups/{id}/lose-answer-next`
+//! (the next failover is carried out but its connection drops before the answer), `POST outage {enabled}` (every API connection dropped),
 //! `POST workspaces {workspace_id, region}` (a workspace the account knows),
 //! `GET requests` (`{requests: [{method, path, query, status, body}]}`), `POST requests/clear`.
 
@@ -160,6 +161,8 @@ struct Group {
     fail_next: bool,
     /// The next failover request finds the group changed since it was read (a new etag).
     stale_next: bool,
+    /// The next failover request is carried out, but its answer is lost (the connection drops).
+    lose_answer_next: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -308,7 +311,19 @@ async fn gate(
         .unwrap_or(false);
     let response = if authorised {
         let req = Request::from_parts(parts, Body::from(bytes));
-        router.oneshot(req).await?
+        let response = router.oneshot(req).await?;
+        if response.headers().contains_key(LOSE_ANSWER) {
+            lock(&emu.state).requests.push(RequestRecord {
+                method: method.clone(),
+                path: path.clone(),
+                query: query.clone(),
+                status: 0,
+                body: body_json.clone(),
+            });
+            kill.notify_one();
+            std::future::pending::<()>().await;
+        }
+        response
     } else {
         AccountError::new(
             StatusCode::UNAUTHORIZED,
@@ -634,6 +649,7 @@ async fn create_group(
         failing_over: None,
         fail_next: false,
         stale_next: false,
+        lose_answer_next: false,
     };
     let body = st.group_json(&group, emu.config.replication_lag);
     st.groups.insert(key, group);
@@ -658,7 +674,7 @@ async fn failover(
     State(emu): State<Shared>,
     Path((account_id, id)): Path<(String, String)>,
     body: axum::body::Bytes,
-) -> AccountResult<Json<Value>> {
+) -> AccountResult<Response> {
     emu.check_account(&account_id)?;
     let req: FailoverRequest = parse(&body)?;
     let _ = &req.name;
@@ -727,6 +743,7 @@ async fn failover(
     };
     let succeeds = !g.fail_next && (forced || !down_source);
     g.fail_next = false;
+    let lose_answer = std::mem::take(&mut g.lose_answer_next);
     g.state = GroupState::FailingOver;
     g.etag = etag;
     g.update_time = Utc::now();
@@ -736,8 +753,18 @@ async fn failover(
         succeeds,
     ));
     let g = g.clone();
-    Ok(Json(st.group_json(&g, emu.config.replication_lag)))
+    let mut response = Json(st.group_json(&g, emu.config.replication_lag)).into_response();
+    if lose_answer {
+        response
+            .headers_mut()
+            .insert(LOSE_ANSWER, axum::http::HeaderValue::from_static("1"));
+    }
+    Ok(response)
 }
+
+/// Set by a handler whose request was carried out but whose answer must be lost: the gate
+/// drops the connection instead of answering (recorded with status 0).
+const LOSE_ANSWER: &str = "x-emulator-lose-answer";
 
 fn stable_key(account_id: &str, id: &str) -> String {
     format!("accounts/{account_id}/stable-urls/{id}")
@@ -952,6 +979,17 @@ async fn fail_next(
     Ok(Json(json!({})))
 }
 
+async fn lose_answer_next(
+    State(emu): State<Shared>,
+    Path(id): Path<String>,
+) -> AccountResult<Json<Value>> {
+    let mut st = lock(&emu.state);
+    let g = admin_group(&mut st, &emu, &id)
+        .ok_or_else(|| AccountError::not_found(&format!("Failover group {id}")))?;
+    g.lose_answer_next = true;
+    Ok(Json(json!({})))
+}
+
 async fn stale_next(
     State(emu): State<Shared>,
     Path(id): Path<String>,
@@ -1055,6 +1093,10 @@ fn router(emu: Shared) -> Router {
         .route(
             "/__emulator/account/failover-groups/{id}/stale-next",
             post(stale_next),
+        )
+        .route(
+            "/__emulator/account/failover-groups/{id}/lose-answer-next",
+            post(lose_answer_next),
         )
         .route("/__emulator/account/outage", post(outage))
         .route("/__emulator/account/workspaces", post(add_workspace))
