@@ -37,11 +37,10 @@ def _bin() -> str:
     return str(p)
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    token = "dapi" + secrets.token_hex(16)
+def _serve(args):
+    """Starts the emulator binary with `args`; returns (process, URL from its first line)."""
     proc = subprocess.Popen(
-        [_bin(), "--port", "0", "--fixture", "demo", "--token", token, "--lifecycle-delay-ms", "200"],
+        [_bin(), "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -54,10 +53,20 @@ def emulator():
     if not line.startswith("listening on "):
         proc.kill()
         raise RuntimeError(f"emulator did not start: {line!r}")
-    url = line.split()[-1]
-    yield {"url": url, "token": token}
+    return proc, line.split()[-1]
+
+
+def _stop(proc):
     proc.terminate()
     assert proc.wait(10) == 0
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    token = "dapi" + secrets.token_hex(16)
+    proc, url = _serve(["--fixture", "demo", "--token", token, "--lifecycle-delay-ms", "200"])
+    yield {"url": url, "token": token}
+    _stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -292,25 +301,11 @@ def test_burst_of_updates_absorbed_by_429_retries(w, emulator):
 
 @pytest.fixture(scope="module")
 def account():
-    proc = subprocess.Popen(
-        [_bin(), "--port", "0", "--account-id", "acc-fidelity", "--client-id", "admin-sp",
-         "--client-secret", "s3cret", "--account-workspace", "1234567890123456:us-east-1",
-         "--account-workspace", "6543210987654321:us-west-2", "--failover-ms", "300"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    result = {}
-    reader = threading.Thread(target=lambda: result.update(line=proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(20)
-    line = result.get("line", "")
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise RuntimeError(f"account API did not start: {line!r}")
-    yield line.split()[-1]
-    proc.terminate()
-    assert proc.wait(10) == 0
+    proc, url = _serve(["--account-id", "acc-fidelity", "--client-id", "admin-sp",
+                        "--client-secret", "s3cret", "--account-workspace", "1234567890123456:us-east-1",
+                        "--account-workspace", "6543210987654321:us-west-2", "--failover-ms", "300"])
+    yield url
+    _stop(proc)
 
 
 def test_the_sdk_fails_a_group_over_with_oauth_an_etag_and_a_stable_url(account):

@@ -968,37 +968,38 @@ fn admin_group<'a>(st: &'a mut Account, emu: &AccountEmulator, id: &str) -> Opti
     st.groups.get_mut(&group_key(&emu.config.account_id, id))
 }
 
+/// Arms a one-shot behaviour of a group's next failover request.
+fn arm(
+    emu: &AccountEmulator,
+    id: &str,
+    set: impl FnOnce(&mut Group),
+) -> AccountResult<Json<Value>> {
+    let mut st = lock(&emu.state);
+    let g = admin_group(&mut st, emu, id)
+        .ok_or_else(|| AccountError::not_found(&format!("Failover group {id}")))?;
+    set(g);
+    Ok(Json(json!({})))
+}
+
 async fn fail_next(
     State(emu): State<Shared>,
     Path(id): Path<String>,
 ) -> AccountResult<Json<Value>> {
-    let mut st = lock(&emu.state);
-    let g = admin_group(&mut st, &emu, &id)
-        .ok_or_else(|| AccountError::not_found(&format!("Failover group {id}")))?;
-    g.fail_next = true;
-    Ok(Json(json!({})))
+    arm(&emu, &id, |g| g.fail_next = true)
 }
 
 async fn lose_answer_next(
     State(emu): State<Shared>,
     Path(id): Path<String>,
 ) -> AccountResult<Json<Value>> {
-    let mut st = lock(&emu.state);
-    let g = admin_group(&mut st, &emu, &id)
-        .ok_or_else(|| AccountError::not_found(&format!("Failover group {id}")))?;
-    g.lose_answer_next = true;
-    Ok(Json(json!({})))
+    arm(&emu, &id, |g| g.lose_answer_next = true)
 }
 
 async fn stale_next(
     State(emu): State<Shared>,
     Path(id): Path<String>,
 ) -> AccountResult<Json<Value>> {
-    let mut st = lock(&emu.state);
-    let g = admin_group(&mut st, &emu, &id)
-        .ok_or_else(|| AccountError::not_found(&format!("Failover group {id}")))?;
-    g.stale_next = true;
-    Ok(Json(json!({})))
+    arm(&emu, &id, |g| g.stale_next = true)
 }
 
 async fn touch(State(emu): State<Shared>, Path(id): Path<String>) -> AccountResult<Json<Value>> {

@@ -113,14 +113,19 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    announce_and_wait(running.url()).await;
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Prints the first stdout line callers wait for, then waits for Ctrl-C / SIGTERM.
+async fn announce_and_wait(url: &str) {
     {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on {}", running.url());
+        let _ = writeln!(out, "listening on {url}");
         let _ = out.flush();
     }
     wait_for_signal().await;
-    running.shutdown().await;
-    ExitCode::SUCCESS
 }
 
 async fn serve_account_api(args: Args, account_id: String) -> ExitCode {
@@ -144,12 +149,7 @@ async fn serve_account_api(args: Args, account_id: String) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on {}", running.url());
-        let _ = out.flush();
-    }
-    wait_for_signal().await;
+    announce_and_wait(running.url()).await;
     running.shutdown().await;
     ExitCode::SUCCESS
 }

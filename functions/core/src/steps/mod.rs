@@ -230,13 +230,9 @@ impl Workspaces {
         read_secret(&self.secrets, secret_id).await
     }
 
-    /// The client of a site (credentials resolved once per container).
-    pub async fn client(&self, site: &Site) -> Result<WorkspaceClient, StepError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = cache.get(&site.workspace_url) {
-            return Ok(c.clone());
-        }
-        let credentials = match &site.auth {
+    /// The credentials a plan's auth reference stands for (the secret read now).
+    async fn credentials(&self, auth: &SiteAuth) -> Result<Credentials, StepError> {
+        Ok(match auth {
             SiteAuth::Pat { secret_id } => Credentials::Pat(self.secret(secret_id).await?),
             SiteAuth::Oauth {
                 client_id,
@@ -245,7 +241,16 @@ impl Workspaces {
                 client_id: client_id.clone(),
                 client_secret: self.secret(secret_id).await?,
             },
-        };
+        })
+    }
+
+    /// The client of a site (credentials resolved once per container).
+    pub async fn client(&self, site: &Site) -> Result<WorkspaceClient, StepError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = cache.get(&site.workspace_url) {
+            return Ok(c.clone());
+        }
+        let credentials = self.credentials(&site.auth).await?;
         let mut config = ClientConfig::new(site.workspace_url.clone(), credentials);
         config.rate_limits = self.rate_limits.clone();
         config.retry = self.retry.clone();
@@ -265,16 +270,7 @@ impl Workspaces {
         if let Some(c) = cache.get(&cache_key) {
             return Ok(c.clone());
         }
-        let credentials = match &managed.auth {
-            SiteAuth::Pat { secret_id } => Credentials::Pat(self.secret(secret_id).await?),
-            SiteAuth::Oauth {
-                client_id,
-                secret_id,
-            } => Credentials::OAuthM2m {
-                client_id: client_id.clone(),
-                client_secret: self.secret(secret_id).await?,
-            },
-        };
+        let credentials = self.credentials(&managed.auth).await?;
         let mut config = crate::databricks::disaster_recovery::account_config(
             &managed.account_url,
             &managed.account_id,
