@@ -185,7 +185,9 @@ async fn each_replica_reports_the_newest_version_delta_rs_can_load() {
         "the checkpoint covers commit 2"
     );
     // Pages too small to reach every file: the rest get a HEAD each, and the answer is the same.
-    for (case, page, extra) in [("complete", 1, 3), ("missing_data_of_last_two", 2, 2)] {
+    // How many a page reaches depends on the data files' names (random in each delta-rs write):
+    // at least one HEAD, at most one per file the 4 judged commits add.
+    for (case, page) in [("complete", 1), ("missing_data_of_last_two", 2)] {
         let replica = TableLocation::parse(&format!("s3://lake-usw2/{case}/orders")).unwrap();
         let reader = TableReader::new(&aws.s3, &replica).with_listing_page(page);
         let got = reader.read_replica().await.expect("read");
@@ -193,10 +195,10 @@ async fn each_replica_reports_the_newest_version_delta_rs_can_load() {
             got.consistency.version, manifest.cases[case].newest_readable,
             "{case} with {page}-key pages"
         );
-        assert_eq!(
-            got.requests,
-            requests[case] + extra,
-            "{case}: {page}-key pages"
+        let extra = got.requests - requests[case];
+        assert!(
+            (1..=4).contains(&extra),
+            "{case}: {page}-key pages: {extra} HEADs"
         );
     }
 
