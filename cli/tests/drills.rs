@@ -833,12 +833,7 @@ async fn the_statically_stable_switch_moves_clients_without_route53s_control_pla
 async fn managed_dr_moves_the_failover_group_and_its_stable_url_over_and_back() {
     let (env, plan) = common::setup(common::with_managed_dr).await;
     let failover = succeeded_failover(&env, &plan).await;
-    let group = common::group_of(&env, &plan).await;
-    assert_eq!(group.effective_primary_region.as_deref(), Some("us-west-2"));
-    assert_eq!(
-        common::stable_url_routes_to(&env, &plan).await,
-        lifeboat::local::DR_WORKSPACE_ID
-    );
+    common::assert_group_serves(&env, &plan, "us-west-2", lifeboat::local::DR_WORKSPACE_ID).await;
     let moved = failover
         .report
         .managed_dr
@@ -878,12 +873,13 @@ async fn managed_dr_moves_the_failover_group_and_its_stable_url_over_and_back() 
         "{:#?}",
         failback.report
     );
-    let group = common::group_of(&env, &plan).await;
-    assert_eq!(group.effective_primary_region.as_deref(), Some("us-east-1"));
-    assert_eq!(
-        common::stable_url_routes_to(&env, &plan).await,
-        lifeboat::local::PRIMARY_WORKSPACE_ID
-    );
+    common::assert_group_serves(
+        &env,
+        &plan,
+        "us-east-1",
+        lifeboat::local::PRIMARY_WORKSPACE_ID,
+    )
+    .await;
     let back = failback
         .report
         .managed_dr

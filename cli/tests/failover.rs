@@ -1217,6 +1217,18 @@ async fn failover_survives_a_killed_lambda_5xx_and_a_429_storm() {
 
 // --- Databricks Managed DR: the failover group -------------------------------------------------
 
+/// Arms a one-shot behaviour of the plan's group in the account emulator (`fail-next`,
+/// `stale-next`, `lose-answer-next`).
+async fn arm_group(env: &LocalEnv, plan: &Plan, what: &str) {
+    let group = &plan.managed_dr.as_ref().unwrap().failover_group;
+    env.account_admin(
+        &format!("failover-groups/{group}/{what}"),
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+}
+
 /// The failover requests the account API received: (target region, failover type, etag sent,
 /// status).
 async fn group_failovers(env: &LocalEnv) -> Vec<(String, String, bool, u64)> {
@@ -1280,12 +1292,7 @@ async fn a_silent_primary_gets_a_forced_group_failover_and_a_changed_group_is_re
     // The primary's region goes down: its workspace stops answering and replication stops.
     env.region_outage(SiteRole::Primary, true).await.unwrap();
     // Someone changes the group between Lifeboat's read and its request.
-    env.account_admin(
-        &format!("failover-groups/{}/stale-next", m.failover_group),
-        serde_json::json!({}),
-    )
-    .await
-    .unwrap();
+    arm_group(&env, &plan, "stale-next").await;
     let run = failover_run(&plan);
     let input = serde_json::json!({ "run": run });
     // The group's replication point is an RPO source; it stopped with the region.
@@ -1334,13 +1341,7 @@ async fn a_silent_primary_gets_a_forced_group_failover_and_a_changed_group_is_re
 async fn a_failed_group_failover_pauses_for_a_human_and_a_retry_moves_it() {
     use lifeboat_core::intervention::{decide, InterventionAction};
     let (env, plan) = setup(common::with_managed_dr).await;
-    let m = plan.managed_dr.clone().unwrap();
-    env.account_admin(
-        &format!("failover-groups/{}/fail-next", m.failover_group),
-        serde_json::json!({}),
-    )
-    .await
-    .unwrap();
+    arm_group(&env, &plan, "fail-next").await;
     let (arn, run_id) = approved_failover(&env, &plan, "GROUP-FAILS").await;
     // The approver saw the group's replication point beside the buckets and tables.
     let approval = wait_for_approval(&env, &run_id).await;
@@ -1560,14 +1561,8 @@ async fn the_snapshot_schedule_keeps_each_sites_configuration_recent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_failover_answer_is_not_asked_again_and_an_abort_still_puts_the_group_back() {
     let (env, plan) = setup(common::with_managed_dr).await;
-    let m = plan.managed_dr.clone().unwrap();
     // The request is carried out, but its answer never arrives.
-    env.account_admin(
-        &format!("failover-groups/{}/lose-answer-next", m.failover_group),
-        serde_json::json!({}),
-    )
-    .await
-    .unwrap();
+    arm_group(&env, &plan, "lose-answer-next").await;
     let run = failover_run(&plan);
     let input = serde_json::json!({ "run": run });
     let done = managed_failover_until_done(&env, &input).await;

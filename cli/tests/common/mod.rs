@@ -268,3 +268,10 @@ pub async fn stable_url_routes_to(env: &LocalEnv, plan: &Plan) -> String {
         .effective_workspace_id
         .unwrap()
 }
+
+/// The plan's group is primary in `region` and its stable URL routes to `workspace_id`.
+pub async fn assert_group_serves(env: &LocalEnv, plan: &Plan, region: &str, workspace_id: &str) {
+    let group = group_of(env, plan).await;
+    assert_eq!(group.effective_primary_region.as_deref(), Some(region));
+    assert_eq!(stable_url_routes_to(env, plan).await, workspace_id);
+}

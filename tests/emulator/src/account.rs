@@ -581,6 +581,13 @@ struct CreateQuery {
     stable_url_id: Option<String>,
 }
 
+/// The `?<kind>_id=` a create call must carry.
+fn required_id(value: Option<String>, field: &str) -> AccountResult<String> {
+    value
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AccountError::invalid(format!("{field} is required.")))
+}
+
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> AccountResult<T> {
     serde_json::from_slice(body)
         .map_err(|e| AccountError::invalid(format!("Invalid request body: {e}")))
@@ -594,10 +601,7 @@ async fn create_group(
     body: axum::body::Bytes,
 ) -> AccountResult<Json<Value>> {
     emu.check_account(&account_id)?;
-    let id = q
-        .failover_group_id
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| AccountError::invalid("failover_group_id is required."))?;
+    let id = required_id(q.failover_group_id, "failover_group_id")?;
     let req: CreateGroup = parse(&body)?;
     let _ = (&req.name, &req.unity_catalog_assets);
     if !req.regions.contains(&req.initial_primary_region) {
@@ -819,10 +823,7 @@ async fn create_stable_url(
     body: axum::body::Bytes,
 ) -> AccountResult<Json<Value>> {
     emu.check_account(&account_id)?;
-    let id = q
-        .stable_url_id
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| AccountError::invalid("stable_url_id is required."))?;
+    let id = required_id(q.stable_url_id, "stable_url_id")?;
     let req: CreateStableUrl = parse(&body)?;
     let _ = &req.name;
     let key = stable_key(&account_id, &id);
