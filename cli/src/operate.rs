@@ -825,7 +825,10 @@ pub async fn preview(stack: &Stack, direction: Direction) -> Result<Preview> {
     }
     if let (Ok(client), Some(src)) = (&target_client, &source_snapshot) {
         if let Ok(tgt) = dr_config_check::snapshot(client, &plan).await {
-            let (missing, differing, blocking) = dr_config_check::compare(&plan, Some(src), &tgt);
+            let (items, plan_blocking) =
+                dr_config_check::compare(&plan, direction, Some(src), &tgt);
+            let (missing, differing, blocking, _) =
+                dr_config_check::summarize(&items, plan_blocking);
             out.drift_missing = missing;
             out.drift_differing = differing;
             out.drift_blocking = blocking;

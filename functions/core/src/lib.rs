@@ -7,6 +7,7 @@ pub mod aws;
 pub mod clients;
 pub mod databricks;
 pub mod delta;
+pub mod drift;
 pub mod events;
 pub mod fence;
 pub mod health_api;

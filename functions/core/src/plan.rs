@@ -82,6 +82,126 @@ pub struct Plan {
     /// `null`) when unset, like `dns`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_dr: Option<ManagedDr>,
+    /// What configuration drift between the sites blocks a run, what only warns, what is not
+    /// compared, and the region-specific values that differ by design.
+    #[serde(default)]
+    pub drift: DriftRules,
+}
+
+/// `[drift]`: rules over the per-object comparison (`crate::drift`). A selector is a kind
+/// (`job`, `cluster_policy`, `pool`, `cluster`, `warehouse`, `pipeline`, `secret_scope`,
+/// `repo`, `folder`, `catalog`, `schema`) or a kind and a dotted field path in its normal form
+/// (`job.tags`, `pool.node_type_id`, `job.tasks.main.libraries`); it covers everything under it.
+/// Without a selector, drift blocks when a job to be activated is the object or uses it, and
+/// warns otherwise; the most specific selector wins.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftRules {
+    /// Selectors whose drift blocks, used or not (e.g. `["warehouse"]`).
+    #[serde(default)]
+    pub block: Vec<String>,
+    /// Selectors whose drift only warns, even where a job to be activated uses it (e.g.
+    /// `["job.tags", "job.email_notifications"]`).
+    #[serde(default)]
+    pub warn: Vec<String>,
+    /// Selectors not compared at all.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// Node types that differ by region: the primary's → DR's (reversed for a failback).
+    #[serde(default)]
+    pub node_types: BTreeMap<String, String>,
+    /// Other values that differ by region, as prefixes: the primary's → DR's (bucket URLs,
+    /// instance profile ARNs, paths; reversed for a failback).
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    /// Seconds a failover's drift check spends on per-object reads (ACLs, pipeline specs,
+    /// grants) beyond the listings; what it does not reach comes from the scheduled
+    /// snapshots' cache. 0–60, default 5.
+    #[serde(default = "default_detail_seconds")]
+    pub detail_seconds: u32,
+}
+
+fn default_detail_seconds() -> u32 {
+    5
+}
+
+impl DriftRules {
+    /// The `ignore` selectors of one kind, as field paths (`""`: the whole object).
+    pub fn ignore_for(&self, kind: crate::drift::ObjectKind) -> Vec<String> {
+        self.ignore
+            .iter()
+            .filter_map(|s| {
+                let (k, field) = s.split_once('.').unwrap_or((s.as_str(), ""));
+                (k == kind.name()).then(|| field.to_string())
+            })
+            .collect()
+    }
+
+    /// The region map for comparing `direction`'s source with its target.
+    pub fn region_map(&self, direction: Direction) -> crate::drift::normalize::RegionMap {
+        let flip = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            match direction {
+                Direction::Failover => m.clone(),
+                Direction::Failback => m.iter().map(|(a, b)| (b.clone(), a.clone())).collect(),
+            }
+        };
+        crate::drift::normalize::RegionMap {
+            exact: flip(&self.node_types),
+            prefixes: flip(&self.values),
+        }
+    }
+
+    /// Checks each selector names a kind, and the maps are usable.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        for (list, name) in [
+            (&self.block, "block"),
+            (&self.warn, "warn"),
+            (&self.ignore, "ignore"),
+        ] {
+            for (i, s) in list.iter().enumerate() {
+                let key = format!("drift.{name}[{i}]");
+                let kind = s.split('.').next().unwrap_or_default();
+                if crate::drift::ObjectKind::parse(kind).is_none() {
+                    return Err(invalid(
+                        key,
+                        format!(
+                            "{s:?} does not start with a kind (one of {})",
+                            crate::drift::ObjectKind::ALL.map(|k| k.name()).join(", ")
+                        ),
+                    ));
+                }
+                if s.split('.').any(str::is_empty) || s.chars().any(char::is_control) {
+                    return Err(invalid(key, format!("{s:?} has an empty path segment")));
+                }
+            }
+        }
+        for (map, name) in [(&self.node_types, "node_types"), (&self.values, "values")] {
+            for (from, to) in map {
+                if from.trim().is_empty() || to.trim().is_empty() {
+                    return Err(invalid(
+                        format!("drift.{name}.{from:?}"),
+                        "both the primary's and DR's value must be given",
+                    ));
+                }
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for to in map.values() {
+                if !seen.insert(to) {
+                    return Err(invalid(
+                        format!("drift.{name}"),
+                        format!("two values map to {to:?}: a failback could not map it back"),
+                    ));
+                }
+            }
+        }
+        if self.detail_seconds > 60 {
+            return Err(invalid(
+                "drift.detail_seconds",
+                "must be 0–60 (the check runs inside a 120 s Lambda)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Databricks Managed DR (account level). Managed DR replicates; Lifeboat still fences, gates,
@@ -1514,6 +1634,7 @@ impl Plan {
             return Err(invalid("shutdown.max_attempts", "must be at least 1"));
         }
         self.monitoring.validate()?;
+        self.drift.validate()?;
         validate_approval(&self.approval)?;
         validate_managed_dr(self)?;
         Ok(())

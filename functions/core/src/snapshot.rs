@@ -1,5 +1,5 @@
 //! A site's configuration snapshot: what must match between the sites (jobs with their
-//! activations, pools, warehouses, clusters), by name. Taken by `dr-config-check` whenever the
+//! activations, and every object in normal form), by name. Taken by `dr-config-check` whenever the
 //! site answers and kept in the ledger, so a failover with the primary gone still knows what
 //! was live there.
 
@@ -8,7 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{databricks::jobs::Activation, plan::SiteRole};
+use crate::{
+    databricks::jobs::Activation,
+    drift::{collect::Coverage, ObjectKind, Objects},
+    plan::SiteRole,
+};
 
 /// The configuration that must match between sites, by name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,6 +31,15 @@ pub struct ConfigSnapshot {
     /// is live: what the source would hand over, and what the target can take.
     #[serde(default)]
     pub activations: BTreeMap<String, Vec<(Activation, bool)>>,
+    /// Every object in normal form (`crate::drift`), region values unmapped.
+    #[serde(default)]
+    pub objects: Objects,
+    /// Kinds that could not be read, and why (not compared).
+    #[serde(default)]
+    pub not_compared: BTreeMap<ObjectKind, String>,
+    /// How much of the per-object configuration (ACLs, pipeline specs) it holds.
+    #[serde(default)]
+    pub coverage: Coverage,
 }
 
 impl ConfigSnapshot {
@@ -51,4 +64,10 @@ pub fn snapshot_key(plan: &str, role: SiteRole) -> String {
             "dr"
         }
     )
+}
+
+/// Ledger key of a site's per-object read cache (`crate::drift::collect::DetailCache`): ACLs
+/// and pipeline specs, refreshed stalest first by every read of the site.
+pub fn details_key(plan: &str, role: SiteRole) -> String {
+    snapshot_key(plan, role).replace("-config.json", "-details.json")
 }

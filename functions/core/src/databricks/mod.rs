@@ -16,10 +16,15 @@ pub mod limiter;
 mod never_panic;
 pub mod permissions;
 pub mod pipelines;
+pub mod policies;
 pub mod pools;
+pub mod repos;
 pub mod scim;
+pub mod secrets;
 pub mod sql;
+pub mod unity_catalog;
 pub mod warehouses;
+pub mod workspace;
 
 pub use auth::Credentials;
 pub use client::{ClientConfig, RetryPolicy, StatsSnapshot, WorkspaceClient};

@@ -3,21 +3,27 @@
 //! last snapshot in the ledger when the source is down), and checks that everything the plan
 //! starts or validates exists at the target. Missing plan objects block; other drift warns.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::{Duration, Instant},
+};
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::{Deps, StepError};
-pub use crate::snapshot::{snapshot_key, ConfigSnapshot};
+pub use crate::snapshot::{details_key, snapshot_key, ConfigSnapshot};
 use crate::{
     databricks::{
-        clusters::ClusterFilter,
         jobs::{Activation, PauseStatus},
         WorkspaceClient,
     },
-    plan::Plan,
+    drift::{
+        collect::{Coverage, DetailCache},
+        DriftItem, ObjectKind,
+    },
+    plan::{Direction, Plan},
     run::RunContext,
 };
 
@@ -53,16 +59,21 @@ pub fn left_behind(source: &ConfigSnapshot, target: &ConfigSnapshot) -> Vec<Stri
     out
 }
 
+/// Entries shown per list in the step's output; the full comparison is in the ledger (the
+/// state machine's 256 KB payload limit: 10,000 differing jobs would not fit).
+pub const SHOWN: usize = 50;
+
 /// The drift report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigCheckOutput {
     /// `live`, `snapshot` or `none`.
     pub compared_with: String,
-    /// Objects at the source missing at the target.
+    /// Objects at the source missing at the target (the first [`SHOWN`]).
     pub missing_at_target: Vec<String>,
-    /// Objects whose settings differ.
+    /// Fields that differ, each named (the first [`SHOWN`]).
     pub differing: Vec<String>,
-    /// Objects the plan needs that the target lacks (blocking).
+    /// What blocks the run (the first [`SHOWN`]): drift in what a job to be activated uses,
+    /// the plan's `drift.block`, objects the plan starts or validates missing at the target.
     pub blocking: Vec<String>,
     /// Activations live at the source the target cannot take over (none left behind): each is
     /// shown before approval and counted against the run's verdict.
@@ -71,33 +82,63 @@ pub struct ConfigCheckOutput {
     /// Age of the source snapshot compared with, seconds (0 when live).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_age_seconds: Option<i64>,
+    /// Counts and coverage of the per-object comparison.
+    #[serde(default)]
+    pub summary: DriftSummary,
     /// No blocking issue.
     pub ok: bool,
 }
 
-/// Takes a snapshot of a workspace's configuration.
-///
-/// `activations` leave out what the plan excludes from the fence (it stays live at the source
-/// by design, so the other site must never take it over).
+/// Counts of the whole comparison (the lists above are cut at [`SHOWN`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DriftSummary {
+    /// Objects missing at the target.
+    pub missing: usize,
+    /// Differing fields.
+    pub differing: usize,
+    /// Blocking items.
+    pub blocking: usize,
+    /// Per kind: (items, blocking).
+    pub by_kind: BTreeMap<String, (usize, usize)>,
+    /// Per-object reads (ACLs, pipeline specs) known at the source and at the target.
+    pub source_coverage: Coverage,
+    /// At the target.
+    pub target_coverage: Coverage,
+    /// Kinds not compared, and why.
+    pub not_compared: Vec<String>,
+    /// Ledger key of every item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+}
+
+/// Takes a snapshot of a workspace's configuration with an empty per-object cache and the
+/// plan's per-object budget (previews and one-off reads).
 pub async fn snapshot(
     client: &WorkspaceClient,
     plan: &Plan,
 ) -> Result<ConfigSnapshot, crate::databricks::ApiError> {
-    let jobs = client.list_jobs(true);
-    let jobs = futures::TryStreamExt::try_collect::<Vec<_>>(jobs);
-    let (jobs, pools, warehouses, clusters) = futures::try_join!(
-        jobs,
-        client.list_pools(),
-        client.all_warehouses(),
-        client.all_clusters(ClusterFilter {
-            sources: vec![
-                crate::databricks::clusters::ClusterSource::Ui,
-                crate::databricks::clusters::ClusterSource::Api
-            ],
-            ..Default::default()
-        })
-    )?;
-    Ok(ConfigSnapshot {
+    let deadline = Instant::now() + Duration::from_secs(u64::from(plan.drift.detail_seconds));
+    Ok(
+        snapshot_with(client, plan, DetailCache::default(), deadline)
+            .await?
+            .0,
+    )
+}
+
+/// Takes a snapshot of a workspace's configuration, refreshing `cache` until
+/// `detail_deadline`; returns the snapshot and the refreshed cache.
+///
+/// `activations` leave out what the plan excludes from the fence (it stays live at the source
+/// by design, so the other site must never take it over).
+pub async fn snapshot_with(
+    client: &WorkspaceClient,
+    plan: &Plan,
+    cache: DetailCache,
+    detail_deadline: Instant,
+) -> Result<(ConfigSnapshot, DetailCache), crate::databricks::ApiError> {
+    let site = crate::drift::collect::read(client, cache, detail_deadline).await?;
+    let jobs = &site.jobs;
+    let snapshot = ConfigSnapshot {
         taken_at: Some(Utc::now()),
         jobs: jobs
             .iter()
@@ -117,15 +158,21 @@ pub async fn snapshot(
                 (j.settings.name.clone(), (cron, tasks))
             })
             .collect(),
-        pools: pools
+        pools: site
+            .pools
             .iter()
             .map(|p| (p.instance_pool_name.clone(), p.node_type_id.clone()))
             .collect(),
-        warehouses: warehouses
+        warehouses: site
+            .warehouses
             .iter()
             .map(|w| (w.name.clone(), w.cluster_size.clone().unwrap_or_default()))
             .collect(),
-        clusters: clusters.iter().map(|c| c.cluster_name.clone()).collect(),
+        clusters: site
+            .clusters
+            .iter()
+            .map(|c| c.cluster_name.clone())
+            .collect(),
         activations: jobs
             .iter()
             .filter(|j| !plan.excluded(&j.settings.name, &j.settings.tags))
@@ -145,52 +192,62 @@ pub async fn snapshot(
                 (j.settings.name.clone(), list)
             })
             .collect(),
-    })
+        objects: site.objects,
+        not_compared: site.not_compared,
+        coverage: site.coverage,
+    };
+    Ok((snapshot, site.details))
 }
 
-/// Pure: compares snapshots and the plan's needs.
+/// Pure: the jobs a run activates at the target — live at the source (the plan's exclusions
+/// already left out) and what the start-up runs.
+pub fn to_activate(plan: &Plan, source: &ConfigSnapshot) -> BTreeSet<String> {
+    source
+        .live_activations()
+        .map(|(name, _)| name.clone())
+        .chain(plan.startup.run_once.iter().cloned())
+        .chain(plan.startup.concurrency.iter().map(|c| c.job.clone()))
+        .collect()
+}
+
+/// Pure: the per-object comparison of `direction`'s source with its target.
+pub fn drift_items(
+    plan: &Plan,
+    direction: Direction,
+    source: &ConfigSnapshot,
+    target: &ConfigSnapshot,
+) -> Vec<DriftItem> {
+    let region = plan.drift.region_map(direction);
+    let mapped = crate::drift::remap(&source.objects, &region);
+    let skip: BTreeSet<ObjectKind> = source
+        .not_compared
+        .keys()
+        .chain(target.not_compared.keys())
+        .copied()
+        .collect();
+    crate::drift::compare(
+        &mapped,
+        &target.objects,
+        &to_activate(plan, source),
+        &plan.drift,
+        &skip,
+    )
+}
+
+/// Pure: the comparison as lines (missing at the target, differing, blocking), and the
+/// counts. Objects the plan starts or validates missing at the target always block.
 pub fn compare(
     plan: &Plan,
+    direction: Direction,
     source: Option<&ConfigSnapshot>,
     target: &ConfigSnapshot,
-) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let mut missing = Vec::new();
-    let mut differing = Vec::new();
-    if let Some(source) = source {
-        for (name, shape) in &source.jobs {
-            match target.jobs.get(name) {
-                None => missing.push(format!("job {name}")),
-                Some(t) if t != shape => differing.push(format!("job {name}")),
-                _ => {}
-            }
-        }
-        for (name, node) in &source.pools {
-            match target.pools.get(name) {
-                None => missing.push(format!("pool {name}")),
-                Some(t) if t != node => {
-                    differing.push(format!("pool {name} node type {node} vs {t}"))
-                }
-                _ => {}
-            }
-        }
-        for (name, size) in &source.warehouses {
-            match target.warehouses.get(name) {
-                None => missing.push(format!("warehouse {name}")),
-                Some(t) if t != size => {
-                    differing.push(format!("warehouse {name} size {size} vs {t}"))
-                }
-                _ => {}
-            }
-        }
-        for name in &source.clusters {
-            if !target.clusters.contains(name) {
-                missing.push(format!("cluster {name}"));
-            }
-        }
-    }
+) -> (Vec<DriftItem>, Vec<String>) {
+    let items = source
+        .map(|s| drift_items(plan, direction, s, target))
+        .unwrap_or_default();
     let mut blocking = Vec::new();
-    let s = &plan.startup;
-    for p in &s.pools {
+    let st = &plan.startup;
+    for p in &st.pools {
         if !target.pools.contains_key(&p.name) {
             blocking.push(format!(
                 "startup.pools: pool {} does not exist at the target",
@@ -198,29 +255,68 @@ pub fn compare(
             ));
         }
     }
-    for c in &s.clusters {
+    for c in &st.clusters {
         if !target.clusters.contains(c) {
             blocking.push(format!(
                 "startup.clusters: cluster {c} does not exist at the target"
             ));
         }
     }
-    for w in s.warehouses.iter().chain(plan.validation.warehouse.iter()) {
+    for w in st.warehouses.iter().chain(plan.validation.warehouse.iter()) {
         if !target.warehouses.contains_key(w) {
             blocking.push(format!("warehouse {w} does not exist at the target"));
         }
     }
-    for j in s
+    for j in st
         .run_once
         .iter()
-        .chain(s.concurrency.iter().map(|c| &c.job))
+        .chain(st.concurrency.iter().map(|c| &c.job))
     {
         if !target.jobs.contains_key(j) {
             blocking.push(format!("startup: job {j} does not exist at the target"));
         }
     }
     blocking.dedup();
-    (missing, differing, blocking)
+    (items, blocking)
+}
+
+/// Pure: the output's lists and counts from the items (blocking first, each list cut at
+/// [`SHOWN`]).
+pub fn summarize(
+    items: &[DriftItem],
+    plan_blocking: Vec<String>,
+) -> (Vec<String>, Vec<String>, Vec<String>, DriftSummary) {
+    let mut summary = DriftSummary::default();
+    let mut missing = Vec::new();
+    let mut differing = Vec::new();
+    let mut blocking = plan_blocking;
+    let plan_blocks = blocking.len();
+    for item in items {
+        let entry = summary
+            .by_kind
+            .entry(item.object.kind.name().to_string())
+            .or_default();
+        entry.0 += 1;
+        if item.blocking {
+            entry.1 += 1;
+            summary.blocking += 1;
+            if blocking.len() < SHOWN {
+                blocking.push(item.line());
+            }
+        }
+        let list = if item.field.is_none() {
+            summary.missing += 1;
+            &mut missing
+        } else {
+            summary.differing += 1;
+            &mut differing
+        };
+        if list.len() < SHOWN {
+            list.push(item.line());
+        }
+    }
+    summary.blocking += plan_blocks;
+    (missing, differing, blocking, summary)
 }
 
 /// What a scheduled snapshot did at one site.
@@ -231,6 +327,12 @@ pub enum SiteSnapshot {
     Taken {
         /// Jobs in it.
         jobs: usize,
+        /// Per-object reads (ACLs, pipeline specs) known after this one.
+        #[serde(default)]
+        details_known: usize,
+        /// Per-object reads the site's objects need.
+        #[serde(default)]
+        details_needed: usize,
     },
     /// The stored one is younger than `monitoring.snapshot_minutes`: nothing read.
     Fresh {
@@ -262,6 +364,11 @@ pub struct ScheduledSnapshotOutput {
     /// DR (what a failback compares with when DR is gone).
     pub dr: SiteSnapshot,
 }
+
+/// Time a scheduled snapshot spends per site on per-object reads (ACLs, pipeline specs):
+/// at 15 req/s about 450 of the stalest per tick, so a 10,000-job workspace is fully covered in
+/// a few hours and kept current after that; the Lambda's 120 s holds both sites.
+pub const SCHEDULED_DETAIL_BUDGET: Duration = Duration::from_secs(30);
 
 /// Pure: a stored snapshot taken at `taken_at` is still fresh for an interval of `minutes`
 /// (a tick's worth of slack: the schedule's 5-minute ticks never land exactly on the interval).
@@ -330,16 +437,27 @@ pub async fn scheduled_snapshot(deps: &Deps) -> Result<ScheduledSnapshotOutput, 
             .client(plan.site(role))
             .await?
             .with_deadline(Instant::now() + Duration::from_secs(20));
-        results.push(match snapshot(&client, &plan).await {
-            Ok(s) => {
-                deps.ledger.put(&key, &s).await?;
-                SiteSnapshot::Taken { jobs: s.jobs.len() }
-            }
-            Err(e) => SiteSnapshot::Unreachable {
-                error: e.to_string(),
-                kept_age_seconds: age,
+        let cache = load_details(deps, &plan.name, role).await?;
+        let detail_deadline = Instant::now() + SCHEDULED_DETAIL_BUDGET;
+        results.push(
+            match snapshot_with(&client, &plan, cache, detail_deadline).await {
+                Ok((s, details)) => {
+                    deps.ledger.put(&key, &s).await?;
+                    deps.ledger
+                        .put(&details_key(&plan.name, role), &details)
+                        .await?;
+                    SiteSnapshot::Taken {
+                        jobs: s.jobs.len(),
+                        details_known: s.coverage.known,
+                        details_needed: s.coverage.needed,
+                    }
+                }
+                Err(e) => SiteSnapshot::Unreachable {
+                    error: e.to_string(),
+                    kept_age_seconds: age,
+                },
             },
-        });
+        );
     }
     let dr = results
         .pop()
@@ -354,15 +472,33 @@ pub async fn scheduled_snapshot(deps: &Deps) -> Result<ScheduledSnapshotOutput, 
 #[instrument(skip_all, fields(run = %input.run.run_id))]
 pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckOutput, StepError> {
     let run = &input.run;
+    let plan = &run.plan;
     let (source_role, target_role) = run.direction.roles();
-    let target_client = deps.workspaces.client(run.plan.site(target_role)).await?;
-    let target = snapshot(&target_client, &run.plan).await?;
-    let source_client = deps.workspaces.client(run.plan.site(source_role)).await?;
-    let source_client = source_client.with_deadline(Instant::now() + Duration::from_secs(20));
-    let key = snapshot_key(&run.plan.name, source_role);
-    let (source, compared_with) = match snapshot(&source_client, &run.plan).await {
-        Ok(s) => {
+    // Per-object reads get the plan's budget; the listings of both sites run meanwhile.
+    let detail_deadline =
+        Instant::now() + Duration::from_secs(u64::from(plan.drift.detail_seconds));
+    let target_client = deps.workspaces.client(plan.site(target_role)).await?;
+    let source_client = deps
+        .workspaces
+        .client(plan.site(source_role))
+        .await?
+        .with_deadline(Instant::now() + Duration::from_secs(20));
+    let key = snapshot_key(&plan.name, source_role);
+    let (source_cache, target_cache) = futures::try_join!(
+        load_details(deps, &plan.name, source_role),
+        load_details(deps, &plan.name, target_role)
+    )?;
+    let (target, source_read) = futures::join!(
+        snapshot_with(&target_client, plan, target_cache, detail_deadline),
+        snapshot_with(&source_client, plan, source_cache, detail_deadline)
+    );
+    let (target, target_details) = target?;
+    let (source, compared_with) = match source_read {
+        Ok((s, details)) => {
             deps.ledger.put(&key, &s).await?;
+            deps.ledger
+                .put(&details_key(&plan.name, source_role), &details)
+                .await?;
             (Some(s), "live")
         }
         Err(_) => match deps.ledger.get::<ConfigSnapshot>(&key).await? {
@@ -371,9 +507,34 @@ pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckO
         },
     };
     deps.ledger
-        .put(&snapshot_key(&run.plan.name, target_role), &target)
+        .put(&snapshot_key(&plan.name, target_role), &target)
         .await?;
-    let (missing_at_target, differing, blocking) = compare(&run.plan, source.as_ref(), &target);
+    deps.ledger
+        .put(&details_key(&plan.name, target_role), &target_details)
+        .await?;
+    let (items, plan_blocking) = compare(plan, run.direction, source.as_ref(), &target);
+    let record = format!("runs/{}/drift.json", run.run_id);
+    deps.ledger.put(&record, &items).await?;
+    let (missing_at_target, differing, blocking, mut summary) = summarize(&items, plan_blocking);
+    summary.record = Some(record);
+    summary.target_coverage = target.coverage.clone();
+    if let Some(s) = &source {
+        summary.source_coverage = s.coverage.clone();
+    }
+    summary.not_compared = source
+        .iter()
+        .flat_map(|s| {
+            s.not_compared
+                .iter()
+                .map(|(k, e)| format!("{} at the source: {e}", k.name()))
+        })
+        .chain(
+            target
+                .not_compared
+                .iter()
+                .map(|(k, e)| format!("{} at the target: {e}", k.name())),
+        )
+        .collect();
     let left_behind = source
         .as_ref()
         .map(|s| left_behind(s, &target))
@@ -384,13 +545,28 @@ pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckO
         .map(|t| (Utc::now() - t).num_seconds().max(0));
     Ok(ConfigCheckOutput {
         compared_with: compared_with.into(),
-        ok: blocking.is_empty(),
+        ok: summary.blocking == 0,
         missing_at_target,
         differing,
         blocking,
         left_behind,
         source_age_seconds,
+        summary,
     })
+}
+
+/// A site's per-object cache (empty when there is none yet).
+async fn load_details(
+    deps: &Deps,
+    plan: &str,
+    role: crate::plan::SiteRole,
+) -> Result<DetailCache, StepError> {
+    Ok(deps
+        .ledger
+        .get::<DetailCache>(&details_key(plan, role))
+        .await?
+        .map(|c| c.value)
+        .unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -668,17 +668,42 @@ async fn gather_evidence(
     let mut drift = Vec::new();
     let mut left_behind = Vec::new();
     if let Some(c) = config {
+        let sum = &c.summary;
+        let missing = sum.missing.max(c.missing_at_target.len());
+        let differing = sum.differing.max(c.differing.len());
         drift.push(format!(
-            "compared with the source's {} configuration{}: {} missing at the target, {} differing",
+            "compared with the source's {} configuration{}: {missing} missing at the target, {differing} differing fields{}",
             c.compared_with,
             c.source_age_seconds
                 .filter(|s| *s > 0)
                 .map(|s| format!(" ({s} s old)"))
                 .unwrap_or_default(),
-            c.missing_at_target.len(),
-            c.differing.len()
+            if sum.source_coverage.needed > 0 {
+                format!(
+                    "; ACLs and pipeline specs known for {}/{} objects at the source, {}/{} at the target",
+                    sum.source_coverage.known,
+                    sum.source_coverage.needed,
+                    sum.target_coverage.known,
+                    sum.target_coverage.needed
+                )
+            } else {
+                String::new()
+            }
         ));
         drift.extend(c.blocking.iter().map(|b| format!("BLOCKING: {b}")));
+        drift.extend(
+            c.missing_at_target
+                .iter()
+                .chain(&c.differing)
+                .filter(|l| !c.blocking.contains(l))
+                .take(10)
+                .map(|l| format!("warns: {l}")),
+        );
+        drift.extend(
+            sum.not_compared
+                .iter()
+                .map(|n| format!("not compared: {n}")),
+        );
         left_behind = c.left_behind;
     }
     let data_sources_down = results

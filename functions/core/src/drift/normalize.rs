@@ -1,0 +1,348 @@
+//! Pure: each object kind's normal form. What makes two sites' copies of one object differ
+//! without a real difference is taken out — ids (replaced by the names they point to),
+//! timestamps, run state, lifecycle values the start-up sets (a pool's idle instances), the
+//! availability zone — and region-specific values are mapped from the source's to the target's
+//! by the plan (`[drift] node_types`, `[drift] values`). What stays is configuration, nested as
+//! the API nests it, with keyed lists (tasks, job clusters) turned into maps so a difference is
+//! named by its key, not its position.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value};
+
+/// Id → name of each kind a configuration can point to, at one site.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    /// Pool id → name.
+    pub pools: HashMap<String, String>,
+    /// Cluster policy id → name.
+    pub policies: HashMap<String, String>,
+    /// Cluster id → name.
+    pub clusters: HashMap<String, String>,
+    /// Warehouse id → name.
+    pub warehouses: HashMap<String, String>,
+    /// Pipeline id → name.
+    pub pipelines: HashMap<String, String>,
+}
+
+/// Region-specific values of the source and what they are at the target (applied to the
+/// source's copy only). Empty for the target's.
+#[derive(Debug, Clone, Default)]
+pub struct RegionMap {
+    /// Exact values (node types, policy values): source → target.
+    pub exact: BTreeMap<String, String>,
+    /// Prefixes (bucket URLs, instance profile ARNs, paths): source → target.
+    pub prefixes: BTreeMap<String, String>,
+}
+
+impl RegionMap {
+    fn apply(&self, s: &str) -> String {
+        if let Some(t) = self.exact.get(s) {
+            return t.clone();
+        }
+        // The longest matching prefix wins, so a specific mapping beats a general one.
+        self.prefixes
+            .iter()
+            .filter(|(from, _)| !from.is_empty() && s.starts_with(from.as_str()))
+            .max_by_key(|(from, _)| from.len())
+            .map_or_else(
+                || s.to_string(),
+                |(from, to)| format!("{to}{}", &s[from.len()..]),
+            )
+    }
+}
+
+/// Keys whose id value is replaced by the name it points to, and the key it is shown under.
+const REFERENCES: &[(&str, &str)] = &[
+    ("instance_pool_id", "instance_pool"),
+    ("driver_instance_pool_id", "driver_instance_pool"),
+    ("policy_id", "policy"),
+    ("existing_cluster_id", "existing_cluster"),
+    ("warehouse_id", "warehouse"),
+    ("pipeline_id", "pipeline"),
+];
+
+/// Keys that never carry configuration: ids, times, who and when, run state.
+const VOLATILE: &[&str] = &[
+    "pause_status",
+    "zone_id",
+    "created_time",
+    "creator_user_name",
+    "created_at_timestamp",
+    "last_updated_timestamp",
+    "last_modified",
+    "job_id",
+    "cluster_id",
+    "id",
+    "pipeline_id_internal",
+    "state",
+    "state_message",
+    "default_tags",
+];
+
+/// Lists whose items carry their own key: shown as a map by that key.
+const KEYED_LISTS: &[(&str, &str)] = &[
+    ("tasks", "task_key"),
+    ("job_clusters", "job_cluster_key"),
+    ("environments", "environment_key"),
+    ("parameters", "name"),
+    ("clusters", "label"),
+];
+
+fn name_of(names: &Names, reference: &str, id: &str) -> String {
+    let map = match reference {
+        "instance_pool" | "driver_instance_pool" => &names.pools,
+        "policy" => &names.policies,
+        "existing_cluster" => &names.clusters,
+        "warehouse" => &names.warehouses,
+        _ => &names.pipelines,
+    };
+    map.get(id)
+        .cloned()
+        .unwrap_or_else(|| format!("(unknown {reference})"))
+}
+
+/// Normalises one configuration document (recursively).
+pub fn configuration(value: &Value, names: &Names, region: &RegionMap) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                if VOLATILE.contains(&k.as_str()) {
+                    continue;
+                }
+                if let Some((_, shown)) = REFERENCES.iter().find(|(key, _)| key == k) {
+                    if let Some(id) = v.as_str() {
+                        out.insert(
+                            (*shown).to_string(),
+                            Value::String(name_of(names, shown, id)),
+                        );
+                        continue;
+                    }
+                }
+                if let (Some((_, item_key)), Value::Array(items)) =
+                    (KEYED_LISTS.iter().find(|(key, _)| key == k), v)
+                {
+                    if items
+                        .iter()
+                        .all(|i| i.get(item_key).and_then(Value::as_str).is_some())
+                    {
+                        let keyed: Map<String, Value> = items
+                            .iter()
+                            .map(|i| {
+                                let key = i[item_key].as_str().unwrap_or_default().to_string();
+                                (key, configuration(i, names, region))
+                            })
+                            .collect();
+                        out.insert(k.clone(), Value::Object(keyed));
+                        continue;
+                    }
+                }
+                let v = configuration(v, names, region);
+                // An empty section and an absent one mean the same.
+                if v.is_null() || v.as_object().is_some_and(Map::is_empty) {
+                    continue;
+                }
+                out.insert(k.clone(), v);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => {
+            // Order carries no meaning in these lists (libraries, e-mail addresses, depends_on).
+            let mut items: Vec<Value> = items
+                .iter()
+                .map(|i| configuration(i, names, region))
+                .collect();
+            items.sort_by_cached_key(|i| i.to_string());
+            Value::Array(items)
+        }
+        Value::String(s) => Value::String(region.apply(s)),
+        other => other.clone(),
+    }
+}
+
+/// Keeps only `keys` of an API object, then normalises (for kinds whose answers mix
+/// configuration with runtime state: clusters, pools, warehouses).
+pub fn allowed(value: &Value, keys: &[&str], names: &Names, region: &RegionMap) -> Value {
+    let kept: Map<String, Value> = keys
+        .iter()
+        .filter_map(|k| value.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    configuration(&Value::Object(kept), names, region)
+}
+
+/// Cluster configuration (all-purpose clusters).
+pub const CLUSTER_KEYS: &[&str] = &[
+    "spark_version",
+    "node_type_id",
+    "driver_node_type_id",
+    "num_workers",
+    "autoscale",
+    "autotermination_minutes",
+    "instance_pool_id",
+    "driver_instance_pool_id",
+    "policy_id",
+    "custom_tags",
+    "spark_conf",
+    "spark_env_vars",
+    "data_security_mode",
+    "single_user_name",
+    "runtime_engine",
+    "aws_attributes",
+    "init_scripts",
+    "enable_elastic_disk",
+];
+
+/// Pool configuration (`min_idle_instances` is left out: the start-up sets it).
+pub const POOL_KEYS: &[&str] = &[
+    "node_type_id",
+    "max_capacity",
+    "idle_instance_autotermination_minutes",
+    "custom_tags",
+    "preloaded_spark_versions",
+    "enable_elastic_disk",
+    "aws_attributes",
+];
+
+/// Warehouse configuration.
+pub const WAREHOUSE_KEYS: &[&str] = &[
+    "cluster_size",
+    "min_num_clusters",
+    "max_num_clusters",
+    "auto_stop_mins",
+    "enable_serverless_compute",
+    "enable_photon",
+    "warehouse_type",
+    "spot_instance_policy",
+    "channel",
+    "tags",
+];
+
+/// Cluster policy configuration: the definition (parsed: a JSON document sent as a string)
+/// and its limits.
+pub fn policy(
+    definition: &str,
+    extra: &Map<String, Value>,
+    names: &Names,
+    region: &RegionMap,
+) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        "definition".into(),
+        serde_json::from_str::<Value>(definition)
+            .unwrap_or_else(|_| Value::String(format!("(not JSON) {definition}"))),
+    );
+    for k in [
+        "description",
+        "max_clusters_per_user",
+        "policy_family_id",
+        "policy_family_definition_overrides",
+    ] {
+        if let Some(v) = extra.get(k) {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    configuration(&Value::Object(out), names, region)
+}
+
+/// An ACL as principal → its direct permission levels (inherited ones come from elsewhere and
+/// are compared there).
+pub fn acl(list: &[crate::databricks::permissions::AccessControl]) -> Value {
+    let mut out = BTreeMap::<String, Vec<String>>::new();
+    for ac in list {
+        let levels: Vec<String> = ac
+            .all_permissions
+            .iter()
+            .filter(|p| !p.inherited)
+            .map(|p| p.permission_level.clone())
+            .collect();
+        if !levels.is_empty() {
+            out.entry(ac.principal()).or_default().extend(levels);
+        }
+    }
+    for levels in out.values_mut() {
+        levels.sort();
+        levels.dedup();
+    }
+    serde_json::to_value(out).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_become_names_and_volatile_keys_go() {
+        let names = Names {
+            pools: [("p-1".to_string(), "etl-pool".to_string())].into(),
+            policies: [("P1".to_string(), "Job Compute".to_string())].into(),
+            ..Default::default()
+        };
+        let region = RegionMap {
+            exact: [("i3.xlarge".to_string(), "i3en.xlarge".to_string())].into(),
+            prefixes: [("s3://landing/".to_string(), "s3://landing-dr/".to_string())].into(),
+        };
+        // (case, input, normal form)
+        let cases = [
+            (
+                "pool id to its name",
+                json!({"new_cluster": {"instance_pool_id": "p-1"}}),
+                json!({"new_cluster": {"instance_pool": "etl-pool"}}),
+            ),
+            (
+                "an id that points nowhere",
+                json!({"policy_id": "gone"}),
+                json!({"policy": "(unknown policy)"}),
+            ),
+            (
+                "node type mapped, zone dropped",
+                json!({"node_type_id": "i3.xlarge", "aws_attributes": {"zone_id": "us-east-1a"}}),
+                json!({"node_type_id": "i3en.xlarge"}),
+            ),
+            (
+                "prefix mapped",
+                json!({"url": "s3://landing/orders/"}),
+                json!({"url": "s3://landing-dr/orders/"}),
+            ),
+            (
+                "pause status is the activation, compared elsewhere",
+                json!({"schedule": {"quartz_cron_expression": "0 0 * * * ?", "pause_status": "PAUSED"}}),
+                json!({"schedule": {"quartz_cron_expression": "0 0 * * * ?"}}),
+            ),
+            (
+                "tasks keyed by task_key",
+                json!({"tasks": [{"task_key": "b", "timeout_seconds": 1}, {"task_key": "a"}]}),
+                json!({"tasks": {"a": {"task_key": "a"}, "b": {"task_key": "b", "timeout_seconds": 1}}}),
+            ),
+            (
+                "unkeyed lists are sets",
+                json!({"libraries": [{"pypi": {"package": "b"}}, {"pypi": {"package": "a"}}]}),
+                json!({"libraries": [{"pypi": {"package": "a"}}, {"pypi": {"package": "b"}}]}),
+            ),
+            (
+                "an empty section is an absent one",
+                json!({"email_notifications": {}, "timeout_seconds": 0}),
+                json!({"timeout_seconds": 0}),
+            ),
+        ];
+        for (case, input, want) in cases {
+            assert_eq!(configuration(&input, &names, &region), want, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_longer_prefix_wins() {
+        let region = RegionMap {
+            prefixes: [
+                ("s3://a/".to_string(), "s3://x/".to_string()),
+                ("s3://a/b/".to_string(), "s3://y/".to_string()),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        assert_eq!(region.apply("s3://a/b/c"), "s3://y/c");
+        assert_eq!(region.apply("s3://a/c"), "s3://x/c");
+        assert_eq!(region.apply("s3://z"), "s3://z");
+    }
+}
