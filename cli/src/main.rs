@@ -427,7 +427,23 @@ async fn show_status(
 ) -> anyhow::Result<()> {
     let stack = target.stack().await?;
     loop {
-        let s = operate::status(&stack, run.as_deref()).await?;
+        let s = match operate::status(&stack, run.as_deref()).await {
+            Ok(s) => s,
+            // No run yet: the readiness evaluation is still worth showing.
+            Err(e) if run.is_none() => {
+                let r = operate::readiness(&stack).await?;
+                if json {
+                    println!("{}", serde_json::json!({ "readiness": r }));
+                } else {
+                    print!(
+                        "{}{e:#}\n",
+                        lifeboat_core::readiness::render(&r, chrono::Utc::now())
+                    );
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         if json {
             println!("{}", serde_json::to_string_pretty(&s)?);
         } else {

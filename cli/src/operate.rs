@@ -341,6 +341,39 @@ pub struct RunStatus {
     pub steps: Vec<StepRecord>,
     /// The report's headline when the run finished: outcome, RTO, RPO, validation, DNS.
     pub result: Option<serde_json::Value>,
+    /// The continuous readiness evaluation: the latest and the last 7 days.
+    pub readiness: lifeboat_core::readiness::ReadinessTrend,
+}
+
+/// Days of readiness history `status` and `trend` read.
+pub const READINESS_DAYS: i64 = 7;
+
+/// The plan's readiness evaluations of the last `days`, oldest first.
+pub async fn readiness_history(
+    ledger: &lifeboat_core::ledger::Ledger,
+    plan: &str,
+    days: i64,
+) -> Result<Vec<lifeboat_core::readiness::Evaluation>> {
+    use lifeboat_core::readiness;
+    let since = readiness::history_key(plan, Utc::now() - chrono::Duration::days(days));
+    let keys = ledger
+        .list_after(&readiness::history_prefix(plan), Some(&since))
+        .await?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        // An unreadable entry is skipped, not fatal: the others still tell the trend.
+        if let Ok(Some(e)) = ledger.get::<readiness::Evaluation>(&key).await {
+            out.push(e.value);
+        }
+    }
+    Ok(out)
+}
+
+/// The readiness trend of a stack's plan.
+pub async fn readiness(stack: &Stack) -> Result<lifeboat_core::readiness::ReadinessTrend> {
+    let plan = stack.plan().await?;
+    let history = readiness_history(&stack.deps.ledger, &plan.name, READINESS_DAYS).await?;
+    Ok(lifeboat_core::readiness::trend(&history))
 }
 
 fn fence_view(r: &FenceRecord) -> FenceView {
@@ -537,12 +570,14 @@ pub async fn status(stack: &Stack, run: Option<&str>) -> Result<RunStatus> {
         intervention,
         steps,
         result,
+        readiness: readiness(stack).await?,
     })
 }
 
 /// `status` for a terminal.
 pub fn render_status(s: &RunStatus) -> String {
-    let mut out = format!(
+    let mut out = lifeboat_core::readiness::render(&s.readiness, Utc::now());
+    out += &format!(
         "run {} — {} {} of plan {}\n  trigger: {}\n  execution: {}{}{}\n",
         s.run_id,
         s.kind,

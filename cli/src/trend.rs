@@ -370,6 +370,8 @@ pub fn trend(dir: &Path) -> Result<String> {
 pub struct Loaded {
     pub source: String,
     pub trend: Trend,
+    /// The readiness evaluations of the last days (a stack's ledger only).
+    pub readiness: Option<lifeboat_core::readiness::ReadinessTrend>,
 }
 
 fn checked(factor: f64) -> Result<f64> {
@@ -390,6 +392,7 @@ pub fn from_dir(dir: &Path, factor: Option<f64>) -> Result<Loaded> {
     Ok(Loaded {
         source: dir.display().to_string(),
         trend: compute(&reports_of(&results), factor),
+        readiness: None,
     })
 }
 
@@ -407,9 +410,11 @@ pub async fn from_stack(stack: &Stack, factor: Option<f64>) -> Result<Loaded> {
     };
     let factor = checked(factor)?;
     let reports = load_from_ledger(&stack.deps.ledger).await?;
+    let readiness = crate::operate::readiness(stack).await.ok();
     Ok(Loaded {
         source: format!("s3://{}", stack.outputs.ledger_bucket),
         trend: compute(&reports, factor),
+        readiness,
     })
 }
 
@@ -428,8 +433,26 @@ pub fn output(loaded: &Loaded, html: Option<&Path>) -> Result<String> {
     } else {
         markdown(&loaded.trend)
     };
+    let readiness = loaded
+        .readiness
+        .as_ref()
+        .map(|r| lifeboat_core::readiness::render(r, chrono::Utc::now()));
+    if let Some(r) = &readiness {
+        let _ = write!(text, "\n\n{r}");
+    }
     if let Some(path) = html {
-        let page = trend_html::render(&loaded.source, loaded.trend.factor, &loaded.trend.points());
+        let mut page =
+            trend_html::render(&loaded.source, loaded.trend.factor, &loaded.trend.points());
+        if let Some(r) = &readiness {
+            let section = format!(
+                "<section id=\"readiness\"><h2>Readiness evaluations</h2><pre>{}</pre></section>",
+                lifeboat_core::report_html::esc(r)
+            );
+            page = match page.rfind("</body>") {
+                Some(i) => format!("{}{section}{}", &page[..i], &page[i..]),
+                None => page + &section,
+            };
+        }
         std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
         let _ = write!(text, "\ntrend page: {}", PathBuf::from(path).display());
     }

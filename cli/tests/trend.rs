@@ -148,6 +148,7 @@ async fn trend_page_renders_in_headless_chromium() {
     let loaded = trend::Loaded {
         source: "local test ledger".into(),
         trend: trend::compute(&reports, plan.objectives.regression_factor),
+        readiness: None,
     };
     let out =
         std::env::temp_dir().join(format!("lifeboat-trend-{}", uuid::Uuid::new_v4().simple()));

@@ -61,6 +61,8 @@ pub const WEBHOOKS: &[(&str, &str, &str)] = &[
 /// The queue that stands in for EventBridge's Lambda target of the `Announce` rule (moto
 /// delivers rule matches to SQS, not to Lambda): the local stack drains it into `notify`.
 pub const ANNOUNCE_QUEUE: &str = "lifeboat-announce";
+/// The forwarder rule's name (`infra/forwarder.yaml`'s default `RuleName`).
+pub const FORWARDER_RULE: &str = "lifeboat-forward-health-events";
 /// The local operator: an IAM user in moto whose STS identity the drill decides with.
 pub const OPERATOR_USER: &str = "lifeboat-operator";
 /// The local deployment's stack id (bound into approval links).
@@ -682,6 +684,29 @@ impl LocalEnv {
                 .await
                 .with_context(|| format!("Delta table {} at the replica", table.name))?;
         }
+        // infra/forwarder.yaml, deployed in the primary region: its rule forwards AWS Health
+        // events to the DR region's default bus (the readiness evaluation checks it is there).
+        let primary_events = self.aws.events_in(&plan.sites.primary.region);
+        primary_events
+            .put_rule()
+            .name(FORWARDER_RULE)
+            .event_pattern(r#"{"source": ["aws.health"], "detail-type": ["AWS Health Event"]}"#)
+            .send()
+            .await
+            .context("creating the forwarder rule")?;
+        primary_events
+            .put_targets()
+            .rule(FORWARDER_RULE)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("lifeboat-dr-bus")
+                    .arn(format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"))
+                    .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-forward"))
+                    .build()?,
+            )
+            .send()
+            .await
+            .context("targeting the forwarder rule")?;
         let secrets = &self.aws.secrets;
         let signing_key = generated_secret("local-signing-");
         let mut secret_arns = std::collections::BTreeMap::new();

@@ -161,6 +161,17 @@ impl AwsClients {
         }
     }
 
+    /// An EventBridge client for another region (the primary's, where the forwarder of
+    /// AWS Health events runs), with the shared configuration otherwise (endpoint included:
+    /// locally every region is the same moto).
+    pub fn events_in(&self, region: &str) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(&self.sdk)
+                .region(aws_config::Region::new(region.to_string()))
+                .build(),
+        )
+    }
+
     /// An ARC cluster data-plane client for one of the cluster's regional endpoints (each is
     /// signed for its own region). One attempt and short timeouts: the caller moves on to the
     /// next endpoint rather than wait on one in a failing region (ARC's guidance).

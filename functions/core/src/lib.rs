@@ -18,6 +18,8 @@ pub mod lambda;
 pub mod ledger;
 pub mod metrics;
 pub mod plan;
+pub mod readiness;
+pub mod replication;
 pub mod report;
 pub mod report_html;
 pub mod run;

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::report::Report;
 
-fn esc(s: &str) -> String {
+/// Escapes text for HTML (element content and attribute values).
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -12,6 +12,7 @@
 
 pub mod collect;
 pub mod normalize;
+pub mod sites;
 
 use std::collections::{BTreeMap, BTreeSet};
 

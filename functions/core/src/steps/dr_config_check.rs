@@ -4,7 +4,7 @@
 //! starts or validates exists at the target. Missing plan objects block; other drift warns.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     time::{Duration, Instant},
 };
 
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::{Deps, StepError};
+pub use crate::drift::sites::{compare, drift_items, to_activate};
 pub use crate::snapshot::{details_key, snapshot_key, ConfigSnapshot};
 use crate::{
     databricks::{
@@ -21,9 +22,9 @@ use crate::{
     },
     drift::{
         collect::{Coverage, DetailCache},
-        DriftItem, ObjectKind,
+        DriftItem,
     },
-    plan::{Direction, Plan},
+    plan::Plan,
     run::RunContext,
 };
 
@@ -197,87 +198,6 @@ pub async fn snapshot_with(
         coverage: site.coverage,
     };
     Ok((snapshot, site.details))
-}
-
-/// Pure: the jobs a run activates at the target — live at the source (the plan's exclusions
-/// already left out) and what the start-up runs.
-pub fn to_activate(plan: &Plan, source: &ConfigSnapshot) -> BTreeSet<String> {
-    source
-        .live_activations()
-        .map(|(name, _)| name.clone())
-        .chain(plan.startup.run_once.iter().cloned())
-        .chain(plan.startup.concurrency.iter().map(|c| c.job.clone()))
-        .collect()
-}
-
-/// Pure: the per-object comparison of `direction`'s source with its target.
-pub fn drift_items(
-    plan: &Plan,
-    direction: Direction,
-    source: &ConfigSnapshot,
-    target: &ConfigSnapshot,
-) -> Vec<DriftItem> {
-    let region = plan.drift.region_map(direction);
-    let mapped = crate::drift::remap(&source.objects, &region);
-    let skip: BTreeSet<ObjectKind> = source
-        .not_compared
-        .keys()
-        .chain(target.not_compared.keys())
-        .copied()
-        .collect();
-    crate::drift::compare(
-        &mapped,
-        &target.objects,
-        &to_activate(plan, source),
-        &plan.drift,
-        &skip,
-    )
-}
-
-/// Pure: the comparison as lines (missing at the target, differing, blocking), and the
-/// counts. Objects the plan starts or validates missing at the target always block.
-pub fn compare(
-    plan: &Plan,
-    direction: Direction,
-    source: Option<&ConfigSnapshot>,
-    target: &ConfigSnapshot,
-) -> (Vec<DriftItem>, Vec<String>) {
-    let items = source
-        .map(|s| drift_items(plan, direction, s, target))
-        .unwrap_or_default();
-    let mut blocking = Vec::new();
-    let st = &plan.startup;
-    for p in &st.pools {
-        if !target.pools.contains_key(&p.name) {
-            blocking.push(format!(
-                "startup.pools: pool {} does not exist at the target",
-                p.name
-            ));
-        }
-    }
-    for c in &st.clusters {
-        if !target.clusters.contains(c) {
-            blocking.push(format!(
-                "startup.clusters: cluster {c} does not exist at the target"
-            ));
-        }
-    }
-    for w in st.warehouses.iter().chain(plan.validation.warehouse.iter()) {
-        if !target.warehouses.contains_key(w) {
-            blocking.push(format!("warehouse {w} does not exist at the target"));
-        }
-    }
-    for j in st
-        .run_once
-        .iter()
-        .chain(st.concurrency.iter().map(|c| &c.job))
-    {
-        if !target.jobs.contains_key(j) {
-            blocking.push(format!("startup: job {j} does not exist at the target"));
-        }
-    }
-    blocking.dedup();
-    (items, blocking)
 }
 
 /// Pure: the output's lists and counts from the items (blocking first, each list cut at

@@ -485,7 +485,23 @@ pub async fn poll_health_api(deps: &Deps, plan: &Plan) -> Result<IngestOutput, S
         region: plan.sites.primary.region.clone(),
         services: plan.monitoring.services.clone(),
     };
-    let records = match api.open_issues(&filter).await {
+    let polled = api.open_issues(&filter).await;
+    // The readiness evaluation reads whether this path is alive.
+    let record = crate::readiness::HealthPollRecord {
+        checked_at: chrono::Utc::now(),
+        result: match &polled {
+            Ok(_) => crate::readiness::HealthPollResult::Ok,
+            Err(crate::health_api::HealthApiError::NotSubscribed) => {
+                crate::readiness::HealthPollResult::NotSubscribed
+            }
+            Err(_) => crate::readiness::HealthPollResult::Error,
+        },
+        error: polled.as_ref().err().map(ToString::to_string),
+    };
+    deps.ledger
+        .put(&crate::readiness::health_poll_key(&plan.name), &record)
+        .await?;
+    let records = match polled {
         Ok(r) => r,
         Err(e) => {
             crate::metrics::emit("HealthApiUnavailable", 1.0, &plan.name);

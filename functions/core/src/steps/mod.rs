@@ -16,6 +16,7 @@ pub mod health_ingest;
 pub mod health_probe;
 pub mod managed_failover;
 pub mod notify;
+pub mod readiness_check;
 pub mod replication_check;
 pub mod request_approval;
 pub mod run_ledger;
@@ -480,11 +481,12 @@ pub enum Step {
     DnsSwitch,
     CanaryWriter,
     ManagedFailover,
+    ReadinessCheck,
 }
 
 impl Step {
     /// Every step.
-    pub const ALL: [Step; 16] = [
+    pub const ALL: [Step; 17] = [
         Step::HealthIngest,
         Step::ApprovalCallback,
         Step::RequestApproval,
@@ -501,6 +503,7 @@ impl Step {
         Step::DnsSwitch,
         Step::CanaryWriter,
         Step::ManagedFailover,
+        Step::ReadinessCheck,
     ];
 
     /// The function name (directory under `functions/`).
@@ -522,6 +525,7 @@ impl Step {
             Step::DnsSwitch => "dns-switch",
             Step::CanaryWriter => "canary-writer",
             Step::ManagedFailover => "managed-failover",
+            Step::ReadinessCheck => "readiness-check",
         }
     }
 
@@ -584,7 +588,7 @@ pub mod entry {
     use super::{
         activate_schedules, approval_callback, budget, canary_writer, data_fence,
         data_sources_check, dns_switch, dr_config_check, dr_startup, health_ingest,
-        managed_failover, notify, parse, replication_check, request_approval, run_ledger,
+        managed_failover, notify, parse, readiness_check, replication_check, request_approval, run_ledger,
         shutdown_sweep, to_value, validate_workspace, Deps, Entry, Step, StepError,
     };
 
@@ -648,6 +652,15 @@ pub mod entry {
                 to_value(dr_config_check::handle(deps, parse(Step::DrConfigCheck, p)?).await?)
             }
         })
+    }
+
+    /// `readiness-check`: the evaluation schedule's tick (the payload is ignored).
+    pub const READINESS_CHECK: Entry = Entry {
+        step: Step::ReadinessCheck,
+        call: readiness_check_call,
+    };
+    fn readiness_check_call(deps: &Deps, _: Value, _: Instant) -> Out<'_> {
+        Box::pin(async move { to_value(readiness_check::handle(deps).await?) })
     }
 
     /// The steps that must return before the Lambda deadline: their handler gets a budget,
@@ -718,6 +731,7 @@ impl Step {
             Step::DnsSwitch => entry::DNS_SWITCH,
             Step::CanaryWriter => entry::CANARY_WRITER,
             Step::ManagedFailover => entry::MANAGED_FAILOVER,
+            Step::ReadinessCheck => entry::READINESS_CHECK,
         }
     }
 }

@@ -1,0 +1,304 @@
+//! `readiness-check` (EventBridge Scheduler, every 30 minutes by default): the continuous
+//! readiness evaluation ([`crate::readiness`]). Reads only — both sites' credentials and what
+//! the target has of what the plan starts, the stored configuration snapshots, RPO, the
+//! detection paths' last records, the forwarder rule, the lock — and records the evaluation in
+//! the ledger (latest and history) with a metric an alarm watches.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde::Deserialize;
+use tracing::{info, instrument};
+
+use super::{Deps, StepError};
+use crate::{
+    databricks::{ApiError, ErrorKind, WorkspaceClient},
+    drift::sites,
+    plan::{Direction, Plan, SiteRole},
+    readiness::{self, Check, CredentialProbe, Evaluation, Finding, ForwarderState},
+    run::{ActiveSite, RunContext, RunId, RunKind, Trigger, TriggerSource},
+    snapshot::{snapshot_key, ConfigSnapshot},
+};
+
+/// The forwarder rule's name unless the deployment says otherwise (`FORWARDER_RULE_NAME`; the
+/// name `infra/forwarder.yaml` gives it).
+pub const DEFAULT_FORWARDER_RULE: &str = "lifeboat-forward-health-events";
+
+/// A detection path's record older than this (the evaluation's own interval) means it stopped.
+const STALE_SECONDS: i64 = 1800;
+
+/// A lock held longer than this is not a run in progress but a stale lock.
+const STALE_LOCK_SECONDS: i64 = 6 * 3600;
+
+fn probe_of(r: Result<(), ApiError>) -> CredentialProbe {
+    match r {
+        Ok(()) => CredentialProbe::Answered,
+        Err(e) if matches!(e.kind, ErrorKind::Unauthenticated | ErrorKind::PermissionDenied) => {
+            CredentialProbe::Refused(e.to_string())
+        }
+        Err(e) => CredentialProbe::Unreachable(e.to_string()),
+    }
+}
+
+async fn credentials(deps: &Deps, plan: &Plan, role: SiteRole) -> (CredentialProbe, Option<WorkspaceClient>) {
+    match deps.workspaces.client(plan.site(role)).await {
+        Ok(c) => {
+            let c = c.with_deadline(Instant::now() + Duration::from_secs(10));
+            (probe_of(c.me().await.map(|_| ())), Some(c))
+        }
+        Err(e) => (CredentialProbe::Refused(e.to_string()), None),
+    }
+}
+
+async fn capacity(client: &WorkspaceClient) -> Result<readiness::TargetCapacity, ApiError> {
+    let filter = crate::databricks::clusters::ClusterFilter {
+        sources: vec![
+            crate::databricks::clusters::ClusterSource::Ui,
+            crate::databricks::clusters::ClusterSource::Api,
+        ],
+        ..Default::default()
+    };
+    let (pools, warehouses, clusters) = futures::try_join!(
+        client.list_pools(),
+        client.all_warehouses(),
+        client.all_clusters(filter)
+    )?;
+    Ok(readiness::TargetCapacity {
+        pools: pools
+            .into_iter()
+            .map(|p| (p.instance_pool_name, p.max_capacity))
+            .collect(),
+        warehouses: warehouses
+            .into_iter()
+            .map(|w| {
+                let max = w
+                    .extra
+                    .get("max_num_clusters")
+                    .and_then(serde_json::Value::as_u64)
+                    .and_then(|m| u32::try_from(m).ok());
+                (w.name, max)
+            })
+            .collect(),
+        clusters: clusters.into_iter().map(|c| c.cluster_name).collect(),
+    })
+}
+
+async fn forwarder(deps: &Deps, rule: &str, region: &str, dr_region: &str) -> ForwarderState {
+    let events = deps.aws.events_in(region);
+    match events.describe_rule().name(rule).send().await {
+        Ok(r) => {
+            let enabled = r.state().is_some_and(|s| s.as_str() == "ENABLED");
+            let targets = events
+                .list_targets_by_rule()
+                .rule(rule)
+                .send()
+                .await
+                .map(|t| t.targets().to_vec())
+                .unwrap_or_default();
+            let bus = format!(":events:{dr_region}:");
+            let targets_dr_bus = targets
+                .iter()
+                .any(|t| t.arn().contains(&bus) && t.arn().ends_with(":event-bus/default"));
+            ForwarderState::Present {
+                enabled,
+                targets_dr_bus,
+            }
+        }
+        Err(e) => {
+            let message = crate::aws::sdk_error_message(&e);
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception())
+            {
+                ForwarderState::Missing
+            } else {
+                ForwarderState::Unknown(message)
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct LockView {
+    run_id: String,
+    #[serde(default)]
+    acquired_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// Evaluates readiness now and records it.
+#[instrument(skip_all)]
+pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
+    let plan = super::load_plan(deps).await?;
+    let now = Utc::now();
+    let active = deps
+        .ledger
+        .get::<ActiveSite>(&crate::run::active_site_key(&plan.name))
+        .await?
+        .map(|a| a.value.active);
+    // While production runs at DR the move to be ready for is the failback.
+    let direction = if active == Some(SiteRole::Dr) {
+        Direction::Failback
+    } else {
+        Direction::Failover
+    };
+    let (source_role, target_role) = direction.roles();
+    let run = RunContext {
+        run_id: RunId::generate(RunKind::Readiness, now),
+        kind: RunKind::Readiness,
+        direction,
+        plan: plan.clone(),
+        trigger: Trigger {
+            source: TriggerSource::Schedule,
+            summary: "readiness evaluation".into(),
+            declared_at: now,
+            event_arn: None,
+            incident_started_at: None,
+        },
+        override_reason: None,
+        poll_seconds: plan.startup.poll_seconds,
+        restore_from: None,
+    };
+    let rule = std::env::var("FORWARDER_RULE_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_FORWARDER_RULE.to_string());
+    let primary_region = plan.sites.primary.region.clone();
+    let dr_region = plan.sites.dr.region.clone();
+    let ((target_probe, target_client), (source_probe, _), rpo, forwarder_state) = futures::join!(
+        credentials(deps, &plan, target_role),
+        credentials(deps, &plan, source_role),
+        crate::replication::measure(deps, &run),
+        forwarder(deps, &rule, &primary_region, &dr_region)
+    );
+    let target_name = format!("the target ({target_role:?})");
+    let source_name = format!("the source ({source_role:?})");
+    let mut findings = vec![
+        readiness::credentials_finding(Check::TargetCredentials, &target_name, &target_probe),
+        readiness::credentials_finding(Check::SourceCredentials, &source_name, &source_probe),
+    ];
+
+    // Drift between the stored snapshots (the snapshot schedule keeps them recent).
+    let snapshot = |role| {
+        let key = snapshot_key(&plan.name, role);
+        async move { deps.ledger.get::<ConfigSnapshot>(&key).await }
+    };
+    let (source_snap, target_snap) = futures::try_join!(snapshot(source_role), snapshot(target_role))?;
+    let age = |s: &Option<crate::ledger::Versioned<ConfigSnapshot>>| {
+        s.as_ref()
+            .and_then(|s| s.value.taken_at)
+            .map(|t| (now - t).num_seconds().max(0))
+    };
+    let ages = [
+        (format!("{source_role:?}"), age(&source_snap)),
+        (format!("{target_role:?}"), age(&target_snap)),
+    ];
+    let compared = source_snap.is_some() && target_snap.is_some();
+    findings.push(match (&source_snap, &target_snap) {
+        (Some(s), Some(t)) => {
+            let (items, plan_blocking) = sites::compare(&plan, direction, Some(&s.value), &t.value);
+            readiness::drift_finding(&items, &plan_blocking)
+        }
+        _ => Finding {
+            check: Check::Drift,
+            status: readiness::Status::ActionRequired,
+            detail: "no configuration snapshot of both sites to compare (is the snapshot schedule running?)".into(),
+        },
+    });
+    let ages_ref: Vec<(&str, Option<i64>)> = ages.iter().map(|(s, a)| (s.as_str(), *a)).collect();
+    findings.push(readiness::snapshots_finding(
+        &ages_ref,
+        plan.monitoring.snapshot_minutes,
+        compared,
+    ));
+
+    match &rpo {
+        Ok(out) => {
+            findings.push(readiness::rpo_finding(out));
+            findings.push(readiness::canary_finding(out));
+        }
+        Err(e) => {
+            for check in [Check::Rpo, Check::Canary] {
+                findings.push(Finding {
+                    check,
+                    status: readiness::Status::ActionRequired,
+                    detail: format!("could not be measured: {e}"),
+                });
+            }
+        }
+    }
+
+    findings.push(match &target_client {
+        Some(c) => match capacity(c).await {
+            Ok(t) => readiness::capacity_finding(&plan, &t),
+            Err(e) => Finding {
+                check: Check::Capacity,
+                status: readiness::Status::ActionRequired,
+                detail: format!("the target's pools, warehouses and clusters could not be listed: {e}"),
+            },
+        },
+        None => Finding {
+            check: Check::Capacity,
+            status: readiness::Status::ActionRequired,
+            detail: "no client for the target".into(),
+        },
+    });
+
+    let probe = deps
+        .ledger
+        .get::<readiness::ProbeRecord>(&format!("monitor/{}/probe.json", plan.name))
+        .await?
+        .map(|v| v.value);
+    findings.push(readiness::status_page_finding(
+        plan.monitoring.status_url().is_some(),
+        probe.as_ref(),
+        now,
+        STALE_SECONDS,
+    ));
+    let poll = deps
+        .ledger
+        .get::<readiness::HealthPollRecord>(&readiness::health_poll_key(&plan.name))
+        .await?
+        .map(|v| v.value);
+    findings.push(readiness::health_poll_finding(
+        std::env::var("HEALTH_API_POLL").as_deref() == Ok("true"),
+        poll.as_ref(),
+        now,
+        STALE_SECONDS,
+    ));
+    findings.push(readiness::forwarder_finding(
+        &rule,
+        &primary_region,
+        &forwarder_state,
+    ));
+    let lock = deps
+        .ledger
+        .get::<LockView>(&crate::run::lock_key(&plan.name))
+        .await?
+        .map(|l| l.value);
+    findings.push(readiness::lock_finding(
+        lock.as_ref().map(|l| (l.run_id.as_str(), l.acquired_at)),
+        now,
+        STALE_LOCK_SECONDS,
+    ));
+
+    let evaluation = Evaluation {
+        plan: plan.name.clone(),
+        evaluated_at: now,
+        direction,
+        outcome: readiness::outcome(&findings),
+        findings,
+    };
+    deps.ledger
+        .put(&readiness::history_key(&plan.name, now), &evaluation)
+        .await?;
+    deps.ledger
+        .put(&readiness::latest_key(&plan.name), &evaluation)
+        .await?;
+    let required = evaluation.action_required().count();
+    crate::metrics::emit(
+        readiness::METRIC,
+        if required > 0 { 1.0 } else { 0.0 },
+        &plan.name,
+    );
+    info!(outcome = ?evaluation.outcome, action_required = required, "readiness evaluated");
+    Ok(evaluation)
+}
