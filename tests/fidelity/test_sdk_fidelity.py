@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors
-from databricks.sdk.service import compute, jobs, sql
+from databricks.sdk.service import catalog, compute, iam, jobs, sql
+from databricks.sdk.service import pipelines as pl
+from databricks.sdk.service import workspace as ws
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = timedelta(seconds=30)
@@ -294,6 +296,178 @@ def test_burst_of_updates_absorbed_by_429_retries(w, emulator):
     ok = [r for r in admin(emulator, "/__emulator/requests")["requests"]
           if r["path"].endswith("/jobs/update") and r["status"] == 200]
     assert len(ok) >= 40
+
+
+# --- The configuration objects of the per-object drift check ---------------------------------
+
+
+def test_cluster_policies_list_get_edit(w):
+    policies = list(w.cluster_policies.list())
+    assert [p.name for p in policies] == ["Job Compute Policy", "Shared Compute Policy"]
+    shared = w.cluster_policies.get(policies[1].policy_id)
+    assert json.loads(shared.definition)["autotermination_minutes"]["maxValue"] == 120
+    assert shared.max_clusters_per_user == 2
+    assert shared.creator_user_name == "dr-admin@example.com"
+    new = json.dumps({"spark_version": {"type": "fixed", "value": "16.4.x-scala2.12"}})
+    w.cluster_policies.edit(shared.policy_id, name=shared.name, definition=new,
+                            description=shared.description, max_clusters_per_user=3)
+    back = w.cluster_policies.get(shared.policy_id)
+    assert (back.definition, back.max_clusters_per_user, back.description) == (new, 3, shared.description)
+    with pytest.raises(errors.NotFound):
+        w.cluster_policies.get("0000000000000000")
+    with pytest.raises(errors.InvalidParameterValue) as e:
+        w.cluster_policies.edit(shared.policy_id, name=shared.name, definition="[1]")
+    assert "definition" in str(e.value)
+
+
+def test_secrets_scopes_keys_acls(w):
+    scopes = list(w.secrets.list_scopes())
+    assert [(s.name, s.backend_type) for s in scopes] == [
+        ("etl", ws.ScopeBackendType.DATABRICKS), ("ml", ws.ScopeBackendType.DATABRICKS)]
+    assert [k.key for k in w.secrets.list_secrets("etl")] == ["api-token", "db-password"]
+    assert all(k.last_updated_timestamp > 0 for k in w.secrets.list_secrets("etl"))
+    acls = {a.principal: a.permission for a in w.secrets.list_acls("etl")}
+    assert acls == {"admins": ws.AclPermission.MANAGE, "data-engineers": ws.AclPermission.READ}
+    w.secrets.put_acl("etl", "analysts", ws.AclPermission.READ)
+    acls = {a.principal: a.permission for a in w.secrets.list_acls("etl")}
+    assert acls["analysts"] == ws.AclPermission.READ
+    w.secrets.put_secret("ml", "fidelity-key", string_value="fidelity-secret-value")
+    assert "fidelity-key" in [k.key for k in w.secrets.list_secrets("ml")]
+    with pytest.raises(errors.NotFound):
+        list(w.secrets.list_secrets("nope"))
+    with pytest.raises(errors.ResourceAlreadyExists):
+        w.secrets.create_scope("etl")
+
+
+def test_repos_list_pages_get_update(w, emulator):
+    assert len(list(w.repos.list())) == 14
+    for i in range(10):
+        w.repos.create(url=f"https://github.com/acme/fidelity-{i:02}.git", provider="gitHub",
+                       path=f"/Repos/fidelity/fidelity-{i:02}")
+    admin(emulator, "/__emulator/requests/clear", {})
+    repos = list(w.repos.list())
+    assert len(repos) == 24 and len({r.id for r in repos}) == 24
+    pages = [r for r in admin(emulator, "/__emulator/requests")["requests"] if r["path"] == "/api/2.0/repos"]
+    assert len(pages) == 2 and "next_page_token=" in pages[1]["query"]
+    sales = next(r for r in repos if r.path == "/Repos/sales/pipelines")
+    assert (sales.url, sales.provider, sales.branch) == (
+        "https://github.com/acme/sales-pipelines", "gitHub", "main")
+    assert len(sales.head_commit_id) == 40
+    assert [r.path for r in w.repos.list(path_prefix="/Repos/fidelity")] == [
+        f"/Repos/fidelity/fidelity-{i:02}" for i in range(10)]
+    w.repos.update(sales.id, branch="release")
+    moved = w.repos.get(sales.id)
+    assert moved.branch == "release" and moved.head_commit_id != sales.head_commit_id
+    with pytest.raises(errors.NotFound):
+        w.repos.get(1)
+
+
+def test_workspace_list_and_get_status(w):
+    notebooks = list(w.workspace.list("/Repos/sales/pipelines/nightly_sales_etl"))
+    assert [o.path.rsplit("/", 1)[1] for o in notebooks] == ["ingest", "publish", "transform"]
+    assert all(o.object_type == ws.ObjectType.NOTEBOOK and o.language == ws.Language.PYTHON
+               for o in notebooks)
+    repo = w.workspace.get_status("/Repos/sales/pipelines")
+    assert repo.object_type == ws.ObjectType.REPO and repo.object_id > 0
+    nb = w.workspace.get_status(notebooks[0].path)
+    assert nb.object_id == notebooks[0].object_id
+    assert "/Shared/dr/validation" in [o.path for o in w.workspace.list("/Shared", recursive=True)]
+    with pytest.raises(errors.NotFound):
+        w.workspace.get_status("/Repos/nope")
+    with pytest.raises(errors.NotFound):
+        list(w.workspace.list("/Repos/nope"))
+    w.workspace.mkdirs("/Shared/fidelity/empty")
+    assert list(w.workspace.list("/Shared/fidelity/empty")) == []
+
+
+def test_unity_catalog_catalogs_schemas_grants(w):
+    assert [c.name for c in w.catalogs.list()] == ["dr_meta", "main"]
+    assert [c.name for c in w.catalogs.list(max_results=1)] == ["dr_meta", "main"]
+    main = next(c for c in w.catalogs.list() if c.name == "main")
+    assert main.catalog_type == catalog.CatalogType.MANAGED_CATALOG
+    schemas = [s.full_name for s in w.schemas.list(catalog_name="main")]
+    assert schemas == ["main.default", "main.finance", "main.information_schema", "main.ops", "main.sales"]
+
+    def grants():
+        g = w.grants.get("catalog", "main")
+        return {a.principal: sorted(p.value for p in a.privileges) for a in g.privilege_assignments}
+
+    assert grants() == {"analysts": ["USE_CATALOG"],
+                        "data-engineers": ["SELECT", "USE_CATALOG", "USE_SCHEMA"]}
+    r = w.grants.update("catalog", "main", changes=[
+        catalog.PermissionsChange(principal="analysts", add=[catalog.Privilege.USE_SCHEMA]),
+        catalog.PermissionsChange(principal="data-engineers", remove=[catalog.Privilege.SELECT])])
+    expected = {"analysts": ["USE_CATALOG", "USE_SCHEMA"], "data-engineers": ["USE_CATALOG", "USE_SCHEMA"]}
+    assert {a.principal: sorted(p.value for p in a.privileges) for a in r.privilege_assignments} == expected
+    assert grants() == expected
+    with pytest.raises(errors.NotFound):
+        w.grants.get("catalog", "nope")
+    with pytest.raises(errors.InvalidParameterValue):
+        w.grants.update("schema", "main.sales", changes=[
+            catalog.PermissionsChange(principal="analysts", add=[catalog.Privilege.USE_CATALOG])])
+
+
+def test_job_permissions_update_and_set(w):
+    j = job_named(w, "Weekly Model Retrain")
+    jid = str(j.job_id)
+
+    def levels(acl):
+        out = {}
+        for a in acl.access_control_list:
+            who = a.user_name or a.group_name or a.service_principal_name
+            out[who] = sorted((p.permission_level.value, bool(p.inherited)) for p in a.all_permissions)
+        return out
+
+    updated = w.permissions.update("jobs", jid, access_control_list=[
+        iam.AccessControlRequest(group_name="analysts", permission_level=iam.PermissionLevel.CAN_MANAGE_RUN)])
+    assert levels(updated)["analysts"] == [("CAN_MANAGE_RUN", False)]
+    assert levels(w.permissions.get("jobs", jid)) == levels(updated)
+    replaced = w.permissions.set("jobs", jid, access_control_list=[
+        iam.AccessControlRequest(group_name="data-engineers", permission_level=iam.PermissionLevel.CAN_MANAGE)])
+    assert levels(replaced) == {
+        "dr-admin@example.com": [("IS_OWNER", False)],
+        "data-engineers": [("CAN_MANAGE", False)],
+        "admins": [("CAN_MANAGE", True)],
+    }
+    assert levels(w.permissions.get("jobs", jid)) == levels(replaced)
+    with pytest.raises(errors.InvalidParameterValue):
+        w.permissions.update("jobs", jid, access_control_list=[
+            iam.AccessControlRequest(group_name="analysts", permission_level=iam.PermissionLevel.CAN_ATTACH_TO)])
+
+
+def test_pipeline_spec_libraries_and_edit(w):
+    p = next(x for x in w.pipelines.list_pipelines() if x.name == "Customer CDC")
+    spec = w.pipelines.get(p.pipeline_id).spec
+    assert spec.libraries[0].notebook.path == "/Repos/crm/pipelines/dlt/customer_cdc"
+    assert (spec.catalog, spec.target, spec.continuous) == ("main", "sales", False)
+    assert spec.clusters[0].label == "default" and spec.clusters[0].num_workers == 2
+    assert spec.configuration["source_path"] == "s3://acme-landing/crm/customer_cdc/"
+    assert w.workspace.get_status(spec.libraries[0].notebook.path).language == ws.Language.SQL
+    w.pipelines.update(
+        p.pipeline_id, id=p.pipeline_id, name=spec.name, catalog=spec.catalog, target="crm",
+        libraries=[pl.PipelineLibrary(notebook=pl.NotebookLibrary(path="/Repos/crm/pipelines/dlt/v2"))],
+        clusters=[pl.PipelineCluster(label="default", num_workers=3)],
+        configuration={"mode": "full"}, continuous=True, channel=spec.channel, edition=spec.edition)
+    back = w.pipelines.get(p.pipeline_id).spec
+    assert back.libraries[0].notebook.path == "/Repos/crm/pipelines/dlt/v2"
+    assert (back.target, back.continuous, back.clusters[0].num_workers) == ("crm", True, 3)
+    assert back.configuration == {"mode": "full"}
+
+
+def test_warehouse_edit(w):
+    wh = next(x for x in w.warehouses.list() if x.name == "Analysts")
+    assert wh.warehouse_type is not None and wh.enable_serverless_compute is True
+    w.warehouses.edit(wh.id, cluster_size="Medium", auto_stop_mins=30, min_num_clusters=1,
+                      max_num_clusters=4, enable_serverless_compute=True,
+                      spot_instance_policy=sql.SpotInstancePolicy.RELIABILITY_OPTIMIZED,
+                      tags=sql.EndpointTags(custom_tags=[sql.EndpointTagPair(key="team", value="bi")]))
+    back = w.warehouses.get(wh.id)
+    assert (back.cluster_size, back.auto_stop_mins, back.max_num_clusters) == ("Medium", 30, 4)
+    assert back.spot_instance_policy == sql.SpotInstancePolicy.RELIABILITY_OPTIMIZED
+    assert back.tags.custom_tags[0].value == "bi"
+    assert back.state == wh.state
+    with pytest.raises(errors.InvalidParameterValue):
+        w.warehouses.edit(wh.id, cluster_size="Enormous")
 
 
 # --- The account-level Managed DR API (failover groups, stable URLs) -------------------------

@@ -5,7 +5,8 @@
 //!   resource_id, name, detail}]}`.
 //! - `GET requests` → `{requests: [{seq, wall_ms, method, path, query, status, family,
 //!   body}]}` for every `/api/` request (429s, injected faults and dropped connections — status
-//!   0 — included). `POST requests/clear` empties the log and zeroes the stats.
+//!   0 — included; `secrets/put` values shown as `[REDACTED]`). `POST requests/clear` empties
+//!   the log and zeroes the stats.
 //! - `GET stats` → `{requests_total, by_family, rate_limited_total, faults_injected_total}`.
 //! - `POST faults` (one rule, see [`crate::faults::FaultRule`], or `{rules: [...]}`),
 //!   `GET faults`, `DELETE faults`.
@@ -20,7 +21,8 @@
 //! - `GET config` → `{rate_limits, clock_speed, lifecycle_delay_ms, run_duration_ms,
 //!   lifecycle_profile, fail_runs}` (the values in force).
 //! - `GET state` → compact inventory: `{jobs, clusters, pools, warehouses, pipelines,
-//!   active_runs, emulated_ms}`.
+//!   policies: [{policy_id, name}], secret_scopes: [name], repos: [{id, path, branch}],
+//!   catalogs: [name], active_runs, emulated_ms}`.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -261,6 +263,16 @@ async fn state(State(emu): State<Shared>) -> Json<Value> {
         .values()
         .map(|p| json!({"pipeline_id": p.pipeline_id, "name": p.name, "state": p.state}))
         .collect();
+    let policies: Vec<Value> = w
+        .policies
+        .values()
+        .map(|p| json!({"policy_id": p.policy_id, "name": p.name}))
+        .collect();
+    let repos: Vec<Value> = w
+        .repos
+        .values()
+        .map(|r| json!({"id": r.id, "path": r.path, "branch": r.branch}))
+        .collect();
     Json(json!({
         "role": w.role,
         "workspace_id": w.workspace_id,
@@ -270,6 +282,10 @@ async fn state(State(emu): State<Shared>) -> Json<Value> {
         "pools": pools,
         "warehouses": warehouses,
         "pipelines": pipelines,
+        "policies": policies,
+        "secret_scopes": w.secret_scopes.keys().collect::<Vec<_>>(),
+        "repos": repos,
+        "catalogs": w.catalogs.keys().collect::<Vec<_>>(),
         "active_runs": w.active_runs.len(),
     }))
 }

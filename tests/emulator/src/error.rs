@@ -41,6 +41,11 @@ impl ApiError {
     pub fn malformed(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", message)
     }
+    /// 400 RESOURCE_ALREADY_EXISTS (secret scopes, workspace paths: the real services answer
+    /// 400, not 409, with this code).
+    pub fn already_exists(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS", message)
+    }
     /// 409 RESOURCE_CONFLICT.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "RESOURCE_CONFLICT", message)

@@ -7,7 +7,36 @@
 //!   day in six time zones, ~3 % continuous of which a third unpaused, ~2 % file-arrival
 //!   triggers), 1,000 all-purpose clusters (~30 % running), 100 pools (~60 % min_idle > 0),
 //!   50 warehouses (~40 % running), 200 pipelines (~30 % running), ~100 active runs.
-//! - `empty`: nothing but the SCIM identities and the SQL tables.
+//! - `empty`: nothing but the SCIM identities, the SQL tables and the workspace folders `/Repos`,
+//!   `/Shared`, `/Users/dr-admin@example.com`.
+//!
+//! ## Configuration objects (`demo` and `large`)
+//! - Job notebooks: a job's task `t` runs notebook `/Repos/{team}/pipelines/{slug}/{t}` (team =
+//!   the job's `team` tag, `data` when it has none; slug = the lower-cased name with every
+//!   non-alphanumeric character as `_`). Each team has one Git folder (repo)
+//!   `/Repos/{team}/pipelines` (url `https://github.com/acme/{team}-pipelines`, provider
+//!   `gitHub`, branch `main`, [`crate::repos::commit_id`] head) holding a `README.md` file, one
+//!   folder per job with its notebooks (PYTHON) and `dlt/{pipeline slug}` notebooks (SQL) of the
+//!   team's pipelines. Also `/Shared/dr/validation` (notebook) and `/Shared/dr/README.md`.
+//! - Cluster policies: `demo` [`DEMO_POLICIES`] ("Shared Compute Policy", "Job Compute
+//!   Policy"); `large` `policy-0`..`policy-4`. Jobs using one (`new_cluster.policy_id`): `demo`
+//!   "Nightly Sales ETL" (Job Compute Policy); `large` every 7th job (`i % 7 == 0`, policy
+//!   `(i / 7) % 5`).
+//! - Secret scopes: `demo` `etl` (keys `api-token`, `db-password`; ACLs admins MANAGE,
+//!   data-engineers READ) and `ml` (key `mlflow-token`; admins MANAGE, data-engineers WRITE);
+//!   `large` `scope-00`..`scope-19`, keys [`LARGE_SECRET_KEYS`], ACLs admins MANAGE,
+//!   data-engineers READ. Values are [`secret_value`]. Jobs reading one
+//!   (`new_cluster.spark_env_vars`): `demo` "Partner File Loader" (`PARTNER_API_TOKEN` =
+//!   `{{secrets/etl/api-token}}`); `large` every 11th job (`DB_PASSWORD` =
+//!   `{{secrets/scope-NN/db-password}}`, NN = `(i / 11) % 20`).
+//! - Unity Catalog: catalogs `main` (schemas `default`, `finance`, `information_schema`, `ops`,
+//!   `sales`; tables `sales.orders`, `sales.customers`, `ops.heartbeat`) and `dr_meta` (schemas
+//!   `default`, `information_schema`), with grants (see `unity_catalog()` below).
+//! - Pipelines: a spec with one notebook library (the team repo's `dlt/` notebook), a
+//!   `configuration` and one `default` cluster.
+//!
+//! Both roles hold the same configuration objects (names, definitions, keys, ACLs, repo heads,
+//! grants, workspace paths); only ids differ (policy ids, workspace object / repo ids).
 //!
 //! Role `dr`: the same objects and names with different ids, dormant — every schedule,
 //! continuous and trigger PAUSED, clusters TERMINATED, pools min_idle 0, warehouses STOPPED,
@@ -48,10 +77,14 @@ use crate::jobs::{
     Periodic, PeriodicUnit, ResultState, Run, TriggerSettings, TriggerType,
 };
 use crate::pipelines::{uuid_from, Pipeline, PipelineState};
+use crate::policies::Policy;
 use crate::pools::Pool;
+use crate::secrets::{Secret, SecretScope};
 use crate::state::World;
 use crate::timeline::EventKind;
+use crate::unity_catalog::{grants, Catalog, Grants, Schema, Table};
 use crate::warehouses::Warehouse;
+use crate::workspace::{Language, ObjectType, WorkspaceTree};
 
 /// Tag pairs.
 pub type Tags = &'static [(&'static str, &'static str)];
@@ -211,10 +244,10 @@ pub const DEMO_WAREHOUSES: &[(&str, &str, bool, bool)] = &[
     ("Analysts", "Small", false, true),
 ];
 
-/// (name, running, continuous)
-pub const DEMO_PIPELINES: &[(&str, bool, bool)] = &[
-    ("Orders Bronze-Silver", true, true),
-    ("Customer CDC", false, false),
+/// (name, running, continuous, team: its notebook is in that team's repo)
+pub const DEMO_PIPELINES: &[(&str, bool, bool, &str)] = &[
+    ("Orders Bronze-Silver", true, true, "sales"),
+    ("Customer CDC", false, false, "crm"),
 ];
 
 const TIMEZONES: &[&str] = &[
@@ -347,12 +380,27 @@ impl Ids {
     }
 }
 
+/// A fixture job's name as a path segment and the folder of its task notebooks.
+struct JobPaths {
+    slug: String,
+    dir: String,
+}
+
+impl JobPaths {
+    fn new(name: &str, tags: &BTreeMap<String, String>) -> Self {
+        let slug = slug(name);
+        let dir = format!("/Repos/{}/pipelines/{slug}", team_of(tags));
+        JobPaths { slug, dir }
+    }
+}
+
+/// A fixture job's settings; its task notebooks are `{paths.dir}/{task}`.
 fn settings(
     name: &str,
     trig: DemoTrigger,
     tags: BTreeMap<String, String>,
     live: bool,
-    tasks: &[&str],
+    (paths, tasks): (&JobPaths, &[&str]),
     pool: Option<&str>,
 ) -> JobSettings {
     let pause = |on: bool| {
@@ -362,11 +410,7 @@ fn settings(
             PauseStatus::Paused
         }
     };
-    let slug: String = name
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
+    let (slug, dir) = (&paths.slug, &paths.dir);
     let mut other = Map::new();
     let task_list: Vec<Value> = tasks
         .iter()
@@ -374,7 +418,7 @@ fn settings(
         .map(|(i, t)| {
             let mut v = json!({
                 "task_key": t,
-                "notebook_task": {"notebook_path": format!("/Repos/data/{slug}/{t}"), "source": "WORKSPACE"},
+                "notebook_task": {"notebook_path": format!("{dir}/{t}"), "source": "WORKSPACE"},
                 "job_cluster_key": "main_cluster",
                 "timeout_seconds": 0,
                 "email_notifications": {},
@@ -481,6 +525,291 @@ fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A job or pipeline name as a path segment: lower-case, non-alphanumerics → `_`.
+pub fn slug(name: &str) -> String {
+    name.to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The team owning a job: its `team` tag, else `data`.
+pub fn team_of(tags: &BTreeMap<String, String>) -> &str {
+    tags.get("team").map(String::as_str).unwrap_or("data")
+}
+
+/// The team's Git folder, which holds its jobs' notebooks
+/// (`/Repos/{team}/pipelines/{job slug}/{task}`) and its pipelines' (`.../dlt/{slug}`).
+pub fn repo_path(team: &str) -> String {
+    format!("/Repos/{team}/pipelines")
+}
+
+/// The Git remote of a team's repo.
+pub fn repo_url(team: &str) -> String {
+    format!("https://github.com/acme/{team}-pipelines")
+}
+
+/// When the fixture's configuration objects (policies, secrets, repos, notebooks, catalogs)
+/// were created or last updated: a fixed instant (2025-01-01T00:00:00Z), not the emulator's
+/// start, so the two roles — started at different times — carry identical timestamps.
+pub const CONFIG_EPOCH_MS: i64 = 1_735_689_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// Creates each team's Git folder (branch `main`) with a `README.md`, in the given order.
+fn team_repos<'a>(w: &mut World, teams: impl IntoIterator<Item = &'a str>) {
+    let ts = CONFIG_EPOCH_MS;
+    for team in teams {
+        let path = repo_path(team);
+        if w.workspace.get(&path).is_some() {
+            continue;
+        }
+        let _ = w.create_repo(&repo_url(team), "gitHub", &path, "main", ts);
+        let _ = w
+            .workspace
+            .insert(&format!("{path}/README.md"), ObjectType::File, None, ts);
+    }
+}
+
+/// Records a job's task notebooks (`{dir}/{task}`) in the workspace tree (created lazily,
+/// see [`crate::workspace`]).
+fn job_notebooks(w: &mut World, dir: String, tasks: &'static [&'static str]) {
+    w.workspace.defer_many(
+        dir,
+        tasks,
+        ObjectType::Notebook,
+        Some(Language::Python),
+        CONFIG_EPOCH_MS,
+    );
+}
+
+/// The `new_cluster` of a fixture job's (single) job cluster.
+fn new_cluster(s: &mut JobSettings) -> Option<&mut Map<String, Value>> {
+    s.other
+        .get_mut("job_clusters")?
+        .get_mut(0)?
+        .get_mut("new_cluster")?
+        .as_object_mut()
+}
+
+/// Puts a job's cluster under a cluster policy.
+fn use_policy(s: &mut JobSettings, policy_id: &str) {
+    if let Some(nc) = new_cluster(s) {
+        nc.insert("policy_id".into(), json!(policy_id));
+    }
+}
+
+/// Gives a job's cluster an environment variable read from a secret.
+fn use_secret(s: &mut JobSettings, var: &str, scope: &str, key: &str) {
+    if let Some(nc) = new_cluster(s) {
+        nc.insert(
+            "spark_env_vars".into(),
+            json!({ var: format!("{{{{secrets/{scope}/{key}}}}}") }),
+        );
+    }
+}
+
+/// A pipeline's spec: its notebook (created in the team's repo), configuration and cluster.
+fn pipeline_spec(w: &mut World, p: &mut Pipeline, team: &str, workers: Option<u32>) {
+    let path = format!("{}/dlt/{}", repo_path(team), slug(&p.name));
+    w.workspace.defer(
+        path.clone(),
+        ObjectType::Notebook,
+        Some(Language::Sql),
+        CONFIG_EPOCH_MS,
+    );
+    p.libraries = vec![json!({"notebook": {"path": path}})];
+    p.configuration = tags(&[
+        ("pipelines.applyChangesPreviewEnabled", "true"),
+        (
+            "source_path",
+            &format!("s3://acme-landing/{team}/{}/", slug(&p.name)),
+        ),
+    ]);
+    p.clusters = vec![match workers {
+        Some(n) => json!({"label": "default", "num_workers": n, "node_type_id": "i3.xlarge"}),
+        None => json!({"label": "default", "node_type_id": "i3.xlarge",
+            "autoscale": {"min_workers": 1, "max_workers": 4, "mode": "ENHANCED"}}),
+    }];
+}
+
+/// A secret scope with `keys` (name, value) updated at `ts` and the given ACLs.
+fn secret_scope(
+    w: &mut World,
+    name: &str,
+    keys: &[(&str, String)],
+    acls: &[(&str, &'static str)],
+    ts: i64,
+) {
+    let mut scope = SecretScope::new(name);
+    for (k, v) in keys {
+        scope
+            .secrets
+            .insert(k.to_string(), Secret::new(v.clone(), ts));
+    }
+    for (p, perm) in acls {
+        scope.acls.insert(p.to_string(), perm);
+    }
+    w.secret_scopes.insert(name.to_string(), scope);
+}
+
+/// The fixture value of a secret (tests check no endpoint ever returns one).
+pub fn secret_value(scope: &str, key: &str) -> String {
+    format!("s3cr3t-value::{scope}/{key}")
+}
+
+/// Demo cluster policies: (name, description, max clusters per user, definition).
+pub const DEMO_POLICIES: &[(&str, &str, Option<i64>, &str)] = &[
+    (
+        "Shared Compute Policy",
+        "Shared all-purpose compute for analysts",
+        Some(2),
+        r#"{"spark_version":{"type":"fixed","value":"15.4.x-scala2.12"},"autotermination_minutes":{"type":"range","maxValue":120,"defaultValue":60},"data_security_mode":{"type":"fixed","value":"USER_ISOLATION"}}"#,
+    ),
+    (
+        "Job Compute Policy",
+        "Job clusters: fixed runtime, approved node types",
+        None,
+        r#"{"cluster_type":{"type":"fixed","value":"job"},"spark_version":{"type":"fixed","value":"15.4.x-scala2.12"},"node_type_id":{"type":"allowlist","values":["i3.xlarge","r5.2xlarge"],"defaultValue":"i3.xlarge"}}"#,
+    ),
+];
+
+/// The definition of `large` policy `i`.
+fn large_policy_definition(i: usize) -> String {
+    format!(
+        r#"{{"spark_version":{{"type":"fixed","value":"15.4.x-scala2.12"}},"autotermination_minutes":{{"type":"range","maxValue":{}}},"custom_tags.cost_center":{{"type":"fixed","value":"cc-{i}"}}}}"#,
+        60 + 30 * i
+    )
+}
+
+/// Keys of every `large` secret scope.
+pub const LARGE_SECRET_KEYS: [&str; 3] = ["db-password", "api-token", "storage-key"];
+
+/// Unity Catalog content, the same for both roles of `demo` and `large`.
+fn unity_catalog(w: &mut World) {
+    let created = CONFIG_EPOCH_MS - 365 * DAY_MS;
+    let owner = crate::scim::ADMIN_USER.to_string();
+    let schema = |name: &str, comment: Option<&str>, g: Grants| Schema {
+        name: name.into(),
+        owner: owner.clone(),
+        comment: comment.map(str::to_string),
+        created_at: created,
+        grants: g,
+        tables: BTreeMap::new(),
+    };
+    let table = |name: &str, g: Grants| {
+        (
+            name.to_string(),
+            Table {
+                name: name.into(),
+                owner: owner.clone(),
+                grants: g,
+            },
+        )
+    };
+    let mut sales = schema(
+        "sales",
+        Some("Orders and customers"),
+        grants(&[("analysts", &["SELECT", "USE_SCHEMA"])]),
+    );
+    sales.tables = [
+        table("customers", Grants::new()),
+        table("orders", grants(&[("analysts", &["SELECT"])])),
+    ]
+    .into_iter()
+    .collect();
+    let mut ops = schema("ops", Some("Operational tables"), Grants::new());
+    ops.tables = [table(
+        "heartbeat",
+        grants(&[("lifeboat-sp", &["MODIFY", "SELECT"])]),
+    )]
+    .into_iter()
+    .collect();
+    let main = Catalog {
+        name: "main".into(),
+        owner: owner.clone(),
+        comment: Some("Main catalog".into()),
+        created_at: created,
+        grants: grants(&[
+            ("analysts", &["USE_CATALOG"]),
+            ("data-engineers", &["SELECT", "USE_CATALOG", "USE_SCHEMA"]),
+        ]),
+        schemas: [
+            schema(
+                "default",
+                Some("Default schema (auto-created)"),
+                Grants::new(),
+            ),
+            schema(
+                "finance",
+                Some("Finance marts"),
+                grants(&[("data-engineers", &["MODIFY", "SELECT", "USE_SCHEMA"])]),
+            ),
+            schema(
+                "information_schema",
+                Some("Information schema (auto-created)"),
+                Grants::new(),
+            ),
+            ops,
+            sales,
+        ]
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect(),
+    };
+    let dr_meta = Catalog {
+        name: "dr_meta".into(),
+        owner: owner.clone(),
+        comment: Some("Lifeboat DR metadata".into()),
+        created_at: created,
+        grants: grants(&[(
+            "lifeboat-sp",
+            &[
+                "CREATE_TABLE",
+                "MODIFY",
+                "SELECT",
+                "USE_CATALOG",
+                "USE_SCHEMA",
+            ],
+        )]),
+        schemas: [
+            schema(
+                "default",
+                Some("Default schema (auto-created)"),
+                Grants::new(),
+            ),
+            schema(
+                "information_schema",
+                Some("Information schema (auto-created)"),
+                Grants::new(),
+            ),
+        ]
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect(),
+    };
+    w.catalogs.insert(main.name.clone(), main);
+    w.catalogs.insert(dr_meta.name.clone(), dr_meta);
+}
+
+/// The workspace folders every fixture has, plus (`demo`, `large`) the shared DR notebook.
+fn workspace_skeleton(w: &mut World, full: bool) {
+    let ts = CONFIG_EPOCH_MS;
+    for d in ["/Repos", "/Shared", "/Users/dr-admin@example.com"] {
+        let _ = w.workspace.mkdirs(d, ts);
+    }
+    if full {
+        let _ = w.workspace.insert(
+            "/Shared/dr/validation",
+            ObjectType::Notebook,
+            Some(Language::Python),
+            ts,
+        );
+        let _ = w
+            .workspace
+            .insert("/Shared/dr/README.md", ObjectType::File, None, ts);
+    }
+}
+
 /// Inserts a fixture run directly (no timeline; initial events are recorded afterwards).
 #[allow(clippy::too_many_arguments)]
 fn fixture_run(
@@ -577,13 +906,50 @@ fn demo(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
         w.pools.insert(id.clone(), p);
         pool_ids.push(id);
     }
-    let policies = ["Shared Compute Policy", "Job Compute Policy"];
     let mut policy_ids = Vec::new();
-    for name in policies {
+    for (i, (name, description, max, definition)) in DEMO_POLICIES.iter().enumerate() {
         let id = ids.hex(16).to_uppercase();
-        w.policies.insert(id.clone(), name.to_string());
+        let mut p = Policy::new(
+            id.clone(),
+            name,
+            definition,
+            CONFIG_EPOCH_MS - (200 - i as i64) * DAY_MS,
+        );
+        p.description = Some(description.to_string());
+        p.max_clusters_per_user = *max;
+        w.policies.insert(id.clone(), p);
         policy_ids.push(id);
     }
+    let mut teams: Vec<&str> = DEMO_JOBS
+        .iter()
+        .map(|(_, _, t)| {
+            t.iter()
+                .find(|(k, _)| *k == "team")
+                .map_or("data", |kv| kv.1)
+        })
+        .collect();
+    teams.sort_unstable();
+    teams.dedup();
+    team_repos(w, teams);
+    let ts = CONFIG_EPOCH_MS + 30 * DAY_MS;
+    let keys = |scope: &str, names: &[&'static str]| -> Vec<(&'static str, String)> {
+        names.iter().map(|k| (*k, secret_value(scope, k))).collect()
+    };
+    secret_scope(
+        w,
+        "etl",
+        &keys("etl", &["db-password", "api-token"]),
+        &[("admins", "MANAGE"), ("data-engineers", "READ")],
+        ts,
+    );
+    secret_scope(
+        w,
+        "ml",
+        &keys("ml", &["mlflow-token"]),
+        &[("admins", "MANAGE"), ("data-engineers", "WRITE")],
+        ts,
+    );
+    unity_catalog(w);
     for (i, (name, source, running, ctags)) in DEMO_CLUSTERS.iter().enumerate() {
         let id = ids.cluster();
         let src = if *source == "UI" {
@@ -618,19 +984,28 @@ fn demo(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
     let mut job_ids = Vec::new();
     for (i, (name, trig, jtags)) in DEMO_JOBS.iter().enumerate() {
         let job_id = ids.job_base + (i as u64) * 1013;
-        let tasks: &[&str] = match i % 3 {
+        let tasks: &'static [&'static str] = match i % 3 {
             0 => &["ingest", "transform", "publish"],
             1 => &["extract", "load"],
             _ => &["prepare", "compute", "validate"],
         };
         let pool = (i % 2 == 0).then(|| pool_ids[0].as_str());
-        let mut s = settings(name, *trig, tags(jtags), live, tasks, pool);
+        let jtags = tags(jtags);
+        let paths = JobPaths::new(name, &jtags);
+        let mut s = settings(name, *trig, jtags, live, (&paths, tasks), pool);
         if *name == "Ad-hoc Backfill" {
             s.max_concurrent_runs = 3;
         }
         if *name == "Data Quality Checks" {
             s.other.insert("queue".into(), json!({"enabled": false}));
         }
+        if *name == "Nightly Sales ETL" {
+            use_policy(&mut s, &policy_ids[1]);
+        }
+        if *name == "Partner File Loader" {
+            use_secret(&mut s, "PARTNER_API_TOKEN", "etl", "api-token");
+        }
+        job_notebooks(w, paths.dir, tasks);
         add_job(w, job_id, s, t0);
         job_ids.push(job_id);
     }
@@ -712,7 +1087,7 @@ fn demo(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
         wh.set_tags(&tags(&[("team", "analytics")]));
         w.warehouses.insert(id, wh);
     }
-    for (name, running, continuous) in DEMO_PIPELINES {
+    for (name, running, continuous, team) in DEMO_PIPELINES {
         let id = ids.uuid();
         let cid = ids.cluster();
         let active = *running && live;
@@ -730,40 +1105,21 @@ fn demo(w: &mut World, ids: &mut Ids, live: bool, t0: i64) {
         );
         w.clusters.insert(cid.clone(), c);
         let update = ids.uuid();
-        w.pipelines.insert(
-            id.clone(),
-            Pipeline {
-                pipeline_id: id.clone(),
-                name: name.to_string(),
-                state: if active {
-                    PipelineState::Running
-                } else {
-                    PipelineState::Idle
-                },
-                continuous: *continuous,
-                cluster_id: Some(cid),
-                catalog: "main".into(),
-                target: "sales".into(),
-                updates: vec![(
-                    update,
-                    if active { "RUNNING" } else { "COMPLETED" },
-                    t0 - 3_600_000,
-                )],
-                transition_at: None,
-            },
-        );
-    }
-    let objects = [
-        ("directories", "/Repos/data"),
-        ("directories", "/Shared"),
-        ("notebooks", "/Repos/data/nightly_sales_etl/ingest"),
-        ("notebooks", "/Repos/data/heartbeat_writer/extract"),
-        ("notebooks", "/Shared/dr/validation"),
-    ];
-    for (i, (kind, path)) in objects.iter().enumerate() {
-        let id = (ids.job_base / 1000 + 7_000 + i as u64).to_string();
-        w.workspace_objects
-            .insert((kind.to_string(), id), path.to_string());
+        let state = if active {
+            PipelineState::Running
+        } else {
+            PipelineState::Idle
+        };
+        let mut p = Pipeline::new(id.clone(), name, state, *continuous, t0 - 3_600_000);
+        p.cluster_id = Some(cid);
+        p.updates = vec![(
+            update,
+            if active { "RUNNING" } else { "COMPLETED" },
+            t0 - 3_600_000,
+        )];
+        let workers = (!*continuous).then_some(2);
+        pipeline_spec(w, &mut p, team, workers);
+        w.pipelines.insert(id, p);
     }
 }
 
@@ -818,13 +1174,39 @@ fn large(
         w.pools.insert(id.clone(), p);
         pool_ids.push(id);
     }
+    let mut policy_ids = Vec::new();
     for i in 0..5 {
         let id = ids.hex(16).to_uppercase();
-        w.policies.insert(id, format!("policy-{i}"));
+        let mut p = Policy::new(
+            id.clone(),
+            &format!("policy-{i}"),
+            &large_policy_definition(i),
+            CONFIG_EPOCH_MS - (300 - i as i64) * DAY_MS,
+        );
+        p.description = Some(format!("Generated policy {i}"));
+        p.max_clusters_per_user = (i % 2 == 0).then_some(i as i64 + 1);
+        w.policies.insert(id.clone(), p);
+        policy_ids.push(id);
     }
     let teams = [
         "sales", "finance", "ml", "web", "supply", "crm", "iot", "platform",
     ];
+    team_repos(w, teams);
+    for i in 0..20 {
+        let name = format!("scope-{i:02}");
+        let keys: Vec<(&str, String)> = LARGE_SECRET_KEYS
+            .iter()
+            .map(|k| (*k, secret_value(&name, k)))
+            .collect();
+        secret_scope(
+            w,
+            &name,
+            &keys,
+            &[("admins", "MANAGE"), ("data-engineers", "READ")],
+            CONFIG_EPOCH_MS + (i + 1) * DAY_MS,
+        );
+    }
+    unity_catalog(w);
     for i in 0..1000 {
         let id = ids.cluster();
         let running = ids.rng.random_range(0..100) < 30 && live;
@@ -882,14 +1264,24 @@ fn large(
             95..98 => DemoTrigger::Continuous(i % 3 == 0),
             _ => DemoTrigger::FileArrival(i % 2 == 0),
         };
-        let tasks: &[&str] = match i % 3 {
+        let tasks: &'static [&'static str] = match i % 3 {
             0 => &["main"],
             1 => &["extract", "load"],
             _ => &["prepare", "compute", "publish"],
         };
         let pool = (i % 5 == 0).then(|| pool_ids[(i % 100) as usize].as_str());
+        let jtags = tags(&[("team", team)]);
+        let paths = JobPaths::new(&name, &jtags);
         // Built as the primary's settings; the dormant twin pauses them afterwards.
-        let mut s = settings(&name, trig, tags(&[("team", team)]), true, tasks, pool);
+        let mut s = settings(&name, trig, jtags, true, (&paths, tasks), pool);
+        if i % 7 == 0 {
+            use_policy(&mut s, &policy_ids[(i / 7 % 5) as usize]);
+        }
+        if i % 11 == 0 {
+            let scope = format!("scope-{:02}", i / 11 % 20);
+            use_secret(&mut s, "DB_PASSWORD", &scope, "db-password");
+        }
+        job_notebooks(w, paths.dir, tasks);
         if (30..95).contains(&r) {
             s.schedule = Some(CronSchedule {
                 quartz_cron_expression: cron,
@@ -957,28 +1349,26 @@ fn large(
     for i in 0..200 {
         let id = ids.uuid();
         let running = ids.rng.random_range(0..100) < 30 && live;
-        w.pipelines.insert(
+        let state = if running {
+            PipelineState::Running
+        } else {
+            PipelineState::Idle
+        };
+        let mut p = Pipeline::new(
             id.clone(),
-            Pipeline {
-                pipeline_id: id.clone(),
-                name: format!("pipeline-{i:03}"),
-                state: if running {
-                    PipelineState::Running
-                } else {
-                    PipelineState::Idle
-                },
-                continuous: i % 2 == 0,
-                cluster_id: None,
-                catalog: "main".into(),
-                target: "sales".into(),
-                updates: vec![(
-                    ids.uuid(),
-                    if running { "RUNNING" } else { "COMPLETED" },
-                    t0 - 3_600_000,
-                )],
-                transition_at: None,
-            },
+            &format!("pipeline-{i:03}"),
+            state,
+            i % 2 == 0,
+            t0 - 3_600_000,
         );
+        p.updates = vec![(
+            ids.uuid(),
+            if running { "RUNNING" } else { "COMPLETED" },
+            t0 - 3_600_000,
+        )];
+        let workers = (i % 3 != 0).then_some((i % 4 + 1) as u32);
+        pipeline_spec(w, &mut p, teams[i % teams.len()], workers);
+        w.pipelines.insert(id, p);
     }
     activated.into_iter().map(|(_, n)| n).collect()
 }
@@ -1142,6 +1532,9 @@ pub fn build(
         Role::Dr => 900_000_000_000_000,
     };
     let now = w.clock.now();
+    // Workspace object (and repo) ids: a range of its own per role.
+    w.workspace = WorkspaceTree::new(i64::try_from(ids.job_base.saturating_mul(10)).unwrap_or(0));
+    workspace_skeleton(&mut w, config.fixture != Fixture::Empty);
     match config.fixture {
         Fixture::Demo => demo(&mut w, &mut ids, live, now.emu_ms),
         Fixture::Large => {

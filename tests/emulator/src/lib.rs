@@ -9,7 +9,9 @@
 //! ## Layout
 //! One module per API family, each owning its types, handlers and wire encoding:
 //! [`clusters`], [`pools`], [`jobs`] (jobs, runs, scheduler), [`warehouses`], [`pipelines`],
-//! [`permissions`], [`scim`], [`sql`] (Statement Execution over an embedded SQLite),
+//! [`permissions`], [`policies`] (cluster policies), [`secrets`], [`repos`], [`workspace`] (the
+//! workspace file tree), [`unity_catalog`] (catalogs, schemas, grants), [`scim`], [`sql`]
+//! (Statement Execution over an embedded SQLite),
 //! [`auth`] (PAT, OAuth M2M, well-known), plus [`admin`] (the `/__emulator/` API), [`faults`],
 //! [`ratelimit`], [`timeline`], [`fixtures`], [`clock`] and [`error`].
 //!
@@ -30,7 +32,7 @@
 //! | `permissions` | `permissions/*` | 15 |
 //! | `scim` | `preview/scim/*` | 4.25 (255/min) |
 //! | `sql` | `sql/statements*` | 15 |
-//! | `other` | anything else under `/api/` | 15 |
+//! | `other` | anything else under `/api/` (policies, secrets, repos, workspace, UC) | 15 |
 //!
 //! The account-level Managed DR API (failover groups, stable URLs) has its own listener:
 //! [`account`].
@@ -52,14 +54,19 @@ pub mod fixtures;
 pub mod jobs;
 pub mod permissions;
 pub mod pipelines;
+pub mod policies;
 pub mod pools;
 pub mod ratelimit;
+pub mod repos;
 pub mod scim;
+pub mod secrets;
 pub mod server;
 pub mod sql;
 pub mod state;
 pub mod timeline;
+pub mod unity_catalog;
 pub mod warehouses;
+pub mod workspace;
 
 pub use account::{serve_account, AccountConfig, RunningAccount};
 pub use config::{EmulatorConfig, Fixture, LifecycleProfile, RateLimits, Role};

@@ -4,7 +4,19 @@
 //!   (only `name LIKE '<pattern>'` with `%` wildcards is understood; other filters are ignored)
 //!   → `{statuses?, next_page_token?}`.
 //! - `GET /api/2.0/pipelines/{id}` → `{pipeline_id, name, state, cluster_id?, spec,
-//!   latest_updates, ...}`; missing → 404 RESOURCE_DOES_NOT_EXIST.
+//!   latest_updates, last_modified, ...}`; missing → 404 RESOURCE_DOES_NOT_EXIST. `spec` =
+//!   `{id, name, catalog, target | schema, libraries?: [{notebook: {path}} | {file: {path}} |
+//!   ...], configuration?: {string: string}, clusters?: [{label, num_workers | autoscale,
+//!   node_type_id?, policy_id?, ...}], continuous, development, photon, channel, edition}`.
+//! - `PUT /api/2.0/pipelines/{id}` (edit; the body is the spec, `id` optional but equal to the
+//!   path's) → `{}`: replaces `libraries`, `configuration`, `clusters`, `target`/`schema`,
+//!   `continuous`, `development`, `photon`, `channel` (default CURRENT), `edition` (default
+//!   ADVANCED) — absent ones take those defaults; `name` and `catalog` are kept when absent.
+//!   Errors (400 INVALID_PARAMETER_VALUE): another `id`, both `target` and `schema`, a library
+//!   that is not one object of `notebook|file|glob|jar|whl|maven` (a `notebook`/`file` without
+//!   an absolute `path`), a cluster that is not an object or repeats a label, an unknown
+//!   `edition` (CORE|PRO|ADVANCED) or `channel` (CURRENT|PREVIEW). `expected_last_modified`
+//!   other than `last_modified` → 409 RESOURCE_CONFLICT. Sets `last_modified` (emulated ms).
 //! - `POST /api/2.0/pipelines/{id}/stop` → `{}`: active → STOPPING → IDLE (its cluster is
 //!   terminated); no-op when idle.
 //! - `POST /api/2.0/pipelines/{id}/updates` → `{update_id, request_id}`: IDLE → STARTING →
@@ -14,8 +26,10 @@
 //! 60–180 s / 10–60 s of emulated time; see [`crate::state::Transition`]. The pipeline's
 //! cluster follows its own (cluster) durations.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::clock::Now;
-use crate::error::{page, ApiError, ApiResult, Params};
+use crate::error::{page, parse_body, ApiError, ApiResult, Params};
 use crate::state::{Pending, Shared, Transition, World};
 use crate::timeline::EventKind;
 
@@ -49,13 +63,88 @@ pub struct Pipeline {
     pub continuous: bool,
     pub cluster_id: Option<String>,
     pub catalog: String,
-    pub target: String,
+    /// The legacy target schema; exclusive with `schema`.
+    pub target: Option<String>,
+    pub schema: Option<String>,
+    /// Library specs as the API carries them (`{"notebook": {"path": ..}}`, ...).
+    pub libraries: Vec<Value>,
+    pub configuration: BTreeMap<String, String>,
+    /// Cluster specs (`{"label": "default", "num_workers": .., ...}`).
+    pub clusters: Vec<Value>,
+    pub development: bool,
+    pub photon: bool,
+    pub channel: String,
+    pub edition: String,
+    /// Emulated ms of the last settings change.
+    pub last_modified: i64,
     /// (update_id, state, creation emulated ms), newest first.
     pub updates: Vec<(String, &'static str, i64)>,
     pub transition_at: Option<Instant>,
 }
 
 impl Pipeline {
+    /// A pipeline with the spec defaults (catalog `main`, target `sales`, no libraries,
+    /// configuration or clusters, channel CURRENT, edition ADVANCED, photon); fixtures fill in
+    /// the rest.
+    pub fn new(
+        pipeline_id: String,
+        name: &str,
+        state: PipelineState,
+        continuous: bool,
+        last_modified: i64,
+    ) -> Self {
+        Pipeline {
+            pipeline_id,
+            name: name.to_string(),
+            state,
+            continuous,
+            cluster_id: None,
+            catalog: "main".into(),
+            target: Some("sales".into()),
+            schema: None,
+            libraries: Vec::new(),
+            configuration: BTreeMap::new(),
+            clusters: Vec::new(),
+            development: false,
+            photon: true,
+            channel: "CURRENT".into(),
+            edition: "ADVANCED".into(),
+            last_modified,
+            updates: Vec::new(),
+            transition_at: None,
+        }
+    }
+
+    /// The `spec` object of `GET /api/2.0/pipelines/{id}`.
+    pub fn spec_json(&self) -> Value {
+        let mut spec = json!({
+            "id": self.pipeline_id,
+            "name": self.name,
+            "continuous": self.continuous,
+            "development": self.development,
+            "photon": self.photon,
+            "edition": self.edition,
+            "channel": self.channel,
+            "catalog": self.catalog,
+        });
+        if let Some(t) = &self.target {
+            spec["target"] = json!(t);
+        }
+        if let Some(s) = &self.schema {
+            spec["schema"] = json!(s);
+        }
+        if !self.libraries.is_empty() {
+            spec["libraries"] = json!(self.libraries);
+        }
+        if !self.configuration.is_empty() {
+            spec["configuration"] = json!(self.configuration);
+        }
+        if !self.clusters.is_empty() {
+            spec["clusters"] = json!(self.clusters);
+        }
+        spec
+    }
+
     fn latest_updates(&self) -> Value {
         Value::Array(
             self.updates
@@ -88,20 +177,8 @@ impl Pipeline {
 
     pub fn to_json(&self) -> Value {
         let mut v = self.status_json();
-        v["last_modified"] = json!(self.updates.first().map(|u| u.2).unwrap_or(0));
-        v["spec"] = json!({
-            "id": self.pipeline_id,
-            "name": self.name,
-            "continuous": self.continuous,
-            "development": false,
-            "photon": true,
-            "edition": "ADVANCED",
-            "channel": "CURRENT",
-            "catalog": self.catalog,
-            "target": self.target,
-            "clusters": [{"label": "default", "autoscale": {"min_workers": 1, "max_workers": 4, "mode": "ENHANCED"}}],
-            "libraries": [{"notebook": {"path": format!("/Shared/pipelines/{}", self.name)}}],
-        });
+        v["last_modified"] = json!(self.last_modified);
+        v["spec"] = self.spec_json();
         v
     }
 
@@ -306,10 +383,174 @@ async fn start_update(State(emu): State<Shared>, Path(id): Path<String>) -> ApiR
     ))
 }
 
+#[derive(Deserialize)]
+struct EditBody {
+    id: Option<String>,
+    pipeline_id: Option<String>,
+    name: Option<String>,
+    catalog: Option<String>,
+    target: Option<String>,
+    schema: Option<String>,
+    #[serde(default)]
+    libraries: Vec<Value>,
+    #[serde(default)]
+    configuration: BTreeMap<String, String>,
+    #[serde(default)]
+    clusters: Vec<Value>,
+    #[serde(default)]
+    continuous: bool,
+    #[serde(default)]
+    development: bool,
+    #[serde(default)]
+    photon: bool,
+    channel: Option<String>,
+    edition: Option<String>,
+    expected_last_modified: Option<i64>,
+}
+
+const LIBRARY_KINDS: &[&str] = &["notebook", "file", "glob", "jar", "whl", "maven"];
+
+/// Checks one library spec (see the module doc).
+fn check_library(lib: &Value) -> ApiResult<()> {
+    let bad = || ApiError::invalid(format!("Invalid library specification: {lib}"));
+    let obj = lib.as_object().filter(|o| o.len() == 1).ok_or_else(bad)?;
+    let (kind, v) = obj.iter().next().ok_or_else(bad)?;
+    if !LIBRARY_KINDS.contains(&kind.as_str()) {
+        return Err(bad());
+    }
+    if matches!(kind.as_str(), "notebook" | "file") {
+        let path = v.get("path").and_then(Value::as_str).unwrap_or("");
+        if !path.starts_with('/') {
+            return Err(ApiError::invalid(format!(
+                "Invalid library specification: {kind}.path must be an absolute workspace path, got {lib}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the cluster specs and gives each its label (default `default`).
+fn check_clusters(clusters: Vec<Value>) -> ApiResult<Vec<Value>> {
+    let mut labels = Vec::new();
+    let mut out = Vec::with_capacity(clusters.len());
+    for mut c in clusters {
+        let Some(obj) = c.as_object_mut() else {
+            return Err(ApiError::invalid(format!(
+                "Invalid cluster specification: {c}"
+            )));
+        };
+        let label = match obj.get("label") {
+            None => "default".to_string(),
+            Some(Value::String(l)) => l.to_lowercase(),
+            Some(other) => {
+                return Err(ApiError::invalid(format!("Invalid cluster label: {other}")))
+            }
+        };
+        if labels.contains(&label) {
+            return Err(ApiError::invalid(format!(
+                "Duplicate cluster label: {label}"
+            )));
+        }
+        if obj.get("num_workers").is_some_and(|n| n.as_u64().is_none()) {
+            return Err(ApiError::invalid(format!(
+                "Invalid num_workers in cluster {label}"
+            )));
+        }
+        obj.insert("label".into(), json!(label));
+        labels.push(label);
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// One of `allowed` (case-insensitive) or `default` when absent.
+fn choice(v: Option<String>, field: &str, allowed: &[&str], default: &str) -> ApiResult<String> {
+    match v.filter(|s| !s.is_empty()) {
+        None => Ok(default.to_string()),
+        Some(s) => allowed
+            .iter()
+            .find(|a| a.eq_ignore_ascii_case(&s))
+            .map(|a| a.to_string())
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "Invalid {field}: {s}; must be one of {}",
+                    allowed.join(", ")
+                ))
+            }),
+    }
+}
+
+/// `PUT /api/2.0/pipelines/{id}`: edits the spec (see the module doc).
+#[tracing::instrument(skip_all)]
+async fn edit(
+    State(emu): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let b: EditBody = parse_body(&body)?;
+    for other in [&b.id, &b.pipeline_id].into_iter().flatten() {
+        if !other.is_empty() && *other != id {
+            return Err(ApiError::invalid(format!(
+                "The pipeline id in the body ({other}) does not match the path ({id})"
+            )));
+        }
+    }
+    let (target, schema) = match (
+        b.target.filter(|s| !s.is_empty()),
+        b.schema.filter(|s| !s.is_empty()),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "Only one of target and schema can be specified",
+            ))
+        }
+        pair => pair,
+    };
+    for lib in &b.libraries {
+        check_library(lib)?;
+    }
+    let clusters = check_clusters(b.clusters)?;
+    let edition = choice(
+        b.edition,
+        "edition",
+        &["CORE", "PRO", "ADVANCED"],
+        "ADVANCED",
+    )?;
+    let channel = choice(b.channel, "channel", &["CURRENT", "PREVIEW"], "CURRENT")?;
+    let (mut w, now) = emu.world();
+    let p = w.pipelines.get_mut(&id).ok_or_else(|| missing(&id))?;
+    if let Some(expected) = b.expected_last_modified {
+        if expected != p.last_modified {
+            return Err(ApiError::conflict(format!(
+                "Pipeline {id} was modified at {} (expected {expected})",
+                p.last_modified
+            )));
+        }
+    }
+    if let Some(n) = b.name.filter(|s| !s.is_empty()) {
+        p.name = n;
+    }
+    if let Some(c) = b.catalog.filter(|s| !s.is_empty()) {
+        p.catalog = c;
+    }
+    p.target = target;
+    p.schema = schema;
+    p.libraries = b.libraries;
+    p.configuration = b.configuration;
+    p.clusters = clusters;
+    p.continuous = b.continuous;
+    p.development = b.development;
+    p.photon = b.photon;
+    p.edition = edition;
+    p.channel = channel;
+    p.last_modified = now.emu_ms.max(p.last_modified + 1);
+    Ok(Json(json!({})))
+}
+
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/api/2.0/pipelines", get(list))
-        .route("/api/2.0/pipelines/{id}", get(get_pipeline))
+        .route("/api/2.0/pipelines/{id}", get(get_pipeline).put(edit))
         .route("/api/2.0/pipelines/{id}/stop", post(stop))
         .route("/api/2.0/pipelines/{id}/updates", post(start_update))
 }

@@ -115,6 +115,36 @@ mod tests {
         );
         assert_eq!(family_of("GET", "/api/2.0/preview/scim/v2/Me"), "scim");
         assert_eq!(family_of("GET", "/api/2.0/workspace/list"), "other");
+        // The configuration endpoints of the drift check have no published limit: `other`.
+        for (m, p) in [
+            ("GET", "/api/2.0/policies/clusters/list"),
+            ("POST", "/api/2.0/policies/clusters/edit"),
+            ("GET", "/api/2.0/secrets/scopes/list"),
+            ("GET", "/api/2.0/secrets/list"),
+            ("POST", "/api/2.0/secrets/acls/put"),
+            ("GET", "/api/2.0/repos"),
+            ("PATCH", "/api/2.0/repos/123"),
+            ("GET", "/api/2.0/workspace/get-status"),
+            ("POST", "/api/2.0/workspace/mkdirs"),
+            ("GET", "/api/2.1/unity-catalog/catalogs"),
+            ("GET", "/api/2.1/unity-catalog/schemas"),
+            ("PATCH", "/api/2.1/unity-catalog/permissions/catalog/main"),
+        ] {
+            assert_eq!(family_of(m, p), "other", "{m} {p}");
+        }
+        assert_eq!(
+            family_of("PUT", "/api/2.0/permissions/repos/123"),
+            "permissions"
+        );
+        assert_eq!(
+            family_of("PATCH", "/api/2.0/permissions/jobs/1"),
+            "permissions"
+        );
+        assert_eq!(family_of("PUT", "/api/2.0/pipelines/abc"), "pipelines");
+        assert_eq!(
+            family_of("POST", "/api/2.0/sql/warehouses/abc/edit"),
+            "warehouses"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The HTTP front: a hyper accept loop on 127.0.0.1 with a per-request gate in front of the
 //! axum router. The gate implements, for `/api/` (and `/oidc/`, `/.well-known/`), in order:
 //! outage (drop the connection), fault rules, bearer auth (403 numeric quirk), per-family rate
-//! limits (429 + `Retry-After: 1`), then the handler; every `/api/` request is logged.
+//! limits (429 + `Retry-After: 1`), then the handler; every `/api/` request is logged (secret
+//! values of `secrets/put` redacted).
 //! Dropping a connection means abandoning the hyper connection future, so the socket closes
 //! without any response bytes — clients see a connection error, as in a regional outage.
 
@@ -115,6 +116,11 @@ fn router(emu: Shared) -> Router {
         .merge(crate::warehouses::routes())
         .merge(crate::pipelines::routes())
         .merge(crate::permissions::routes())
+        .merge(crate::policies::routes())
+        .merge(crate::secrets::routes())
+        .merge(crate::repos::routes())
+        .merge(crate::workspace::routes())
+        .merge(crate::unity_catalog::routes())
         .merge(crate::scim::routes())
         .merge(crate::sql::routes())
         .merge(crate::admin::routes())
@@ -193,6 +199,24 @@ fn log_request(
     });
 }
 
+/// Secret values never reach the request log (`/__emulator/requests`): a `secrets/put` body
+/// keeps its scope and key only.
+fn redact(path: &str, body: &mut Value) {
+    if !path.ends_with("/secrets/put") {
+        return;
+    }
+    match body.as_object_mut() {
+        Some(o) => {
+            for k in ["string_value", "bytes_value"] {
+                if let Some(v) = o.get_mut(k) {
+                    *v = json!("[REDACTED]");
+                }
+            }
+        }
+        None => *body = json!("[REDACTED]"),
+    }
+}
+
 async fn gate(
     emu: Shared,
     router: Router,
@@ -228,12 +252,13 @@ async fn gate(
             );
         }
     };
-    let body_json: Value = if bytes.is_empty() {
+    let mut body_json: Value = if bytes.is_empty() {
         Value::Null
     } else {
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
+    redact(&path, &mut body_json);
 
     let fault = lock(&emu.faults).check(&method, &path);
     if let Some(f) = fault {

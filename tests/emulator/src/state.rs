@@ -27,12 +27,18 @@ use crate::clusters::Cluster;
 use crate::config::{EmulatorConfig, LifecycleProfile, Role};
 use crate::faults::Faults;
 use crate::jobs::{Job, Run};
+use crate::permissions::AclEntry;
 use crate::pipelines::Pipeline;
+use crate::policies::Policy;
 use crate::pools::Pool;
 use crate::ratelimit::RateLimiter;
+use crate::repos::Repo;
+use crate::secrets::SecretScope;
 use crate::sql::Statement;
 use crate::timeline::Timeline;
+use crate::unity_catalog::Catalog;
 use crate::warehouses::Warehouse;
+use crate::workspace::WorkspaceTree;
 
 /// A queued lifecycle transition, applied when due if the resource still expects it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,7 +117,8 @@ pub struct World {
     pub fail_runs: bool,
     pub clusters: BTreeMap<String, Cluster>,
     pub pools: BTreeMap<String, Pool>,
-    pub policies: BTreeMap<String, String>,
+    /// Cluster policies by id.
+    pub policies: BTreeMap<String, Policy>,
     pub jobs: BTreeMap<u64, Job>,
     pub runs: BTreeMap<u64, Run>,
     pub active_runs: BTreeSet<u64>,
@@ -119,8 +126,17 @@ pub struct World {
     pub next_run_id: u64,
     pub warehouses: BTreeMap<String, Warehouse>,
     pub pipelines: BTreeMap<String, Pipeline>,
-    /// Workspace objects with ACLs: (`notebooks`|`directories`, id) → path.
-    pub workspace_objects: BTreeMap<(String, String), String>,
+    /// The workspace file tree (notebooks, directories, files, Git folders).
+    pub workspace: WorkspaceTree,
+    /// Git folders by id (= their workspace object id).
+    pub repos: BTreeMap<i64, Repo>,
+    /// Secret scopes by name.
+    pub secret_scopes: BTreeMap<String, SecretScope>,
+    /// Unity Catalog catalogs by (lower-case) name.
+    pub catalogs: BTreeMap<String, Catalog>,
+    /// Per-object direct ACLs written through PATCH/PUT permissions, by (canonical type, id);
+    /// objects without one carry the default ACL (see [`crate::permissions`]).
+    pub acl_overrides: HashMap<(String, String), Vec<AclEntry>>,
     pub statements: HashMap<String, Statement>,
     pub timeline: Timeline,
     pub pending: BinaryHeap<Reverse<(Instant, Pending)>>,
@@ -161,7 +177,11 @@ impl World {
             next_run_id: 0,
             warehouses: BTreeMap::new(),
             pipelines: BTreeMap::new(),
-            workspace_objects: BTreeMap::new(),
+            workspace: WorkspaceTree::new(0),
+            repos: BTreeMap::new(),
+            secret_scopes: BTreeMap::new(),
+            catalogs: BTreeMap::new(),
+            acl_overrides: HashMap::new(),
             statements: HashMap::new(),
             timeline: Timeline::default(),
             pending: BinaryHeap::new(),

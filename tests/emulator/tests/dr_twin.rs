@@ -28,8 +28,8 @@ fn activated(s: &JobSettings) -> bool {
     active_kinds(s).iter().any(|(_, on)| *on)
 }
 
-/// A job's settings as JSON with every pause status PAUSED and pool ids replaced by names, so
-/// a primary job and its DR twin compare equal when they mirror each other.
+/// A job's settings as JSON with every pause status PAUSED and pool and policy ids replaced by
+/// names, so a primary job and its DR twin compare equal when they mirror each other.
 fn normalized(w: &World, s: &JobSettings) -> Value {
     let mut v = serde_json::to_value(s).unwrap();
     for k in ["schedule", "continuous", "trigger"] {
@@ -43,6 +43,10 @@ fn normalized(w: &World, s: &JobSettings) -> Value {
             if let Some(pid) = nc.get("instance_pool_id").and_then(Value::as_str) {
                 let name = w.pools[pid].instance_pool_name.clone();
                 nc["instance_pool_id"] = json!(format!("pool:{name}"));
+            }
+            if let Some(pid) = nc.get("policy_id").and_then(Value::as_str) {
+                let name = w.policies[pid].name.clone();
+                nc["policy_id"] = json!(format!("policy:{name}"));
             }
         }
     }
@@ -147,10 +151,14 @@ fn assert_dormant_mirror(p: &World, d: &World) {
         .warehouses
         .values()
         .all(|x| json!(x.state) == json!("STOPPED")));
-    let pipelines = |w: &World| -> BTreeMap<String, bool> {
+    let pipelines = |w: &World| -> BTreeMap<String, Value> {
         w.pipelines
             .values()
-            .map(|x| (x.name.clone(), x.continuous))
+            .map(|x| {
+                let mut spec = x.spec_json();
+                spec["id"] = Value::Null;
+                (x.name.clone(), spec)
+            })
             .collect()
     };
     assert_eq!(pipelines(p), pipelines(d));
@@ -158,6 +166,46 @@ fn assert_dormant_mirror(p: &World, d: &World) {
         .pipelines
         .values()
         .all(|x| format!("{:?}", x.state) == "Idle"));
+    let policies = |w: &World| -> BTreeMap<String, Value> {
+        w.policies
+            .values()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    json!([p.definition, p.description, p.max_clusters_per_user]),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(policies(p), policies(d));
+    let scopes = |w: &World| -> BTreeMap<String, Value> {
+        w.secret_scopes
+            .values()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    json!([s.secrets.keys().collect::<Vec<_>>(), s.acls]),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(scopes(p), scopes(d));
+    let repos = |w: &World| -> BTreeMap<String, Value> {
+        w.repos
+            .values()
+            .map(|r| {
+                (
+                    r.path.clone(),
+                    json!([r.url, r.provider, r.branch, r.head_commit_id]),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(repos(p), repos(d));
+    assert_eq!(
+        p.catalogs.keys().collect::<Vec<_>>(),
+        d.catalogs.keys().collect::<Vec<_>>()
+    );
     let ids = |w: &World| -> BTreeSet<String> {
         w.jobs
             .keys()
@@ -172,6 +220,25 @@ fn assert_dormant_mirror(p: &World, d: &World) {
         ids(p).is_disjoint(&ids(d)),
         "DR ids differ from the primary's"
     );
+}
+
+/// The workspace trees: the same paths and object types, other object ids.
+fn assert_same_tree(p: &mut World, d: &mut World) {
+    let tree = |w: &mut World| -> (BTreeMap<String, String>, BTreeSet<i64>) {
+        let all = w.workspace.iter();
+        (
+            all.iter()
+                .map(|(k, o)| (k.clone(), format!("{:?}", o.object_type)))
+                .collect(),
+            all.iter()
+                .map(|(_, o)| o.object_id)
+                .filter(|id| *id != 0)
+                .collect(),
+        )
+    };
+    let ((pt, pids), (dt, dids)) = (tree(p), tree(d));
+    assert_eq!(pt, dt);
+    assert!(pids.is_disjoint(&dids));
 }
 
 #[test]
@@ -190,6 +257,9 @@ fn large_dr_twin_mirrors_the_primary_except_the_documented_drift() {
     assert!(missing.is_disjoint(&stripped));
     assert_eq!(d.jobs.len(), 10_000 - LARGE_DR_DRIFT_MISSING_JOBS);
     assert_dormant_mirror(&p, &d);
+    // The DR twin keeps every job folder, even the missing jobs' (the tree was replicated).
+    let (mut p, mut d) = (p, d);
+    assert_same_tree(&mut p, &mut d);
     let primary_activated = p.jobs.values().filter(|j| activated(&j.settings)).count();
     assert!(primary_activated > 4_000, "{primary_activated}");
 }

@@ -67,6 +67,29 @@ impl H {
             .expect("send");
         Self::decode(r).await
     }
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .c
+            .request(method, self.url(path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        Self::decode(r).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PATCH, path, body).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+    /// GET that must answer 200.
+    pub async fn ok(&self, path: &str) -> Value {
+        let (s, v) = self.get(path).await;
+        assert_eq!(s, 200, "GET {path}: {v}");
+        v
+    }
     pub async fn admin(&self, path: &str) -> Value {
         let r = self.c.get(self.url(path)).send().await.expect("send");
         Self::decode(r).await.1
