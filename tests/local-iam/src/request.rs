@@ -108,6 +108,17 @@ impl Service {
 /// `aws:SecureTransport` = `true` (in AWS the SDK always uses HTTPS, even though the local
 /// proxy is plain HTTP), `aws:RequestedRegion` (the signing region) and `aws:PrincipalAccount`.
 pub fn classify(req: &Request, env: &Env) -> Result<(Protocol, Authorization), Unclassified> {
+    // A regional resource is in the region the request is signed for (the endpoint's), which
+    // is not always the caller's home region (e.g. a rule read in the primary region).
+    let region = credential_scope(req).map_or(env.region, |scope| scope.region);
+    let scoped = Env {
+        region,
+        account: env.account,
+        partition: env.partition,
+        secret_arn: env.secret_arn,
+        token_state_machine: env.token_state_machine,
+    };
+    let env = &scoped;
     let service = detect(req);
     let mut auth = match &service {
         Service::S3 => s3::classify(req, env)?,
@@ -128,7 +139,6 @@ pub fn classify(req: &Request, env: &Env) -> Result<(Protocol, Authorization), U
             ))
         }
     };
-    let region = credential_scope(req).map_or(env.region, |scope| scope.region);
     let globals = [
         ("aws:SecureTransport", "true"),
         ("aws:RequestedRegion", region),

@@ -332,6 +332,15 @@ fn json_cases() -> Vec<Case> {
             "events:PutEvents", &["arn:aws:events:us-east-1:123456789012:event-bus/ops", "arn:aws:events:us-east-1:123456789012:event-bus/default", "arn:aws:events:us-east-1:123456789012:event-bus/x"])
             .ctx("events:source", &["a", "b"]),
         json("PutRule on a custom bus", "events", "AWSEvents.PutRule", r#"{"Name":"fence","EventBusName":"ops"}"#, "events:PutRule", &["arn:aws:events:us-east-1:123456789012:rule/ops/fence"]),
+        // Signed for another region than the gate's home: the resource is in that region.
+        case("DescribeRule in another region", "POST", "/", vec![
+                (
+                    "authorization".to_string(),
+                    "AWS4-HMAC-SHA256 Credential=AKIALOCALEVENTS/20250101/eu-west-1/events/aws4_request, SignedHeaders=host, Signature=0123abcd".to_string(),
+                ),
+                h("content-type", "application/x-amz-json-1.1"),
+                h("x-amz-target", "AWSEvents.DescribeRule"),
+            ], br#"{"Name":"lifeboat-forward-health-events"}"#, Protocol::Json, "events:DescribeRule", &["arn:aws:events:eu-west-1:123456789012:rule/lifeboat-forward-health-events"]),
         json("UpdateRoutingControlState by ARN", "route53-recovery-cluster", "ToggleCustomerAPI.UpdateRoutingControlState",
             r#"{"RoutingControlArn":"arn:aws:route53-recovery-control::123456789012:controlpanel/cp1/routingcontrol/rc1","RoutingControlState":"Off"}"#,
             "route53-recovery-cluster:UpdateRoutingControlState", &["arn:aws:route53-recovery-control::123456789012:controlpanel/cp1/routingcontrol/rc1"]),

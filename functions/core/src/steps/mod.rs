@@ -782,7 +782,10 @@ pub async fn invoke_entry(
         || scheduled_snapshot
         || matches!(
             step,
-            Step::HealthIngest | Step::ApprovalCallback | Step::CanaryWriter
+            Step::HealthIngest
+                | Step::ApprovalCallback
+                | Step::CanaryWriter
+                | Step::ReadinessCheck
         )
     {
         return (entry.call)(deps, payload, deadline).await;
