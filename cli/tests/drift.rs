@@ -204,7 +204,8 @@ async fn each_kind_of_drift_is_named_with_its_field_and_a_stale_snapshot_with_it
     definition["autotermination_minutes"] = json!({"type": "fixed", "value": 15});
     api.post(
         "/api/2.0/policies/clusters/edit",
-        json!({"policy_id": policy_id, "name": policy["name"], "definition": definition.to_string()}),
+        json!({"policy_id": policy_id, "name": policy["name"], "definition": definition.to_string(),
+            "description": policy["description"], "max_clusters_per_user": policy["max_clusters_per_user"]}),
     )
     .await;
     // 4. A pool: its idle termination.
@@ -221,7 +222,7 @@ async fn each_kind_of_drift_is_named_with_its_field_and_a_stale_snapshot_with_it
     let wh = whs["warehouses"][0].clone();
     api.post(
         &format!("/api/2.0/sql/warehouses/{}/edit", str_of(&wh, "id")),
-        json!({"auto_stop_mins": 7}),
+        json!({"auto_stop_mins": 45}),
     )
     .await;
     // 6. A pipeline: a configuration value.

@@ -193,7 +193,7 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
     assert_eq!(requiring_action(&e), [Check::SourceCredentials].into(), "{:#?}", e.findings);
     no_faults(&env, SiteRole::Primary).await;
 
-    // 3. Drift: a pool a live job uses gets another node type at the primary.
+    // 3. Drift: a pool a live job uses gets another idle termination at the primary.
     let jobs = primary_api(&env, reqwest::Method::GET, "/api/2.2/jobs/list?expand_tasks=true&limit=100", json!(null)).await;
     let used: BTreeSet<String> = jobs["jobs"]
         .as_array()
@@ -210,17 +210,19 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
         .find(|p| used.contains(p["instance_pool_id"].as_str().unwrap()))
         .expect("a pool a live job uses")
         .clone();
-    let edit = |node: &Value| {
-        json!({"instance_pool_id": pool["instance_pool_id"], "instance_pool_name": pool["instance_pool_name"],
-            "node_type_id": node, "min_idle_instances": pool["min_idle_instances"],
-            "max_capacity": pool["max_capacity"], "custom_tags": pool["custom_tags"]})
-    };
-    primary_api(&env, reqwest::Method::POST, "/api/2.0/instance-pools/edit", edit(&json!("r5d.4xlarge"))).await;
+    let primary = env.deps.workspaces.client(&plan.sites.primary).await.unwrap();
+    let pool_id = lifeboat_core::databricks::pools::PoolId(
+        pool["instance_pool_id"].as_str().unwrap().to_string(),
+    );
+    let before = primary.get_pool(&pool_id).await.unwrap();
+    let mut changed = before.clone();
+    changed.idle_instance_autotermination_minutes = Some(3);
+    primary.edit_pool(&changed).await.unwrap();
     snapshots_now(&env, &plan).await;
     let e = expect(&env, &plan, &[Check::Drift]).await;
     let drift = e.findings.iter().find(|f| f.check == Check::Drift).unwrap();
-    assert!(drift.detail.contains("node_type_id"), "{}", drift.detail);
-    primary_api(&env, reqwest::Method::POST, "/api/2.0/instance-pools/edit", edit(&pool["node_type_id"])).await;
+    assert!(drift.detail.contains("idle_instance_autotermination_minutes"), "{}", drift.detail);
+    primary.edit_pool(&before).await.unwrap();
     snapshots_now(&env, &plan).await;
 
     // 4. The snapshot schedule stopped: the primary's snapshot is two hours old.
