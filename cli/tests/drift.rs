@@ -222,7 +222,7 @@ async fn each_kind_of_drift_is_named_with_its_field_and_a_stale_snapshot_with_it
     let wh = whs["warehouses"][0].clone();
     api.post(
         &format!("/api/2.0/sql/warehouses/{}/edit", str_of(&wh, "id")),
-        json!({"auto_stop_mins": 45}),
+        json!({"auto_stop_mins": 90}),
     )
     .await;
     // 6. A pipeline: a configuration value.
@@ -297,13 +297,18 @@ async fn each_kind_of_drift_is_named_with_its_field_and_a_stale_snapshot_with_it
         .await;
     let cluster = clusters["clusters"][0].clone();
     let cluster_name = str_of(&cluster, "cluster_name").to_string();
-    api.post(
-        "/api/2.1/clusters/edit",
-        json!({"cluster_id": cluster["cluster_id"], "cluster_name": cluster_name,
-            "spark_version": cluster["spark_version"], "node_type_id": cluster["node_type_id"],
-            "num_workers": cluster["num_workers"], "autotermination_minutes": 11}),
-    )
-    .await;
+    // `edit` replaces the whole specification: send it all, one value changed.
+    let mut spec = serde_json::Map::new();
+    for k in lifeboat_core::drift::normalize::CLUSTER_KEYS
+        .iter()
+        .chain(&["cluster_id", "cluster_name"])
+    {
+        if let Some(v) = cluster.get(*k).filter(|v| !v.is_null()) {
+            spec.insert(k.to_string(), v.clone());
+        }
+    }
+    spec.insert("autotermination_minutes".into(), json!(11));
+    api.post("/api/2.1/clusters/edit", Value::Object(spec)).await;
 
     // Whether a job to be activated refers to an id (its drift then blocks).
     let used = |id: &str| {

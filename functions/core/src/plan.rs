@@ -94,7 +94,7 @@ pub struct Plan {
 /// (`job.tags`, `pool.node_type_id`, `job.tasks.main.libraries`); it covers everything under it.
 /// Without a selector, drift blocks when a job to be activated is the object or uses it, and
 /// warns otherwise; the most specific selector wins.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriftRules {
     /// Selectors whose drift blocks, used or not (e.g. `["warehouse"]`).
@@ -123,6 +123,20 @@ pub struct DriftRules {
 
 fn default_detail_seconds() -> u32 {
     5
+}
+
+impl Default for DriftRules {
+    /// No selectors, no region values, the default per-object budget (as an absent `[drift]`).
+    fn default() -> Self {
+        DriftRules {
+            block: Vec::new(),
+            warn: Vec::new(),
+            ignore: Vec::new(),
+            node_types: BTreeMap::new(),
+            values: BTreeMap::new(),
+            detail_seconds: default_detail_seconds(),
+        }
+    }
 }
 
 impl DriftRules {
