@@ -435,8 +435,8 @@ async fn show_status(
                 if json {
                     println!("{}", serde_json::json!({ "readiness": r }));
                 } else {
-                    print!(
-                        "{}{e:#}\n",
+                    println!(
+                        "{}{e:#}",
                         lifeboat_core::readiness::render(&r, chrono::Utc::now())
                     );
                 }

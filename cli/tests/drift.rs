@@ -308,7 +308,8 @@ async fn each_kind_of_drift_is_named_with_its_field_and_a_stale_snapshot_with_it
         }
     }
     spec.insert("autotermination_minutes".into(), json!(11));
-    api.post("/api/2.1/clusters/edit", Value::Object(spec)).await;
+    api.post("/api/2.1/clusters/edit", Value::Object(spec))
+        .await;
 
     // Whether a job to be activated refers to an id (its drift then blocks).
     let used = |id: &str| {

@@ -159,9 +159,22 @@ async fn large_drift_is_named_before_approval_as_left_behind() {
             .all(|l| drift.contains(l.trim_start_matches("job ").split(':').next().unwrap_or(""))),
         "only the drift is named: {left:?}"
     );
+    // Each of those jobs is to be activated: its drift blocks the run before anything is
+    // touched (the plan's `[drift] warn = ["job"]` would let it only warn), and each is named.
+    assert_eq!(out["ok"], false, "{:#}", out["summary"]);
+    let blocking: Vec<String> = serde_json::from_value(out["blocking"].clone()).unwrap();
+    for n in drift.missing_jobs.iter().chain(&drift.without_activation) {
+        assert!(
+            blocking
+                .iter()
+                .any(|b| b.starts_with(&format!("job {n:?}:"))),
+            "{n} not blocking in {blocking:#?}"
+        );
+    }
     assert_eq!(
-        out["ok"], true,
-        "left-behind jobs warn in the evidence; they do not block"
+        out["summary"]["blocking"].as_u64(),
+        Some(blocking.len() as u64),
+        "every blocking item is drift of the 20 jobs, nothing else: {blocking:#?}"
     );
     env.stop().await;
 }

@@ -63,9 +63,15 @@ impl HealthApi for CannedHealthApi {
 }
 
 /// One Health API poll with a canned answer (it records its result for the evaluation).
-async fn health_poll(env: &LocalEnv, plan: &Plan, answer: Result<Vec<HealthEventRecord>, HealthApiError>) {
+async fn health_poll(
+    env: &LocalEnv,
+    plan: &Plan,
+    answer: Result<Vec<HealthEventRecord>, HealthApiError>,
+) {
     let mut deps = env.deps.clone();
-    deps.health = Some(lifeboat_core::steps::HealthPort(Arc::new(CannedHealthApi(answer))));
+    deps.health = Some(lifeboat_core::steps::HealthPort(Arc::new(CannedHealthApi(
+        answer,
+    ))));
     lifeboat_core::steps::health_ingest::poll_health_api(&deps, plan)
         .await
         .unwrap();
@@ -180,29 +186,64 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
     assert_eq!(stored, e);
 
     // 1. DR refuses Lifeboat's token: its credentials, and so what it has for the start-up.
-    fault(&env, SiteRole::Dr, json!({"path_prefix": "/api/", "status": 403,
-        "body": {"error_code": "PERMISSION_DENIED", "message": "Invalid access token."}})).await;
+    fault(
+        &env,
+        SiteRole::Dr,
+        json!({"path_prefix": "/api/", "status": 403,
+        "body": {"error_code": "PERMISSION_DENIED", "message": "Invalid access token."}}),
+    )
+    .await;
     expect(&env, &plan, &[Check::TargetCredentials, Check::Capacity]).await;
     no_faults(&env, SiteRole::Dr).await;
 
     // 2. The primary refuses its PAT (revoked). Only the primary's credentials: the probes are
     //    what call a silent primary an incident.
-    fault(&env, SiteRole::Primary, json!({"path_prefix": "/api/2.0/preview/scim/v2/Me", "status": 401,
-        "body": {"error_code": "UNAUTHENTICATED", "message": "Invalid access token."}})).await;
+    fault(
+        &env,
+        SiteRole::Primary,
+        json!({"path_prefix": "/api/2.0/preview/scim/v2/Me", "status": 401,
+        "body": {"error_code": "UNAUTHENTICATED", "message": "Invalid access token."}}),
+    )
+    .await;
     let e = evaluate(&env).await;
-    assert_eq!(requiring_action(&e), [Check::SourceCredentials].into(), "{:#?}", e.findings);
+    assert_eq!(
+        requiring_action(&e),
+        [Check::SourceCredentials].into(),
+        "{:#?}",
+        e.findings
+    );
     no_faults(&env, SiteRole::Primary).await;
 
     // 3. Drift: a pool a live job uses gets another idle termination at the primary.
-    let jobs = primary_api(&env, reqwest::Method::GET, "/api/2.2/jobs/list?expand_tasks=true&limit=100", json!(null)).await;
+    let jobs = primary_api(
+        &env,
+        reqwest::Method::GET,
+        "/api/2.2/jobs/list?expand_tasks=true&limit=100",
+        json!(null),
+    )
+    .await;
     let used: BTreeSet<String> = jobs["jobs"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|j| ["schedule", "continuous", "trigger"].iter().any(|f| j["settings"][f]["pause_status"] == "UNPAUSED"))
-        .filter_map(|j| j["settings"]["job_clusters"][0]["new_cluster"]["instance_pool_id"].as_str().map(str::to_string))
+        .filter(|j| {
+            ["schedule", "continuous", "trigger"]
+                .iter()
+                .any(|f| j["settings"][f]["pause_status"] == "UNPAUSED")
+        })
+        .filter_map(|j| {
+            j["settings"]["job_clusters"][0]["new_cluster"]["instance_pool_id"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect();
-    let pools = primary_api(&env, reqwest::Method::GET, "/api/2.0/instance-pools/list", json!(null)).await;
+    let pools = primary_api(
+        &env,
+        reqwest::Method::GET,
+        "/api/2.0/instance-pools/list",
+        json!(null),
+    )
+    .await;
     let pool = pools["instance_pools"]
         .as_array()
         .unwrap()
@@ -210,7 +251,12 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
         .find(|p| used.contains(p["instance_pool_id"].as_str().unwrap()))
         .expect("a pool a live job uses")
         .clone();
-    let primary = env.deps.workspaces.client(&plan.sites.primary).await.unwrap();
+    let primary = env
+        .deps
+        .workspaces
+        .client(&plan.sites.primary)
+        .await
+        .unwrap();
     let pool_id = lifeboat_core::databricks::pools::PoolId(
         pool["instance_pool_id"].as_str().unwrap().to_string(),
     );
@@ -221,13 +267,26 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
     snapshots_now(&env, &plan).await;
     let e = expect(&env, &plan, &[Check::Drift]).await;
     let drift = e.findings.iter().find(|f| f.check == Check::Drift).unwrap();
-    assert!(drift.detail.contains("idle_instance_autotermination_minutes"), "{}", drift.detail);
+    assert!(
+        drift
+            .detail
+            .contains("idle_instance_autotermination_minutes"),
+        "{}",
+        drift.detail
+    );
     primary.edit_pool(&before).await.unwrap();
     snapshots_now(&env, &plan).await;
 
     // 4. The snapshot schedule stopped: the primary's snapshot is two hours old.
     let key = snapshot_key(&plan.name, SiteRole::Primary);
-    let fresh = env.deps.ledger.get::<ConfigSnapshot>(&key).await.unwrap().unwrap().value;
+    let fresh = env
+        .deps
+        .ledger
+        .get::<ConfigSnapshot>(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
     let mut old = fresh.clone();
     old.taken_at = Some(chrono::Utc::now() - chrono::Duration::hours(2));
     env.deps.ledger.put(&key, &old).await.unwrap();
@@ -278,7 +337,12 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
         .await
         .unwrap();
     let e = evaluate(&env).await;
-    assert_eq!(requiring_action(&e), [Check::Canary].into(), "{:#?}", e.findings);
+    assert_eq!(
+        requiring_action(&e),
+        [Check::Canary].into(),
+        "{:#?}",
+        e.findings
+    );
 
     // 7. Capacity: a pool the start-up fills is capped below what it asks at DR.
     let dr = env.deps.workspaces.client(&plan.sites.dr).await.unwrap();
@@ -294,7 +358,11 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
     capped.max_capacity = Some(startup.min_idle.saturating_sub(1));
     dr.edit_pool(&capped).await.unwrap();
     let e = expect(&env, &plan, &[Check::Capacity]).await;
-    let cap = e.findings.iter().find(|f| f.check == Check::Capacity).unwrap();
+    let cap = e
+        .findings
+        .iter()
+        .find(|f| f.check == Check::Capacity)
+        .unwrap();
     assert!(cap.detail.contains(&startup.name), "{}", cap.detail);
     dr.edit_pool(&dr_pool).await.unwrap();
 
@@ -305,9 +373,21 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
 
     // 9. The Health API poll is denied (a policy lost `health:DescribeEvents`).
     schedules_tick(&env, &plan).await;
-    health_poll(&env, &plan, Err(HealthApiError::Other("AccessDeniedException: not authorized".into()))).await;
+    health_poll(
+        &env,
+        &plan,
+        Err(HealthApiError::Other(
+            "AccessDeniedException: not authorized".into(),
+        )),
+    )
+    .await;
     let e = evaluate(&env).await;
-    assert_eq!(requiring_action(&e), [Check::HealthPoll].into(), "{:#?}", e.findings);
+    assert_eq!(
+        requiring_action(&e),
+        [Check::HealthPoll].into(),
+        "{:#?}",
+        e.findings
+    );
 
     // 10. The forwarder rule was deleted in the primary region.
     let events = env.aws.events_in(&plan.sites.primary.region);
@@ -325,7 +405,11 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
         .await
         .unwrap();
     let e = expect(&env, &plan, &[Check::Forwarder]).await;
-    let fwd = e.findings.iter().find(|f| f.check == Check::Forwarder).unwrap();
+    let fwd = e
+        .findings
+        .iter()
+        .find(|f| f.check == Check::Forwarder)
+        .unwrap();
     assert!(fwd.detail.contains("forwarder.yaml"), "{}", fwd.detail);
 
     // 11. A lock left behind eight hours ago (the forwarder still missing: two findings).
@@ -346,8 +430,14 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
     assert!(history.len() >= 12, "{}", history.len());
     let t = readiness::trend(&history);
     assert_eq!(t.passed, 1, "{t:?}");
-    assert!(t.by_check.get("forwarder").is_some_and(|n| *n >= 2), "{t:?}");
+    assert!(
+        t.by_check.get("forwarder").is_some_and(|n| *n >= 2),
+        "{t:?}"
+    );
     let text = readiness::render(&t, chrono::Utc::now());
-    assert!(text.contains("ACTION REQUIRED") && text.contains("lock"), "{text}");
+    assert!(
+        text.contains("ACTION REQUIRED") && text.contains("lock"),
+        "{text}"
+    );
     env.stop().await;
 }

@@ -700,7 +700,9 @@ impl LocalEnv {
             .targets(
                 aws_sdk_eventbridge::types::Target::builder()
                     .id("lifeboat-dr-bus")
-                    .arn(format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"))
+                    .arn(format!(
+                        "arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+                    ))
                     .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/lifeboat-forward"))
                     .build()?,
             )

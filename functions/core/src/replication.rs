@@ -21,7 +21,6 @@ use crate::{
     run::RunContext,
 };
 
-
 /// What an RPO entry measures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -663,7 +662,6 @@ impl ReplicationOutput {
         rows
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -547,9 +547,7 @@ async fn refresh_details(
             async move {
                 let value = match detail {
                     Detail::Acl => {
-                        let Some(t) = object.kind.permissions_type() else {
-                            return None;
-                        };
+                        let t = object.kind.permissions_type()?;
                         client
                             .get_permissions(t, id)
                             .await

@@ -90,4 +90,3 @@ pub fn compare(
     blocking.dedup();
     (items, blocking)
 }
-

@@ -29,7 +29,8 @@ fn job(pool: &str, notebook: &str) -> Value {
 #[test]
 fn a_diff_names_each_field_with_both_values() {
     // (case, source, target, ignored, fields that differ)
-    let cases: Vec<(&str, Value, Value, Vec<String>, Vec<&str>)> = vec![
+    type Case = (&'static str, Value, Value, Vec<String>, Vec<&'static str>);
+    let cases: Vec<Case> = vec![
         (
             "identical",
             job("p", "/Repos/a/b/n"),
@@ -157,14 +158,15 @@ fn what_blocks_follows_the_jobs_to_be_activated_and_the_plan() {
     };
     let used = vec!["etl".to_string(), "score".to_string()];
     // (case, item, needed by, rules, blocks, rule)
-    let cases: Vec<(
-        &str,
+    type Case<'a> = (
+        &'a str,
         DriftItem,
-        Option<&Vec<String>>,
+        Option<&'a Vec<String>>,
         DriftRules,
         bool,
         Rule,
-    )> = vec![
+    );
+    let cases: Vec<Case> = vec![
         (
             "used by a job to be activated",
             item(ObjectKind::Pool, Some("node_type_id")),

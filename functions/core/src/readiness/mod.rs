@@ -166,7 +166,11 @@ pub fn history_prefix(plan: &str) -> String {
 
 /// Ledger key of one evaluation in the history.
 pub fn history_key(plan: &str, at: DateTime<Utc>) -> String {
-    format!("{}{}.json", history_prefix(plan), at.format("%Y%m%dT%H%M%S%.3fZ"))
+    format!(
+        "{}{}.json",
+        history_prefix(plan),
+        at.format("%Y%m%dT%H%M%S%.3fZ")
+    )
 }
 
 /// The metric: 1 when action is required, 0 when passed (an alarm watches it; a missing data
@@ -287,7 +291,11 @@ pub fn rpo_finding(out: &ReplicationOutput) -> Finding {
     let rows = out.worst_first();
     let over: Vec<String> = rows.iter().filter(|r| !r.ok).map(|r| r.line()).collect();
     if rows.is_empty() {
-        return Finding::new(Check::Rpo, Status::Warning, "the plan names no data to measure");
+        return Finding::new(
+            Check::Rpo,
+            Status::Warning,
+            "the plan names no data to measure",
+        );
     }
     if over.is_empty() {
         return Finding::new(
@@ -299,7 +307,12 @@ pub fn rpo_finding(out: &ReplicationOutput) -> Finding {
     Finding::new(
         Check::Rpo,
         Status::ActionRequired,
-        format!("{} of {} over objective or unknown: {}", over.len(), rows.len(), over.join("; ")),
+        format!(
+            "{} of {} over objective or unknown: {}",
+            over.len(),
+            rows.len(),
+            over.join("; ")
+        ),
     )
 }
 
@@ -487,7 +500,11 @@ pub fn health_poll_finding(
         );
     }
     let Some(r) = record else {
-        return Finding::new(Check::HealthPoll, Status::ActionRequired, "the Health API poll has never run");
+        return Finding::new(
+            Check::HealthPoll,
+            Status::ActionRequired,
+            "the Health API poll has never run",
+        );
     };
     let age = (now - r.checked_at).num_seconds();
     if age > stale_after_seconds {
@@ -675,7 +692,9 @@ pub fn render(t: &ReadinessTrend, now: DateTime<Utc>) -> String {
     out.push_str(&format!(
         "  trend: {} evaluations since {}: {} passed, {} action required{} [{}]\n",
         t.evaluations,
-        t.since.map(|s| s.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default(),
+        t.since
+            .map(|s| s.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default(),
         t.passed,
         t.action_required,
         if worst.is_empty() {

@@ -14,11 +14,27 @@ fn credentials_of_the_target_must_answer_and_the_source_must_not_refuse() {
     // (check, probe, status)
     let cases = [
         (Check::TargetCredentials, Answered, Status::Passed),
-        (Check::TargetCredentials, Refused("401".into()), Status::ActionRequired),
-        (Check::TargetCredentials, Unreachable("timeout".into()), Status::ActionRequired),
+        (
+            Check::TargetCredentials,
+            Refused("401".into()),
+            Status::ActionRequired,
+        ),
+        (
+            Check::TargetCredentials,
+            Unreachable("timeout".into()),
+            Status::ActionRequired,
+        ),
         (Check::SourceCredentials, Answered, Status::Passed),
-        (Check::SourceCredentials, Refused("403".into()), Status::ActionRequired),
-        (Check::SourceCredentials, Unreachable("timeout".into()), Status::Warning),
+        (
+            Check::SourceCredentials,
+            Refused("403".into()),
+            Status::ActionRequired,
+        ),
+        (
+            Check::SourceCredentials,
+            Unreachable("timeout".into()),
+            Status::Warning,
+        ),
     ];
     for (check, probe, want) in cases {
         let f = credentials_finding(check, "site", &probe);
@@ -29,11 +45,18 @@ fn credentials_of_the_target_must_answer_and_the_source_must_not_refuse() {
 #[test]
 fn snapshots_older_than_three_intervals_require_action() {
     // (ages, status)
-    let cases: [(&[(&str, Option<i64>)], Status); 4] = [
+    type Ages<'a> = &'a [(&'a str, Option<i64>)];
+    let cases: [(Ages, Status); 4] = [
         (&[("primary", Some(60)), ("dr", Some(900))], Status::Passed),
         (&[("primary", Some(2700)), ("dr", Some(10))], Status::Passed),
-        (&[("primary", Some(2701)), ("dr", Some(10))], Status::ActionRequired),
-        (&[("primary", None), ("dr", Some(10))], Status::ActionRequired),
+        (
+            &[("primary", Some(2701)), ("dr", Some(10))],
+            Status::ActionRequired,
+        ),
+        (
+            &[("primary", None), ("dr", Some(10))],
+            Status::ActionRequired,
+        ),
     ];
     for (ages, want) in cases {
         assert_eq!(snapshots_finding(ages, 15, true).status, want, "{ages:?}");
@@ -68,7 +91,8 @@ fn capacity_needs_each_started_object_within_its_limits() {
     t.pools.remove(&pool.name);
     cases.push(("a pool missing", t, Status::ActionRequired));
     let mut t = full();
-    t.pools.insert(pool.name.clone(), Some(pool.min_idle.saturating_sub(1)));
+    t.pools
+        .insert(pool.name.clone(), Some(pool.min_idle.saturating_sub(1)));
     if pool.min_idle > 0 {
         cases.push(("a pool too small", t, Status::ActionRequired));
     }
@@ -80,7 +104,11 @@ fn capacity_needs_each_started_object_within_its_limits() {
     cases.push(("a warehouse missing", t, Status::ActionRequired));
     let mut t = full();
     t.warehouses.insert(wh.clone(), Some(0));
-    cases.push(("a warehouse with no clusters allowed", t, Status::ActionRequired));
+    cases.push((
+        "a warehouse with no clusters allowed",
+        t,
+        Status::ActionRequired,
+    ));
     for (case, target, want) in cases {
         let f = capacity_finding(&plan, &target);
         assert_eq!(f.status, want, "{case}: {}", f.detail);
@@ -91,17 +119,47 @@ fn capacity_needs_each_started_object_within_its_limits() {
 fn the_status_page_path_is_alive_when_recent_and_naming_the_primary() {
     let rec = |ago: i64, state: &str| ProbeRecord {
         checked_at: Some(now() - Duration::seconds(ago)),
-        status_page: Some(serde_json::json!({"state": state, "reason": "container AWS us-east-1 missing"})),
+        status_page: Some(
+            serde_json::json!({"state": state, "reason": "container AWS us-east-1 missing"}),
+        ),
     };
     // (case, configured, record, status)
     let cases = [
         ("not configured", false, None, Status::Warning),
         ("never ran", true, None, Status::ActionRequired),
-        ("operational", true, Some(rec(60, "operational")), Status::Passed),
-        ("disrupted is a verdict", true, Some(rec(60, "disrupted")), Status::Passed),
-        ("unknown", true, Some(rec(60, "unknown")), Status::ActionRequired),
-        ("stale", true, Some(rec(1200, "operational")), Status::ActionRequired),
-        ("no verdict", true, Some(ProbeRecord { checked_at: Some(now()), status_page: None }), Status::ActionRequired),
+        (
+            "operational",
+            true,
+            Some(rec(60, "operational")),
+            Status::Passed,
+        ),
+        (
+            "disrupted is a verdict",
+            true,
+            Some(rec(60, "disrupted")),
+            Status::Passed,
+        ),
+        (
+            "unknown",
+            true,
+            Some(rec(60, "unknown")),
+            Status::ActionRequired,
+        ),
+        (
+            "stale",
+            true,
+            Some(rec(1200, "operational")),
+            Status::ActionRequired,
+        ),
+        (
+            "no verdict",
+            true,
+            Some(ProbeRecord {
+                checked_at: Some(now()),
+                status_page: None,
+            }),
+            Status::ActionRequired,
+        ),
     ];
     for (case, configured, record, want) in cases {
         let f = status_page_finding(configured, record.as_ref(), now(), 900);
@@ -122,7 +180,12 @@ fn the_health_poll_must_run_and_be_permitted() {
         ("not deployed", false, None, Status::Warning),
         ("never ran", true, None, Status::ActionRequired),
         ("answered", true, Some(rec(30, Ok)), Status::Passed),
-        ("no support plan", true, Some(rec(30, NotSubscribed)), Status::Warning),
+        (
+            "no support plan",
+            true,
+            Some(rec(30, NotSubscribed)),
+            Status::Warning,
+        ),
         ("denied", true, Some(rec(30, Error)), Status::ActionRequired),
         ("stopped", true, Some(rec(4000, Ok)), Status::ActionRequired),
     ];
@@ -136,14 +199,36 @@ fn the_health_poll_must_run_and_be_permitted() {
 fn the_forwarder_must_exist_enabled_towards_the_dr_bus() {
     use ForwarderState::*;
     let cases = [
-        (Present { enabled: true, targets_dr_bus: true }, Status::Passed),
-        (Present { enabled: false, targets_dr_bus: true }, Status::ActionRequired),
-        (Present { enabled: true, targets_dr_bus: false }, Status::ActionRequired),
+        (
+            Present {
+                enabled: true,
+                targets_dr_bus: true,
+            },
+            Status::Passed,
+        ),
+        (
+            Present {
+                enabled: false,
+                targets_dr_bus: true,
+            },
+            Status::ActionRequired,
+        ),
+        (
+            Present {
+                enabled: true,
+                targets_dr_bus: false,
+            },
+            Status::ActionRequired,
+        ),
         (Missing, Status::ActionRequired),
         (Unknown("AccessDenied".into()), Status::ActionRequired),
     ];
     for (state, want) in cases {
-        assert_eq!(forwarder_finding("r", "us-east-1", &state).status, want, "{state:?}");
+        assert_eq!(
+            forwarder_finding("r", "us-east-1", &state).status,
+            want,
+            "{state:?}"
+        );
     }
 }
 
@@ -166,7 +251,10 @@ fn a_lock_held_long_requires_action() {
 fn the_outcome_requires_action_when_any_finding_does() {
     let f = |status| Finding::new(Check::Lock, status, "");
     assert_eq!(outcome(&[]), Outcome::Passed);
-    assert_eq!(outcome(&[f(Status::Passed), f(Status::Warning)]), Outcome::Passed);
+    assert_eq!(
+        outcome(&[f(Status::Passed), f(Status::Warning)]),
+        Outcome::Passed
+    );
     assert_eq!(
         outcome(&[f(Status::Passed), f(Status::ActionRequired)]),
         Outcome::ActionRequired
@@ -185,7 +273,11 @@ fn the_trend_counts_outcomes_and_the_checks_that_required_action() {
             .map(|c| {
                 Finding::new(
                     *c,
-                    if failing.contains(c) { Status::ActionRequired } else { Status::Passed },
+                    if failing.contains(c) {
+                        Status::ActionRequired
+                    } else {
+                        Status::Passed
+                    },
                     "",
                 )
             })

@@ -588,8 +588,8 @@ pub mod entry {
     use super::{
         activate_schedules, approval_callback, budget, canary_writer, data_fence,
         data_sources_check, dns_switch, dr_config_check, dr_startup, health_ingest,
-        managed_failover, notify, parse, readiness_check, replication_check, request_approval, run_ledger,
-        shutdown_sweep, to_value, validate_workspace, Deps, Entry, Step, StepError,
+        managed_failover, notify, parse, readiness_check, replication_check, request_approval,
+        run_ledger, shutdown_sweep, to_value, validate_workspace, Deps, Entry, Step, StepError,
     };
 
     type Out<'a> = BoxFuture<'a, Result<Value, StepError>>;
@@ -782,10 +782,7 @@ pub async fn invoke_entry(
         || scheduled_snapshot
         || matches!(
             step,
-            Step::HealthIngest
-                | Step::ApprovalCallback
-                | Step::CanaryWriter
-                | Step::ReadinessCheck
+            Step::HealthIngest | Step::ApprovalCallback | Step::CanaryWriter | Step::ReadinessCheck
         )
     {
         return (entry.call)(deps, payload, deadline).await;

@@ -33,14 +33,23 @@ const STALE_LOCK_SECONDS: i64 = 6 * 3600;
 fn probe_of(r: Result<(), ApiError>) -> CredentialProbe {
     match r {
         Ok(()) => CredentialProbe::Answered,
-        Err(e) if matches!(e.kind, ErrorKind::Unauthenticated | ErrorKind::PermissionDenied) => {
+        Err(e)
+            if matches!(
+                e.kind,
+                ErrorKind::Unauthenticated | ErrorKind::PermissionDenied
+            ) =>
+        {
             CredentialProbe::Refused(e.to_string())
         }
         Err(e) => CredentialProbe::Unreachable(e.to_string()),
     }
 }
 
-async fn credentials(deps: &Deps, plan: &Plan, role: SiteRole) -> (CredentialProbe, Option<WorkspaceClient>) {
+async fn credentials(
+    deps: &Deps,
+    plan: &Plan,
+    role: SiteRole,
+) -> (CredentialProbe, Option<WorkspaceClient>) {
     match deps.workspaces.client(plan.site(role)).await {
         Ok(c) => {
             let c = c.with_deadline(Instant::now() + Duration::from_secs(10));
@@ -181,7 +190,8 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
         let key = snapshot_key(&plan.name, role);
         async move { deps.ledger.get::<ConfigSnapshot>(&key).await }
     };
-    let (source_snap, target_snap) = futures::try_join!(snapshot(source_role), snapshot(target_role))?;
+    let (source_snap, target_snap) =
+        futures::try_join!(snapshot(source_role), snapshot(target_role))?;
     let age = |s: &Option<crate::ledger::Versioned<ConfigSnapshot>>| {
         s.as_ref()
             .and_then(|s| s.value.taken_at)
@@ -232,7 +242,9 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
             Err(e) => Finding {
                 check: Check::Capacity,
                 status: readiness::Status::ActionRequired,
-                detail: format!("the target's pools, warehouses and clusters could not be listed: {e}"),
+                detail: format!(
+                    "the target's pools, warehouses and clusters could not be listed: {e}"
+                ),
             },
         },
         None => Finding {
