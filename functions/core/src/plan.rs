@@ -2873,4 +2873,69 @@ warehouse = "Shared BI""#,
             Ok(_) => panic!("a typo was accepted"),
         }
     }
+
+    #[test]
+    fn drift_rules_name_the_key_of_each_mistake() {
+        let with =
+            |section: &str| Plan::from_toml(&format!("{EXAMPLE}\n[drift]\n{section}\n"), "t");
+        // (section, key, reason)
+        let cases = [
+            (
+                "block = [\"jobs\"]",
+                "drift.block[0]",
+                "does not start with a kind",
+            ),
+            (
+                "warn = [\"job.tags\", \"poool\"]",
+                "drift.warn[1]",
+                "does not start with a kind",
+            ),
+            (
+                "ignore = [\"job..tags\"]",
+                "drift.ignore[0]",
+                "empty path segment",
+            ),
+            (
+                "node_types = { \"i3.xlarge\" = \"\" }",
+                "drift.node_types.\"i3.xlarge\"",
+                "both",
+            ),
+            (
+                "values = { \"s3://a/\" = \"s3://x/\", \"s3://b/\" = \"s3://x/\" }",
+                "drift.values",
+                "could not map it back",
+            ),
+            ("detail_seconds = 61", "drift.detail_seconds", "0–60"),
+        ];
+        for (section, want_key, why) in cases {
+            match with(section) {
+                Err(PlanError::Invalid { key, reason }) => {
+                    assert_eq!(key, want_key, "{section}");
+                    assert!(reason.contains(why), "{section}: {reason}");
+                }
+                other => panic!("{section}: {other:?}"),
+            }
+        }
+        let ok = with("block = [\"warehouse\"]\nwarn = [\"job.tags\"]\nignore = [\"catalog\"]\nnode_types = { \"i3.xlarge\" = \"i3en.xlarge\" }").unwrap();
+        assert_eq!(ok.drift.detail_seconds, 5);
+        assert_eq!(
+            ok.drift.ignore_for(crate::drift::ObjectKind::Catalog),
+            vec![String::new()]
+        );
+        let back = ok.drift.region_map(Direction::Failback);
+        assert_eq!(
+            back.exact.get("i3en.xlarge").map(String::as_str),
+            Some("i3.xlarge")
+        );
+        // A typo in a key of the section is refused by name.
+        match with("blocks = []") {
+            Err(e) => assert!(e.to_string().contains("blocks"), "{e}"),
+            Ok(_) => panic!("a typo was accepted"),
+        }
+        // Without the section: the defaults.
+        assert_eq!(
+            Plan::from_toml(EXAMPLE, "t").unwrap().drift,
+            DriftRules::default()
+        );
+    }
 }

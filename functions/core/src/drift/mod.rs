@@ -124,7 +124,14 @@ impl ObjectRef {
 
 impl std::fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {:?}", self.kind.name(), self.name)
+        // A name comes from a workspace: bounded and without control characters before it
+        // reaches evidence, mails and reports.
+        write!(
+            f,
+            "{} {:?}",
+            self.kind.name(),
+            crate::identity::bounded(&self.name, 120)
+        )
     }
 }
 
@@ -321,14 +328,7 @@ pub struct DriftItem {
 fn shown(v: &Option<Value>) -> String {
     match v {
         None => "absent".to_string(),
-        Some(v) => {
-            let s = v.to_string();
-            if s.chars().count() > 80 {
-                format!("{}…", s.chars().take(79).collect::<String>())
-            } else {
-                s
-            }
-        }
+        Some(v) => crate::identity::bounded(&v.to_string(), 80),
     }
 }
 
@@ -391,13 +391,15 @@ pub fn needed_by(
 }
 
 /// Pure: every difference between the source's and the target's objects, classified. Objects
-/// only at the target are not drift (nothing at the source needs them).
+/// only at the target are not drift (nothing at the source needs them); fields the plan itself
+/// sets at a site (`set_by_plan`: a start-up's job concurrency) differ by design.
 pub fn compare(
     source: &Objects,
     target: &Objects,
     activated: &BTreeSet<String>,
     rules: &DriftRules,
     skip: &BTreeSet<ObjectKind>,
+    set_by_plan: &BTreeMap<ObjectRef, Vec<String>>,
 ) -> Vec<DriftItem> {
     let needs = needed_by(source, activated);
     let empty = BTreeMap::new();
@@ -416,6 +418,8 @@ pub fn compare(
                 Some(t) if t == config => Vec::new(),
                 Some(t) => {
                     let (a, b) = comparable(config, t);
+                    let mut ignored = ignored.clone();
+                    ignored.extend(set_by_plan.get(&object).into_iter().flatten().cloned());
                     diff(&a, &b, &ignored).into_iter().map(Some).collect()
                 }
             };

@@ -2,9 +2,9 @@
 //! difference classified, and what the plan starts missing at the target. Used by the drift
 //! check of a run (live snapshots) and the readiness evaluation (stored ones).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::{DriftItem, ObjectKind};
+use super::{DriftItem, ObjectKind, ObjectRef};
 use crate::{
     plan::{Direction, Plan},
     snapshot::ConfigSnapshot,
@@ -18,6 +18,22 @@ pub fn to_activate(plan: &Plan, source: &ConfigSnapshot) -> BTreeSet<String> {
         .map(|(name, _)| name.clone())
         .chain(plan.startup.run_once.iter().cloned())
         .chain(plan.startup.concurrency.iter().map(|c| c.job.clone()))
+        .collect()
+}
+
+/// Pure: what the plan itself sets at a site, so that it differs between them by design: the
+/// start-up's `max_concurrent_runs` of its jobs (set at the target of a failover, left there by
+/// a failback).
+pub fn set_by_plan(plan: &Plan) -> BTreeMap<ObjectRef, Vec<String>> {
+    plan.startup
+        .concurrency
+        .iter()
+        .map(|c| {
+            (
+                ObjectRef::new(ObjectKind::Job, c.job.clone()),
+                vec!["max_concurrent_runs".to_string()],
+            )
+        })
         .collect()
 }
 
@@ -42,6 +58,7 @@ pub fn drift_items(
         &to_activate(plan, source),
         &plan.drift,
         &skip,
+        &set_by_plan(plan),
     )
 }
 

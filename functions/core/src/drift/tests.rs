@@ -332,6 +332,7 @@ fn the_comparison_classifies_every_difference() {
         &activated,
         &rules(&[], &[], &[]),
         &BTreeSet::new(),
+        &BTreeMap::new(),
     ));
     let want: Vec<(String, bool)> = vec![
         ("job \"adhoc\" max_concurrent_runs".into(), false),
@@ -350,6 +351,25 @@ fn the_comparison_classifies_every_difference() {
         &activated,
         &rules(&[], &[], &["repo", "job.max_concurrent_runs"]),
         &[ObjectKind::SecretScope].into(),
+        &BTreeMap::new(),
+    ));
+    assert_eq!(
+        got,
+        vec![("pool \"spare\" node_type_id".to_string(), false)]
+    );
+    // A field the plan sets at one site (the start-up's concurrency) is no drift of that job.
+    let set: BTreeMap<ObjectRef, Vec<String>> = [(
+        ObjectRef::new(ObjectKind::Job, "adhoc"),
+        vec!["max_concurrent_runs".to_string()],
+    )]
+    .into();
+    let got = lines(compare(
+        &source,
+        &target,
+        &activated,
+        &rules(&[], &[], &["repo", "secret_scope"]),
+        &BTreeSet::new(),
+        &set,
     ));
     assert_eq!(
         got,
@@ -364,6 +384,7 @@ fn the_comparison_classifies_every_difference() {
         &activated,
         &rules(&[], &[], &[]),
         &BTreeSet::new(),
+        &BTreeMap::new(),
     );
     let missing: Vec<String> = items
         .iter()
@@ -390,11 +411,42 @@ fn region_values_are_mapped_on_the_source_side_only() {
     };
     let r = rules(&[], &[], &[]);
     let none = BTreeSet::new();
-    assert!(compare(&remap(&source, &region), &target, &none, &r, &none_kinds()).is_empty());
-    assert_eq!(compare(&source, &target, &none, &r, &none_kinds()).len(), 1);
+    assert!(compare(
+        &remap(&source, &region),
+        &target,
+        &none,
+        &r,
+        &none_kinds(),
+        &BTreeMap::new()
+    )
+    .is_empty());
+    assert_eq!(
+        compare(&source, &target, &none, &r, &none_kinds(), &BTreeMap::new()).len(),
+        1
+    );
     let _ = none;
 }
 
 fn none_kinds() -> BTreeSet<ObjectKind> {
     BTreeSet::new()
+}
+
+#[test]
+fn a_hostile_name_or_value_reaches_a_line_bounded_and_without_control_characters() {
+    let item = DriftItem {
+        object: ObjectRef::new(
+            ObjectKind::Job,
+            format!("evil\u{1b}[31m{}", "x".repeat(5000)),
+        ),
+        field: Some(FieldDiff {
+            field: "tags.note".into(),
+            source: Some(json!("line\nbreak ".repeat(100))),
+            target: None,
+        }),
+        blocking: false,
+        rule: Rule::Unused,
+    };
+    let line = item.line();
+    assert!(line.chars().count() < 400, "{}", line.len());
+    assert!(!line.chars().any(|c| c.is_control()), "{line:?}");
 }
