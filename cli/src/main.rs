@@ -102,6 +102,11 @@ struct StartArgs {
     /// Return once started instead of following the run.
     #[arg(long)]
     detach: bool,
+    /// Accept blocking configuration drift, with the reason (recorded with who and when; the
+    /// drift is still listed in the evidence and the report). Objects the plan starts missing
+    /// at the target still refuse the run.
+    #[arg(long, value_name = "REASON")]
+    accept_drift: Option<String>,
     #[command(flatten)]
     target: Target,
 }
@@ -381,6 +386,7 @@ async fn start_and_follow(args: StartArgs, direction: Direction) -> anyhow::Resu
         reason,
         yes,
         detach,
+        accept_drift,
         target,
     } = args;
     let stack = target.stack().await?;
@@ -398,7 +404,7 @@ async fn start_and_follow(args: StartArgs, direction: Direction) -> anyhow::Resu
             return Err(Refused("not started (answer y, or pass --yes)".into()).into());
         }
     }
-    let started = operate::start(&stack, direction, &reason).await?;
+    let started = operate::start(&stack, direction, &reason, accept_drift.as_deref()).await?;
     println!(
         "{} {}
   execution: {}

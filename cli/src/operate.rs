@@ -75,11 +75,22 @@ pub struct Started {
 
 /// Starts a failover or failback of the stack's plan: refused while another run holds the lock,
 /// and (failback) unless a completed failover left the DR site active.
-pub async fn start(stack: &Stack, direction: Direction, reason: &str) -> Result<Started> {
+pub async fn start(
+    stack: &Stack,
+    direction: Direction,
+    reason: &str,
+    accept_drift: Option<&str>,
+) -> Result<Started> {
     let plan = stack.plan().await?;
     let reason = reason.trim();
     if reason.chars().any(char::is_control) || reason.chars().count() > 500 {
         return refuse("--reason must be one line of at most 500 characters");
+    }
+    let accept_drift = accept_drift.map(str::trim);
+    if accept_drift
+        .is_some_and(|r| r.is_empty() || r.chars().any(char::is_control) || r.chars().count() > 500)
+    {
+        return refuse("--accept-drift needs a reason: one line of at most 500 characters");
     }
     if let Some(lock) = stack.deps.ledger.get::<Lock>(&lock_key(&plan.name)).await? {
         let status = run_ledger::holder_status(&stack.deps, &lock.value).await;
@@ -145,6 +156,11 @@ pub async fn start(stack: &Stack, direction: Direction, reason: &str) -> Result<
     };
     let mut run = run_context(&plan, kind, direction, trigger, restore_from);
     run.run_id = operator_run_id(direction, &caller, reason, now);
+    run.accept_drift = accept_drift.map(|r| lifeboat_core::run::DriftAcceptance {
+        by: caller.to_string(),
+        reason: r.to_string(),
+        at: now,
+    });
     let arn = execution_arn(machine, &run.run_id.0);
     match stack
         .deps
@@ -369,11 +385,22 @@ pub async fn readiness_history(
     Ok(out)
 }
 
-/// The readiness trend of a stack's plan.
+/// The readiness trend of a stack's plan: the latest evaluation and the recent list (two
+/// reads, whatever the history holds).
 pub async fn readiness(stack: &Stack) -> Result<lifeboat_core::readiness::ReadinessTrend> {
+    use lifeboat_core::readiness;
     let plan = stack.plan().await?;
-    let history = readiness_history(&stack.deps.ledger, &plan.name, READINESS_DAYS).await?;
-    Ok(lifeboat_core::readiness::trend(&history))
+    let ledger = &stack.deps.ledger;
+    let latest = ledger
+        .get::<readiness::Evaluation>(&readiness::latest_key(&plan.name))
+        .await?
+        .map(|v| v.value);
+    let recent = ledger
+        .get::<Vec<readiness::Recent>>(&readiness::recent_key(&plan.name))
+        .await?
+        .map(|v| v.value)
+        .unwrap_or_default();
+    Ok(readiness::trend(&recent, latest))
 }
 
 fn fence_view(r: &FenceRecord) -> FenceView {
@@ -570,7 +597,8 @@ pub async fn status(stack: &Stack, run: Option<&str>) -> Result<RunStatus> {
         intervention,
         steps,
         result,
-        readiness: readiness(stack).await?,
+        // The run's status does not depend on the readiness records.
+        readiness: readiness(stack).await.unwrap_or_default(),
     })
 }
 

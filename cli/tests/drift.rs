@@ -14,7 +14,17 @@ mod common;
 
 /// Runs `dr-config-check` for a failover.
 async fn check(env: &LocalEnv, plan: &Plan) -> Value {
-    let run = lifeboat_core::steps::health_ingest::run_context(
+    check_run(env, failover_run(plan)).await
+}
+
+async fn check_run(env: &LocalEnv, run: lifeboat_core::run::RunContext) -> Value {
+    env.invoke("dr-config-check", &json!({ "run": run }))
+        .await
+        .unwrap()
+}
+
+fn failover_run(plan: &Plan) -> lifeboat_core::run::RunContext {
+    lifeboat_core::steps::health_ingest::run_context(
         plan,
         lifeboat_core::run::RunKind::Readiness,
         Direction::Failover,
@@ -26,10 +36,7 @@ async fn check(env: &LocalEnv, plan: &Plan) -> Value {
             incident_started_at: None,
         },
         None,
-    );
-    env.invoke("dr-config-check", &json!({ "run": run }))
-        .await
-        .unwrap()
+    )
 }
 
 /// Every item of the check's ledger record.
@@ -347,17 +354,14 @@ async fn each_kind_of_drift_is_named_with_its_field_and_a_stale_snapshot_with_it
             "spec.configuration.drift_probe",
             used(&pl_id),
         ),
-        (format!("job {active_name}"), "acl.group:auditors", true),
+        // An ACL difference warns by default (who may see it, not how it runs).
+        (format!("job {active_name}"), "acl.group:auditors", false),
         (
             format!("secret_scope {scope}"),
-            "keys",
+            "keys.new-key",
             used(&format!("{{{{secrets/{scope}/")),
         ),
-        (
-            format!("secret_scope {scope}"),
-            "acl.auditors",
-            used(&format!("{{{{secrets/{scope}/")),
-        ),
+        (format!("secret_scope {scope}"), "acl.auditors", false),
         ("secret_scope primary-only".to_string(), "(missing)", false),
         (format!("repo {repo_path}"), "branch", true),
         ("catalog main".to_string(), "grants.auditors", false),
@@ -415,6 +419,23 @@ async fn each_kind_of_drift_is_named_with_its_field_and_a_stale_snapshot_with_it
     assert!(relaxed_items
         .iter()
         .all(|(o, f, b)| !b && !o.starts_with("catalog ") && !f.starts_with("acl.group:auditors")));
+
+    // An operator accepted the drift when starting the run: it goes on, the drift still listed.
+    let mut run = failover_run(&plan);
+    run.accept_drift = Some(lifeboat_core::run::DriftAcceptance {
+        by: "arn:aws:sts::123456789012:assumed-role/oncall/dana".into(),
+        reason: "DR repo one commit behind; accepted mid-incident".into(),
+        at: chrono::Utc::now(),
+    });
+    let accepted = check_run(&env, run).await;
+    assert_eq!(accepted["ok"], true, "{accepted:#}");
+    assert!(
+        accepted["accepted"].as_str().is_some_and(
+            |a| a.contains("accepted by arn:aws:sts::123456789012:assumed-role/oncall/dana")
+        ),
+        "{accepted:#}"
+    );
+    assert_eq!(accepted["blocking"], out["blocking"]);
 
     // The primary's region down: the stored snapshot, with its age; the same drift.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;

@@ -428,7 +428,17 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
         .await
         .unwrap();
     assert!(history.len() >= 12, "{}", history.len());
-    let t = readiness::trend(&history);
+    let t = readiness::trend_of(&history);
+    // What `lifeboat status` reads: the latest and the recent list give the same trend.
+    let recent = env
+        .deps
+        .ledger
+        .get::<Vec<readiness::Recent>>(&readiness::recent_key(&plan.name))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(readiness::trend(&recent, history.last().cloned()), t);
     assert_eq!(t.passed, 1, "{t:?}");
     assert!(
         t.by_check.get("forwarder").is_some_and(|n| *n >= 2),

@@ -121,6 +121,23 @@ pub struct RunContext {
     /// primary, to restore exactly that.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_from: Option<RunId>,
+    /// An operator's acceptance of blocking configuration drift, given when starting the run
+    /// (`lifeboat failover --accept-drift REASON`): the drift is still listed, in the evidence
+    /// and the report, but does not refuse the run. Objects the plan starts missing at the
+    /// target still do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_drift: Option<DriftAcceptance>,
+}
+
+/// Who accepted blocking drift, why, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftAcceptance {
+    /// The caller's identity (STS ARN).
+    pub by: String,
+    /// Why (one line).
+    pub reason: String,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 fn default_poll() -> u32 {

@@ -85,6 +85,19 @@ where
     .boxed()
 }
 
+/// What an id or name must have encoded to stay one path segment: a value that came from a
+/// workspace is data, never a path.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `s` as one URL path segment.
+pub(crate) fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
 /// Serde helper: a string-keyed map that defaults to empty.
 pub type Tags = std::collections::BTreeMap<String, String>;
 

@@ -79,7 +79,10 @@ impl WorkspaceClient {
     ) -> Result<ObjectPermissions, ApiError> {
         self.get(
             Family::Permissions,
-            &format!("/api/2.0/permissions/{object_type}/{object_id}"),
+            &format!(
+                "/api/2.0/permissions/{object_type}/{}",
+                super::segment(object_id)
+            ),
             &[],
         )
         .await

@@ -96,8 +96,12 @@ impl WorkspaceClient {
     /// One pipeline.
     #[instrument(skip(self), fields(host = %self.host()))]
     pub async fn get_pipeline(&self, id: &PipelineId) -> Result<Pipeline, ApiError> {
-        self.get(Family::Pipelines, &format!("/api/2.0/pipelines/{id}"), &[])
-            .await
+        self.get(
+            Family::Pipelines,
+            &format!("/api/2.0/pipelines/{}", super::segment(&id.0)),
+            &[],
+        )
+        .await
     }
 
     /// Stops the active update, if any.

@@ -118,16 +118,9 @@ impl WorkspaceClient {
     ) -> Result<Vec<PrivilegeAssignment>, ApiError> {
         let path = format!(
             "/api/2.1/unity-catalog/permissions/{securable_type}/{}",
-            percent_encoding::utf8_percent_encode(full_name, SEGMENT)
+            super::segment(full_name)
         );
         let r: Grants = self.get(Family::Other, &path, &[]).await?;
         Ok(r.privilege_assignments)
     }
 }
-
-/// What a name must have encoded to stay one path segment (a name is data, never a path).
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');

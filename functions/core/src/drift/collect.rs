@@ -124,17 +124,37 @@ pub async fn read(
     // long before the jobs' (10,000 jobs are 100 pages at 20 req/s): from then on each page of
     // jobs is normalised while the next one waits for its turn at the rate limit.
     let names_cell = std::sync::OnceLock::new();
+    // Pools, warehouses and clusters are what the start-up uses: without them the site is not
+    // read. A kind only compared (policies, pipelines, repos) that cannot be listed is named
+    // as not compared instead.
     let others = async {
-        let r = futures::try_join!(
-            client.list_pools(),
-            client.all_warehouses(),
-            clusters,
+        let (required, pipelines, policies, repos) = futures::join!(
+            async { futures::try_join!(client.list_pools(), client.all_warehouses(), clusters) },
             pipelines,
             client.list_cluster_policies(),
             client.all_repos(),
-        )?;
-        let _ = names_cell.set(names_of(&r.0, &r.1, &r.2, &r.3, &r.4));
-        Ok::<_, ApiError>(r)
+        );
+        let (pools, warehouses, clusters) = required?;
+        let failed = [
+            (ObjectKind::Pipeline, error_of(&pipelines)),
+            (ObjectKind::ClusterPolicy, error_of(&policies)),
+            (ObjectKind::Repo, error_of(&repos)),
+        ];
+        let (pipelines, policies, repos) = (
+            pipelines.unwrap_or_default(),
+            policies.unwrap_or_default(),
+            repos.unwrap_or_default(),
+        );
+        let _ = names_cell.set(names_of(
+            &pools,
+            &warehouses,
+            &clusters,
+            &pipelines,
+            &policies,
+        ));
+        Ok::<_, ApiError>((
+            pools, warehouses, clusters, pipelines, policies, repos, failed,
+        ))
     };
     let jobs = async {
         let mut stream = client.list_jobs(true);
@@ -151,9 +171,9 @@ pub async fn read(
     let ((jobs, others), scopes, uc) = futures::join!(
         async { futures::join!(jobs, others) },
         secret_scopes(client),
-        unity_catalog(&detail_client)
+        unity_catalog(client)
     );
-    let (pools, warehouses, clusters, pipelines, policies, repos) = others?;
+    let (pools, warehouses, clusters, pipelines, policies, repos, failed) = others?;
     let (jobs, mut normal) = jobs?;
     let names = names_cell
         .get()
@@ -246,7 +266,10 @@ pub async fn read(
             r.id.to_string(),
         ));
     }
-    let mut not_compared = BTreeMap::new();
+    let mut not_compared: BTreeMap<ObjectKind, String> = failed
+        .into_iter()
+        .filter_map(|(k, e)| e.map(|e| (k, crate::identity::bounded(&e, 300))))
+        .collect();
     // Secret scopes: key names and ACL (a handful of requests per scope).
     match scopes {
         Ok(scopes) => {
@@ -255,7 +278,10 @@ pub async fn read(
             }
         }
         Err(e) => {
-            not_compared.insert(ObjectKind::SecretScope, e.to_string());
+            not_compared.insert(
+                ObjectKind::SecretScope,
+                crate::identity::bounded(&e.to_string(), 300),
+            );
         }
     }
     // Folders the jobs' notebooks and files sit in (outside repos, which are compared by commit):
@@ -275,27 +301,26 @@ pub async fn read(
     for (folder, wanted, r) in listed {
         match r {
             Ok(children) => {
-                let have: BTreeMap<String, String> = children
+                // Every entry, not only those this site's jobs name: a job only one site has
+                // must not make the other's folder look short. Entries only the target has
+                // warn; one the source has and the target lacks blocks if a job uses the folder.
+                let _ = wanted;
+                let v: serde_json::Map<String, Value> = children
                     .into_iter()
-                    .map(|o| (o.path, o.object_type))
-                    .collect();
-                let v: serde_json::Map<String, Value> = wanted
-                    .iter()
-                    .map(|p| {
-                        let leaf = p.rsplit('/').next().unwrap_or(p).to_string();
-                        let t = have
-                            .get(p)
-                            .or_else(|| have.get(&format!("/Workspace{p}")))
-                            .map_or(Value::Null, |t| Value::String(t.clone()));
-                        (leaf, t)
+                    .take(MAX_FOLDER_ENTRIES)
+                    .map(|o| {
+                        let leaf = o.path.rsplit('/').next().unwrap_or(&o.path).to_string();
+                        (leaf, Value::String(o.object_type))
                     })
-                    .filter(|(_, t)| !t.is_null())
                     .collect();
                 put(&mut objects, ObjectKind::Folder, &folder, Value::Object(v));
             }
             Err(e) if e.kind == crate::databricks::ErrorKind::NotFound => {}
             Err(e) => {
-                not_compared.insert(ObjectKind::Folder, e.to_string());
+                not_compared.insert(
+                    ObjectKind::Folder,
+                    crate::identity::bounded(&e.to_string(), 300),
+                );
             }
         }
     }
@@ -309,7 +334,7 @@ pub async fn read(
         }
         Err(e) => {
             for k in [ObjectKind::Catalog, ObjectKind::Schema] {
-                not_compared.insert(k, e.to_string());
+                not_compared.insert(k, crate::identity::bounded(&e.to_string(), 300));
             }
         }
     }
@@ -351,6 +376,11 @@ pub async fn read(
     })
 }
 
+/// A failed listing's error, as text.
+fn error_of<T>(r: &Result<T, ApiError>) -> Option<String> {
+    r.as_ref().err().map(ToString::to_string)
+}
+
 /// A job's settings in normal form.
 fn job_normal(job: &Job, names: &Names) -> Value {
     let settings = serde_json::to_value(&job.settings).unwrap_or(Value::Null);
@@ -389,8 +419,9 @@ fn names_of(
     }
 }
 
-/// At most this many folders are listed per read.
+/// At most this many folders are listed per read, and entries kept per folder.
 const MAX_FOLDERS: usize = 200;
+const MAX_FOLDER_ENTRIES: usize = 1000;
 
 /// Folder → the workspace paths in it that jobs name.
 fn job_folders(objects: &Objects) -> BTreeMap<String, BTreeSet<String>> {
@@ -429,8 +460,8 @@ async fn secret_scopes(client: &WorkspaceClient) -> Result<Vec<(String, Value)>,
                 client.list_secret_keys(&s.name),
                 client.list_secret_acls(&s.name)
             )?;
-            let mut keys = keys;
-            keys.sort();
+            // Keys as a set: a key only the target has is no loss (it warns).
+            let keys: BTreeMap<String, bool> = keys.into_iter().map(|k| (k, true)).collect();
             let acl: BTreeMap<String, String> = acls
                 .into_iter()
                 .map(|a| (a.principal, a.permission))

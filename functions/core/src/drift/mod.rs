@@ -299,6 +299,12 @@ pub enum Rule {
     },
     /// Nothing activated depends on it (the default: warns).
     Unused,
+    /// An ACL difference: who may see or manage the object, not how it runs (the default:
+    /// warns; `[drift] block = ["job.acl"]` makes it block).
+    Acl,
+    /// A field only the target has (an extra tag, key or principal): what the source runs
+    /// does not need it (the default: warns).
+    OnlyAtTarget,
     /// The plan's `[drift] block` selector.
     PlanBlock {
         /// The selector.
@@ -340,20 +346,28 @@ impl DriftItem {
             Some(f) => format!(
                 "{}: {} is {} at the source, {} at the target",
                 self.object,
-                f.field,
+                crate::identity::bounded(&f.field, 160),
                 shown(&f.source),
                 shown(&f.target)
             ),
         };
         let why = match &self.rule {
-            Rule::Activated { job, jobs } if *jobs > 1 => {
-                format!("job {job:?} and {} more to be activated use it", jobs - 1)
-            }
-            Rule::Activated { job, .. } if self.object.kind == ObjectKind::Job => {
-                format!("job {job:?} is to be activated")
-            }
-            Rule::Activated { job, .. } => format!("job {job:?} to be activated uses it"),
+            Rule::Activated { job, jobs } if *jobs > 1 => format!(
+                "job {:?} and {} more to be activated use it",
+                crate::identity::bounded(job, 120),
+                jobs - 1
+            ),
+            Rule::Activated { job, .. } if self.object.kind == ObjectKind::Job => format!(
+                "job {:?} is to be activated",
+                crate::identity::bounded(job, 120)
+            ),
+            Rule::Activated { job, .. } => format!(
+                "job {:?} to be activated uses it",
+                crate::identity::bounded(job, 120)
+            ),
             Rule::Unused => "nothing to be activated uses it".to_string(),
+            Rule::Acl => "an ACL: warns unless the plan blocks it".to_string(),
+            Rule::OnlyAtTarget => "only the target has it".to_string(),
             Rule::PlanBlock { selector } => format!("drift.block {selector:?}"),
             Rule::PlanWarn { selector } => format!("drift.warn {selector:?}"),
         };
@@ -469,7 +483,6 @@ pub fn remap<'a>(
     if region.exact.is_empty() && region.prefixes.is_empty() {
         return std::borrow::Cow::Borrowed(objects);
     }
-    let names = normalize::Names::default();
     std::borrow::Cow::Owned(
         objects
             .iter()
@@ -477,7 +490,7 @@ pub fn remap<'a>(
                 (
                     *k,
                     m.iter()
-                        .map(|(n, v)| (n.clone(), normalize::configuration(v, &names, region)))
+                        .map(|(n, v)| (n.clone(), normalize::map_strings(v, region)))
                         .collect(),
                 )
             })
@@ -486,7 +499,8 @@ pub fn remap<'a>(
 }
 
 /// Pure: whether an item blocks. The plan's most specific selector wins; without one, it
-/// blocks when a job to be activated is it or uses it.
+/// blocks when a job to be activated is it or uses it — unless it is an ACL difference or a
+/// field only the target has, which warn.
 pub fn classify(
     item: &DriftItem,
     needed_by: Option<&Vec<String>>,
@@ -503,6 +517,17 @@ pub fn classify(
         (Some(b), Some(w)) if w.len() > b.len() => (false, Rule::PlanWarn { selector: w }),
         (Some(b), _) => (true, Rule::PlanBlock { selector: b }),
         (None, Some(w)) => (false, Rule::PlanWarn { selector: w }),
+        (None, None) if item.field.as_ref().is_some_and(|f| f.source.is_none()) => {
+            (false, Rule::OnlyAtTarget)
+        }
+        (None, None)
+            if item
+                .field
+                .as_ref()
+                .is_some_and(|f| f.field == "acl" || f.field.starts_with("acl.")) =>
+        {
+            (false, Rule::Acl)
+        }
         (None, None) => match needed_by.and_then(|jobs| jobs.first().map(|j| (j, jobs.len()))) {
             Some((job, jobs)) => (
                 true,

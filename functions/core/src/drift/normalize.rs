@@ -78,7 +78,39 @@ const VOLATILE: &[&str] = &[
     "state",
     "state_message",
     "default_tags",
+    // Ids of SQL queries, alerts and dashboards: workspace objects the check does not list, so
+    // their ids cannot be matched by name and differ at every site. Not compared.
+    "query_id",
+    "alert_id",
+    "dashboard_id",
 ];
+
+/// Whether a key names a credential: its value is shown and stored only as a digest (a
+/// password pasted into `spark_conf` must not reach the evidence, the ledger or a mail).
+fn credential_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "credential",
+        "private_key",
+        "access_key",
+        "apikey",
+        "api_key",
+    ]
+    .iter()
+    .any(|c| k.contains(c))
+}
+
+/// A credential's stand-in: equal values give equal digests, so drift is still seen.
+fn redacted(value: &str) -> Value {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(value.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    Value::String(format!("(redacted sha256:{hex})"))
+}
 
 /// Lists whose items carry their own key: shown as a map by that key.
 const KEYED_LISTS: &[(&str, &str)] = &[
@@ -100,6 +132,21 @@ fn name_of(names: &Names, reference: &str, id: &str) -> String {
     map.get(id)
         .cloned()
         .unwrap_or_else(|| format!("(unknown {reference})"))
+}
+
+/// Maps the region-specific string values of a normal form (and nothing else: its keys may be
+/// data — task keys, parameter names — that a second normalisation would misread).
+pub fn map_strings(value: &Value, region: &RegionMap) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), map_strings(v, region)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|v| map_strings(v, region)).collect()),
+        Value::String(s) => Value::String(region.apply(s)),
+        other => other.clone(),
+    }
 }
 
 /// Normalises one configuration document (recursively).
@@ -137,6 +184,14 @@ pub fn configuration(value: &Value, names: &Names, region: &RegionMap) -> Value 
                         out.insert(k.clone(), Value::Object(keyed));
                         continue;
                     }
+                }
+                // A credential written as a plain value (a `{{secrets/...}}` reference is fine).
+                if let Some(s) = v
+                    .as_str()
+                    .filter(|s| credential_key(k) && !s.starts_with("{{secrets/"))
+                {
+                    out.insert(k.clone(), redacted(&region.apply(s)));
+                    continue;
                 }
                 let v = configuration(v, names, region);
                 // An empty section and an absent one mean the same.
@@ -227,11 +282,34 @@ pub fn policy(
     region: &RegionMap,
 ) -> Value {
     let mut out = Map::new();
-    out.insert(
-        "definition".into(),
-        serde_json::from_str::<Value>(definition)
-            .unwrap_or_else(|_| Value::String(format!("(not JSON) {definition}"))),
-    );
+    let mut parsed = serde_json::from_str::<Value>(definition)
+        .unwrap_or_else(|_| Value::String(format!("(not JSON) {definition}")));
+    // Rules are keyed by a flat attribute path (`"instance_pool_id": {"type": "fixed", "value":
+    // "<id>"}`): ids become names, the availability zone is the region's.
+    if let Some(rules) = parsed.as_object_mut() {
+        rules.retain(|k, _| !k.ends_with("zone_id"));
+        for (attribute, rule) in rules.iter_mut() {
+            let Some((_, shown)) = REFERENCES
+                .iter()
+                .find(|(key, _)| attribute.rsplit('.').next() == Some(*key))
+            else {
+                continue;
+            };
+            for field in ["value", "defaultValue"] {
+                if let Some(id) = rule.get(field).and_then(Value::as_str).map(str::to_string) {
+                    rule[field] = Value::String(name_of(names, shown, &id));
+                }
+            }
+            if let Some(list) = rule.get_mut("values").and_then(Value::as_array_mut) {
+                for v in list.iter_mut() {
+                    if let Some(id) = v.as_str().map(str::to_string) {
+                        *v = Value::String(name_of(names, shown, &id));
+                    }
+                }
+            }
+        }
+    }
+    out.insert("definition".into(), parsed);
     for k in [
         "description",
         "max_clusters_per_user",
@@ -250,10 +328,12 @@ pub fn policy(
 pub fn acl(list: &[crate::databricks::permissions::AccessControl]) -> Value {
     let mut out = BTreeMap::<String, Vec<String>>::new();
     for ac in list {
+        // Ownership follows who deployed each site (a CI principal here, Terraform there):
+        // not configuration a failover depends on.
         let levels: Vec<String> = ac
             .all_permissions
             .iter()
-            .filter(|p| !p.inherited)
+            .filter(|p| !p.inherited && p.permission_level != "IS_OWNER")
             .map(|p| p.permission_level.clone())
             .collect();
         if !levels.is_empty() {
@@ -319,6 +399,16 @@ mod tests {
                 "unkeyed lists are sets",
                 json!({"libraries": [{"pypi": {"package": "b"}}, {"pypi": {"package": "a"}}]}),
                 json!({"libraries": [{"pypi": {"package": "a"}}, {"pypi": {"package": "b"}}]}),
+            ),
+            (
+                "a credential pasted as a value is a digest, a secret reference is shown",
+                json!({"spark_conf": {"fs.s3a.secret.key": "AKIAxyz", "spark.password": "{{secrets/etl/db}}"}}),
+                json!({"spark_conf": {"fs.s3a.secret.key": redacted("AKIAxyz"), "spark.password": "{{secrets/etl/db}}"}}),
+            ),
+            (
+                "SQL object ids are not compared",
+                json!({"sql_task": {"query": {"query_id": "abc"}, "warehouse_id": "w"}}),
+                json!({"sql_task": {"warehouse": "(unknown warehouse)"}}),
             ),
             (
                 "an empty section is an absent one",

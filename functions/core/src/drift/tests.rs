@@ -150,11 +150,19 @@ fn what_blocks_follows_the_jobs_to_be_activated_and_the_plan() {
         object: ObjectRef::new(kind, "x"),
         field: field.map(|f| FieldDiff {
             field: f.to_string(),
-            source: None,
-            target: None,
+            source: Some(json!(1)),
+            target: Some(json!(2)),
         }),
         blocking: false,
         rule: Rule::Unused,
+    };
+    let only_at_target = DriftItem {
+        field: Some(FieldDiff {
+            field: "keys.extra".into(),
+            source: None,
+            target: Some(json!(true)),
+        }),
+        ..item(ObjectKind::SecretScope, None)
     };
     let used = vec!["etl".to_string(), "score".to_string()];
     // (case, item, needed by, rules, blocks, rule)
@@ -224,6 +232,32 @@ fn what_blocks_follows_the_jobs_to_be_activated_and_the_plan() {
             false,
             Rule::PlanWarn {
                 selector: "job.tags".into(),
+            },
+        ),
+        (
+            "a field only the target has warns",
+            only_at_target,
+            Some(&used),
+            rules(&[], &[], &[]),
+            false,
+            Rule::OnlyAtTarget,
+        ),
+        (
+            "an ACL difference warns even where a job to be activated uses the object",
+            item(ObjectKind::Job, Some("acl.group:auditors")),
+            Some(&used),
+            rules(&[], &[], &[]),
+            false,
+            Rule::Acl,
+        ),
+        (
+            "the plan can make an ACL block",
+            item(ObjectKind::Job, Some("acl.group:auditors")),
+            Some(&used),
+            rules(&["job.acl"], &[], &[]),
+            true,
+            Rule::PlanBlock {
+                selector: "job.acl".into(),
             },
         ),
         (

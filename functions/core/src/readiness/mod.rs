@@ -216,13 +216,29 @@ pub fn credentials_finding(check: Check, site: &str, probe: &CredentialProbe) ->
     }
 }
 
-/// Pure: drift between the stored snapshots: blocking items require action.
-pub fn drift_finding(items: &[DriftItem], plan_blocking: &[String]) -> Finding {
+/// Pure: drift between the stored snapshots: blocking items require action; kinds that could
+/// not be compared warn (a drift check blind to them passes nothing it did not see).
+pub fn drift_finding(
+    items: &[DriftItem],
+    plan_blocking: &[String],
+    not_compared: &[String],
+) -> Finding {
     let blocking: Vec<String> = plan_blocking
         .iter()
         .cloned()
         .chain(items.iter().filter(|i| i.blocking).map(DriftItem::line))
         .collect();
+    if blocking.is_empty() && !not_compared.is_empty() {
+        return Finding::new(
+            Check::Drift,
+            Status::Warning,
+            format!(
+                "nothing blocks among what was compared ({} differences only warn); not compared: {}",
+                items.len(),
+                not_compared.join("; ")
+            ),
+        );
+    }
     if blocking.is_empty() {
         return Finding::new(
             Check::Drift,
@@ -631,23 +647,70 @@ pub struct ReadinessTrend {
     pub latest: Option<Evaluation>,
 }
 
-/// Pure: the trend of evaluations given oldest first.
-pub fn trend(evaluations: &[Evaluation]) -> ReadinessTrend {
+/// One evaluation as the recent list keeps it (`readiness/<plan>/recent.json`): what the
+/// trend needs, so `lifeboat status` reads one object, not a week of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Its outcome.
+    pub outcome: Outcome,
+    /// The checks that required action.
+    #[serde(default)]
+    pub action_required: Vec<Check>,
+}
+
+impl From<&Evaluation> for Recent {
+    fn from(e: &Evaluation) -> Self {
+        Recent {
+            at: e.evaluated_at,
+            outcome: e.outcome,
+            action_required: e.action_required().map(|f| f.check).collect(),
+        }
+    }
+}
+
+/// Ledger key of the recent list.
+pub fn recent_key(plan: &str) -> String {
+    format!("readiness/{plan}/recent.json")
+}
+
+/// Evaluations the recent list keeps: 7 days at the default 30 minutes.
+pub const RECENT_KEEP: usize = 336;
+
+/// Pure: the recent list with one more evaluation, the oldest dropped beyond [`RECENT_KEEP`].
+pub fn append_recent(mut list: Vec<Recent>, e: &Evaluation) -> Vec<Recent> {
+    list.push(Recent::from(e));
+    list.sort_by_key(|r| r.at);
+    let extra = list.len().saturating_sub(RECENT_KEEP);
+    list.drain(..extra);
+    list
+}
+
+/// Pure: the trend of the evaluations given oldest first.
+pub fn trend_of(evaluations: &[Evaluation]) -> ReadinessTrend {
+    let recent: Vec<Recent> = evaluations.iter().map(Recent::from).collect();
+    trend(&recent, evaluations.last().cloned())
+}
+
+/// Pure: the trend of the recent list (oldest first) and the latest evaluation.
+pub fn trend(recent: &[Recent], latest: Option<Evaluation>) -> ReadinessTrend {
     let mut t = ReadinessTrend {
-        evaluations: evaluations.len(),
-        since: evaluations.first().map(|e| e.evaluated_at),
-        latest: evaluations.last().cloned(),
+        evaluations: recent.len(),
+        since: recent.first().map(|e| e.at),
+        latest,
         ..Default::default()
     };
-    for e in evaluations {
+    for e in recent {
         match e.outcome {
             Outcome::Passed => t.passed += 1,
             Outcome::ActionRequired => t.action_required += 1,
         }
-        for f in e.action_required() {
-            *t.by_check.entry(f.check.name().to_string()).or_default() += 1;
+        for c in &e.action_required {
+            *t.by_check.entry(c.name().to_string()).or_default() += 1;
         }
     }
+    let evaluations = recent;
     t.marks = evaluations
         .iter()
         .rev()

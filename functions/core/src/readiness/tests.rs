@@ -295,7 +295,18 @@ fn the_trend_counts_outcomes_and_the_checks_that_required_action() {
         eval(60, &[Check::Rpo, Check::Lock]),
         eval(30, &[]),
     ];
-    let t = trend(&evals);
+    let t = trend_of(&evals);
+    // The recent list keeps the same trend, and only the last week.
+    let mut recent = Vec::new();
+    for e in &evals {
+        recent = append_recent(recent, e);
+    }
+    assert_eq!(trend(&recent, evals.last().cloned()), t);
+    let mut long = Vec::new();
+    for i in 0..(RECENT_KEEP + 5) {
+        long = append_recent(long, &eval(10_000 - i as i64, &[]));
+    }
+    assert_eq!(long.len(), RECENT_KEEP);
     assert_eq!((t.evaluations, t.passed, t.action_required), (3, 1, 2));
     assert_eq!(t.by_check.get("rpo"), Some(&2));
     assert_eq!(t.by_check.get("lock"), Some(&1));
@@ -303,5 +314,5 @@ fn the_trend_counts_outcomes_and_the_checks_that_required_action() {
     let text = render(&t, now());
     assert!(text.starts_with("readiness (Failover): passed"), "{text}");
     assert!(text.contains("most often: rpo 2x, lock 1x"), "{text}");
-    assert!(render(&trend(&[]), now()).contains("no evaluation recorded yet"));
+    assert!(render(&trend(&[], None), now()).contains("no evaluation recorded yet"));
 }

@@ -86,6 +86,12 @@ pub struct ConfigCheckOutput {
     /// Counts and coverage of the per-object comparison.
     #[serde(default)]
     pub summary: DriftSummary,
+    /// Why the live read of the source failed (then a snapshot is compared, if any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_error: Option<String>,
+    /// Blocking drift an operator accepted when starting the run: who, why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<String>,
     /// No blocking issue.
     pub ok: bool,
 }
@@ -107,6 +113,9 @@ pub struct DriftSummary {
     pub target_coverage: Coverage,
     /// Kinds not compared, and why.
     pub not_compared: Vec<String>,
+    /// Activations the target cannot take over (the list above is cut at [`SHOWN`]).
+    #[serde(default)]
+    pub left_behind: usize,
     /// Ledger key of every item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
@@ -330,9 +339,13 @@ pub async fn scheduled_snapshot(deps: &Deps) -> Result<ScheduledSnapshotOutput, 
         let taken_at = stored.as_ref().and_then(|s| s.value.taken_at);
         let now = Utc::now();
         let age = taken_at.map(|t| (now - t).num_seconds().max(0));
+        // Only the primary while production runs at DR: its snapshot from before the fence is
+        // what the failback restores. DR dormant after a failback is snapshotted as usual.
         let fenced_by = active
             .as_ref()
-            .filter(|a| a.active != role)
+            .filter(|a| {
+                a.active == crate::plan::SiteRole::Dr && role == crate::plan::SiteRole::Primary
+            })
             .map(|a| a.run_id.clone());
         if let Some(reason) = running
             .as_ref()
@@ -390,19 +403,29 @@ pub async fn scheduled_snapshot(deps: &Deps) -> Result<ScheduledSnapshotOutput, 
 
 /// Compares the target with the source.
 #[instrument(skip_all, fields(run = %input.run.run_id))]
-pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckOutput, StepError> {
+pub async fn handle(
+    deps: &Deps,
+    input: ConfigCheckInput,
+    budget: Instant,
+) -> Result<ConfigCheckOutput, StepError> {
     let run = &input.run;
     let plan = &run.plan;
     let (source_role, target_role) = run.direction.roles();
-    // Per-object reads get the plan's budget; the listings of both sites run meanwhile.
+    // Per-object reads get the plan's budget; the listings of both sites run meanwhile. The
+    // target must be read within the Lambda's time; a source that does not answer in 20 s is
+    // compared through its last snapshot.
     let detail_deadline =
-        Instant::now() + Duration::from_secs(u64::from(plan.drift.detail_seconds));
-    let target_client = deps.workspaces.client(plan.site(target_role)).await?;
+        budget.min(Instant::now() + Duration::from_secs(u64::from(plan.drift.detail_seconds)));
+    let target_client = deps
+        .workspaces
+        .client(plan.site(target_role))
+        .await?
+        .with_deadline(budget);
     let source_client = deps
         .workspaces
         .client(plan.site(source_role))
         .await?
-        .with_deadline(Instant::now() + Duration::from_secs(20));
+        .with_deadline(budget.min(Instant::now() + Duration::from_secs(20)));
     let key = snapshot_key(&plan.name, source_role);
     let (source_cache, target_cache) = futures::try_join!(
         load_details(deps, &plan.name, source_role),
@@ -413,6 +436,7 @@ pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckO
         snapshot_with(&source_client, plan, source_cache, detail_deadline)
     );
     let (target, target_details) = target?;
+    let mut source_error = None;
     let (source, compared_with) = match source_read {
         Ok((s, details)) => {
             deps.ledger.put(&key, &s).await?;
@@ -421,10 +445,15 @@ pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckO
                 .await?;
             (Some(s), "live")
         }
-        Err(_) => match deps.ledger.get::<ConfigSnapshot>(&key).await? {
-            Some(s) => (Some(s.value), "snapshot"),
-            None => (None, "none"),
-        },
+        Err(e) => {
+            // Said in the output: a source that answers but too slowly is compared through its
+            // snapshot too, and the operator should know which it was.
+            source_error = Some(crate::identity::bounded(&e.to_string(), 300));
+            match deps.ledger.get::<ConfigSnapshot>(&key).await? {
+                Some(s) => (Some(s.value), "snapshot"),
+                None => (None, "none"),
+            }
+        }
     };
     deps.ledger
         .put(&snapshot_key(&plan.name, target_role), &target)
@@ -435,6 +464,7 @@ pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckO
     let (items, plan_blocking) = compare(plan, run.direction, source.as_ref(), &target);
     let record = format!("runs/{}/drift.json", run.run_id);
     deps.ledger.put(&record, &items).await?;
+    let plan_blocks = plan_blocking.len();
     let (missing_at_target, differing, blocking, mut summary) = summarize(&items, plan_blocking);
     summary.record = Some(record);
     summary.target_coverage = target.coverage.clone();
@@ -455,24 +485,92 @@ pub async fn handle(deps: &Deps, input: ConfigCheckInput) -> Result<ConfigCheckO
                 .map(|(k, e)| format!("{} at the target: {e}", k.name())),
         )
         .collect();
-    let left_behind = source
+    if source
+        .as_ref()
+        .is_some_and(|s| s.objects.is_empty() && !s.jobs.is_empty())
+    {
+        summary.not_compared.push(
+            "the source's snapshot predates the per-object comparison: only jobs' activations were compared"
+                .into(),
+        );
+    }
+    let mut left_behind = source
         .as_ref()
         .map(|s| left_behind(s, &target))
         .unwrap_or_default();
+    summary.left_behind = left_behind.len();
+    left_behind.truncate(SHOWN);
     let source_age_seconds = source
         .as_ref()
         .and_then(|s| s.taken_at)
         .map(|t| (Utc::now() - t).num_seconds().max(0));
-    Ok(ConfigCheckOutput {
+    // An operator may accept drift (a DR repo one commit behind mid-incident) but never a
+    // missing object the plan starts or validates: there is nothing to start.
+    let accepted = run
+        .accept_drift
+        .as_ref()
+        .filter(|_| summary.blocking > plan_blocks)
+        .map(|a| {
+            format!(
+                "{} blocking drift item(s) accepted by {} at {}: {}",
+                summary.blocking - plan_blocks,
+                a.by,
+                a.at.to_rfc3339(),
+                a.reason
+            )
+        });
+    let ok = plan_blocks == 0 && (summary.blocking == plan_blocks || accepted.is_some());
+    let mut out = ConfigCheckOutput {
         compared_with: compared_with.into(),
-        ok: summary.blocking == 0,
+        ok,
+        accepted,
+        source_error,
         missing_at_target,
         differing,
         blocking,
         left_behind,
         source_age_seconds,
         summary,
-    })
+    };
+    fit(&mut out);
+    Ok(out)
+}
+
+/// Bytes the step's output may take in the state document (Step Functions refuses a state
+/// over 256 KB; the run and the other checks' results share it).
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// Pure: cuts the output's lists until it fits [`MAX_OUTPUT_BYTES`] (the counts and the ledger
+/// record keep the whole).
+pub fn fit(out: &mut ConfigCheckOutput) {
+    let size = |o: &ConfigCheckOutput| serde_json::to_vec(o).map_or(usize::MAX, |v| v.len());
+    while size(out) > MAX_OUTPUT_BYTES {
+        let longest = [
+            out.missing_at_target.len(),
+            out.differing.len(),
+            out.blocking.len(),
+            out.left_behind.len(),
+            out.summary.not_compared.len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        if longest == 0 {
+            break;
+        }
+        let half = longest.div_ceil(2).max(1) - 1;
+        for list in [
+            &mut out.missing_at_target,
+            &mut out.differing,
+            &mut out.blocking,
+            &mut out.left_behind,
+            &mut out.summary.not_compared,
+        ] {
+            if list.len() > half {
+                list.truncate(half);
+            }
+        }
+    }
 }
 
 /// A site's per-object cache (empty when there is none yet).
@@ -481,17 +579,60 @@ async fn load_details(
     plan: &str,
     role: crate::plan::SiteRole,
 ) -> Result<DetailCache, StepError> {
-    Ok(deps
+    // A cache written by another version (or damaged) is only a cache: start afresh.
+    match deps
         .ledger
         .get::<DetailCache>(&details_key(plan, role))
-        .await?
-        .map(|c| c.value)
-        .unwrap_or_default())
+        .await
+    {
+        Ok(c) => Ok(c.map(|c| c.value).unwrap_or_default()),
+        Err(crate::ledger::LedgerError::Corrupt { .. }) => Ok(DetailCache::default()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]
 mod snapshot_schedule_tests {
     use super::*;
+
+    #[test]
+    fn an_output_too_large_for_the_state_document_is_cut_and_keeps_its_counts() {
+        let long = |n: usize, tag: &str| -> Vec<String> {
+            (0..n)
+                .map(|i| format!("{tag} {i}: {}", "x".repeat(900)))
+                .collect()
+        };
+        let mut out = ConfigCheckOutput {
+            compared_with: "live".into(),
+            missing_at_target: long(SHOWN, "missing"),
+            differing: long(SHOWN, "differing"),
+            blocking: long(SHOWN, "blocking"),
+            left_behind: long(SHOWN, "left"),
+            source_age_seconds: None,
+            summary: DriftSummary {
+                missing: 9_000,
+                blocking: 9_000,
+                ..Default::default()
+            },
+            source_error: None,
+            accepted: None,
+            ok: false,
+        };
+        assert!(serde_json::to_vec(&out).unwrap().len() > MAX_OUTPUT_BYTES);
+        fit(&mut out);
+        assert!(serde_json::to_vec(&out).unwrap().len() <= MAX_OUTPUT_BYTES);
+        assert!(!out.blocking.is_empty(), "something is still shown");
+        assert_eq!((out.summary.missing, out.summary.blocking), (9_000, 9_000));
+        // A small output is left alone.
+        let mut small = out.clone();
+        small.blocking.truncate(2);
+        small.missing_at_target.clear();
+        small.differing.clear();
+        small.left_behind.clear();
+        let before = small.clone();
+        fit(&mut small);
+        assert_eq!(small, before);
+    }
 
     #[test]
     fn a_snapshot_is_retaken_once_its_interval_is_nearly_over() {

@@ -268,6 +268,7 @@ pub fn run_context(
         override_reason: None,
         poll_seconds: plan.startup.poll_seconds,
         restore_from,
+        accept_drift: None,
     }
 }
 
@@ -498,9 +499,15 @@ pub async fn poll_health_api(deps: &Deps, plan: &Plan) -> Result<IngestOutput, S
         },
         error: polled.as_ref().err().map(ToString::to_string),
     };
-    deps.ledger
+    // Best effort: the record tells the readiness evaluation this path is alive; failing to
+    // write it must not stop the poll's own work.
+    if let Err(e) = deps
+        .ledger
         .put(&crate::readiness::health_poll_key(&plan.name), &record)
-        .await?;
+        .await
+    {
+        warn!(error = %e, "the Health API poll's record was not written");
+    }
     let records = match polled {
         Ok(r) => r,
         Err(e) => {

@@ -644,12 +644,16 @@ pub mod entry {
         step: Step::DrConfigCheck,
         call: dr_config_check_call,
     };
-    fn dr_config_check_call(deps: &Deps, p: Value, _: Instant) -> Out<'_> {
+    fn dr_config_check_call(deps: &Deps, p: Value, deadline: Instant) -> Out<'_> {
         Box::pin(async move {
             if p.get("scheduled_snapshot") == Some(&Value::Bool(true)) {
                 to_value(dr_config_check::scheduled_snapshot(deps).await?)
             } else {
-                to_value(dr_config_check::handle(deps, parse(Step::DrConfigCheck, p)?).await?)
+                // Reads end in time to write the snapshots and answer.
+                let budget = budget(deadline, Duration::from_secs(20));
+                to_value(
+                    dr_config_check::handle(deps, parse(Step::DrConfigCheck, p)?, budget).await?,
+                )
             }
         })
     }

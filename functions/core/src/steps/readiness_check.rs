@@ -97,13 +97,10 @@ async fn forwarder(deps: &Deps, rule: &str, region: &str, dr_region: &str) -> Fo
     match events.describe_rule().name(rule).send().await {
         Ok(r) => {
             let enabled = r.state().is_some_and(|s| s.as_str() == "ENABLED");
-            let targets = events
-                .list_targets_by_rule()
-                .rule(rule)
-                .send()
-                .await
-                .map(|t| t.targets().to_vec())
-                .unwrap_or_default();
+            let targets = match events.list_targets_by_rule().rule(rule).send().await {
+                Ok(t) => t.targets().to_vec(),
+                Err(e) => return ForwarderState::Unknown(crate::aws::sdk_error_message(&e)),
+            };
             let bus = format!(":events:{dr_region}:");
             let targets_dr_bus = targets
                 .iter()
@@ -165,6 +162,7 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
         override_reason: None,
         poll_seconds: plan.startup.poll_seconds,
         restore_from: None,
+        accept_drift: None,
     };
     let rule = std::env::var("FORWARDER_RULE_NAME")
         .ok()
@@ -197,15 +195,35 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
             .and_then(|s| s.value.taken_at)
             .map(|t| (now - t).num_seconds().max(0))
     };
-    let ages = [
-        (format!("{source_role:?}"), age(&source_snap)),
-        (format!("{target_role:?}"), age(&target_snap)),
-    ];
+    // While production runs at DR the primary's snapshot is kept from before its fence on
+    // purpose (it is what the failback restores): only DR's must be recent then.
+    let ages: Vec<(String, Option<i64>)> = [
+        (source_role, age(&source_snap)),
+        (target_role, age(&target_snap)),
+    ]
+    .into_iter()
+    .filter(|(role, _)| !(direction == Direction::Failback && *role == SiteRole::Primary))
+    .map(|(role, a)| (format!("{role:?}"), a))
+    .collect();
     let compared = source_snap.is_some() && target_snap.is_some();
     findings.push(match (&source_snap, &target_snap) {
         (Some(s), Some(t)) => {
             let (items, plan_blocking) = sites::compare(&plan, direction, Some(&s.value), &t.value);
-            readiness::drift_finding(&items, &plan_blocking)
+            let mut not_compared: Vec<String> = [(source_role, &s.value), (target_role, &t.value)]
+                .iter()
+                .flat_map(|(role, snap)| {
+                    snap.not_compared
+                        .iter()
+                        .map(move |(k, e)| format!("{} at {role:?}: {e}", k.name()))
+                })
+                .collect();
+            if [&s.value, &t.value]
+                .iter()
+                .any(|snap| snap.objects.is_empty() && !snap.jobs.is_empty())
+            {
+                not_compared.push("a snapshot predates the per-object comparison".into());
+            }
+            readiness::drift_finding(&items, &plan_blocking, &not_compared)
         }
         _ => Finding {
             check: Check::Drift,
@@ -304,6 +322,23 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
         .await?;
     deps.ledger
         .put(&readiness::latest_key(&plan.name), &evaluation)
+        .await?;
+    // The recent list: damaged or from another version, it starts again (the history holds
+    // every evaluation anyway).
+    let recent = match deps
+        .ledger
+        .get::<Vec<readiness::Recent>>(&readiness::recent_key(&plan.name))
+        .await
+    {
+        Ok(r) => r.map(|r| r.value).unwrap_or_default(),
+        Err(crate::ledger::LedgerError::Corrupt { .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    deps.ledger
+        .put(
+            &readiness::recent_key(&plan.name),
+            &readiness::append_recent(recent, &evaluation),
+        )
         .await?;
     let required = evaluation.action_required().count();
     crate::metrics::emit(

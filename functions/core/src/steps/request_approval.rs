@@ -690,7 +690,15 @@ async fn gather_evidence(
                 String::new()
             }
         ));
-        drift.extend(c.blocking.iter().map(|b| format!("BLOCKING: {b}")));
+        if let Some(a) = &c.accepted {
+            drift.push(format!("ACCEPTED: {a}"));
+        }
+        let tag = if c.accepted.is_some() {
+            "BLOCKING (accepted)"
+        } else {
+            "BLOCKING"
+        };
+        drift.extend(c.blocking.iter().map(|b| format!("{tag}: {b}")));
         drift.extend(
             c.missing_at_target
                 .iter()
@@ -704,6 +712,13 @@ async fn gather_evidence(
                 .iter()
                 .map(|n| format!("not compared: {n}")),
         );
+        if c.summary.left_behind > c.left_behind.len() {
+            drift.push(format!(
+                "{} activations would be left behind in all (the first {} are listed)",
+                c.summary.left_behind,
+                c.left_behind.len()
+            ));
+        }
         left_behind = c.left_behind;
     }
     let data_sources_down = results
