@@ -435,18 +435,20 @@ async fn show_status(
     loop {
         let s = match operate::status(&stack, run.as_deref()).await {
             Ok(s) => s,
-            // No run yet: the readiness evaluation is still worth showing.
+            // No run yet: the readiness evaluation is still worth showing (on stdout); the
+            // refusal stays a refusal (stderr, exit code 2).
             Err(e) if run.is_none() => {
-                let r = operate::readiness(&stack).await?;
-                if json {
-                    println!("{}", serde_json::json!({ "readiness": r }));
-                } else {
-                    println!(
-                        "{}{e:#}",
-                        lifeboat_core::readiness::render(&r, chrono::Utc::now())
-                    );
+                if let Ok(r) = operate::readiness(&stack).await {
+                    if json {
+                        println!("{}", serde_json::json!({ "readiness": r }));
+                    } else {
+                        print!(
+                            "{}",
+                            lifeboat_core::readiness::render(&r, chrono::Utc::now())
+                        );
+                    }
                 }
-                return Ok(());
+                return Err(e);
             }
             Err(e) => return Err(e),
         };

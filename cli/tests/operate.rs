@@ -196,6 +196,11 @@ async fn an_operator_session_against_local_up() {
         &up.run(&["failback", "--yes", "--detach"]),
         "no completed failover",
     );
+    // Accepting drift needs a reason.
+    refused(
+        &up.run(&["failover", "--yes", "--detach", "--accept-drift", " "]),
+        "--accept-drift needs a reason",
+    );
 
     // Preview: what a failover would do, with zero writes anywhere.
     for base in [&state.primary_url, &state.dr_url] {

@@ -194,8 +194,12 @@ pub fn configuration(value: &Value, names: &Names, region: &RegionMap) -> Value 
                     continue;
                 }
                 let v = configuration(v, names, region);
-                // An empty section and an absent one mean the same.
-                if v.is_null() || v.as_object().is_some_and(Map::is_empty) {
+                // An empty section or list and an absent one mean the same (tools that create a
+                // site's twin differ in which they send).
+                if v.is_null()
+                    || v.as_object().is_some_and(Map::is_empty)
+                    || v.as_array().is_some_and(Vec::is_empty)
+                {
                     continue;
                 }
                 out.insert(k.clone(), v);
@@ -412,13 +416,61 @@ mod tests {
             ),
             (
                 "an empty section is an absent one",
-                json!({"email_notifications": {}, "timeout_seconds": 0}),
+                json!({"email_notifications": {}, "libraries": [], "timeout_seconds": 0}),
                 json!({"timeout_seconds": 0}),
             ),
         ];
         for (case, input, want) in cases {
             assert_eq!(configuration(&input, &names, &region), want, "{case}");
         }
+    }
+
+    #[test]
+    fn an_acl_is_its_direct_grants_without_the_owner() {
+        use crate::databricks::permissions::{AccessControl, Permission};
+        let ac = |user: Option<&str>, group: Option<&str>, levels: &[(&str, bool)]| AccessControl {
+            user_name: user.map(str::to_string),
+            group_name: group.map(str::to_string),
+            service_principal_name: None,
+            all_permissions: levels
+                .iter()
+                .map(|(l, inherited)| Permission {
+                    permission_level: l.to_string(),
+                    inherited: *inherited,
+                })
+                .collect(),
+        };
+        // The owner differs by who deployed each site; inherited grants come from elsewhere.
+        let primary = acl(&[
+            ac(Some("ci@example.com"), None, &[("IS_OWNER", false)]),
+            ac(None, Some("analysts"), &[("CAN_VIEW", false)]),
+            ac(None, Some("admins"), &[("CAN_MANAGE", true)]),
+        ]);
+        let dr = acl(&[
+            ac(Some("terraform@example.com"), None, &[("IS_OWNER", false)]),
+            ac(None, Some("analysts"), &[("CAN_VIEW", false)]),
+        ]);
+        assert_eq!(primary, dr);
+        assert_eq!(primary, json!({"group:analysts": ["CAN_VIEW"]}));
+    }
+
+    #[test]
+    fn a_policy_definition_names_its_pool_and_drops_the_zone() {
+        let names = Names {
+            pools: [("p-1".to_string(), "etl-pool".to_string())].into(),
+            ..Default::default()
+        };
+        let def = r#"{"instance_pool_id": {"type": "fixed", "value": "p-1"},
+            "driver_instance_pool_id": {"type": "allowlist", "values": ["p-1", "p-2"]},
+            "aws_attributes.zone_id": {"type": "fixed", "value": "us-east-1a"}}"#;
+        let v = policy(def, &Map::new(), &names, &RegionMap::default());
+        assert_eq!(
+            v,
+            json!({"definition": {
+                "instance_pool_id": {"type": "fixed", "value": "etl-pool"},
+                "driver_instance_pool_id": {"type": "allowlist", "values": ["(unknown driver_instance_pool)", "etl-pool"]}
+            }})
+        );
     }
 
     #[test]
