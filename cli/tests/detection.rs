@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aws_sdk_sfn::types::ExecutionStatus;
 use lifeboat::local::{machine_arn, FAILOVER_MACHINE};
 use lifeboat_core::{
-    health_api::{HealthApi, HealthApiError, HealthEventRecord, HealthFilter},
+    health_api::{HealthApiError, HealthEventRecord},
     steps::health_ingest::{self, delivery_key, run_id_for, IngestOutput},
 };
 use serde_json::Value;
@@ -165,18 +165,7 @@ async fn an_open_update_delivered_after_the_closed_one_starts_nothing() {
     env.stop().await;
 }
 
-/// The Health API, which nothing local can run: canned answers in the API's shapes.
-struct CannedHealthApi(Result<Vec<HealthEventRecord>, HealthApiError>);
-
-#[async_trait::async_trait]
-impl HealthApi for CannedHealthApi {
-    async fn open_issues(
-        &self,
-        _filter: &HealthFilter,
-    ) -> Result<Vec<HealthEventRecord>, HealthApiError> {
-        self.0.clone()
-    }
-}
+use common::CannedHealthApi;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_incident_through_three_paths_is_one_execution() {

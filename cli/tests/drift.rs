@@ -24,19 +24,7 @@ async fn check_run(env: &LocalEnv, run: lifeboat_core::run::RunContext) -> Value
 }
 
 fn failover_run(plan: &Plan) -> lifeboat_core::run::RunContext {
-    lifeboat_core::steps::health_ingest::run_context(
-        plan,
-        lifeboat_core::run::RunKind::Readiness,
-        Direction::Failover,
-        lifeboat_core::run::Trigger {
-            source: lifeboat_core::run::TriggerSource::Operator,
-            summary: "drift check".into(),
-            declared_at: chrono::Utc::now(),
-            event_arn: None,
-            incident_started_at: None,
-        },
-        None,
-    )
+    common::check_run(plan, Direction::Failover)
 }
 
 /// Every item of the check's ledger record.

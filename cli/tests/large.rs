@@ -131,19 +131,7 @@ async fn large_failover_hands_over_each_job_once_and_leaves_none_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_drift_is_named_before_approval_as_left_behind() {
     let (env, plan) = common::setup_plan(large(true), "plans/large.toml", |_| {}).await;
-    let run = lifeboat_core::steps::health_ingest::run_context(
-        &plan,
-        lifeboat_core::run::RunKind::Readiness,
-        lifeboat_core::plan::Direction::Failover,
-        lifeboat_core::run::Trigger {
-            source: lifeboat_core::run::TriggerSource::Operator,
-            summary: "drift check".into(),
-            declared_at: chrono::Utc::now(),
-            event_arn: None,
-            incident_started_at: None,
-        },
-        None,
-    );
+    let run = common::check_run(&plan, lifeboat_core::plan::Direction::Failover);
     let out = env
         .invoke("dr-config-check", &serde_json::json!({ "run": run }))
         .await

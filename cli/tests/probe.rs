@@ -24,17 +24,7 @@ fn status_doc(code_east: u32) -> serde_json::Value {
 
 /// Serves a status document locally; its URL.
 async fn serve_status(doc: serde_json::Value) -> String {
-    let app = axum::Router::new().route(
-        "/1.0/status/{page}",
-        axum::routing::get(move || async move { axum::Json(doc) }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/1.0/status/databricks-aws",
-        listener.local_addr().unwrap()
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    url
+    common::serve_status(std::sync::Arc::new(std::sync::Mutex::new(doc))).await
 }
 
 async fn status_page(code_east: u32) -> String {

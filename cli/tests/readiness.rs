@@ -9,7 +9,7 @@ use std::{
 
 use lifeboat::local::LocalEnv;
 use lifeboat_core::{
-    health_api::{HealthApi, HealthApiError, HealthEventRecord, HealthFilter},
+    health_api::{HealthApiError, HealthEventRecord},
     plan::{Plan, SiteRole},
     readiness::{self, Check, Evaluation, Outcome},
     snapshot::{snapshot_key, ConfigSnapshot},
@@ -31,37 +31,6 @@ fn status_doc(containers: &[&str]) -> Value {
         "incidents": [], "maintenance": {"active": [], "upcoming": []}}})
 }
 
-/// Serves a status document that the test can change; its URL.
-async fn serve_status(doc: Arc<Mutex<Value>>) -> String {
-    let app = axum::Router::new().route(
-        "/1.0/status/{page}",
-        axum::routing::get(move || {
-            let doc = doc.clone();
-            async move { axum::Json(doc.lock().unwrap().clone()) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/1.0/status/databricks-aws",
-        listener.local_addr().unwrap()
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    url
-}
-
-/// The Health API, which nothing local can run: a canned answer in the API's shapes.
-struct CannedHealthApi(Result<Vec<HealthEventRecord>, HealthApiError>);
-
-#[async_trait::async_trait]
-impl HealthApi for CannedHealthApi {
-    async fn open_issues(
-        &self,
-        _filter: &HealthFilter,
-    ) -> Result<Vec<HealthEventRecord>, HealthApiError> {
-        self.0.clone()
-    }
-}
-
 /// One Health API poll with a canned answer (it records its result for the evaluation).
 async fn health_poll(
     env: &LocalEnv,
@@ -69,9 +38,9 @@ async fn health_poll(
     answer: Result<Vec<HealthEventRecord>, HealthApiError>,
 ) {
     let mut deps = env.deps.clone();
-    deps.health = Some(lifeboat_core::steps::HealthPort(Arc::new(CannedHealthApi(
-        answer,
-    ))));
+    deps.health = Some(lifeboat_core::steps::HealthPort(Arc::new(
+        common::CannedHealthApi(answer),
+    )));
     lifeboat_core::steps::health_ingest::poll_health_api(&deps, plan)
         .await
         .unwrap();
@@ -165,7 +134,7 @@ async fn no_faults(env: &LocalEnv, site: SiteRole) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_finding_comes_from_breaking_exactly_one_thing() {
     let page = Arc::new(Mutex::new(status_doc(&["AWS us-east-1", "AWS us-west-2"])));
-    let url = serve_status(page.clone()).await;
+    let url = common::serve_status(page.clone()).await;
     let (env, plan) = common::setup(|p| p.monitoring.status_page_url = Some(url)).await;
     snapshots_now(&env, &plan).await;
 

@@ -275,3 +275,68 @@ pub async fn assert_group_serves(env: &LocalEnv, plan: &Plan, region: &str, work
     assert_eq!(group.effective_primary_region.as_deref(), Some(region));
     assert_eq!(stable_url_routes_to(env, plan).await, workspace_id);
 }
+
+/// The AWS Health API, which nothing local can run: a canned answer in the API's shapes.
+pub struct CannedHealthApi(
+    pub  Result<
+        Vec<lifeboat_core::health_api::HealthEventRecord>,
+        lifeboat_core::health_api::HealthApiError,
+    >,
+);
+
+#[async_trait::async_trait]
+impl lifeboat_core::health_api::HealthApi for CannedHealthApi {
+    async fn open_issues(
+        &self,
+        _filter: &lifeboat_core::health_api::HealthFilter,
+    ) -> Result<
+        Vec<lifeboat_core::health_api::HealthEventRecord>,
+        lifeboat_core::health_api::HealthApiError,
+    > {
+        self.0.clone()
+    }
+}
+
+/// Serves a Status.io `/1.0/status/{page}` document locally (the test may change it); its URL.
+pub async fn serve_status(doc: std::sync::Arc<std::sync::Mutex<serde_json::Value>>) -> String {
+    let app = axum::Router::new().route(
+        "/1.0/status/{page}",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move {
+                let body = doc
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                axum::Json(body)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/1.0/status/databricks-aws",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    url
+}
+
+/// A run context for a check outside a run (`dr-config-check` invoked directly).
+pub fn check_run(
+    plan: &Plan,
+    direction: lifeboat_core::plan::Direction,
+) -> lifeboat_core::run::RunContext {
+    lifeboat_core::steps::health_ingest::run_context(
+        plan,
+        lifeboat_core::run::RunKind::Readiness,
+        direction,
+        lifeboat_core::run::Trigger {
+            source: lifeboat_core::run::TriggerSource::Operator,
+            summary: "drift check".into(),
+            declared_at: chrono::Utc::now(),
+            event_arn: None,
+            incident_started_at: None,
+        },
+        None,
+    )
+}
