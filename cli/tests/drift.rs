@@ -441,3 +441,96 @@ async fn each_kind_of_drift_is_named_with_its_field_and_a_stale_snapshot_with_it
     assert_eq!(key(&again), key(&got));
     env.stop().await;
 }
+
+/// A bearer token for DR (OAuth M2M, as the plan's service principal).
+async fn dr_token(env: &LocalEnv) -> String {
+    let r: Value = lifeboat_core::http::client()
+        .post(format!("{}/oidc/v1/token", env.dr.url()))
+        .basic_auth("lifeboat-sp", Some(&env.dr_oauth_secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "all-apis")])
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notebook_missing_from_a_workspace_folder_at_the_target_blocks_the_job_using_it() {
+    let (env, plan) = common::setup(|_| {}).await;
+    let dr = dr_token(&env).await;
+    let site = |role: SiteRole| match role {
+        SiteRole::Primary => (env.primary.url().to_string(), env.primary_token.clone()),
+        SiteRole::Dr => (env.dr.url().to_string(), dr.clone()),
+    };
+    let call = |role: SiteRole, path: &str, body: Option<Value>| {
+        let (url, token) = site(role);
+        let path = path.to_string();
+        async move {
+            let http = lifeboat_core::http::client();
+            let r = match body {
+                Some(b) => http.post(format!("{url}{path}")).json(&b),
+                None => http.get(format!("{url}{path}")),
+            };
+            let r = r.bearer_auth(token).send().await.unwrap();
+            let status = r.status();
+            let text = r.text().await.unwrap();
+            assert!(status.is_success(), "{path}: {status} {text}");
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null)
+        }
+    };
+    // At both sites, one live job runs a notebook from a workspace folder (not a repo).
+    let notebook = "/Shared/dr/validation";
+    let mut name = String::new();
+    for role in [SiteRole::Primary, SiteRole::Dr] {
+        let jobs = call(role, "/api/2.2/jobs/list?expand_tasks=true&limit=100", None).await;
+        let job = jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["settings"]["name"] == "Nightly Sales ETL")
+            .unwrap()
+            .clone();
+        let mut settings = job["settings"].clone();
+        settings["tasks"][0]["notebook_task"]["notebook_path"] = json!(notebook);
+        call(
+            role,
+            "/api/2.2/jobs/reset",
+            Some(json!({"job_id": job["job_id"], "new_settings": settings})),
+        )
+        .await;
+        name = settings["name"].as_str().unwrap().to_string();
+    }
+    let out = check(&env, &plan).await;
+    assert_eq!(out["ok"], true, "the same folder at both sites: {out:#}");
+    // The notebook is deleted at DR: the job would start and fail there.
+    call(
+        SiteRole::Dr,
+        "/api/2.0/workspace/delete",
+        Some(json!({"path": notebook, "recursive": false})),
+    )
+    .await;
+    let out = check(&env, &plan).await;
+    let all = named(&items(&env, &out).await);
+    assert!(
+        all.contains(&(
+            "folder /Shared/dr".to_string(),
+            "validation".to_string(),
+            true
+        )),
+        "{all:#?}"
+    );
+    assert_eq!(out["ok"], false, "{out:#}");
+    assert!(
+        out["blocking"].as_array().unwrap().iter().any(|b| b
+            .as_str()
+            .unwrap()
+            .contains(&format!("job {name:?} to be activated uses it"))),
+        "{out:#}"
+    );
+    env.stop().await;
+}
