@@ -4,9 +4,10 @@
 //! once); per-object reads are not (one request each: an ACL per object, a pipeline's spec, a
 //! catalog's grants — 10,000 jobs are 10,000 permission requests, 11 minutes at 15 req/s).
 //! So per-object reads go into a [`DetailCache`] kept in the ledger beside the snapshot: each
-//! read refreshes the stalest entries for as long as its budget allows (a failover's check a few
-//! seconds, overlapping the job listing; each scheduled snapshot more), and the comparison uses
-//! what both sites have, saying how much that is and how old.
+//! read refreshes the stalest entries after its listings until its deadline (a failover's check
+//! `drift.detail_seconds` from its start, so at 10,000 jobs the listings use it all; each
+//! scheduled snapshot 30 s), and the comparison uses what both sites have, saying how much that
+//! is and how old.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
