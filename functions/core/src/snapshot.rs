@@ -45,12 +45,38 @@ pub struct ConfigSnapshot {
 impl ConfigSnapshot {
     /// Job name → activations live (UNPAUSED) in this snapshot.
     pub fn live_activations(&self) -> impl Iterator<Item = (&String, Activation)> {
-        self.activations.iter().flat_map(|(name, list)| {
-            list.iter()
-                .filter(|(_, live)| *live)
-                .map(move |(a, _)| (name, *a))
-        })
+        live(&self.activations)
     }
+}
+
+/// A snapshot as read by those that need only when it was taken and what was live (the
+/// activation fallback, the snapshot schedule): the per-object forms — 11 MB for 10,000 jobs —
+/// are skipped while parsing, not built.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct SnapshotHead {
+    /// When taken.
+    #[serde(default)]
+    pub taken_at: Option<DateTime<Utc>>,
+    /// As [`ConfigSnapshot::activations`].
+    #[serde(default)]
+    pub activations: BTreeMap<String, Vec<(Activation, bool)>>,
+}
+
+impl SnapshotHead {
+    /// Job name → activations live (UNPAUSED) in this snapshot.
+    pub fn live_activations(&self) -> impl Iterator<Item = (&String, Activation)> {
+        live(&self.activations)
+    }
+}
+
+fn live(
+    activations: &BTreeMap<String, Vec<(Activation, bool)>>,
+) -> impl Iterator<Item = (&String, Activation)> {
+    activations.iter().flat_map(|(name, list)| {
+        list.iter()
+            .filter(|(_, live)| *live)
+            .map(move |(a, _)| (name, *a))
+    })
 }
 
 /// Ledger key of a site's latest configuration snapshot (taken by every drift check that
@@ -70,4 +96,34 @@ pub fn snapshot_key(plan: &str, role: SiteRole) -> String {
 /// and pipeline specs, refreshed stalest first by every read of the site.
 pub fn details_key(plan: &str, role: SiteRole) -> String {
     snapshot_key(plan, role).replace("-config.json", "-details.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_reads_what_the_full_snapshot_holds_of_time_and_activations() {
+        let full = ConfigSnapshot {
+            taken_at: Some(Utc::now()),
+            activations: [(
+                "etl".to_string(),
+                vec![(Activation::Schedule, true), (Activation::Trigger, false)],
+            )]
+            .into(),
+            objects: [(
+                ObjectKind::Job,
+                [("etl".to_string(), serde_json::json!({"tasks": {"a": {}}}))].into(),
+            )]
+            .into(),
+            ..Default::default()
+        };
+        let head: SnapshotHead =
+            serde_json::from_slice(&serde_json::to_vec(&full).unwrap()).unwrap();
+        assert_eq!(head.taken_at, full.taken_at);
+        assert_eq!(
+            head.live_activations().collect::<Vec<_>>(),
+            full.live_activations().collect::<Vec<_>>()
+        );
+    }
 }

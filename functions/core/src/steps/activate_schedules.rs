@@ -381,7 +381,7 @@ pub async fn handle(
             };
             fallback = deps
                 .ledger
-                .get::<crate::snapshot::ConfigSnapshot>(&crate::snapshot::snapshot_key(
+                .get::<crate::snapshot::SnapshotHead>(&crate::snapshot::snapshot_key(
                     &run.plan.name,
                     role,
                 ))

@@ -335,7 +335,10 @@ pub async fn scheduled_snapshot(deps: &Deps) -> Result<ScheduledSnapshotOutput, 
     let mut results = Vec::new();
     for role in [crate::plan::SiteRole::Primary, crate::plan::SiteRole::Dr] {
         let key = snapshot_key(&plan.name, role);
-        let stored = deps.ledger.get::<ConfigSnapshot>(&key).await?;
+        let stored = deps
+            .ledger
+            .get::<crate::snapshot::SnapshotHead>(&key)
+            .await?;
         let taken_at = stored.as_ref().and_then(|s| s.value.taken_at);
         let now = Utc::now();
         let age = taken_at.map(|t| (now - t).num_seconds().max(0));
