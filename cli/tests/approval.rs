@@ -456,7 +456,7 @@ async fn two_person_rule_needs_two_distinct_approvers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_or_api_approval_is_reported_with_its_approver() {
-    // The README's `aws stepfunctions send-task-success` way: the operator sends the task
+    // The `aws stepfunctions send-task-success` way (docs/operating.md): the operator sends the task
     // output with their identity; the report shows it.
     let p = pending(|_| {}).await;
     let token = p.record().await.task_token;

@@ -706,7 +706,7 @@ async fn a_failure_after_the_first_write_pauses_and_abort_restores_both_sites() 
         primary_before["jobs"]
     );
     // DR: every activation dormant again (the start-up's concurrency override stays, as after a
-    // failback's reset; see the README's known limits).
+    // failback's reset; see docs/operating.md).
     settled(&env, SiteRole::Dr, &dr_before).await;
     assert_eq!(
         pause_states(&footprint(&env, SiteRole::Dr).await),

@@ -874,7 +874,7 @@ impl LocalEnv {
         }
         if let Some(dns) = plan.dns.as_ref() {
             if let Some(rc) = &dns.routing_control {
-                // Set up as the README says: controls On, health checks, then the pairs.
+                // Set up as docs/deploying.md says: controls On, health checks, then the pairs.
                 let records = std::iter::once((&dns.record_name, &rc.control_arn)).chain(
                     dns.drill_record_name
                         .iter()
