@@ -23,9 +23,9 @@ use lifeboat::{
     drill::{self, Answer, DrillKind, DrillOptions},
     local::{LocalEnv, LocalOptions},
 };
+use lifeboat_core::ledger::keys;
 use lifeboat_core::{
-    databricks::jobs::PauseStatus, fence::data::data_fence_key, plan::SiteRole, run::RunId,
-    schedule::next_fire,
+    databricks::jobs::PauseStatus, plan::SiteRole, run::RunId, schedule::next_fire,
 };
 use serde_json::Value;
 
@@ -110,7 +110,7 @@ async fn main() -> Result<()> {
     let data_fence = env
         .deps
         .ledger
-        .get::<lifeboat_core::fence::data::DataFenceRecord>(&data_fence_key(&RunId(
+        .get::<lifeboat_core::fence::data::DataFenceRecord>(&keys::data_fence(&RunId(
             r.run_id.clone(),
         )))
         .await?
@@ -167,7 +167,10 @@ async fn main() -> Result<()> {
     let record: Option<lifeboat_core::steps::activate_schedules::ActivationRecord> = env
         .deps
         .ledger
-        .get(&format!("runs/{}/activation.json", r.run_id))
+        .get(&lifeboat_core::ledger::keys::activation(
+            &lifeboat_core::run::RunId(r.run_id.clone()),
+            false,
+        ))
         .await?
         .map(|v| v.value);
     let (per_job, whole) = record

@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use databricks_emulator::Fixture;
 use lifeboat_core::{
-    intervention::{self, intervention_key, InterventionAction, InterventionRecord},
+    intervention::{self, InterventionAction, InterventionRecord},
     plan::{Direction, Plan, SiteRole},
     report::{Outcome, Report},
     run::{RunId, RunKind, Trigger, TriggerSource},
@@ -30,6 +30,7 @@ use crate::{
     local::{LocalEnv, LocalOptions},
     verdict::{left_behind, live_activations, never_both_active, TimelineEvent, Verdict},
 };
+use lifeboat_core::ledger::keys::{self, ReportFormat};
 
 /// How the approval question is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,18 +434,19 @@ pub async fn follow_and_collect(
     run_id: String,
     options: &DrillOptions,
 ) -> Result<DrillResult> {
-    let status = follow(env, execution_arn, &RunId(run_id.clone()), options).await?;
+    let id = RunId(run_id.clone());
+    let status = follow(env, execution_arn, &id, options).await?;
     let report: Report = env
         .deps
         .ledger
-        .get(&format!("runs/{run_id}/report.json"))
+        .get(&keys::report(&id, ReportFormat::Json))
         .await?
         .map(|v| v.value)
         .context("the run wrote no report")?;
     let markdown = env
         .deps
         .ledger
-        .get_raw(&format!("runs/{run_id}/report.md"))
+        .get_raw(&keys::report(&id, ReportFormat::Markdown))
         .await?
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
@@ -678,7 +680,7 @@ async fn follow(
         if let Some(record) = env
             .deps
             .ledger
-            .get::<InterventionRecord>(&intervention_key(run_id))
+            .get::<InterventionRecord>(&keys::intervention(run_id))
             .await?
         {
             let r = record.value;

@@ -477,7 +477,7 @@ async fn drill_in_aws(plan_path: PathBuf, kind: KindArg) -> anyhow::Result<()> {
         ),
     };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let config = lifeboat_core::steps::DeployConfig {
+    let config = lifeboat_core::kernel::DeployConfig {
         readiness_state_machine_arn: env("READINESS_STATE_MACHINE_ARN"),
         full_drill_state_machine_arn: env("FULL_DRILL_STATE_MACHINE_ARN"),
         ..Default::default()

@@ -12,13 +12,14 @@ use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use chrono::{DateTime, Utc};
 use lifeboat_core::{
     fence::{self, FenceRecord, FenceStatus},
+    kernel::StepRecord,
     plan::{Direction, Plan, SiteRole},
-    report::{Report, StepRecord},
+    report::Report,
     run::{RunContext, RunId, RunKind, Trigger, TriggerSource},
     steps::{
         health_ingest::run_context,
         request_approval::{approval_key, ApprovalRecord, ApprovalStage},
-        run_ledger::{self, active_site_key, lock_key, ActiveSite, HolderStatus, Lock},
+        run_ledger::{self, ActiveSite, HolderStatus, Lock},
     },
 };
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::stack::Stack;
 
 pub use crate::stack::Refused;
+use lifeboat_core::ledger::keys::{self, ReportFormat};
 
 fn refuse<T>(msg: impl Into<String>) -> Result<T> {
     Err(Refused(msg.into()).into())
@@ -92,7 +94,12 @@ pub async fn start(
     {
         return refuse("--accept-drift needs a reason: one line of at most 500 characters");
     }
-    if let Some(lock) = stack.deps.ledger.get::<Lock>(&lock_key(&plan.name)).await? {
+    if let Some(lock) = stack
+        .deps
+        .ledger
+        .get::<Lock>(&keys::lock(&plan.name))
+        .await?
+    {
         let status = run_ledger::holder_status(&stack.deps, &lock.value).await;
         if !run_ledger::lock_is_stale(&status) {
             return refuse(format!(
@@ -107,7 +114,7 @@ pub async fn start(
     let active = stack
         .deps
         .ledger
-        .get::<ActiveSite>(&active_site_key(&plan.name))
+        .get::<ActiveSite>(&keys::active_site(&plan.name))
         .await?
         .map(|v| v.value);
     let (machine, restore_from) = match direction {
@@ -283,7 +290,7 @@ pub async fn follow(
             if let Some(report) = stack
                 .deps
                 .ledger
-                .get::<Report>(&format!("runs/{run_id}/report.json"))
+                .get::<Report>(&keys::report(&run_id, ReportFormat::Json))
                 .await?
             {
                 writeln!(
@@ -371,9 +378,9 @@ pub async fn readiness_history(
     days: i64,
 ) -> Result<Vec<lifeboat_core::readiness::Evaluation>> {
     use lifeboat_core::readiness;
-    let since = readiness::history_key(plan, Utc::now() - chrono::Duration::days(days));
+    let since = keys::readiness_history(plan, Utc::now() - chrono::Duration::days(days));
     let keys = ledger
-        .list_after(&readiness::history_prefix(plan), Some(&since))
+        .list_after(&keys::readiness_history_prefix(plan), Some(&since))
         .await?;
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
@@ -392,11 +399,11 @@ pub async fn readiness(stack: &Stack) -> Result<lifeboat_core::readiness::Readin
     let plan = stack.plan().await?;
     let ledger = &stack.deps.ledger;
     let latest = ledger
-        .get::<readiness::Evaluation>(&readiness::latest_key(&plan.name))
+        .get::<readiness::Evaluation>(&keys::readiness_latest(&plan.name))
         .await?
         .map(|v| v.value);
     let recent = ledger
-        .get::<Vec<readiness::Recent>>(&readiness::recent_key(&plan.name))
+        .get::<Vec<readiness::Recent>>(&keys::readiness_recent(&plan.name))
         .await?
         .map(|v| v.value)
         .unwrap_or_default();
@@ -426,7 +433,12 @@ fn fence_view(r: &FenceRecord) -> FenceView {
 
 /// The run `status` shows when none is named: the lock holder, else the latest run.
 async fn current_or_last(stack: &Stack, plan: &Plan) -> Result<RunId> {
-    if let Some(lock) = stack.deps.ledger.get::<Lock>(&lock_key(&plan.name)).await? {
+    if let Some(lock) = stack
+        .deps
+        .ledger
+        .get::<Lock>(&keys::lock(&plan.name))
+        .await?
+    {
         return Ok(RunId(lock.value.run_id));
     }
     let mut latest: Option<(DateTime<Utc>, String)> = None;
@@ -461,17 +473,14 @@ pub async fn status(stack: &Stack, run: Option<&str>) -> Result<RunStatus> {
         None => current_or_last(stack, &plan).await?,
     };
     let ledger = &stack.deps.ledger;
-    let prefix = format!("runs/{run_id}");
-    let Some(doc) = ledger
-        .get::<serde_json::Value>(&format!("{prefix}/run.json"))
-        .await?
-    else {
+    let record = keys::run_record(&run_id);
+    let Some(doc) = ledger.get::<serde_json::Value>(&record).await? else {
         return refuse(format!(
             "no run `{run_id}` in this stack's ledger; `lifeboat status` shows the current or last one"
         ));
     };
     let ctx: RunContext = serde_json::from_value(doc.value["run"].clone())
-        .with_context(|| format!("{prefix}/run.json is not a run record"))?;
+        .with_context(|| format!("{record} is not a run record"))?;
     let machine = match ctx.direction {
         Direction::Failover if ctx.kind == RunKind::Readiness => {
             &stack.outputs.readiness_state_machine_arn
@@ -537,7 +546,7 @@ pub async fn status(stack: &Stack, run: Option<&str>) -> Result<RunStatus> {
     let mut fences = Vec::new();
     for site in [SiteRole::Primary, SiteRole::Dr] {
         if let Some(r) = ledger
-            .get::<FenceRecord>(&fence::fence_key_of(&run_id, site))
+            .get::<FenceRecord>(&keys::fence(&run_id, site))
             .await?
         {
             fences.push(fence_view(&r.value));
@@ -549,12 +558,12 @@ pub async fn status(stack: &Stack, run: Option<&str>) -> Result<RunStatus> {
             .await
             .map(|v| v.map(|v| v.value))
     };
-    let mut intervention = raw(lifeboat_core::intervention::intervention_key(&run_id)).await?;
+    let mut intervention = raw(keys::intervention(&run_id)).await?;
     if let Some(i) = intervention.as_mut().and_then(|v| v.as_object_mut()) {
         i.remove("task_token");
     }
     let mut steps = Vec::new();
-    for key in ledger.list(&format!("{prefix}/steps/")).await? {
+    for key in ledger.list(&keys::steps_prefix(&run_id)).await? {
         if let Some(s) = ledger.get::<StepRecord>(&key).await? {
             let mut s = s.value;
             s.summary = lifeboat_core::identity::bounded(&s.summary, 200);
@@ -563,7 +572,7 @@ pub async fn status(stack: &Stack, run: Option<&str>) -> Result<RunStatus> {
     }
     steps.sort_by_key(|s| s.ended_at);
     let result = ledger
-        .get::<Report>(&format!("{prefix}/report.json"))
+        .get::<Report>(&keys::report(&run_id, ReportFormat::Json))
         .await?
         .map(|r| {
             let r = r.value;
@@ -577,7 +586,7 @@ pub async fn status(stack: &Stack, run: Option<&str>) -> Result<RunStatus> {
             })
         });
     let holds_lock = ledger
-        .get::<Lock>(&lock_key(&plan.name))
+        .get::<Lock>(&keys::lock(&plan.name))
         .await?
         .is_some_and(|l| l.value.run_id == run_id.0);
     Ok(RunStatus {
@@ -591,9 +600,9 @@ pub async fn status(stack: &Stack, run: Option<&str>) -> Result<RunStatus> {
         holds_lock,
         approvals,
         fence: fences,
-        data_fence: raw(lifeboat_core::fence::data::data_fence_key(&run_id)).await?,
-        gate_override: raw(format!("{prefix}/gate-override.json")).await?,
-        fence_watch: raw(lifeboat_core::fence::watch::fence_watch_key(&run_id)).await?,
+        data_fence: raw(keys::data_fence(&run_id)).await?,
+        gate_override: raw(keys::gate_override(&run_id)).await?,
+        fence_watch: raw(keys::fence_watch(&run_id)).await?,
         intervention,
         steps,
         result,

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use lifeboat_core::{
     aws::AwsClients,
+    kernel::{DeployConfig, Deps},
     plan::Plan,
-    steps::{DeployConfig, Deps},
 };
 use serde::{Deserialize, Serialize};
 

@@ -86,7 +86,7 @@ async fn pending_with(
         panic!("{out:?}")
     };
     let run_id = RunId(run_id);
-    let key = format!("runs/{run_id}/approval-message-failover.txt");
+    let key = lifeboat_core::ledger::keys::approval_message(&run_id, "failover");
     let deadline = Instant::now() + Duration::from_secs(30);
     let message = loop {
         if let Some(m) = env.deps.ledger.get_raw(&key).await.unwrap() {
@@ -296,7 +296,7 @@ async fn approve_by_link_get_confirms_post_decides() {
         .env
         .deps
         .ledger
-        .list(&format!("runs/{}/", p.run_id))
+        .list(&lifeboat_core::ledger::keys::run_prefix(&p.run_id))
         .await
         .unwrap()
     {

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use lifeboat::local::{machine_arn, FAILOVER_MACHINE};
+use lifeboat_core::ledger::keys;
 use lifeboat_core::{
     health_api::{HealthApiError, HealthEventRecord},
-    steps::health_ingest::{self, delivery_key, run_id_for, IngestOutput},
+    steps::health_ingest::{self, run_id_for, IngestOutput},
 };
 use serde_json::Value;
 
@@ -105,7 +106,7 @@ async fn a_failed_start_leaves_the_event_retryable() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("states"), "{err}");
-    let key = delivery_key(&parsed.detail.event_arn, &parsed.detail.communication_id);
+    let key = keys::health_delivery(&parsed.detail.event_arn, &parsed.detail.communication_id);
     assert!(
         env.deps.ledger.get_raw(&key).await.unwrap().is_none(),
         "a failed start is not recorded as seen"
@@ -200,9 +201,9 @@ async fn one_incident_through_three_paths_is_one_execution() {
         latest_description: "Increased API error rates.".into(),
     };
     let mut deps = env.deps.clone();
-    deps.health = Some(lifeboat_core::steps::HealthPort(Arc::new(CannedHealthApi(
-        Ok(vec![record]),
-    ))));
+    deps.health = Some(lifeboat_core::kernel::HealthPort(Arc::new(
+        CannedHealthApi(Ok(vec![record])),
+    )));
     let polled = health_ingest::handle(&deps, serde_json::json!({"lifeboat_health_poll": {}}))
         .await
         .unwrap();
@@ -231,9 +232,9 @@ async fn one_incident_through_three_paths_is_one_execution() {
         .clone();
     assert_eq!(status, ExecutionStatus::Running, "waiting for a human");
     // An account without the Health API: reported, not fatal.
-    deps.health = Some(lifeboat_core::steps::HealthPort(Arc::new(CannedHealthApi(
-        Err(HealthApiError::NotSubscribed),
-    ))));
+    deps.health = Some(lifeboat_core::kernel::HealthPort(Arc::new(
+        CannedHealthApi(Err(HealthApiError::NotSubscribed)),
+    )));
     let out = health_ingest::handle(&deps, serde_json::json!({"lifeboat_health_poll": {}}))
         .await
         .unwrap();

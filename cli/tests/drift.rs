@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use lifeboat::local::LocalEnv;
+use lifeboat_core::ledger::keys;
 use lifeboat_core::plan::{Direction, Plan, SiteRole};
 use serde_json::{json, Value};
 
@@ -114,10 +115,7 @@ async fn identical_sites_show_no_drift_and_every_acl_is_compared() {
     let snap = env
         .deps
         .ledger
-        .get::<Value>(&lifeboat_core::snapshot::snapshot_key(
-            &plan.name,
-            SiteRole::Primary,
-        ))
+        .get::<Value>(&keys::snapshot(&plan.name, SiteRole::Primary))
         .await
         .unwrap()
         .unwrap()

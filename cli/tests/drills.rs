@@ -17,6 +17,7 @@ use serde_json::Value;
 
 mod common;
 use common::cname;
+use lifeboat_core::ledger::keys;
 
 async fn setup() -> (LocalEnv, Plan) {
     common::setup(|_| {}).await
@@ -239,9 +240,9 @@ async fn full_drill_round_trips_both_workspaces_at_realistic_timings() {
     let lifted: lifeboat_core::fence::data::DataFenceRecord = env
         .deps
         .ledger
-        .get(&lifeboat_core::fence::data::data_fence_key(
-            &lifeboat_core::run::RunId(failover.run_id.clone()),
-        ))
+        .get(&keys::data_fence(&lifeboat_core::run::RunId(
+            failover.run_id.clone(),
+        )))
         .await
         .unwrap()
         .unwrap()
@@ -377,14 +378,16 @@ async fn failback_without_a_failover_is_refused() {
     assert!(env
         .deps
         .ledger
-        .get_raw(&format!("locks/{}.json", plan.name))
+        .get_raw(&lifeboat_core::ledger::keys::lock(&plan.name))
         .await
         .unwrap()
         .is_none());
     assert!(env
         .deps
         .ledger
-        .get_raw(&format!("runs/{run_id}/run.json"))
+        .get_raw(&lifeboat_core::ledger::keys::run_record(
+            &lifeboat_core::run::RunId(run_id.clone())
+        ))
         .await
         .unwrap()
         .is_none());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use lifeboat::{drill::health_event, local::ACCOUNT};
 use lifeboat_core::{
-    announce::{self, announcements_prefix, channels, AnnouncementRecord},
+    announce::{self, channels, AnnouncementRecord},
     run::RunId,
     steps::{
         health_ingest::IngestOutput,
@@ -192,7 +192,10 @@ async fn a_failover_publishes_its_milestones_in_order() {
     assert!(
         finished["report_console_url"]
             .as_str()
-            .is_some_and(|u| u.contains(&format!("runs/{run_id}/report.html"))),
+            .is_some_and(|u| u.contains(&lifeboat_core::ledger::keys::report(
+                &lifeboat_core::run::RunId(run_id.clone()),
+                lifeboat_core::ledger::keys::ReportFormat::Html
+            ))),
         "{finished}"
     );
     // People hear every milestone, in order, on every channel.
@@ -303,7 +306,9 @@ async fn a_failover_publishes_its_milestones_in_order() {
     let keys = env
         .deps
         .ledger
-        .list(&announcements_prefix(&run_id))
+        .list(&lifeboat_core::ledger::keys::announcements_prefix(
+            &lifeboat_core::run::RunId(run_id.clone()),
+        ))
         .await
         .unwrap();
     let mut records = Vec::new();
@@ -345,7 +350,10 @@ async fn a_failover_publishes_its_milestones_in_order() {
     let report = env
         .deps
         .ledger
-        .get::<lifeboat_core::report::Report>(&format!("runs/{run_id}/report.json"))
+        .get::<lifeboat_core::report::Report>(&lifeboat_core::ledger::keys::report(
+            &lifeboat_core::run::RunId(run_id.clone()),
+            lifeboat_core::ledger::keys::ReportFormat::Json,
+        ))
         .await
         .unwrap()
         .unwrap()
@@ -386,7 +394,10 @@ async fn a_failover_publishes_its_milestones_in_order() {
     assert!(subject.contains(&plan.name), "{subject}");
     assert!(body.contains(&env.dr.url().to_string()), "{body}");
     assert!(
-        body.contains(&format!("runs/{run_id}/report.html")),
+        body.contains(&lifeboat_core::ledger::keys::report(
+            &lifeboat_core::run::RunId(run_id.clone()),
+            lifeboat_core::ledger::keys::ReportFormat::Html
+        )),
         "{body}"
     );
     for (_, m) in &broadcast {

@@ -15,7 +15,6 @@ use lifeboat_core::{
     steps::{
         health_ingest::IngestOutput,
         request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
-        run_ledger::lock_key,
         shutdown_sweep::{FenceRecord, FenceStatus},
     },
 };
@@ -23,6 +22,7 @@ use serde_json::Value;
 
 mod common;
 use common::{setup, wait_end};
+use lifeboat_core::ledger::keys;
 
 /// Makes the replica's canary two hours old: replication is behind.
 async fn drive(env: &LocalEnv, plan: &Plan, answer: Answer) -> DrillResult {
@@ -106,7 +106,7 @@ async fn footprint(env: &LocalEnv, site: SiteRole) -> Value {
 async fn lock_released(env: &LocalEnv, plan: &Plan) -> bool {
     env.deps
         .ledger
-        .get_raw(&lock_key(&plan.name))
+        .get_raw(&keys::lock(&plan.name))
         .await
         .unwrap()
         .is_none()
@@ -192,7 +192,10 @@ async fn failover_happy_path_moves_production_and_never_both_active() {
     let fence: FenceRecord = env
         .deps
         .ledger
-        .get(&format!("runs/{}/fence/primary.json", r.run_id))
+        .get(&keys::fence(
+            &lifeboat_core::run::RunId(r.run_id.clone()),
+            SiteRole::Primary,
+        ))
         .await
         .unwrap()
         .unwrap()
@@ -314,9 +317,9 @@ async fn replica_policy(env: &LocalEnv, plan: &Plan) -> Option<String> {
 async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_fences_its_return()
 {
     use lifeboat_core::fence::{
-        data::{data_fence_key, DataFenceRecord},
+        data::DataFenceRecord,
         gate::{open_gate, OverrideError, OverrideRefused},
-        watch::{fence_watch_key, FenceWatchRecord},
+        watch::FenceWatchRecord,
     };
     let (env, plan) = setup(|p| p.shutdown.max_attempts = 3).await;
     let live_before = unpaused(&activations(&env, SiteRole::Primary).await);
@@ -373,7 +376,7 @@ async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_
     .unwrap();
     // The data fence is confirmed at once, whatever the primary's state.
     let fence: DataFenceRecord =
-        ledger_until(&env, &data_fence_key(&run), 30, |d: &DataFenceRecord| {
+        ledger_until(&env, &keys::data_fence(&run), 30, |d: &DataFenceRecord| {
             d.confirmed()
         })
         .await;
@@ -381,9 +384,12 @@ async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_
     let policy = replica_policy(&env, &plan).await.expect("a replica policy");
     assert!(policy.contains("LifeboatDataFence") && policy.contains("s3:ReplicateObject"));
     // The run's fence loop gives up; the fence watch takes over; the gate stays closed.
-    ledger_until(&env, &fence_watch_key(&run), 60, |_: &FenceWatchRecord| {
-        true
-    })
+    ledger_until(
+        &env,
+        &keys::fence_watch(&run),
+        60,
+        |_: &FenceWatchRecord| true,
+    )
     .await;
     assert!(
         unpaused(&activations(&env, SiteRole::Dr).await).is_empty(),
@@ -416,7 +422,9 @@ async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_
     let audit = env
         .deps
         .ledger
-        .list(&format!("runs/{run_id}/gate-audit/"))
+        .list(&keys::gate_audit_prefix(&lifeboat_core::run::RunId(
+            run_id.clone(),
+        )))
         .await
         .unwrap();
     assert_eq!(
@@ -437,11 +445,13 @@ async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_
     // Hours later (here: now) the primary comes back with its schedules live: a zombie.
     env.region_outage(SiteRole::Primary, false).await.unwrap();
     let returned_ms = chrono::Utc::now().timestamp_millis();
-    let watch: FenceWatchRecord =
-        ledger_until(&env, &fence_watch_key(&run), 60, |w: &FenceWatchRecord| {
-            w.confirmed_at.is_some()
-        })
-        .await;
+    let watch: FenceWatchRecord = ledger_until(
+        &env,
+        &keys::fence_watch(&run),
+        60,
+        |w: &FenceWatchRecord| w.confirmed_at.is_some(),
+    )
+    .await;
     assert!(watch.confirmed_at.unwrap().timestamp_millis() >= returned_ms);
     assert_eq!(
         unpaused(&activations(&env, SiteRole::Primary).await),
@@ -536,7 +546,7 @@ async fn wait_paused(
 ) -> lifeboat_core::intervention::InterventionRecord {
     ledger_until(
         env,
-        &lifeboat_core::intervention::intervention_key(&lifeboat_core::run::RunId(run_id.into())),
+        &keys::intervention(&lifeboat_core::run::RunId(run_id.into())),
         60,
         |r: &lifeboat_core::intervention::InterventionRecord| r.task_token.is_some(),
     )
@@ -566,7 +576,7 @@ async fn primary_lost_mid_sweep_and_back_mid_activation_still_hands_over_everyth
     let (arn, run_id) = approved_failover(&env, &plan, "MID-SWEEP").await;
     let run = lifeboat_core::run::RunId(run_id.clone());
     // The sweep has begun (prior states recorded, the first pauses handed off, not done): cut it.
-    let prefix = lifeboat_core::fence::handoff::chunk_prefix(&run, SiteRole::Primary);
+    let prefix = keys::handoff_prefix(&run, SiteRole::Primary);
     let deadline = Instant::now() + Duration::from_secs(60);
     while env.deps.ledger.list(&prefix).await.unwrap().is_empty() {
         assert!(Instant::now() < deadline, "no handoff");
@@ -575,7 +585,7 @@ async fn primary_lost_mid_sweep_and_back_mid_activation_still_hands_over_everyth
     let fence: FenceRecord = env
         .deps
         .ledger
-        .get(&lifeboat_core::fence::fence_key_of(&run, SiteRole::Primary))
+        .get(&keys::fence(&run, SiteRole::Primary))
         .await
         .unwrap()
         .unwrap()
@@ -747,7 +757,7 @@ async fn a_paused_run_continues_past_a_failed_step_on_a_decision() {
     .unwrap();
     let again = ledger_until(
         &env,
-        &lifeboat_core::intervention::intervention_key(&run),
+        &keys::intervention(&run),
         60,
         |r: &lifeboat_core::intervention::InterventionRecord| {
             r.task_token.is_some() && r.history.len() == 1
@@ -999,7 +1009,7 @@ async fn a_lock_left_by_a_stopped_execution_is_released_with_an_audit_entry() {
     env.deps
         .ledger
         .put(
-            &lock_key(&plan.name),
+            &keys::lock(&plan.name),
             &lifeboat_core::steps::run_ledger::Lock {
                 run_id: first_run.clone(),
                 acquired_at: chrono::Utc::now(),
@@ -1022,7 +1032,7 @@ async fn a_lock_left_by_a_stopped_execution_is_released_with_an_audit_entry() {
     let lock: lifeboat_core::steps::run_ledger::Lock = env
         .deps
         .ledger
-        .get(&lock_key(&plan.name))
+        .get(&keys::lock(&plan.name))
         .await
         .unwrap()
         .unwrap()
@@ -1367,7 +1377,7 @@ async fn a_failed_group_failover_pauses_for_a_human_and_a_retry_moves_it() {
     assert!(
         env.deps
             .ledger
-            .get::<Value>(&format!("runs/{run_id}/startup.json"))
+            .get::<Value>(&keys::startup(&lifeboat_core::run::RunId(run_id.clone())))
             .await
             .unwrap()
             .is_none(),
@@ -1487,13 +1497,13 @@ async fn an_abort_after_the_group_moved_puts_it_back_and_restores_the_primary() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_snapshot_schedule_keeps_each_sites_configuration_recent() {
-    use lifeboat_core::steps::dr_config_check::{snapshot_key, ConfigSnapshot};
+    use lifeboat_core::steps::dr_config_check::ConfigSnapshot;
     let (env, plan) = setup(|_| {}).await;
     let tick = serde_json::json!({ "scheduled_snapshot": true });
     let first = env.invoke("dr-config-check", &tick).await.unwrap();
     assert_eq!(first["primary"]["result"], "taken", "{first}");
     assert_eq!(first["dr"]["result"], "taken", "{first}");
-    let key = snapshot_key(&plan.name, SiteRole::Primary);
+    let key = keys::snapshot(&plan.name, SiteRole::Primary);
     let stored: ConfigSnapshot = env.deps.ledger.get(&key).await.unwrap().unwrap().value;
     assert_eq!(
         first["primary"]["jobs"].as_u64(),
@@ -1524,7 +1534,7 @@ async fn the_snapshot_schedule_keeps_each_sites_configuration_recent() {
     env.deps
         .ledger
         .put(
-            &lifeboat_core::run::active_site_key(&plan.name),
+            &keys::active_site(&plan.name),
             &lifeboat_core::run::ActiveSite {
                 active: SiteRole::Dr,
                 since: chrono::Utc::now(),
@@ -1545,7 +1555,7 @@ async fn the_snapshot_schedule_keeps_each_sites_configuration_recent() {
     env.deps
         .ledger
         .put(
-            &lifeboat_core::run::lock_key(&plan.name),
+            &keys::lock(&plan.name),
             &serde_json::json!({"run_id": "running-now", "acquired_at": chrono::Utc::now()}),
         )
         .await

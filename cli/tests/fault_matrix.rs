@@ -27,6 +27,7 @@ use lifeboat::{
     },
     verdict::live_activations,
 };
+use lifeboat_core::ledger::keys;
 use lifeboat_core::{plan::SiteRole, report::Outcome};
 use serde_json::{json, Value};
 use yaml_serde::Value as Yaml;
@@ -298,7 +299,7 @@ async fn run(name: &str, scenario: Scenario) {
     let lock = env
         .deps
         .ledger
-        .get_raw(&lifeboat_core::steps::run_ledger::lock_key(&plan.name))
+        .get_raw(&keys::lock(&plan.name))
         .await
         .unwrap();
     let deleted = deleted_ledger_keys(&env).await;
@@ -319,7 +320,10 @@ async fn run(name: &str, scenario: Scenario) {
     let report_in_ledger = env
         .deps
         .ledger
-        .get_raw(&format!("runs/{}/report.json", result.run_id))
+        .get_raw(&keys::report(
+            &lifeboat_core::run::RunId(result.run_id.clone()),
+            lifeboat_core::ledger::keys::ReportFormat::Json,
+        ))
         .await
         .unwrap()
         .is_some();

@@ -82,7 +82,10 @@ async fn large_failover_hands_over_each_job_once_and_leaves_none_behind() {
     let record: ActivationRecord = env
         .deps
         .ledger
-        .get(&format!("runs/{}/activation.json", r.run_id))
+        .get(&lifeboat_core::ledger::keys::activation(
+            &lifeboat_core::run::RunId(r.run_id.clone()),
+            false,
+        ))
         .await
         .unwrap()
         .unwrap()

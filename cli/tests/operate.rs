@@ -302,7 +302,9 @@ async fn an_operator_session_against_local_up() {
     let ledger =
         lifeboat_core::ledger::Ledger::new((*aws.s3).clone(), &state.outputs.ledger_bucket);
     let record: lifeboat_core::steps::request_approval::ApprovalRecord = ledger
-        .get(&format!("runs/{run_id}/approval.json"))
+        .get(&lifeboat_core::ledger::keys::approval(
+            &lifeboat_core::run::RunId(run_id.clone()),
+        ))
         .await
         .unwrap()
         .unwrap()

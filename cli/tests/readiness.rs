@@ -8,11 +8,12 @@ use std::{
 };
 
 use lifeboat::local::LocalEnv;
+use lifeboat_core::ledger::keys;
 use lifeboat_core::{
     health_api::{HealthApiError, HealthEventRecord},
     plan::{Plan, SiteRole},
     readiness::{self, Check, Evaluation, Outcome},
-    snapshot::{snapshot_key, ConfigSnapshot},
+    snapshot::ConfigSnapshot,
 };
 use serde_json::{json, Value};
 
@@ -38,7 +39,7 @@ async fn health_poll(
     answer: Result<Vec<HealthEventRecord>, HealthApiError>,
 ) {
     let mut deps = env.deps.clone();
-    deps.health = Some(lifeboat_core::steps::HealthPort(Arc::new(
+    deps.health = Some(lifeboat_core::kernel::HealthPort(Arc::new(
         common::CannedHealthApi(answer),
     )));
     lifeboat_core::steps::health_ingest::poll_health_api(&deps, plan)
@@ -61,7 +62,7 @@ async fn snapshots_now(env: &LocalEnv, plan: &Plan) {
     for role in [SiteRole::Primary, SiteRole::Dr] {
         env.deps
             .ledger
-            .delete(&snapshot_key(&plan.name, role))
+            .delete(&keys::snapshot(&plan.name, role))
             .await
             .unwrap();
     }
@@ -147,7 +148,7 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
     let stored = env
         .deps
         .ledger
-        .get::<Evaluation>(&readiness::latest_key(&plan.name))
+        .get::<Evaluation>(&keys::readiness_latest(&plan.name))
         .await
         .unwrap()
         .unwrap()
@@ -247,7 +248,7 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
     snapshots_now(&env, &plan).await;
 
     // 4. The snapshot schedule stopped: the primary's snapshot is two hours old.
-    let key = snapshot_key(&plan.name, SiteRole::Primary);
+    let key = keys::snapshot(&plan.name, SiteRole::Primary);
     let fresh = env
         .deps
         .ledger
@@ -385,7 +386,7 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
     env.deps
         .ledger
         .put(
-            &lifeboat_core::run::lock_key(&plan.name),
+            &keys::lock(&plan.name),
             &json!({"run_id": "failover-sales-platform-20261201T020000Z-dead", "acquired_at": chrono::Utc::now() - chrono::Duration::hours(8)}),
         )
         .await
@@ -402,7 +403,7 @@ async fn each_finding_comes_from_breaking_exactly_one_thing() {
     let recent = env
         .deps
         .ledger
-        .get::<Vec<readiness::Recent>>(&readiness::recent_key(&plan.name))
+        .get::<Vec<readiness::Recent>>(&keys::readiness_recent(&plan.name))
         .await
         .unwrap()
         .unwrap()

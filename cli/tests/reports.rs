@@ -2,13 +2,17 @@
 //! successful or not — with RTO per phase and, for what it did not reach, the reason.
 
 use lifeboat::drill::{self, Answer, DrillKind};
-use lifeboat_core::report::{Outcome, Report};
+use lifeboat_core::{
+    ledger::keys::ReportFormat,
+    report::{Outcome, Report},
+};
 
 mod common;
 
 async fn from_ledger(env: &lifeboat::local::LocalEnv, run_id: &str) -> (Report, String, String) {
-    let get = |ext: &'static str| {
-        let key = format!("runs/{run_id}/report.{ext}");
+    let get = |format: lifeboat_core::ledger::keys::ReportFormat| {
+        let key =
+            lifeboat_core::ledger::keys::report(&lifeboat_core::run::RunId(run_id.into()), format);
         async move {
             String::from_utf8(
                 env.deps
@@ -21,8 +25,12 @@ async fn from_ledger(env: &lifeboat::local::LocalEnv, run_id: &str) -> (Report, 
             .unwrap()
         }
     };
-    let json: Report = serde_json::from_str(&get("json").await).unwrap();
-    (json, get("md").await, get("html").await)
+    let json: Report = serde_json::from_str(&get(ReportFormat::Json).await).unwrap();
+    (
+        json,
+        get(ReportFormat::Markdown).await,
+        get(ReportFormat::Html).await,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

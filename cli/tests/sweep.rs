@@ -10,14 +10,15 @@ use std::{
 
 use chrono::Utc;
 use lifeboat::local::LocalEnv;
+use lifeboat_core::ledger::keys;
 use lifeboat_core::{
     databricks::jobs::{Activation, Job},
     plan::{Direction, Plan, SiteRole},
     run::{RunContext, RunId, RunKind, Trigger, TriggerSource},
     schedule::next_fire,
     steps::shutdown_sweep::{
-        fence_key, handle, handle_with, FenceRecord, FenceStatus, ResourceKind, RestoreSet,
-        SweepInput, SweepOptions, SweepOutput,
+        handle, handle_with, FenceRecord, FenceStatus, ResourceKind, RestoreSet, SweepInput,
+        SweepOptions, SweepOutput,
     },
 };
 use serde_json::{json, Value};
@@ -78,7 +79,7 @@ async fn sweep_to_completion(env: &LocalEnv, run: &RunContext) -> Vec<SweepOutpu
 async fn fence_record(env: &LocalEnv, run: &RunContext) -> FenceRecord {
     env.deps
         .ledger
-        .get::<FenceRecord>(&fence_key(run, SiteRole::Primary))
+        .get::<FenceRecord>(&keys::fence(&run.run_id, SiteRole::Primary))
         .await
         .unwrap()
         .expect("fence record in the ledger")
@@ -486,7 +487,7 @@ async fn restore_set_round_trips_and_a_second_sweep_sends_no_write() {
     let raw = env
         .deps
         .ledger
-        .get_raw(&fence_key(&run, SiteRole::Primary))
+        .get_raw(&keys::fence(&run.run_id, SiteRole::Primary))
         .await
         .unwrap()
         .unwrap();

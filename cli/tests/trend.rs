@@ -64,7 +64,13 @@ async fn seed(env: &LocalEnv, plan: &Plan) -> (Vec<String>, String) {
         }
         env.deps
             .ledger
-            .put(&format!("runs/{}/report.json", c.run_id), &c)
+            .put(
+                &lifeboat_core::ledger::keys::report(
+                    &lifeboat_core::run::RunId(c.run_id.clone()),
+                    lifeboat_core::ledger::keys::ReportFormat::Json,
+                ),
+                &c,
+            )
             .await
             .unwrap();
         if i == PLANTED {
@@ -76,7 +82,9 @@ async fn seed(env: &LocalEnv, plan: &Plan) -> (Vec<String>, String) {
     env.deps
         .ledger
         .put_raw(
-            &format!("runs/{}/extra/report.json", real.run_id),
+            &(lifeboat_core::ledger::keys::run_prefix(&lifeboat_core::run::RunId(
+                real.run_id.clone(),
+            )) + "extra/report.json"),
             b"not json".to_vec(),
             "application/json",
         )

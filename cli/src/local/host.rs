@@ -21,7 +21,10 @@ use axum::{
     Router,
 };
 use base64::Engine;
-use lifeboat_core::steps::{self, Deps, Step};
+use lifeboat_core::{
+    kernel::Deps,
+    steps::{self, Step},
+};
 
 use super::{
     gate::{Gate, Verdict},

@@ -29,8 +29,9 @@ use databricks_emulator::{
 };
 use lifeboat_core::{
     aws::AwsClients,
+    kernel::{DeployConfig, Deps},
     plan::{Plan, SiteAuth, SiteRole},
-    steps::{replication_check::Canary, DeployConfig, Deps, Step},
+    steps::{replication_check::Canary, Step},
 };
 use tokio::net::TcpListener;
 

@@ -120,7 +120,10 @@ pub async fn wait_end(
 pub async fn report_of(env: &LocalEnv, run_id: &str) -> lifeboat_core::report::Report {
     env.deps
         .ledger
-        .get(&format!("runs/{run_id}/report.json"))
+        .get(&lifeboat_core::ledger::keys::report(
+            &lifeboat_core::run::RunId(run_id.into()),
+            lifeboat_core::ledger::keys::ReportFormat::Json,
+        ))
         .await
         .unwrap()
         .expect("a report")

@@ -6,21 +6,14 @@
 
 use std::collections::HashMap;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
+pub use crate::kernel::signing::{KeyError, SigningKey, SigningKeys, MIN_KEY_BYTES};
 use crate::{
     identity::Identity,
     run::RunId,
-    secret::Secret,
     steps::request_approval::{ApprovalStage, Decision},
 };
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// Shortest signing key accepted: HMAC-SHA256 is only as strong as its key, and a short
-/// key can be brute-forced from one link.
-pub const MIN_KEY_BYTES: usize = 32;
 
 /// What a link says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,117 +64,6 @@ impl LinkError {
     }
 }
 
-/// Why the signing secret cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyError {
-    /// Shorter than [`MIN_KEY_BYTES`].
-    #[error("signing key `{id}` is {len} bytes; at least {MIN_KEY_BYTES} are required")]
-    TooShort { id: String, len: usize },
-    /// JSON that is not the documented shape.
-    #[error("the signing secret is not a key nor {{\"current\": {{\"id\", \"key\"}}, \"previous\": ...}}: {0}")]
-    Shape(String),
-}
-
-/// One key and its id (the id travels in the link, so rotation knows which key to check).
-#[derive(Clone)]
-pub struct SigningKey {
-    /// Key id (`kid` in the link).
-    pub id: String,
-    key: Secret,
-}
-
-/// The keys of a deployment: links are signed with `current`; `previous` is still accepted so
-/// links mailed just before a rotation keep working until they expire.
-#[derive(Clone)]
-pub struct SigningKeys {
-    /// Signs new links.
-    pub current: SigningKey,
-    /// Accepted for verification only.
-    pub previous: Option<SigningKey>,
-}
-
-impl std::fmt::Debug for SigningKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKeys")
-            .field("current", &self.current.id)
-            .field("previous", &self.previous.as_ref().map(|k| &k.id))
-            .finish()
-    }
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyDoc {
-    id: String,
-    key: String,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeysDoc {
-    current: KeyDoc,
-    #[serde(default)]
-    previous: Option<KeyDoc>,
-}
-
-impl SigningKeys {
-    /// Parses the secret: a plain key (id `k0`), or
-    /// `{"current": {"id": "...", "key": "..."}, "previous": {"id": "...", "key": "..."}}`
-    /// for rotation. Every key must be at least [`MIN_KEY_BYTES`] long.
-    pub fn parse(secret: &Secret) -> Result<SigningKeys, KeyError> {
-        let raw = secret.expose().trim();
-        let keys = if raw.starts_with('{') {
-            let doc: KeysDoc =
-                serde_json::from_str(raw).map_err(|e| KeyError::Shape(e.to_string()))?;
-            let key = |d: KeyDoc| {
-                if d.id.is_empty()
-                    || d.id.len() > 32
-                    || !d
-                        .id
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-                {
-                    return Err(KeyError::Shape(
-                        "a key id must be 1–32 of letters, digits, '-', '_', '.'".into(),
-                    ));
-                }
-                Ok(SigningKey {
-                    id: d.id,
-                    key: Secret::new(d.key),
-                })
-            };
-            SigningKeys {
-                current: key(doc.current)?,
-                previous: doc.previous.map(key).transpose()?,
-            }
-        } else {
-            SigningKeys {
-                current: SigningKey {
-                    id: "k0".into(),
-                    key: Secret::new(raw),
-                },
-                previous: None,
-            }
-        };
-        for k in std::iter::once(&keys.current).chain(keys.previous.as_ref()) {
-            let len = k.key.expose().len();
-            if len < MIN_KEY_BYTES {
-                return Err(KeyError::TooShort {
-                    id: k.id.clone(),
-                    len,
-                });
-            }
-        }
-        Ok(keys)
-    }
-
-    fn by_id(&self, id: &str) -> Option<&SigningKey> {
-        std::iter::once(&self.current)
-            .chain(self.previous.as_ref())
-            .find(|k| k.id == id)
-    }
-}
-
 fn stage_str(s: ApprovalStage) -> &'static str {
     match s {
         ApprovalStage::Failover => "failover",
@@ -207,15 +89,9 @@ fn payload(kid: &str, p: &LinkParams) -> String {
     .to_string()
 }
 
-fn mac(key: &SigningKey) -> HmacSha256 {
-    // HMAC accepts keys of any length (the minimum is enforced by `SigningKeys::parse`).
-    HmacSha256::new_from_slice(key.key.expose().as_bytes())
-        .unwrap_or_else(|_| unreachable!("hmac takes any key length"))
-}
-
 /// The signature of a link with the current key.
 pub fn sign(keys: &SigningKeys, p: &LinkParams) -> String {
-    let mut m = mac(&keys.current);
+    let mut m = keys.current.mac();
     m.update(payload(&keys.current.id, p).as_bytes());
     hex::encode(m.finalize().into_bytes())
 }
@@ -278,7 +154,7 @@ pub fn verify(
         expires,
         stack: link_stack,
     };
-    let mut m = mac(key);
+    let mut m = key.mac();
     m.update(payload(kid, &p).as_bytes());
     m.verify_slice(&sig).map_err(|_| LinkError::BadSignature)?;
     if p.stack != stack {
@@ -299,6 +175,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
     use proptest::prelude::*;
 
     const KEY: &str = "k-test-0123456789abcdef0123456789abcdef";

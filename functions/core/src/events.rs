@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use tracing::warn;
 
-use crate::{run::RunContext, steps::Deps};
+use crate::{kernel::Deps, run::RunContext};
 
 /// `source` of every Lifeboat event.
 pub const SOURCE: &str = "lifeboat";

@@ -12,10 +12,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use crate::ledger::keys;
 use crate::{
+    kernel::{Deps, StepError},
     ledger::Written,
     run::{RunContext, RunId},
-    steps::{Deps, StepError},
 };
 
 /// What the human chose.
@@ -117,11 +118,6 @@ impl std::fmt::Debug for InterventionRecord {
 /// The longest accepted comment.
 pub const MAX_COMMENT: usize = 1000;
 
-/// Ledger key of a run's intervention record.
-pub fn intervention_key(run_id: &RunId) -> String {
-    format!("runs/{run_id}/intervention.json")
-}
-
 /// Why a decision was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum InterventionError {
@@ -151,7 +147,7 @@ pub async fn record_request(
     error: String,
     sites: Vec<SiteState>,
 ) -> Result<InterventionRecord, StepError> {
-    let key = intervention_key(&run.run_id);
+    let key = keys::intervention(&run.run_id);
     let history = deps
         .ledger
         .get::<InterventionRecord>(&key)
@@ -191,7 +187,7 @@ pub async fn decide(
     {
         return Err(InterventionError::CommentTooLong(n));
     }
-    let key = intervention_key(run_id);
+    let key = keys::intervention(run_id);
     let Some(current) = deps
         .ledger
         .get::<InterventionRecord>(&key)

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
-use crate::steps::{self, Deps, Entry, StepError};
+use crate::{
+    kernel::{Deps, StepError},
+    steps::{self, Entry},
+};
 
 impl From<StepError> for Diagnostic {
     fn from(e: StepError) -> Self {

@@ -14,6 +14,7 @@ pub mod health_api;
 pub mod http;
 pub mod identity;
 pub mod intervention;
+pub mod kernel;
 pub mod lambda;
 pub mod ledger;
 pub mod metrics;

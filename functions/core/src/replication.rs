@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::steps::{Deps, StepError};
+use crate::kernel::{Deps, StepError};
 use crate::{
     delta::s3::{TableLocation, TableReader},
     plan::Direction,

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ledger::keys;
 use crate::{
+    kernel::{Deps, StepError, StepRecord},
     run::RunContext,
     steps::{
         activate_schedules::ActivationOutput,
@@ -16,7 +18,6 @@ use crate::{
         request_approval::ApprovalRecord,
         shutdown_sweep::SweepOutput,
         validate_workspace::ValidationOutput,
-        Deps, StepError,
     },
 };
 
@@ -54,21 +55,6 @@ impl Outcome {
     pub fn is_success(self) -> bool {
         self.moved_production() || self == Outcome::ReadinessVerified
     }
-}
-
-/// One step's execution, written by [`crate::steps::recorded`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StepRecord {
-    /// Step name (the Lambda's).
-    pub step: String,
-    /// Start.
-    pub started_at: DateTime<Utc>,
-    /// End.
-    pub ended_at: DateTime<Utc>,
-    /// Whether it returned without error.
-    pub ok: bool,
-    /// Error name and message, or a short summary of the output.
-    pub summary: String,
 }
 
 /// RTO measured from the recorded timestamps.
@@ -148,7 +134,7 @@ pub fn phases(
         ("activation", &["activate-schedules"][..]),
         ("client switch", &["dns-switch"][..]),
         ("validation", &["validate-workspace"][..]),
-        ("client check", &[crate::steps::VERIFY_CLIENTS][..]),
+        ("client check", &[crate::kernel::VERIFY_CLIENTS][..]),
     ] {
         if let Some((a, b)) = span(steps_of) {
             // The fence starts when the decision does (its first sweep may wait on nothing).
@@ -373,9 +359,8 @@ pub async fn build(
     results: &Value,
     error: Option<&Value>,
 ) -> Result<Built, StepError> {
-    let prefix = run.prefix();
     let mut steps = Vec::new();
-    for key in deps.ledger.list(&format!("{prefix}/steps/")).await? {
+    for key in deps.ledger.list(&keys::steps_prefix(&run.run_id)).await? {
         if let Some(r) = deps.ledger.get::<StepRecord>(&key).await? {
             steps.push(r.value);
         }
@@ -403,9 +388,7 @@ pub async fn build(
     let fence_actions = match sweep.as_ref().and_then(|s| s.site) {
         Some(site) => deps
             .ledger
-            .get::<crate::steps::shutdown_sweep::FenceRecord>(
-                &crate::steps::shutdown_sweep::fence_key(run, site),
-            )
+            .get::<crate::steps::shutdown_sweep::FenceRecord>(&keys::fence(&run.run_id, site))
             .await?
             .map(|r| r.value.resources.into_values().collect())
             .unwrap_or_default(),
@@ -415,19 +398,20 @@ pub async fn build(
     let (source_role, _) = run.direction.roles();
     let source_fence = deps
         .ledger
-        .get::<crate::fence::FenceRecord>(&crate::fence::fence_key(run, source_role))
+        .get::<crate::fence::FenceRecord>(&keys::fence(&run.run_id, source_role))
         .await?
         .map(|v| v.value);
     let activation_record = deps
         .ledger
-        .get::<crate::steps::activate_schedules::ActivationRecord>(&format!(
-            "{prefix}/activation.json"
+        .get::<crate::steps::activate_schedules::ActivationRecord>(&keys::activation(
+            &run.run_id,
+            false,
         ))
         .await?
         .map(|v| v.value);
     let gate_override = deps
         .ledger
-        .get::<crate::fence::gate::GateOverride>(&crate::fence::gate::override_key(&run.run_id))
+        .get::<crate::fence::gate::GateOverride>(&keys::gate_override(&run.run_id))
         .await?
         .map(|v| v.value);
     let verdict = crate::verdict::verdicts(
@@ -437,23 +421,17 @@ pub async fn build(
     );
     let data_fence = deps
         .ledger
-        .get::<crate::fence::data::DataFenceRecord>(&crate::fence::data::data_fence_key(
-            &run.run_id,
-        ))
+        .get::<crate::fence::data::DataFenceRecord>(&keys::data_fence(&run.run_id))
         .await?
         .map(|v| v.value);
     let fence_watch = deps
         .ledger
-        .get::<crate::fence::watch::FenceWatchRecord>(&crate::fence::watch::fence_watch_key(
-            &run.run_id,
-        ))
+        .get::<crate::fence::watch::FenceWatchRecord>(&keys::fence_watch(&run.run_id))
         .await?
         .map(|v| v.value);
     let intervention = deps
         .ledger
-        .get::<crate::intervention::InterventionRecord>(&crate::intervention::intervention_key(
-            &run.run_id,
-        ))
+        .get::<crate::intervention::InterventionRecord>(&keys::intervention(&run.run_id))
         .await?
         .map(|v| InterventionSummary {
             failed_state: v.value.failed_state,
@@ -509,7 +487,7 @@ pub async fn build(
                 "dns-switch"
                     | "validate-workspace"
                     | "activate-schedules"
-                    | crate::steps::VERIFY_CLIENTS
+                    | crate::kernel::VERIFY_CLIENTS
             )
         })
         .map(|s| s.ended_at)
@@ -542,7 +520,7 @@ pub async fn build(
     let mut announcements = Vec::new();
     for key in deps
         .ledger
-        .list(&crate::announce::announcements_prefix(&run.run_id.0))
+        .list(&keys::announcements_prefix(&run.run_id))
         .await?
     {
         if let Some(r) = deps

@@ -153,11 +153,6 @@ impl RunContext {
             RunKind::Failover | RunKind::Failback => false,
         }
     }
-
-    /// Ledger prefix of this run.
-    pub fn prefix(&self) -> String {
-        format!("runs/{}", self.run_id)
-    }
 }
 
 /// Which site serves production, recorded by every completed failover/failback (`run-ledger`);
@@ -170,14 +165,4 @@ pub struct ActiveSite {
     pub since: DateTime<Utc>,
     /// The run that made it active.
     pub run_id: String,
-}
-
-/// Ledger key of a plan's lock (one run at a time).
-pub fn lock_key(plan: &str) -> String {
-    format!("locks/{plan}.json")
-}
-
-/// Ledger key recording the active site of a plan.
-pub fn active_site_key(plan: &str) -> String {
-    format!("sites/{plan}/active.json")
 }

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::{
     databricks::jobs::Activation,
     drift::{collect::Coverage, ObjectKind, Objects},
-    plan::SiteRole,
 };
 
 /// The configuration that must match between sites, by name.
@@ -77,25 +76,6 @@ fn live(
             .filter(|(_, live)| *live)
             .map(move |(a, _)| (name, *a))
     })
-}
-
-/// Ledger key of a site's latest configuration snapshot (taken by every drift check that
-/// reaches it): what a failover compares with, and activates from, when that site is gone.
-pub fn snapshot_key(plan: &str, role: SiteRole) -> String {
-    format!(
-        "sites/{plan}/{}-config.json",
-        if role == SiteRole::Primary {
-            "primary"
-        } else {
-            "dr"
-        }
-    )
-}
-
-/// Ledger key of a site's per-object read cache (`crate::drift::collect::DetailCache`): ACLs
-/// and pipeline specs, refreshed stalest first by every read of the site.
-pub fn details_key(plan: &str, role: SiteRole) -> String {
-    snapshot_key(plan, role).replace("-config.json", "-details.json")
 }
 
 #[cfg(test)]

@@ -64,11 +64,6 @@ pub struct AnnouncementRecord {
     pub deliveries: Vec<channels::Delivery>,
 }
 
-/// Ledger prefix of a run's announcements.
-pub fn announcements_prefix(run_id: &str) -> String {
-    format!("runs/{run_id}/announcements/")
-}
-
 /// Why an event is not announced.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AnnounceError {

@@ -6,8 +6,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::run::RunId;
-
 /// What was done to the source's replication rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "detail")]
@@ -60,9 +58,4 @@ impl DataFenceRecord {
     pub fn confirmed(&self) -> bool {
         !self.buckets.is_empty() && self.buckets.iter().all(|b| b.confirmed)
     }
-}
-
-/// Ledger key of a run's data fence record.
-pub fn data_fence_key(run_id: &RunId) -> String {
-    format!("runs/{run_id}/data-fence.json")
 }

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::{data::DataFenceRecord, FenceStatus};
+use crate::ledger::keys;
 use crate::{
+    kernel::{Deps, StepError},
     ledger::Written,
     run::RunId,
-    steps::{Deps, StepError},
 };
 
 /// The gate's verdict for the site as a whole.
@@ -146,20 +147,6 @@ pub fn check_override(
     }
 }
 
-/// Ledger key of a run's gate override.
-pub fn override_key(run_id: &RunId) -> String {
-    format!("runs/{run_id}/gate-override.json")
-}
-
-/// Ledger key of one audited override attempt.
-pub fn override_audit_key(run_id: &RunId, at: DateTime<Utc>) -> String {
-    format!(
-        "runs/{run_id}/gate-audit/{}-{}.json",
-        at.format("%Y%m%dT%H%M%S%.6fZ"),
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
-
 /// Why [`open_gate`] did not open it.
 #[derive(Debug, thiserror::Error)]
 pub enum OverrideError {
@@ -194,7 +181,7 @@ pub async fn open_gate(
     let at = Utc::now();
     let data_fence = deps
         .ledger
-        .get::<DataFenceRecord>(&super::data::data_fence_key(run_id))
+        .get::<DataFenceRecord>(&keys::data_fence(run_id))
         .await
         .map_err(StepError::from)?
         .map(|v| v.value);
@@ -216,7 +203,7 @@ pub async fn open_gate(
             warn!(run = %run_id, %refused, "gate override refused");
             deps.ledger
                 .put(
-                    &override_audit_key(run_id, at),
+                    &keys::gate_audit(run_id, at),
                     &audit(false, refused.to_string()),
                 )
                 .await
@@ -233,13 +220,13 @@ pub async fn open_gate(
     };
     let written = deps
         .ledger
-        .create(&override_key(run_id), &record)
+        .create(&keys::gate_override(run_id), &record)
         .await
         .map_err(StepError::from)?;
     if written == Written::Conflict {
         let existing = deps
             .ledger
-            .get::<GateOverride>(&override_key(run_id))
+            .get::<GateOverride>(&keys::gate_override(run_id))
             .await
             .map_err(StepError::from)?
             .map(|v| v.value);
@@ -257,7 +244,7 @@ pub async fn open_gate(
         };
         deps.ledger
             .put(
-                &override_audit_key(run_id, at),
+                &keys::gate_audit(run_id, at),
                 &audit(false, err.to_string()),
             )
             .await
@@ -266,7 +253,7 @@ pub async fn open_gate(
     }
     deps.ledger
         .put(
-            &override_audit_key(run_id, at),
+            &keys::gate_audit(run_id, at),
             &audit(true, "gate opened".into()),
         )
         .await

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::keys;
 use crate::{
     databricks::jobs::Activation,
     ledger::{Ledger, LedgerError},
@@ -36,30 +37,6 @@ pub struct HandoffChunk {
     pub entries: Vec<HandoffEntry>,
 }
 
-/// Prefix of a site's handoff chunks for a run.
-pub fn chunk_prefix(run_id: &RunId, site: SiteRole) -> String {
-    let site = match site {
-        SiteRole::Primary => "primary",
-        SiteRole::Dr => "dr",
-    };
-    format!("runs/{run_id}/fence/{site}-handoff/")
-}
-
-/// Key of a new chunk: sortable by time, unique per writer.
-pub fn chunk_key(
-    run_id: &RunId,
-    site: SiteRole,
-    at: DateTime<Utc>,
-    attempt: u32,
-    n: u64,
-) -> String {
-    format!(
-        "{}{}-a{attempt:04}-{n:06}.json",
-        chunk_prefix(run_id, site),
-        at.format("%Y%m%dT%H%M%S%.6fZ")
-    )
-}
-
 /// Reads the chunks written after `after` (a chunk key), in order; returns the entries and the
 /// last key read.
 pub async fn read_since(
@@ -69,7 +46,7 @@ pub async fn read_since(
     after: Option<&str>,
 ) -> Result<(Vec<HandoffEntry>, Option<String>), LedgerError> {
     let keys = ledger
-        .list_after(&chunk_prefix(run_id, site), after)
+        .list_after(&keys::handoff_prefix(run_id, site), after)
         .await?;
     let mut entries = Vec::new();
     let mut last = after.map(str::to_string);

@@ -23,7 +23,6 @@ use crate::{
         ApiError, Family, WorkspaceClient,
     },
     plan::{ActiveRunPolicy, Plan, SiteRole},
-    run::RunContext,
     schedule::next_fire,
 };
 
@@ -191,20 +190,6 @@ pub struct RestoreSet {
     pub clusters: Vec<String>,
     /// Pipelines that were running.
     pub pipelines: Vec<String>,
-}
-
-/// Ledger key of a site's fence record for a run.
-pub fn fence_key(run: &RunContext, site: SiteRole) -> String {
-    fence_key_of(&run.run_id, site)
-}
-
-/// Ledger key of a site's fence record for any run (a failback reads its failover's).
-pub fn fence_key_of(run_id: &crate::run::RunId, site: SiteRole) -> String {
-    let site = match site {
-        SiteRole::Primary => "primary",
-        SiteRole::Dr => "dr",
-    };
-    format!("runs/{run_id}/fence/{site}.json")
 }
 
 /// A site's live inventory.

@@ -25,17 +25,6 @@ pub struct FenceWatchRecord {
     pub attempts: u32,
 }
 
-/// Ledger key of a run's fence watch record.
-pub fn fence_watch_key(run: &crate::run::RunId) -> String {
-    format!("runs/{run}/fence-watch.json")
-}
-
-/// Ledger key of the marker that tells a run's fence watch to stop (a failback began: the old
-/// site is about to become the target, and fencing it further would fight the failback).
-pub fn fence_watch_stop_key(run: &crate::run::RunId) -> String {
-    format!("runs/{run}/fence-watch-stop.json")
-}
-
 /// Pure: the fence watch's execution name (an execution name is at most 80 characters).
 pub fn fence_watch_name(run: &crate::run::RunId) -> String {
     let name = format!("{run}-fence-watch");

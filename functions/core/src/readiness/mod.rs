@@ -154,25 +154,6 @@ pub fn outcome(findings: &[Finding]) -> Outcome {
     }
 }
 
-/// Ledger key of the latest evaluation.
-pub fn latest_key(plan: &str) -> String {
-    format!("readiness/{plan}/latest.json")
-}
-
-/// Ledger prefix of the history (keys sort by time).
-pub fn history_prefix(plan: &str) -> String {
-    format!("readiness/{plan}/history/")
-}
-
-/// Ledger key of one evaluation in the history.
-pub fn history_key(plan: &str, at: DateTime<Utc>) -> String {
-    format!(
-        "{}{}.json",
-        history_prefix(plan),
-        at.format("%Y%m%dT%H%M%S%.3fZ")
-    )
-}
-
 /// The metric: 1 when action is required, 0 when passed (an alarm watches it; a missing data
 /// point means the evaluation itself stopped).
 pub const METRIC: &str = "ReadinessActionRequired";
@@ -495,11 +476,6 @@ pub enum HealthPollResult {
     Error,
 }
 
-/// Ledger key of the Health API poll's last result.
-pub fn health_poll_key(plan: &str) -> String {
-    format!("monitor/{plan}/health-poll.json")
-}
-
 /// Pure: the Health API poll path — recent and answered passes; not subscribed warns
 /// (EventBridge delivery needs no plan); denied or failing, or stopped, requires action.
 pub fn health_poll_finding(
@@ -668,11 +644,6 @@ impl From<&Evaluation> for Recent {
             action_required: e.action_required().map(|f| f.check).collect(),
         }
     }
-}
-
-/// Ledger key of the recent list.
-pub fn recent_key(plan: &str) -> String {
-    format!("readiness/{plan}/recent.json")
 }
 
 /// Evaluations the recent list keeps: 7 days at the default 30 minutes.

@@ -3,6 +3,7 @@
 use chrono::Duration;
 
 use super::*;
+use crate::ledger::keys;
 
 fn now() -> DateTime<Utc> {
     Utc::now()
@@ -260,9 +261,9 @@ fn the_outcome_requires_action_when_any_finding_does() {
         Outcome::ActionRequired
     );
     // History keys sort by time.
-    let a = history_key("p", now());
-    let b = history_key("p", now() + Duration::seconds(1));
-    assert!(a < b && a.starts_with(&history_prefix("p")));
+    let a = keys::readiness_history("p", now());
+    let b = keys::readiness_history("p", now() + Duration::seconds(1));
+    assert!(a < b && a.starts_with(&keys::readiness_history_prefix("p")));
 }
 
 #[test]

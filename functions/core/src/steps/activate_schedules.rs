@@ -24,16 +24,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
-use super::{Deps, StepError};
 pub use crate::fence::gate::Gate;
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys;
 use crate::{
     databricks::{
         jobs::{pause_field, Activation, Job, JobId, PauseStatus},
         WorkspaceClient,
     },
     fence::{
-        fence_key, fence_key_of,
-        gate::{may_activate, override_key, GateOverride},
+        gate::{may_activate, GateOverride},
         handoff, FenceRecord, ResourceKind,
     },
     run::RunContext,
@@ -275,33 +275,25 @@ pub async fn handle(
     let (activate_at, restore_key, gate_key) = if input.restore_source {
         (
             source_role,
-            fence_key(run, source_role),
-            fence_key(run, target_role),
+            keys::fence(&run.run_id, source_role),
+            keys::fence(&run.run_id, target_role),
         )
     } else {
         match &run.restore_from {
             // A failback restores what was live at the primary before the failover.
             Some(previous) => (
                 target_role,
-                fence_key_of(previous, target_role),
-                fence_key(run, source_role),
+                keys::fence(previous, target_role),
+                keys::fence(&run.run_id, source_role),
             ),
             None => (
                 target_role,
-                fence_key(run, source_role),
-                fence_key(run, source_role),
+                keys::fence(&run.run_id, source_role),
+                keys::fence(&run.run_id, source_role),
             ),
         }
     };
-    let record_key = format!(
-        "{}/{}",
-        run.prefix(),
-        if input.restore_source {
-            "activation-restore.json"
-        } else {
-            "activation.json"
-        }
-    );
+    let record_key = keys::activation(&run.run_id, input.restore_source);
     let mut record = deps
         .ledger
         .get::<ActivationRecord>(&record_key)
@@ -353,7 +345,7 @@ pub async fn handle(
             if gate_override.is_none() && !input.restore_source {
                 gate_override = deps
                     .ledger
-                    .get::<GateOverride>(&override_key(&run.run_id))
+                    .get::<GateOverride>(&keys::gate_override(&run.run_id))
                     .await?
                     .map(|v| v.value);
             }
@@ -381,10 +373,7 @@ pub async fn handle(
             };
             fallback = deps
                 .ledger
-                .get::<crate::snapshot::SnapshotHead>(&crate::snapshot::snapshot_key(
-                    &run.plan.name,
-                    role,
-                ))
+                .get::<crate::snapshot::SnapshotHead>(&keys::snapshot(&run.plan.name, role))
                 .await?
                 .map(|v| {
                     v.value

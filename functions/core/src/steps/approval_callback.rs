@@ -16,11 +16,9 @@ use base64::Engine;
 use serde_json::{json, Value};
 use tracing::{info, instrument, warn};
 
-use super::{
-    request_approval::{self, approval_key, ApprovalRecord, DecideError},
-    Deps, StepError,
-};
+use super::request_approval::{self, approval_key, ApprovalRecord, DecideError};
 use crate::approval_link::{self, LinkError};
+use crate::kernel::{Deps, StepError};
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")

@@ -10,7 +10,8 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tracing::{instrument, warn};
 
-use super::{replication_check::Canary, Deps, StepError};
+use super::replication_check::Canary;
+use crate::kernel::{Deps, StepError};
 
 /// What was written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,7 +25,7 @@ pub struct CanaryOutput {
 /// Writes every source bucket's canary.
 #[instrument(skip_all)]
 pub async fn handle(deps: &Deps) -> Result<CanaryOutput, StepError> {
-    let plan = super::load_plan(deps).await?;
+    let plan = crate::kernel::load_plan(deps).await?;
     let body = serde_json::to_vec(&Canary {
         written_at: Utc::now(),
     })

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::{info, instrument, warn};
 
-use super::{Deps, StepError};
-pub use crate::fence::data::{data_fence_key, BucketFence, DataFenceRecord, SourceRules};
+pub use crate::fence::data::{BucketFence, DataFenceRecord, SourceRules};
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys;
 use crate::{
     aws::sdk_error_message,
     plan::Direction,
@@ -307,7 +308,7 @@ async fn set(
     run: &RunContext,
     started: std::time::Instant,
 ) -> Result<DataFenceOutput, StepError> {
-    let key = data_fence_key(&run.run_id);
+    let key = keys::data_fence(&run.run_id);
     // A retried invocation keeps the prior policies recorded the first time.
     let mut record = match deps.ledger.get::<DataFenceRecord>(&key).await? {
         Some(v) => v.value,
@@ -397,7 +398,7 @@ async fn remove(
     run: &RunContext,
     started: std::time::Instant,
 ) -> Result<DataFenceOutput, StepError> {
-    let key = data_fence_key(fence_owner(run));
+    let key = keys::data_fence(fence_owner(run));
     let Some(stored) = deps.ledger.get::<DataFenceRecord>(&key).await? else {
         return Ok(DataFenceOutput {
             action: DataFenceAction::Remove,

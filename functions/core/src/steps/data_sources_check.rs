@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::{Deps, StepError};
+use crate::kernel::{Deps, StepError};
 use crate::{plan::DataSourceKind, run::RunContext};
 
 /// Input: the state document.

@@ -11,7 +11,8 @@ use aws_sdk_route53::types::{
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::{Deps, StepError};
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys;
 use crate::{clients::ResolvedSetting, plan::SwitchMode, run::RunContext, switch::Serving};
 
 /// Input: the state document.
@@ -171,7 +172,7 @@ pub async fn handle(
         // Just read for a first intent; read again on a retry (earlier writes moved it).
         let now = match &intent {
             Some((i, true)) => i.previous.get(name).cloned().flatten(),
-            _ => super::read_parameter(deps, name).await?,
+            _ => crate::kernel::read_parameter(deps, name).await?,
         };
         let previous = match &intent {
             Some((i, _)) => i.previous.get(name).cloned().unwrap_or(now.clone()),
@@ -211,13 +212,8 @@ pub async fn handle(
         restored: restore,
     };
     // The switch's record is what failback reads; a restore has its own.
-    let key = if restore {
-        "dns-restore.json"
-    } else {
-        "dns.json"
-    };
     deps.ledger
-        .put(&format!("{}/{key}", run.prefix()), &output)
+        .put(&keys::dns(&run.run_id, restore), &output)
         .await?;
     Ok(output)
 }
@@ -239,7 +235,11 @@ async fn resolve_settings(
     let mut kept = std::collections::HashMap::new();
     if restore {
         // No intent: the switch wrote nothing, so there is nothing to put back.
-        let Some(intent) = deps.ledger.get::<SwitchIntent>(&intent_key(run)).await? else {
+        let Some(intent) = deps
+            .ledger
+            .get::<SwitchIntent>(&keys::dns_intent(&run.run_id))
+            .await?
+        else {
             return Ok(Vec::new());
         };
         for (name, previous) in intent.value.previous {
@@ -406,10 +406,6 @@ pub struct SwitchIntent {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-fn intent_key(run: &RunContext) -> String {
-    format!("{}/dns-intent.json", run.prefix())
-}
-
 /// The intent of this run's switch: the recorded one (a retry), else the values read now,
 /// recorded before anything is written; `true` when read now.
 async fn intent(
@@ -417,7 +413,7 @@ async fn intent(
     run: &RunContext,
     settings: &[ResolvedSetting],
 ) -> Result<(SwitchIntent, bool), StepError> {
-    let key = intent_key(run);
+    let key = keys::dns_intent(&run.run_id);
     if let Some(recorded) = deps.ledger.get::<SwitchIntent>(&key).await? {
         return Ok((recorded.value, false));
     }
@@ -425,7 +421,7 @@ async fn intent(
     for s in settings {
         previous.insert(
             s.parameter.clone(),
-            super::read_parameter(deps, &s.parameter).await?,
+            crate::kernel::read_parameter(deps, &s.parameter).await?,
         );
     }
     let intent = SwitchIntent {

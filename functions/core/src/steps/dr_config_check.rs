@@ -12,9 +12,10 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::{Deps, StepError};
 pub use crate::drift::sites::{compare, drift_items, to_activate};
-pub use crate::snapshot::{details_key, snapshot_key, ConfigSnapshot};
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys;
+pub use crate::snapshot::ConfigSnapshot;
 use crate::{
     databricks::{
         jobs::{Activation, PauseStatus},
@@ -318,23 +319,23 @@ pub fn snapshot_fresh(
 /// activates from) a recent state rather than whatever the last run saw.
 #[instrument(skip_all)]
 pub async fn scheduled_snapshot(deps: &Deps) -> Result<ScheduledSnapshotOutput, StepError> {
-    let plan = super::load_plan(deps).await?;
+    let plan = crate::kernel::load_plan(deps).await?;
     // A run in progress is changing both sites (a fence pauses everything): not a state to
     // compare with later. A fenced site keeps the snapshot from before its fence: what was live
     // there is what a failback restores.
     let running = deps
         .ledger
-        .get::<serde_json::Value>(&crate::run::lock_key(&plan.name))
+        .get::<serde_json::Value>(&keys::lock(&plan.name))
         .await?
         .map(|l| l.value["run_id"].as_str().unwrap_or("a run").to_string());
     let active = deps
         .ledger
-        .get::<crate::run::ActiveSite>(&crate::run::active_site_key(&plan.name))
+        .get::<crate::run::ActiveSite>(&keys::active_site(&plan.name))
         .await?
         .map(|a| a.value);
     let mut results = Vec::new();
     for role in [crate::plan::SiteRole::Primary, crate::plan::SiteRole::Dr] {
-        let key = snapshot_key(&plan.name, role);
+        let key = keys::snapshot(&plan.name, role);
         let stored = deps
             .ledger
             .get::<crate::snapshot::SnapshotHead>(&key)
@@ -380,7 +381,7 @@ pub async fn scheduled_snapshot(deps: &Deps) -> Result<ScheduledSnapshotOutput, 
                 Ok((s, details)) => {
                     deps.ledger.put(&key, &s).await?;
                     deps.ledger
-                        .put(&details_key(&plan.name, role), &details)
+                        .put(&keys::snapshot_details(&plan.name, role), &details)
                         .await?;
                     SiteSnapshot::Taken {
                         jobs: s.jobs.len(),
@@ -429,7 +430,7 @@ pub async fn handle(
         .client(plan.site(source_role))
         .await?
         .with_deadline(budget.min(Instant::now() + Duration::from_secs(20)));
-    let key = snapshot_key(&plan.name, source_role);
+    let key = keys::snapshot(&plan.name, source_role);
     let (source_cache, target_cache) = futures::try_join!(
         load_details(deps, &plan.name, source_role),
         load_details(deps, &plan.name, target_role)
@@ -444,7 +445,7 @@ pub async fn handle(
         Ok((s, details)) => {
             deps.ledger.put(&key, &s).await?;
             deps.ledger
-                .put(&details_key(&plan.name, source_role), &details)
+                .put(&keys::snapshot_details(&plan.name, source_role), &details)
                 .await?;
             (Some(s), "live")
         }
@@ -459,13 +460,16 @@ pub async fn handle(
         }
     };
     deps.ledger
-        .put(&snapshot_key(&plan.name, target_role), &target)
+        .put(&keys::snapshot(&plan.name, target_role), &target)
         .await?;
     deps.ledger
-        .put(&details_key(&plan.name, target_role), &target_details)
+        .put(
+            &keys::snapshot_details(&plan.name, target_role),
+            &target_details,
+        )
         .await?;
     let (items, plan_blocking) = compare(plan, run.direction, source.as_ref(), &target);
-    let record = format!("runs/{}/drift.json", run.run_id);
+    let record = keys::drift(&run.run_id);
     deps.ledger.put(&record, &items).await?;
     let plan_blocks = plan_blocking.len();
     let (missing_at_target, differing, blocking, mut summary) = summarize(&items, plan_blocking);
@@ -585,7 +589,7 @@ async fn load_details(
     // A cache written by another version (or damaged) is only a cache: start afresh.
     match deps
         .ledger
-        .get::<DetailCache>(&details_key(plan, role))
+        .get::<DetailCache>(&keys::snapshot_details(plan, role))
         .await
     {
         Ok(c) => Ok(c.map(|c| c.value).unwrap_or_default()),

@@ -12,7 +12,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use super::{Deps, StepError};
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys;
 use crate::{
     databricks::{
         clusters::{ClusterFilter, ClusterState},
@@ -130,7 +131,7 @@ pub fn idempotency_token(run: &RunContext, job: &str) -> String {
 pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, StepError> {
     let run = &input.run;
     let (_, target_role) = run.direction.roles();
-    let key = format!("{}/startup.json", run.prefix());
+    let key = keys::startup(&run.run_id);
     let first = StartupRecord {
         started_at: Utc::now(),
     };
@@ -155,10 +156,7 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
     let restore = match &run.restore_from {
         Some(previous) => Some(
             deps.ledger
-                .get::<super::shutdown_sweep::FenceRecord>(&super::shutdown_sweep::fence_key_of(
-                    previous,
-                    target_role,
-                ))
+                .get::<super::shutdown_sweep::FenceRecord>(&keys::fence(previous, target_role))
                 .await?
                 .ok_or_else(|| {
                     StepError::Refused(format!(
@@ -292,7 +290,7 @@ async fn readiness(
         .ok_or_else(|| {
             StepError::Refused(format!("warehouse {name} does not exist at the DR site"))
         })?;
-    let key = format!("{}/readiness.json", run.prefix());
+    let key = keys::readiness_drill(&run.run_id);
     let mut actions = Vec::new();
     let mut pending = Vec::new();
     match action {

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
 
-use super::{Deps, StepError};
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys;
 use crate::{
     plan::{Direction, Plan},
     run::{RunContext, RunId, RunKind, Trigger, TriggerSource},
@@ -199,15 +200,6 @@ fn would_qualify_if_open(event: &HealthEvent, plan: &Plan) -> bool {
     classify(&open, plan).is_ok()
 }
 
-/// Ledger key recording that AWS reported an issue closed (its eventArn), so an `open` update
-/// delivered after it (EventBridge does not order deliveries) does not start a failover.
-pub fn closed_key(event_arn: &str) -> String {
-    format!(
-        "events/closed-{}.json",
-        hex::encode(Sha256::digest(event_arn.as_bytes()))
-    )
-}
-
 /// Pure: whether an `open` update is older news than the `closed` one already received for
 /// the same event. Without both times it is taken as stale: a closed issue is not reopened
 /// by an update that cannot show it is newer.
@@ -219,18 +211,6 @@ pub fn stale_open_update(
         (Some(open), Some(closed)) => open <= closed,
         _ => true,
     }
-}
-
-/// Ledger key recording that a delivery (eventArn + communicationId) was handled.
-pub fn delivery_key(event_arn: &str, communication_id: &str) -> String {
-    format!(
-        "events/{}.json",
-        hex::encode(Sha256::digest(
-            serde_json::json!([event_arn, communication_id])
-                .to_string()
-                .as_bytes()
-        ))
-    )
 }
 
 /// The execution name of an incident: stable across updates and redeliveries.
@@ -276,7 +256,7 @@ pub fn run_context(
 /// with `lifeboat drill --aws`).
 pub async fn start_drill(
     sfn: &aws_sdk_sfn::Client,
-    config: &super::DeployConfig,
+    config: &crate::kernel::DeployConfig,
     plan: &Plan,
     drill: ScheduledDrill,
     source: TriggerSource,
@@ -347,13 +327,13 @@ pub async fn start_drill(
 #[instrument(skip_all)]
 pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutput, StepError> {
     if event.get("lifeboat_probe").is_some() {
-        let plan = super::load_plan(deps).await?;
+        let plan = crate::kernel::load_plan(deps).await?;
         return super::health_probe::handle(deps, plan).await;
     }
     if let Some(drill) = event.get("lifeboat_drill") {
         let drill: ScheduledDrill = serde_json::from_value(drill.clone())
             .map_err(|e| StepError::InvalidInput(format!("field `lifeboat_drill`: {e}")))?;
-        let plan = super::load_plan(deps).await?;
+        let plan = crate::kernel::load_plan(deps).await?;
         return start_drill(
             &deps.aws.sfn,
             &deps.config,
@@ -364,12 +344,12 @@ pub async fn handle(deps: &Deps, event: serde_json::Value) -> Result<IngestOutpu
         .await;
     }
     if event.get("lifeboat_health_poll").is_some() {
-        let plan = super::load_plan(deps).await?;
+        let plan = crate::kernel::load_plan(deps).await?;
         return poll_health_api(deps, &plan).await;
     }
     let event: HealthEvent = serde_json::from_value(event)
         .map_err(|e| StepError::InvalidInput(format!("not an AWS Health event: {e}")))?;
-    let plan = super::load_plan(deps).await?;
+    let plan = crate::kernel::load_plan(deps).await?;
     ingest(deps, &plan, &event).await
 }
 
@@ -392,7 +372,9 @@ pub async fn ingest(
                     "last_updated_time": d.last_updated_time,
                     "received_at": Utc::now(),
                 });
-                deps.ledger.put(&closed_key(&d.event_arn), &closed).await?;
+                deps.ledger
+                    .put(&keys::health_closed(&d.event_arn), &closed)
+                    .await?;
             }
             info!(%reason, arn = %d.event_arn, "event ignored");
             return Ok(IngestOutput::Ignored { reason });
@@ -400,7 +382,7 @@ pub async fn ingest(
     };
     if let Some(closed) = deps
         .ledger
-        .get::<serde_json::Value>(&closed_key(&d.event_arn))
+        .get::<serde_json::Value>(&keys::health_closed(&d.event_arn))
         .await?
     {
         let closed_updated = closed
@@ -420,7 +402,7 @@ pub async fn ingest(
             return Ok(IngestOutput::Ignored { reason });
         }
     }
-    let dedup_key = delivery_key(&d.event_arn, &d.communication_id);
+    let dedup_key = keys::health_delivery(&d.event_arn, &d.communication_id);
     if deps
         .ledger
         .get::<serde_json::Value>(&dedup_key)
@@ -503,7 +485,7 @@ pub async fn poll_health_api(deps: &Deps, plan: &Plan) -> Result<IngestOutput, S
     // write it must not stop the poll's own work.
     if let Err(e) = deps
         .ledger
-        .put(&crate::readiness::health_poll_key(&plan.name), &record)
+        .put(&keys::health_poll(&plan.name), &record)
         .await
     {
         warn!(error = %e, "the Health API poll's record was not written");
@@ -669,9 +651,15 @@ mod tests {
         let a = run_id_for("arn:aws:health:us-east-1::event/EC2/X/X_1");
         assert_eq!(a, run_id_for("arn:aws:health:us-east-1::event/EC2/X/X_1"));
         assert_ne!(a, run_id_for("arn:aws:health:us-east-1::event/EC2/X/X_2"));
-        assert_ne!(delivery_key("arn", "1"), delivery_key("arn", "2"));
+        assert_ne!(
+            keys::health_delivery("arn", "1"),
+            keys::health_delivery("arn", "2")
+        );
         // No separator ambiguity between the two parts.
-        assert_ne!(delivery_key("a|b", "c"), delivery_key("a", "b|c"));
+        assert_ne!(
+            keys::health_delivery("a|b", "c"),
+            keys::health_delivery("a", "b|c")
+        );
     }
 
     /// Parsers never panic on what EventBridge or the Health API could deliver: arbitrary
@@ -745,7 +733,7 @@ mod tests {
             if let Some(t) = event.detail.start_time.as_deref() {
                 let _ = parse_health_time(t);
             }
-            let _ = delivery_key(&event.detail.event_arn, &event.detail.communication_id);
+            let _ = keys::health_delivery(&event.detail.event_arn, &event.detail.communication_id);
             let _ = run_id_for(&event.detail.event_arn);
         }
 

@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, instrument, warn};
 
-use super::{health_ingest::IngestOutput, Deps, StepError};
+use super::health_ingest::IngestOutput;
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys;
 use crate::{
     databricks::{
         clusters::ClusterFilter,
@@ -843,7 +845,7 @@ pub async fn handle(deps: &Deps, plan: Plan) -> Result<IngestOutput, StepError> 
         }
         None => None,
     };
-    let key = format!("monitor/{}/probe.json", plan.name);
+    let key = keys::probe(&plan.name);
     let mut state = deps
         .ledger
         .get::<ProbeState>(&key)
@@ -871,7 +873,7 @@ pub async fn handle(deps: &Deps, plan: Plan) -> Result<IngestOutput, StepError> 
                 Vec::new()
             }
         };
-        let baseline_key = format!("monitor/{}/baseline.json", plan.name);
+        let baseline_key = keys::probe_baseline(&plan.name);
         let baseline = deps
             .ledger
             .get::<Baseline>(&baseline_key)

@@ -19,9 +19,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::{Deps, StepError};
 use crate::databricks::disaster_recovery::{FailoverGroup, FailoverGroupState, FailoverType};
 use crate::databricks::{ApiError, ErrorKind};
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys;
 use crate::ledger::Written;
 use crate::plan::{ManagedDr, Site};
 use crate::run::RunContext;
@@ -211,11 +212,6 @@ struct ManagedDrRecord {
     restore_started_at: Option<DateTime<Utc>>,
 }
 
-/// The ledger key of a run's Managed DR record.
-pub fn record_key(run: &RunContext) -> String {
-    format!("{}/managed-dr.json", run.prefix())
-}
-
 /// Reads the group once more when it changes under a failover request, at most this often.
 const MAX_ROUNDS: u32 = 4;
 
@@ -239,7 +235,7 @@ pub async fn handle(
     } else {
         (target, source)
     };
-    let key = record_key(run);
+    let key = keys::managed_dr(&run.run_id);
     let existing = deps.ledger.get::<ManagedDrRecord>(&key).await?;
     // The intent of every failover request is recorded before it is sent, so an empty list
     // means this run never asked the group to move.

@@ -15,13 +15,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{instrument, warn};
 
-use super::{Deps, StepError};
 use crate::announce::{
-    self, announcements_prefix,
+    self,
     channels::{self, Channel, Delivery, Retry},
     Announcement, AnnouncementRecord, Tone,
 };
+use crate::kernel::{Deps, StepError};
 use crate::run::RunContext;
+use crate::{
+    ledger::keys::{self, ReportFormat},
+    run::RunId,
+};
 
 /// Milestones users hear about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,12 +173,12 @@ pub async fn handle(deps: &Deps, request: NotifyRequest) -> Result<NotifyOutput,
             detail_type,
             detail,
         } => {
-            let plan = super::load_plan(deps).await?;
+            let plan = crate::kernel::load_plan(deps).await?;
             // The report link is built here from the ledger, never taken from the event.
             let report_url = detail
                 .get("run_id")
                 .and_then(Value::as_str)
-                .map(|run| format!("runs/{run}/report.json"))
+                .map(|run| keys::report(&RunId(run.to_string()), ReportFormat::Json))
                 .filter(|key| detail.get("report_key").and_then(Value::as_str) == Some(key))
                 .map(|key| crate::events::report_console_url(deps, &key));
             let a = announce::announcement(&detail_type, &detail, &plan, report_url)
@@ -257,7 +261,7 @@ async fn deliver(
     let webhooks = webhook_secret_ids.iter().map(|id| {
         let http = &http;
         async move {
-            let value = match super::read_secret(&deps.aws.secrets, id).await {
+            let value = match crate::kernel::read_secret(&deps.aws.secrets, id).await {
                 Ok(v) => v,
                 Err(e) => return failed(format!("secret:{id}"), e.to_string()),
             };
@@ -287,11 +291,7 @@ async fn deliver(
         .trim_start_matches("Lifeboat ")
         .to_ascii_lowercase()
         .replace(' ', "-");
-    let key = format!(
-        "{}{}-{slug}.json",
-        announcements_prefix(&a.run_id),
-        at.format("%Y%m%dT%H%M%S%.3fZ")
-    );
+    let key = keys::announcement(&RunId(a.run_id.clone()), at, &slug);
     if let Err(e) = deps.ledger.put(&key, &record).await {
         // The messages went out; only their record is missing.
         warn!(error = %e, "announcement record not written");

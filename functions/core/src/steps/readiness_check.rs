@@ -10,14 +10,15 @@ use chrono::Utc;
 use serde::Deserialize;
 use tracing::{info, instrument};
 
-use super::{Deps, StepError};
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys;
 use crate::{
     databricks::{ApiError, ErrorKind, WorkspaceClient},
     drift::sites,
     plan::{Direction, Plan, SiteRole},
     readiness::{self, Check, CredentialProbe, Evaluation, Finding, ForwarderState},
     run::{ActiveSite, RunContext, RunId, RunKind, Trigger, TriggerSource},
-    snapshot::{snapshot_key, ConfigSnapshot},
+    snapshot::ConfigSnapshot,
 };
 
 /// The forwarder rule's name unless the deployment says otherwise (`FORWARDER_RULE_NAME`; the
@@ -133,11 +134,11 @@ struct LockView {
 /// Evaluates readiness now and records it.
 #[instrument(skip_all)]
 pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
-    let plan = super::load_plan(deps).await?;
+    let plan = crate::kernel::load_plan(deps).await?;
     let now = Utc::now();
     let active = deps
         .ledger
-        .get::<ActiveSite>(&crate::run::active_site_key(&plan.name))
+        .get::<ActiveSite>(&keys::active_site(&plan.name))
         .await?
         .map(|a| a.value.active);
     // While production runs at DR the move to be ready for is the failback.
@@ -185,7 +186,7 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
 
     // Drift between the stored snapshots (the snapshot schedule keeps them recent).
     let snapshot = |role| {
-        let key = snapshot_key(&plan.name, role);
+        let key = keys::snapshot(&plan.name, role);
         async move { deps.ledger.get::<ConfigSnapshot>(&key).await }
     };
     let (source_snap, target_snap) =
@@ -274,7 +275,7 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
 
     let probe = deps
         .ledger
-        .get::<readiness::ProbeRecord>(&format!("monitor/{}/probe.json", plan.name))
+        .get::<readiness::ProbeRecord>(&keys::probe(&plan.name))
         .await?
         .map(|v| v.value);
     findings.push(readiness::status_page_finding(
@@ -285,7 +286,7 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
     ));
     let poll = deps
         .ledger
-        .get::<readiness::HealthPollRecord>(&readiness::health_poll_key(&plan.name))
+        .get::<readiness::HealthPollRecord>(&keys::health_poll(&plan.name))
         .await?
         .map(|v| v.value);
     findings.push(readiness::health_poll_finding(
@@ -301,7 +302,7 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
     ));
     let lock = deps
         .ledger
-        .get::<LockView>(&crate::run::lock_key(&plan.name))
+        .get::<LockView>(&keys::lock(&plan.name))
         .await?
         .map(|l| l.value);
     findings.push(readiness::lock_finding(
@@ -318,16 +319,16 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
         findings,
     };
     deps.ledger
-        .put(&readiness::history_key(&plan.name, now), &evaluation)
+        .put(&keys::readiness_history(&plan.name, now), &evaluation)
         .await?;
     deps.ledger
-        .put(&readiness::latest_key(&plan.name), &evaluation)
+        .put(&keys::readiness_latest(&plan.name), &evaluation)
         .await?;
     // The recent list: damaged or from another version, it starts again (the history holds
     // every evaluation anyway).
     let recent = match deps
         .ledger
-        .get::<Vec<readiness::Recent>>(&readiness::recent_key(&plan.name))
+        .get::<Vec<readiness::Recent>>(&keys::readiness_recent(&plan.name))
         .await
     {
         Ok(r) => r.map(|r| r.value).unwrap_or_default(),
@@ -336,7 +337,7 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
     };
     deps.ledger
         .put(
-            &readiness::recent_key(&plan.name),
+            &keys::readiness_recent(&plan.name),
             &readiness::append_recent(recent, &evaluation),
         )
         .await?;

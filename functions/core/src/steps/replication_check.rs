@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use tracing::instrument;
 
-use super::{Deps, StepError};
+use crate::kernel::{Deps, StepError};
 pub use crate::replication::*;
 use crate::run::RunContext;
 

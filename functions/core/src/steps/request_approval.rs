@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
-use super::{replication_check, Deps, StepError};
+use super::replication_check;
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys;
 use crate::{
     identity::{self, Identity},
     ledger::Written,
@@ -457,9 +459,9 @@ pub fn redact_links(message: &str) -> String {
 /// Ledger key of a run's approval record for a stage.
 pub fn approval_key(run_id: &RunId, stage: ApprovalStage) -> String {
     match stage {
-        ApprovalStage::Failover => format!("runs/{run_id}/approval.json"),
-        ApprovalStage::RpoBreach => format!("runs/{run_id}/approval-rpo-breach.json"),
-        ApprovalStage::Intervention => crate::intervention::intervention_key(run_id),
+        ApprovalStage::Failover => keys::approval(run_id),
+        ApprovalStage::RpoBreach => keys::approval_rpo_breach(run_id),
+        ApprovalStage::Intervention => keys::intervention(run_id),
     }
 }
 
@@ -580,11 +582,7 @@ pub async fn handle(deps: &Deps, input: ApprovalInput) -> Result<ApprovalRequest
     // What was sent (signatures removed; no token): part of the audit trail.
     deps.ledger
         .put_raw(
-            &format!(
-                "{}/approval-message-{}.txt",
-                run.prefix(),
-                stage_name(input.stage)
-            ),
+            &keys::approval_message(&run.run_id, stage_name(input.stage)),
             copies.join("\n\n----\n\n").into_bytes(),
             "text/plain; charset=utf-8",
         )
@@ -787,7 +785,7 @@ async fn request_intervention(
         };
         let fence = deps
             .ledger
-            .get::<super::shutdown_sweep::FenceRecord>(&super::shutdown_sweep::fence_key(run, role))
+            .get::<super::shutdown_sweep::FenceRecord>(&keys::fence(&run.run_id, role))
             .await?
             .map(|v| v.value);
         let mut summary = match (&fence, role == source_role) {
@@ -1418,7 +1416,7 @@ async fn record_delivery(deps: &Deps, key: &str, state: DeliveryState, error: Op
 
 /// Ledger prefix of a run's refusal log for a stage.
 pub fn refusal_prefix(run_id: &RunId, stage: ApprovalStage) -> String {
-    format!("runs/{run_id}/approval-refused/{}/", stage_name(stage))
+    keys::approval_refusals_prefix(run_id, stage_name(stage))
 }
 
 /// One refused attempt (its own object: appending never contends with votes).

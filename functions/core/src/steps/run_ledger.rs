@@ -8,10 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, instrument, warn};
 
-use super::{Deps, StepError};
-pub use crate::fence::watch::{
-    fence_watch_key, fence_watch_name, fence_watch_stop_key, FenceWatchRecord,
-};
+pub use crate::fence::watch::{fence_watch_name, FenceWatchRecord};
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys::{self, ReportFormat};
 use crate::{
     ledger::Written,
     plan::{Direction, SiteRole},
@@ -85,15 +84,7 @@ pub fn lock_is_stale(holder: &HolderStatus) -> bool {
     matches!(holder, HolderStatus::Ended(_) | HolderStatus::Unknown)
 }
 
-/// Ledger key of the audit entry written when a stale lock is released.
-pub fn lock_audit_key(plan: &str, at: DateTime<Utc>, holder: &str) -> String {
-    format!(
-        "audit/locks/{plan}/{}-{holder}.json",
-        at.format("%Y%m%dT%H%M%S%.6fZ")
-    )
-}
-
-pub use crate::run::{active_site_key, lock_key, ActiveSite};
+pub use crate::run::ActiveSite;
 
 /// Output of `begin` / `finish`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -131,7 +122,7 @@ async fn begin(
     if run.direction == Direction::Failback {
         let active = deps
             .ledger
-            .get::<ActiveSite>(&active_site_key(&run.plan.name))
+            .get::<ActiveSite>(&keys::active_site(&run.plan.name))
             .await?;
         if !matches!(&active, Some(a) if a.value.active == SiteRole::Dr) {
             return Err(StepError::Refused(
@@ -145,14 +136,14 @@ async fn begin(
         // The failover's fence watch must not keep fencing the site this failback restores.
         deps.ledger
             .put(
-                &fence_watch_stop_key(previous),
+                &keys::fence_watch_stop(previous),
                 &serde_json::json!({"at": Utc::now(), "by": run.run_id, "reason": "failback began"}),
             )
             .await?;
     }
     deps.ledger
         .put(
-            &format!("{}/run.json", run.prefix()),
+            &keys::run_record(&run.run_id),
             &serde_json::json!({"run": run, "started_at": Utc::now(), "status": "running"}),
         )
         .await?;
@@ -167,20 +158,22 @@ async fn begin(
 async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, StepError> {
     let run = &input.run;
     let built = report::build(deps, run, &input.results, input.error.as_ref()).await?;
-    let prefix = run.prefix();
     deps.ledger
-        .put(&format!("{prefix}/report.json"), &built.report)
+        .put(
+            &keys::report(&run.run_id, ReportFormat::Json),
+            &built.report,
+        )
         .await?;
     deps.ledger
         .put_raw(
-            &format!("{prefix}/report.md"),
+            &keys::report(&run.run_id, ReportFormat::Markdown),
             built.markdown.into_bytes(),
             "text/markdown; charset=utf-8",
         )
         .await?;
     deps.ledger
         .put_raw(
-            &format!("{prefix}/report.html"),
+            &keys::report(&run.run_id, ReportFormat::Html),
             crate::report_html::render_html(&built.report).into_bytes(),
             "text/html; charset=utf-8",
         )
@@ -203,7 +196,7 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
         let (_, target) = run.direction.roles();
         deps.ledger
             .put(
-                &active_site_key(&run.plan.name),
+                &keys::active_site(&run.plan.name),
                 &ActiveSite {
                     active: target,
                     since: Utc::now(),
@@ -214,7 +207,7 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
     }
     deps.ledger
         .put(
-            &format!("{prefix}/run.json"),
+            &keys::run_record(&run.run_id),
             &serde_json::json!({"run": run, "finished_at": Utc::now(), "status": outcome}),
         )
         .await?;
@@ -225,12 +218,12 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
         preapproved: run.preapproved(),
         outcome: Some(outcome),
         succeeded: outcome.is_success(),
-        report_key: Some(format!("{prefix}/report.json")),
+        report_key: Some(keys::report(&run.run_id, ReportFormat::Json)),
     })
 }
 
 async fn start_fence_watch(deps: &Deps, run: &RunContext) -> Result<RunLedgerOutput, StepError> {
-    let key = fence_watch_key(&run.run_id);
+    let key = keys::fence_watch(&run.run_id);
     if deps.ledger.get::<FenceWatchRecord>(&key).await?.is_some() {
         return Ok(RunLedgerOutput::default());
     }
@@ -285,7 +278,7 @@ async fn fence_watch_done(
     input: &RunLedgerInput,
 ) -> Result<RunLedgerOutput, StepError> {
     let run = &input.run;
-    let key = fence_watch_key(&run.run_id);
+    let key = keys::fence_watch(&run.run_id);
     let mut record = deps
         .ledger
         .get::<FenceWatchRecord>(&key)
@@ -326,7 +319,7 @@ async fn acquire_lock(
     run: &RunContext,
     execution: Option<&str>,
 ) -> Result<(), StepError> {
-    let key = lock_key(&run.plan.name);
+    let key = keys::lock(&run.plan.name);
     let lock = Lock {
         run_id: run.run_id.0.clone(),
         acquired_at: Utc::now(),
@@ -357,7 +350,7 @@ async fn acquire_lock(
             warn!(holder = %holder.value.run_id, ?status, "released a stale lock");
             deps.ledger
                 .put(
-                    &lock_audit_key(&run.plan.name, at, &holder.value.run_id),
+                    &keys::lock_audit(&run.plan.name, at, &holder.value.run_id),
                     &serde_json::json!({
                         "released_at": at,
                         "released_by": run.run_id,
@@ -421,7 +414,7 @@ pub async fn unlock(
     if force && reason.is_none() {
         return Err(UnlockError::NoReason);
     }
-    let key = lock_key(plan);
+    let key = keys::lock(plan);
     let Some(holder) = deps
         .ledger
         .get::<Lock>(&key)
@@ -457,7 +450,7 @@ pub async fn unlock(
     let at = Utc::now();
     deps.ledger
         .put(
-            &lock_audit_key(plan, at, &holder.value.run_id),
+            &keys::lock_audit(plan, at, &holder.value.run_id),
             &serde_json::json!({
                 "released_at": at,
                 "released_by": crate::identity::bounded(who, 256),
@@ -507,7 +500,7 @@ pub async fn holder_status(deps: &Deps, lock: &Lock) -> HolderStatus {
 /// Deletes the lock if this run holds it — conditionally on the ETag it was read at, so a
 /// lock taken by another run in between is never removed.
 pub async fn release_lock(deps: &Deps, run: &RunContext) -> Result<(), StepError> {
-    let key = lock_key(&run.plan.name);
+    let key = keys::lock(&run.plan.name);
     let holder = deps.ledger.get::<Lock>(&key).await?;
     let released = match &holder {
         Some(l) if l.value.run_id == run.run_id.0 => {

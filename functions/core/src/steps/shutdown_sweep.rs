@@ -35,13 +35,14 @@ use governor::{Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
-use super::{Deps, StepError};
 use crate::databricks::jobs::{JobId, PauseStatus, RunFilter};
-use crate::fence::handoff::{chunk_key, HandoffChunk, HandoffEntry};
+use crate::fence::handoff::{HandoffChunk, HandoffEntry};
 pub use crate::fence::{
-    fence_key, fence_key_of, inventory, plan_fence, FenceAction, FenceRecord, FenceStatus,
-    Inventory, Planned, ResourceKind, ResourceRecord, RestoreSet,
+    inventory, plan_fence, FenceAction, FenceRecord, FenceStatus, Inventory, Planned, ResourceKind,
+    ResourceRecord, RestoreSet,
 };
+use crate::kernel::{Deps, StepError};
+use crate::ledger::keys;
 use crate::{
     databricks::{ApiError, ErrorKind, Family, WorkspaceClient},
     plan::SiteRole,
@@ -166,7 +167,7 @@ pub async fn handle_with(
     if input.watch
         && deps
             .ledger
-            .get::<serde_json::Value>(&crate::fence::watch::fence_watch_stop_key(&run.run_id))
+            .get::<serde_json::Value>(&keys::fence_watch_stop(&run.run_id))
             .await?
             .is_some()
     {
@@ -178,7 +179,7 @@ pub async fn handle_with(
         });
     }
     let site = run.plan.site(role);
-    let key = fence_key(run, role);
+    let key = keys::fence(&run.run_id, role);
     // Everything that talks to the workspace ends by `hard`, leaving time to record it.
     let hard = deadline.checked_sub(LEDGER_RESERVE).unwrap_or(deadline);
     let mut record = deps
@@ -412,7 +413,7 @@ async fn flush_handoff(
         if chunk.entries.is_empty() {
             continue;
         }
-        let key = chunk_key(&run_id, site, Utc::now(), attempt, n);
+        let key = keys::handoff_chunk(&run_id, site, Utc::now(), attempt, n);
         n += 1;
         match ledger.put(&key, &chunk).await {
             Ok(_) => published.extend(chunk.entries.into_iter().map(|e| e.key)),

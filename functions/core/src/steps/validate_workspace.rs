@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::{Deps, StepError};
+use crate::kernel::{Deps, StepError};
 use crate::{
     clients,
     databricks::{clusters::ClusterFilter, WorkspaceClient},
@@ -387,7 +387,7 @@ async fn through_clients(deps: &Deps, run: &RunContext) -> Result<ValidationOutp
     let mut queried: std::collections::BTreeMap<String, bool> = Default::default();
     for s in &settings {
         let name = format!("client setting {} ({})", s.parameter, s.kind.as_str());
-        let value = match super::read_parameter(deps, &s.parameter).await {
+        let value = match crate::kernel::read_parameter(deps, &s.parameter).await {
             Ok(value) => value,
             Err(e) => {
                 checks.push(check(name, false, e.to_string()));

@@ -3,13 +3,12 @@
 //! source of truth for resume. Writes that two writers could race are conditional
 //! (`If-None-Match: *` to create, `If-Match: <etag>` to replace).
 //!
-//! Layout: `locks/<plan>.json`, `events/<hash>.json` (health event dedup),
-//! `runs/<run-id>/run.json`, `runs/<run-id>/steps/<n>-<step>.json`,
-//! `runs/<run-id>/fence/<site>.json`, `runs/<run-id>/approval.json`,
-//! `runs/<run-id>/report.{json,md,html}`, `sites/<site>/last-failover.json`.
+//! The layout (every key) is in [`keys`], the one module that formats keys.
 
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{de::DeserializeOwned, Serialize};
+
+pub mod keys;
 
 use crate::aws::sdk_error_message;
 
