@@ -173,7 +173,7 @@ pub async fn run(options: DrillOptions) -> Result<Vec<DrillResult>> {
     if options.binaries {
         say(format!(
             "building the {} function binaries (cargo build -p health-ingest -p ... ; a no-op when fresh) ...",
-            lifeboat_core::steps::Step::ALL.len()
+            lifeboat_core::dispatch::Step::ALL.len()
         ));
         crate::local::build_functions(&crate::local::moto::repo_root()?)?;
     }

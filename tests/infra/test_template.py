@@ -179,9 +179,9 @@ def test_forwarder_sends_primary_health_events_to_the_dr_bus_only():
 
 @pytest.mark.parametrize("binary", FUNCTION_DIRS)
 def test_each_binary_links_only_its_own_step(binary):
-    """A function's main.rs names its own step's entry (`steps::entry::NOTIFY` for `notify`),
+    """A function's main.rs names its own step's entry (`dispatch::entry::NOTIFY` for `notify`),
     so the binary links that step alone; `lambda::run` also refuses a mismatch at init."""
     main = (ROOT / "functions" / binary / "src" / "main.rs").read_text()
-    entries = re.findall(r"steps::entry::([A-Z_]+)", main)
+    entries = re.findall(r"dispatch::entry::([A-Z_]+)", main)
     assert entries == [binary.upper().replace("-", "_")], f"{binary}: {entries}"
     assert "Step::" not in main, f"{binary}: dispatches on a Step value (links every step)"

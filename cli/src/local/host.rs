@@ -22,8 +22,8 @@ use axum::{
 };
 use base64::Engine;
 use lifeboat_core::{
+    dispatch::{self, Step},
     kernel::Deps,
-    steps::{self, Step},
 };
 
 use super::{
@@ -347,7 +347,7 @@ async fn invoke(
             Err(e) => return function_error("InvalidInput", &format!("payload is not JSON: {e}")),
         };
     let deadline = Instant::now() + state.step_timeout;
-    match steps::invoke(step, &state.deps, payload, deadline).await {
+    match dispatch::invoke(step, &state.deps, payload, deadline).await {
         Ok(v) => {
             info!(
                 step = step.name(),
@@ -609,7 +609,7 @@ async fn approval_api(
         }
     } else {
         let deadline = Instant::now() + state.step_timeout;
-        steps::invoke(Step::ApprovalCallback, &state.deps, event, deadline)
+        dispatch::invoke(Step::ApprovalCallback, &state.deps, event, deadline)
             .await
             .map_err(|e| e.to_string())
     };

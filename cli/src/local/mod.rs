@@ -29,9 +29,10 @@ use databricks_emulator::{
 };
 use lifeboat_core::{
     aws::AwsClients,
+    dispatch::Step,
     kernel::{DeployConfig, Deps},
     plan::{Plan, SiteAuth, SiteRole},
-    steps::{replication_check::Canary, Step},
+    steps::replication_check::Canary,
 };
 use tokio::net::TcpListener;
 

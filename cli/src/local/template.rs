@@ -669,7 +669,7 @@ Resources:
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let values = crate::local::runtime::placeholder_values();
         let functions = functions(&root.join("infra/template.yaml"), &values)?;
-        let names: Vec<&str> = lifeboat_core::steps::Step::ALL
+        let names: Vec<&str> = lifeboat_core::dispatch::Step::ALL
             .iter()
             .map(|s| s.name())
             .collect();

@@ -1,8 +1,8 @@
 //! Lambda `approval-callback`: wires the runtime, then hands every event to
 //! [`lifeboat_core::steps::approval_callback`] through its own
-//! [`lifeboat_core::steps::entry`] only, so the binary links this step alone.
+//! [`lifeboat_core::dispatch::entry`] only, so the binary links this step alone.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lifeboat_core::lambda::run(lifeboat_core::steps::entry::APPROVAL_CALLBACK).await
+    lifeboat_core::lambda::run(lifeboat_core::dispatch::entry::APPROVAL_CALLBACK).await
 }

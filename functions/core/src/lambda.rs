@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 use crate::{
+    dispatch::{self, Entry},
     kernel::{Deps, StepError},
-    steps::{self, Entry},
 };
 
 impl From<StepError> for Diagnostic {
@@ -61,7 +61,7 @@ fn deadline_instant(deadline_ms: u64) -> Instant {
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
-/// Serves one step as a Lambda function. Takes the step's [`Entry`] (not a [`steps::Step`])
+/// Serves one step as a Lambda function. Takes the step's [`Entry`] (not a [`dispatch::Step`])
 /// so the binary links that step alone. Which entry a binary names is checked by
 /// `tests/infra` (the deployed function name cannot tell: CloudFormation generates it, e.g.
 /// `lifeboat-NotifyFunction-1A2B3C4D5E6F`).
@@ -72,14 +72,14 @@ pub async fn run(entry: Entry) -> Result<(), lambda_runtime::Error> {
         .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
     // `entry` is a constant of the binary's `main`: the other binaries drop this branch and
     // the Health SDK with it.
-    if entry.step == steps::Step::HealthIngest {
+    if entry.step == dispatch::Step::HealthIngest {
         deps = deps.with_health_api_from_env().await;
     }
     let deps = &deps;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let deadline = deadline_instant(event.context.deadline);
-            steps::invoke_entry(entry, deps, event.payload, deadline)
+            dispatch::invoke_entry(entry, deps, event.payload, deadline)
                 .await
                 .map_err(Diagnostic::from)
         },

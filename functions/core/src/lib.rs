@@ -7,6 +7,7 @@ pub mod aws;
 pub mod clients;
 pub mod databricks;
 pub mod delta;
+pub mod dispatch;
 pub mod drift;
 pub mod events;
 pub mod fence;

@@ -1,8 +1,8 @@
 //! Lambda `dns-switch`: wires the runtime, then hands every event to
 //! [`lifeboat_core::steps::dns_switch`] through its own
-//! [`lifeboat_core::steps::entry`] only, so the binary links this step alone.
+//! [`lifeboat_core::dispatch::entry`] only, so the binary links this step alone.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lifeboat_core::lambda::run(lifeboat_core::steps::entry::DNS_SWITCH).await
+    lifeboat_core::lambda::run(lifeboat_core::dispatch::entry::DNS_SWITCH).await
 }

@@ -1,8 +1,8 @@
 //! Lambda `dr-startup`: wires the runtime, then hands every event to
 //! [`lifeboat_core::steps::dr_startup`] through its own
-//! [`lifeboat_core::steps::entry`] only, so the binary links this step alone.
+//! [`lifeboat_core::dispatch::entry`] only, so the binary links this step alone.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lifeboat_core::lambda::run(lifeboat_core::steps::entry::DR_STARTUP).await
+    lifeboat_core::lambda::run(lifeboat_core::dispatch::entry::DR_STARTUP).await
 }

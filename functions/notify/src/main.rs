@@ -1,8 +1,8 @@
 //! Lambda `notify`: wires the runtime, then hands every event to
 //! [`lifeboat_core::steps::notify`] through its own
-//! [`lifeboat_core::steps::entry`] only, so the binary links this step alone.
+//! [`lifeboat_core::dispatch::entry`] only, so the binary links this step alone.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lifeboat_core::lambda::run(lifeboat_core::steps::entry::NOTIFY).await
+    lifeboat_core::lambda::run(lifeboat_core::dispatch::entry::NOTIFY).await
 }

@@ -1,8 +1,8 @@
 //! Lambda `shutdown-sweep`: wires the runtime, then hands every event to
 //! [`lifeboat_core::steps::shutdown_sweep`] through its own
-//! [`lifeboat_core::steps::entry`] only, so the binary links this step alone.
+//! [`lifeboat_core::dispatch::entry`] only, so the binary links this step alone.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lifeboat_core::lambda::run(lifeboat_core::steps::entry::SHUTDOWN_SWEEP).await
+    lifeboat_core::lambda::run(lifeboat_core::dispatch::entry::SHUTDOWN_SWEEP).await
 }

@@ -1,8 +1,8 @@
 //! Lambda `validate-workspace`: wires the runtime, then hands every event to
 //! [`lifeboat_core::steps::validate_workspace`] through its own
-//! [`lifeboat_core::steps::entry`] only, so the binary links this step alone.
+//! [`lifeboat_core::dispatch::entry`] only, so the binary links this step alone.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lifeboat_core::lambda::run(lifeboat_core::steps::entry::VALIDATE_WORKSPACE).await
+    lifeboat_core::lambda::run(lifeboat_core::dispatch::entry::VALIDATE_WORKSPACE).await
 }
