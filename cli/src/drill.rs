@@ -15,14 +15,12 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use databricks_emulator::Fixture;
 use lifeboat_core::{
+    incident::IngestOutput,
     intervention::{self, InterventionAction, InterventionRecord},
     plan::{Direction, Plan, SiteRole},
     report::{Outcome, Report},
     run::{RunId, RunKind, Trigger, TriggerSource},
-    steps::{
-        health_ingest::IngestOutput,
-        request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
-    },
+    steps::request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
 };
 use serde::{Deserialize, Serialize};
 
@@ -300,13 +298,7 @@ pub async fn start_run(
         event_arn: None,
         incident_started_at: None,
     };
-    let run = lifeboat_core::steps::health_ingest::run_context(
-        plan,
-        kind,
-        direction,
-        trigger,
-        restore_from,
-    );
+    let run = lifeboat_core::incident::run_context(plan, kind, direction, trigger, restore_from);
     let out = env
         .aws
         .sfn

@@ -467,7 +467,7 @@ async fn show_status(
 
 /// Starts a drill in the deployed stack and says how to follow it.
 async fn drill_in_aws(plan_path: PathBuf, kind: KindArg) -> anyhow::Result<()> {
-    use lifeboat_core::steps::health_ingest::{start_drill, IngestOutput, ScheduledDrill};
+    use lifeboat_core::incident::{start_drill, IngestOutput, ScheduledDrill};
     let plan = drill::load_plan(&plan_path)?;
     let drill = match kind {
         KindArg::Readiness => ScheduledDrill::Readiness,

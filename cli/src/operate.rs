@@ -12,12 +12,12 @@ use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use chrono::{DateTime, Utc};
 use lifeboat_core::{
     fence::{self, FenceRecord, FenceStatus},
+    incident::run_context,
     kernel::StepRecord,
     plan::{Direction, Plan, SiteRole},
     report::Report,
     run::{RunContext, RunId, RunKind, Trigger, TriggerSource},
     steps::{
-        health_ingest::run_context,
         request_approval::{approval_key, ApprovalRecord, ApprovalStage},
         run_ledger::{self, ActiveSite, HolderStatus, Lock},
     },

@@ -15,13 +15,11 @@ use lifeboat::{
 };
 use lifeboat_core::{
     approval_link::{self, LinkParams, SigningKeys},
+    incident::IngestOutput,
     plan::{Plan, SiteRole},
     run::RunId,
     secret::Secret,
-    steps::{
-        health_ingest::IngestOutput,
-        request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
-    },
+    steps::request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
 };
 
 /// Every log line of this test binary (all levels of our crates), to prove the task token

@@ -10,7 +10,8 @@ use lifeboat::local::{machine_arn, FAILOVER_MACHINE};
 use lifeboat_core::ledger::keys;
 use lifeboat_core::{
     health_api::{HealthApiError, HealthEventRecord},
-    steps::health_ingest::{self, run_id_for, IngestOutput},
+    incident::{run_id_for, IngestOutput},
+    steps::health_ingest,
 };
 use serde_json::Value;
 
@@ -98,11 +99,12 @@ async fn the_event_corpus_through_health_ingest() {
 async fn a_failed_start_leaves_the_event_retryable() {
     let (env, plan) = common::setup(|_| {}).await;
     let event = corpus().remove(0).1;
-    let parsed: health_ingest::HealthEvent = serde_json::from_value(event.clone()).unwrap();
+    let parsed: lifeboat_core::incident::HealthEvent =
+        serde_json::from_value(event.clone()).unwrap();
     // A start that fails (here: the state machine is being replaced and cannot be found).
     let mut broken = env.deps.clone();
     broken.config.failover_state_machine_arn = Some(machine_arn("lifeboat-being-deployed"));
-    let err = health_ingest::ingest(&broken, &plan, &parsed)
+    let err = lifeboat_core::incident::ingest(&broken, &plan, &parsed)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("states"), "{err}");

@@ -399,7 +399,7 @@ async fn failback_without_a_failover_is_refused() {
 async fn scheduled_readiness_drill_starts_through_health_ingest() {
     // What EventBridge Scheduler sends weekly (infra/template.yaml, ReadinessDrill).
     let (env, _plan) = setup().await;
-    let out: lifeboat_core::steps::health_ingest::IngestOutput = serde_json::from_value(
+    let out: lifeboat_core::incident::IngestOutput = serde_json::from_value(
         env.invoke(
             "health-ingest",
             &serde_json::json!({"lifeboat_drill": "readiness"}),
@@ -408,7 +408,7 @@ async fn scheduled_readiness_drill_starts_through_health_ingest() {
         .unwrap(),
     )
     .unwrap();
-    let lifeboat_core::steps::health_ingest::IngestOutput::Started {
+    let lifeboat_core::incident::IngestOutput::Started {
         execution_arn,
         run_id,
     } = out
@@ -663,7 +663,7 @@ async fn failover_and_failback_move_the_warehouse_http_path_and_jdbc_url_and_bac
 async fn the_client_check_fails_naming_what_clients_reach_when_nothing_moved() {
     let (env, plan) = setup().await;
     let primary_bi = warehouse_id(&env, SiteRole::Primary, "Shared BI").await;
-    let run = lifeboat_core::steps::health_ingest::run_context(
+    let run = lifeboat_core::incident::run_context(
         &plan,
         RunKind::Failover,
         Direction::Failover,

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 use lifeboat::{drill::health_event, local::ACCOUNT};
 use lifeboat_core::{
     announce::{self, channels, AnnouncementRecord},
+    incident::IngestOutput,
     run::RunId,
-    steps::{
-        health_ingest::IngestOutput,
-        request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
-    },
+    steps::request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
 };
 use serde_json::Value;
 

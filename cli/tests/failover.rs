@@ -10,10 +10,10 @@ use lifeboat::{
     local::LocalEnv,
 };
 use lifeboat_core::{
+    incident::IngestOutput,
     plan::{Plan, SiteRole},
     report::Outcome,
     steps::{
-        health_ingest::IngestOutput,
         request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
         shutdown_sweep::{FenceRecord, FenceStatus},
     },
@@ -324,7 +324,7 @@ async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_
     let (env, plan) = setup(|p| p.shutdown.max_attempts = 3).await;
     let live_before = unpaused(&activations(&env, SiteRole::Primary).await);
     // A drift check while the primary answered left its configuration snapshot in the ledger.
-    let earlier = lifeboat_core::steps::health_ingest::run_context(
+    let earlier = lifeboat_core::incident::run_context(
         &plan,
         lifeboat_core::run::RunKind::Readiness,
         lifeboat_core::plan::Direction::Failover,
@@ -1262,7 +1262,7 @@ async fn group_failovers(env: &LocalEnv) -> Vec<(String, String, bool, u64)> {
 }
 
 fn failover_run(plan: &Plan) -> lifeboat_core::run::RunContext {
-    lifeboat_core::steps::health_ingest::run_context(
+    lifeboat_core::incident::run_context(
         plan,
         lifeboat_core::run::RunKind::Failover,
         lifeboat_core::plan::Direction::Failover,

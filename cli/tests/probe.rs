@@ -4,11 +4,9 @@
 
 use lifeboat::local::LocalEnv;
 use lifeboat_core::{
+    incident::IngestOutput,
     plan::{Plan, SiteRole},
-    steps::{
-        health_ingest::IngestOutput,
-        health_probe::{Baseline, ProbeState, StatusVerdict, STATUS_PAGE_UNKNOWN},
-    },
+    probe::{Baseline, ProbeState, StatusVerdict, STATUS_PAGE_UNKNOWN},
 };
 use serde_json::json;
 

@@ -42,7 +42,7 @@ async fn health_poll(
     deps.health = Some(lifeboat_core::kernel::HealthPort(Arc::new(
         common::CannedHealthApi(answer),
     )));
-    lifeboat_core::steps::health_ingest::poll_health_api(&deps, plan)
+    lifeboat_core::incident::poll_health_api(&deps, plan)
         .await
         .unwrap();
 }

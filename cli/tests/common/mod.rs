@@ -329,7 +329,7 @@ pub fn check_run(
     plan: &Plan,
     direction: lifeboat_core::plan::Direction,
 ) -> lifeboat_core::run::RunContext {
-    lifeboat_core::steps::health_ingest::run_context(
+    lifeboat_core::incident::run_context(
         plan,
         lifeboat_core::run::RunKind::Readiness,
         direction,

@@ -332,7 +332,7 @@ impl HealthEventRecord {
 }
 
 /// Renders a polled event as the EventBridge `aws.health` event `health-ingest` parses
-/// (`crate::steps::health_ingest::HealthEvent`), plus `detail.deliveredBy`. The envelope's
+/// (`crate::incident::HealthEvent`), plus `detail.deliveredBy`. The envelope's
 /// `region` is the event's region (there is no delivering bus); unknown times are left out
 /// rather than invented.
 pub fn to_eventbridge_shape(record: &HealthEventRecord) -> serde_json::Value {
@@ -402,7 +402,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::steps::health_ingest::HealthEvent;
+    use crate::incident::HealthEvent;
 
     const REGION: &str = "eu-west-1";
 

@@ -13,7 +13,6 @@ pub mod dns_switch;
 pub mod dr_config_check;
 pub mod dr_startup;
 pub mod health_ingest;
-pub mod health_probe;
 pub mod managed_failover;
 pub mod notify;
 pub mod readiness_check;

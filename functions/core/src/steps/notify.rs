@@ -335,7 +335,7 @@ mod tests {
             event_arn: None,
             incident_started_at: None,
         };
-        super::super::health_ingest::run_context(&plan, kind, Direction::Failover, trigger, None)
+        crate::incident::run_context(&plan, kind, Direction::Failover, trigger, None)
     }
 
     #[test]

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, instrument, warn};
 
-use super::health_ingest::IngestOutput;
+use crate::incident::IngestOutput;
 use crate::kernel::{Deps, StepError};
 use crate::ledger::keys;
 use crate::{
@@ -941,15 +941,10 @@ pub async fn handle(deps: &Deps, plan: Plan) -> Result<IngestOutput, StepError> 
         event_arn: None,
         incident_started_at: None,
     };
-    let mut run = super::health_ingest::run_context(
-        &plan,
-        RunKind::Failover,
-        Direction::Failover,
-        trigger,
-        None,
-    );
+    let mut run =
+        crate::incident::run_context(&plan, RunKind::Failover, Direction::Failover, trigger, None);
     run.run_id = RunId(format!("probe-{}-{}", plan.name, now.format("%Y%m%d%H")));
-    super::health_ingest::start_failover(deps, &run).await
+    crate::incident::start_failover(deps, &run).await
 }
 
 #[cfg(test)]
@@ -1380,7 +1375,7 @@ mod tests {
     }
 
     fn plan() -> Plan {
-        Plan::from_toml(include_str!("../../../../lifeboat.toml"), "lifeboat.toml")
+        Plan::from_toml(include_str!("../../../lifeboat.toml"), "lifeboat.toml")
             .expect("the example plan")
     }
 
