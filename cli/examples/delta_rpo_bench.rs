@@ -23,7 +23,6 @@ use lifeboat_core::{
     delta::s3::{TableLocation, TableReader},
     plan::{DeltaTable, Direction},
     run::{RunContext, RunId, RunKind, Trigger, TriggerSource},
-    steps::replication_check,
 };
 use serde_json::json;
 
@@ -159,7 +158,7 @@ async fn main() -> Result<()> {
     let mut out = None;
     for _ in 0..ROUNDS {
         let t = Instant::now();
-        out = Some(replication_check::measure(&env.deps, &run).await?);
+        out = Some(lifeboat_core::replication::measure(&env.deps, &run).await?);
         walls.push(t.elapsed());
     }
     let out = out.context("measured")?;

@@ -164,7 +164,7 @@ async fn main() -> Result<()> {
         }
         buckets
     };
-    let record: Option<lifeboat_core::steps::activate_schedules::ActivationRecord> = env
+    let record: Option<lifeboat_core::fence::handoff::ActivationRecord> = env
         .deps
         .ledger
         .get(&lifeboat_core::ledger::keys::activation(

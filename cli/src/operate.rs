@@ -16,10 +16,10 @@ use lifeboat_core::{
     kernel::StepRecord,
     plan::{Direction, Plan, SiteRole},
     report::Report,
-    run::{RunContext, RunId, RunKind, Trigger, TriggerSource},
+    run::{ActiveSite, RunContext, RunId, RunKind, Trigger, TriggerSource},
     steps::{
         request_approval::{approval_key, ApprovalRecord, ApprovalStage},
-        run_ledger::{self, ActiveSite, HolderStatus, Lock},
+        run_ledger::{self, HolderStatus, Lock},
     },
 };
 use serde::{Deserialize, Serialize};
@@ -784,7 +784,7 @@ pub struct Preview {
     /// What the data fence would set.
     pub data_fence: Vec<String>,
     /// RPO now, per bucket.
-    pub rpo: Option<lifeboat_core::steps::replication_check::ReplicationOutput>,
+    pub rpo: Option<lifeboat_core::replication::ReplicationOutput>,
     /// Drift between the sites: missing at the target, differing, blocking.
     pub drift_missing: Vec<String>,
     pub drift_differing: Vec<String>,
@@ -808,7 +808,7 @@ pub struct Preview {
 /// Computes the preview: every call is a read (Databricks GET/list calls, S3 GetObject and
 /// GetBucketReplication, Route 53 and SSM reads); nothing is written anywhere.
 pub async fn preview(stack: &Stack, direction: Direction) -> Result<Preview> {
-    use lifeboat_core::steps::{dr_config_check, replication_check};
+    use lifeboat_core::steps::dr_config_check;
     let plan = stack.plan().await?;
     let deps = &stack.deps;
     let (source, target) = direction.roles();
@@ -841,7 +841,7 @@ pub async fn preview(stack: &Stack, direction: Direction) -> Result<Preview> {
         fence: Vec::new(),
         excluded: 0,
         data_fence: Vec::new(),
-        rpo: replication_check::measure(deps, &run).await.ok(),
+        rpo: lifeboat_core::replication::measure(deps, &run).await.ok(),
         drift_missing: Vec::new(),
         drift_differing: Vec::new(),
         drift_blocking: Vec::new(),
@@ -898,7 +898,7 @@ pub async fn preview(stack: &Stack, direction: Direction) -> Result<Preview> {
     if let (Ok(client), Some(src)) = (&target_client, &source_snapshot) {
         if let Ok(tgt) = dr_config_check::snapshot(client, &plan).await {
             let (items, plan_blocking) =
-                dr_config_check::compare(&plan, direction, Some(src), &tgt);
+                lifeboat_core::drift::sites::compare(&plan, direction, Some(src), &tgt);
             let (missing, differing, blocking, _) =
                 dr_config_check::summarize(&items, plan_blocking);
             out.drift_missing = missing;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lifeboat_core::steps::{canary_writer::CanaryOutput, replication_check::Canary};
+use lifeboat_core::{replication::Canary, steps::canary_writer::CanaryOutput};
 
 mod common;
 

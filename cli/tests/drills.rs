@@ -685,8 +685,7 @@ async fn the_client_check_fails_naming_what_clients_reach_when_nothing_moved() {
         )
         .await
         .unwrap();
-    let out: lifeboat_core::steps::validate_workspace::ValidationOutput =
-        serde_json::from_value(out).unwrap();
+    let out: lifeboat_core::validation::ValidationOutput = serde_json::from_value(out).unwrap();
     assert!(!out.passed && out.through_clients);
     let detail = |prefix: &str| {
         out.checks

@@ -10,13 +10,11 @@ use lifeboat::{
     local::LocalEnv,
 };
 use lifeboat_core::{
+    fence::{FenceRecord, FenceStatus},
     incident::IngestOutput,
     plan::{Plan, SiteRole},
     report::Outcome,
-    steps::{
-        request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
-        shutdown_sweep::{FenceRecord, FenceStatus},
-    },
+    steps::request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
 };
 use serde_json::Value;
 
@@ -1497,7 +1495,7 @@ async fn an_abort_after_the_group_moved_puts_it_back_and_restores_the_primary() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_snapshot_schedule_keeps_each_sites_configuration_recent() {
-    use lifeboat_core::steps::dr_config_check::ConfigSnapshot;
+    use lifeboat_core::snapshot::ConfigSnapshot;
     let (env, plan) = setup(|_| {}).await;
     let tick = serde_json::json!({ "scheduled_snapshot": true });
     let first = env.invoke("dr-config-check", &tick).await.unwrap();

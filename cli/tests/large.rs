@@ -11,7 +11,7 @@ use lifeboat::{
     local::LocalOptions,
     verdict::live_activations,
 };
-use lifeboat_core::{plan::SiteRole, report::Outcome, steps::activate_schedules::ActivationRecord};
+use lifeboat_core::{fence::handoff::ActivationRecord, plan::SiteRole, report::Outcome};
 use serde_json::Value;
 
 mod common;

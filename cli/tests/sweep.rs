@@ -13,13 +13,11 @@ use lifeboat::local::LocalEnv;
 use lifeboat_core::ledger::keys;
 use lifeboat_core::{
     databricks::jobs::{Activation, Job},
+    fence::{FenceRecord, FenceStatus, ResourceKind, RestoreSet, SweepOutput},
     plan::{Direction, Plan, SiteRole},
     run::{RunContext, RunId, RunKind, Trigger, TriggerSource},
     schedule::next_fire,
-    steps::shutdown_sweep::{
-        handle, handle_with, FenceRecord, FenceStatus, ResourceKind, RestoreSet, SweepInput,
-        SweepOptions, SweepOutput,
-    },
+    steps::shutdown_sweep::{handle, handle_with, SweepInput, SweepOptions},
 };
 use serde_json::{json, Value};
 

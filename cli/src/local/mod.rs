@@ -32,7 +32,7 @@ use lifeboat_core::{
     dispatch::Step,
     kernel::{DeployConfig, Deps},
     plan::{Plan, SiteAuth, SiteRole},
-    steps::replication_check::Canary,
+    replication::Canary,
 };
 use tokio::net::TcpListener;
 

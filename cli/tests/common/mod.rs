@@ -192,7 +192,7 @@ pub fn screenshot(browser: &std::path::Path, html: &std::path::Path, shot: &std:
 /// Replication behind: the first bucket pair's replica canary is two hours old.
 pub async fn replica_two_hours_behind(env: &LocalEnv, plan: &Plan) {
     let pair = &plan.replication.buckets[0];
-    let stale = lifeboat_core::steps::replication_check::Canary {
+    let stale = lifeboat_core::replication::Canary {
         written_at: chrono::Utc::now() - chrono::Duration::hours(2),
     };
     env.aws

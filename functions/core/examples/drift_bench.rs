@@ -102,7 +102,7 @@ async fn main() -> Result<(), BoxError> {
     let ((source, _), (target, _)) = (s?, d?);
     let t = Instant::now();
     let (items, plan_blocking) =
-        dr_config_check::compare(&plan, Direction::Failover, Some(&source), &target);
+        lifeboat_core::drift::sites::compare(&plan, Direction::Failover, Some(&source), &target);
     let (_, _, _, summary) = dr_config_check::summarize(&items, plan_blocking);
     let compare = t.elapsed();
     let mut bound = 0.0_f64;

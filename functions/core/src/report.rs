@@ -8,17 +8,14 @@ use serde_json::Value;
 
 use crate::ledger::keys;
 use crate::{
+    fence::{handoff::ActivationOutput, SweepOutput},
     kernel::{Deps, StepError, StepRecord},
+    managed_dr::{ManagedFailoverOutput, ManagedFailoverStatus},
+    replication::{ReplicationOutput, RpoKind},
     run::RunContext,
-    steps::{
-        activate_schedules::ActivationOutput,
-        dns_switch::DnsSwitchOutput,
-        managed_failover::{ManagedFailoverOutput, ManagedFailoverStatus},
-        replication_check::{ReplicationOutput, RpoKind},
-        request_approval::ApprovalRecord,
-        shutdown_sweep::SweepOutput,
-        validate_workspace::ValidationOutput,
-    },
+    steps::request_approval::ApprovalRecord,
+    switch::DnsSwitchOutput,
+    validation::ValidationOutput,
 };
 
 /// How a run ended.
@@ -180,7 +177,7 @@ pub struct Report {
     pub fence: Option<SweepOutput>,
     /// Every resource action of the fence, from the ledger (prior → desired, confirmed).
     #[serde(default)]
-    pub fence_actions: Vec<crate::steps::shutdown_sweep::ResourceRecord>,
+    pub fence_actions: Vec<crate::fence::ResourceRecord>,
     pub activation: Option<ActivationOutput>,
     pub validation: Option<ValidationOutput>,
     pub dns: Option<DnsSwitchOutput>,
@@ -388,7 +385,7 @@ pub async fn build(
     let fence_actions = match sweep.as_ref().and_then(|s| s.site) {
         Some(site) => deps
             .ledger
-            .get::<crate::steps::shutdown_sweep::FenceRecord>(&keys::fence(&run.run_id, site))
+            .get::<crate::fence::FenceRecord>(&keys::fence(&run.run_id, site))
             .await?
             .map(|r| r.value.resources.into_values().collect())
             .unwrap_or_default(),
@@ -403,10 +400,7 @@ pub async fn build(
         .map(|v| v.value);
     let activation_record = deps
         .ledger
-        .get::<crate::steps::activate_schedules::ActivationRecord>(&keys::activation(
-            &run.run_id,
-            false,
-        ))
+        .get::<crate::fence::handoff::ActivationRecord>(&keys::activation(&run.run_id, false))
         .await?
         .map(|v| v.value);
     let gate_override = deps
@@ -671,11 +665,7 @@ fn render_announcements(md: &mut String, records: &[crate::announce::Announcemen
 
 /// A Markdown table cell: no `|` and no line break can break the row.
 /// A heading (and its introduction), then one row per check.
-fn render_checks(
-    md: &mut String,
-    heading: &str,
-    checks: &[crate::steps::validate_workspace::Check],
-) {
+fn render_checks(md: &mut String, heading: &str, checks: &[crate::validation::Check]) {
     use std::fmt::Write as _;
     let _ = writeln!(md, "\n{heading}\n| check | ok | detail |\n|---|---|---|");
     for c in checks {

@@ -196,9 +196,9 @@ pub fn render_html(r: &Report) -> String {
                 rpo,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} s</td><td>{}</td><td><svg width=\"240\" height=\"14\"><rect width=\"160\" height=\"14\" fill=\"#e2e8f0\"/><rect class=\"rpo\" width=\"{:.0}\" height=\"14\" fill=\"{}\"/><line x1=\"160\" y1=\"0\" x2=\"160\" y2=\"14\" stroke=\"#000\"/></svg></td></tr>",
                 match b.kind {
-                    crate::steps::replication_check::RpoKind::Bucket => "bucket",
-                    crate::steps::replication_check::RpoKind::DeltaTable => "Delta table",
-                    crate::steps::replication_check::RpoKind::ManagedDr => "Managed DR group",
+                    crate::replication::RpoKind::Bucket => "bucket",
+                    crate::replication::RpoKind::DeltaTable => "Delta table",
+                    crate::replication::RpoKind::ManagedDr => "Managed DR group",
                 },
                 esc(b.name),
                 b.rpo_seconds.map(|s| format!("{s:.0} s")).unwrap_or_else(|| "unknown".into()),

@@ -342,6 +342,44 @@ pub async fn install_failover_records(
     Ok(())
 }
 
+/// One SSM parameter's change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParameterChange {
+    /// Name.
+    pub name: String,
+    /// What it holds (`workspace_url`, `jdbc_url of Shared BI`, ...).
+    #[serde(default)]
+    pub describes: String,
+    /// Its kind (absent in records written before client settings had kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<crate::plan::ClientSettingKind>,
+    /// The warehouse it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<String>,
+    /// Value before.
+    pub previous: Option<String>,
+    /// Value now.
+    pub current: String,
+}
+
+/// Output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsSwitchOutput {
+    /// The alias.
+    pub record_name: String,
+    /// CNAME target before.
+    pub previous: Option<String>,
+    /// CNAME target now.
+    pub current: String,
+    /// Route 53 change status reached (`INSYNC`).
+    pub change_status: String,
+    /// SSM parameters rewritten.
+    pub parameters: Vec<ParameterChange>,
+    /// An abort's restore (clients pointed back at the source), not a switch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restored: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     databricks::jobs::Activation,
-    fence::{gate::GateOverride, FenceRecord, ResourceKind},
-    steps::activate_schedules::{ActivationOutcome, ActivationRecord},
+    fence::{
+        gate::GateOverride,
+        handoff::{ActivationOutcome, ActivationRecord},
+        FenceRecord, ResourceKind,
+    },
 };
 
 /// Both verdicts with the offending jobs named.
@@ -96,7 +99,8 @@ pub fn verdicts(
 mod tests {
     use super::*;
     use crate::{
-        fence::ResourceRecord, plan::SiteRole, steps::activate_schedules::ActivationEntry,
+        fence::{handoff::ActivationEntry, ResourceRecord},
+        plan::SiteRole,
     };
     use chrono::Utc;
 

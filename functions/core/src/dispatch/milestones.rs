@@ -95,7 +95,7 @@ pub fn milestone_of(
 /// Pure: `[{warehouse, http_path}]` — the HTTP path clients now use for each warehouse a
 /// switched client setting names (from its HTTP path, JDBC URL or ODBC string), once each.
 fn switched_warehouses(output: &Value) -> Vec<Value> {
-    let changes: Vec<crate::steps::dns_switch::ParameterChange> = output
+    let changes: Vec<crate::switch::ParameterChange> = output
         .get("parameters")
         .cloned()
         .and_then(|p| serde_json::from_value(p).ok())

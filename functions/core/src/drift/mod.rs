@@ -10,6 +10,7 @@
 //! configuration runs something other than production ran. Everything else warns. The plan's
 //! `[drift]` section moves kinds or fields either way and ignores fields.
 
+pub mod check;
 pub mod collect;
 pub mod normalize;
 pub mod sites;

@@ -645,3 +645,38 @@ fn desired_of(kind: ResourceKind) -> &'static str {
         ResourceKind::Pipeline => "IDLE",
     }
 }
+
+/// What one attempt achieved.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepOutput {
+    /// The site fenced.
+    pub site: Option<SiteRole>,
+    /// Attempt number (1-based, from the ledger: survives crashes).
+    pub attempt: u32,
+    /// Every recorded resource confirmed fenced.
+    pub complete: bool,
+    /// Attempts exhausted without completion.
+    pub gave_up: bool,
+    /// Whether the site answered this time.
+    pub reachable: bool,
+    /// Resources confirmed fenced.
+    pub confirmed: usize,
+    /// Resources not yet confirmed.
+    pub remaining: usize,
+    /// Write requests issued in this attempt.
+    pub actions: usize,
+    /// Resources skipped by the plan's exclusions.
+    pub excluded: usize,
+    /// Last error, if the site or a resource failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Fence watch only: a failback began; the watch ends without sweeping.
+    #[serde(default)]
+    pub watch_stopped: bool,
+    /// Unconfirmed resources that are only finishing a stop.
+    #[serde(default)]
+    pub stopping: usize,
+    /// Everything unconfirmed is only finishing a stop: wait, do not act again.
+    #[serde(default)]
+    pub stopping_only: bool,
+}

@@ -10,8 +10,8 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tracing::{instrument, warn};
 
-use super::replication_check::Canary;
 use crate::kernel::{Deps, StepError};
+use crate::replication::Canary;
 
 /// What was written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

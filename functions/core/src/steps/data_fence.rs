@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::{info, instrument, warn};
 
-pub use crate::fence::data::{BucketFence, DataFenceRecord, SourceRules};
+use crate::fence::data::{BucketFence, DataFenceRecord, SourceRules};
 use crate::kernel::{Deps, StepError};
 use crate::ledger::keys;
 use crate::{

@@ -3,10 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tracing::instrument;
 
 use crate::kernel::{Deps, StepError};
+use crate::sources::{DataSourcesOutput, SourceStatus};
 use crate::{plan::DataSourceKind, run::RunContext};
 
 /// Input: the state document.
@@ -14,30 +15,6 @@ use crate::{plan::DataSourceKind, run::RunContext};
 pub struct DataSourcesInput {
     /// The run.
     pub run: RunContext,
-}
-
-/// One probe's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceStatus {
-    /// Label.
-    pub name: String,
-    /// Reached.
-    pub reachable: bool,
-    /// Whether it blocks the failover when unreachable.
-    pub critical: bool,
-    /// Latency, ms.
-    pub latency_ms: u64,
-    /// Detail.
-    pub detail: String,
-}
-
-/// All probes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataSourcesOutput {
-    /// Per source.
-    pub sources: Vec<SourceStatus>,
-    /// No critical source is unreachable.
-    pub all_critical_ok: bool,
 }
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -13,6 +13,7 @@ use tracing::instrument;
 
 use crate::kernel::{Deps, StepError};
 use crate::ledger::keys;
+use crate::switch::{DnsSwitchOutput, ParameterChange};
 use crate::{clients::ResolvedSetting, plan::SwitchMode, run::RunContext, switch::Serving};
 
 /// Input: the state document.
@@ -26,44 +27,6 @@ pub struct DnsSwitchInput {
     /// hang on propagation.
     #[serde(default)]
     pub restore_source: bool,
-}
-
-/// One SSM parameter's change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParameterChange {
-    /// Name.
-    pub name: String,
-    /// What it holds (`workspace_url`, `jdbc_url of Shared BI`, ...).
-    #[serde(default)]
-    pub describes: String,
-    /// Its kind (absent in records written before client settings had kinds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<crate::plan::ClientSettingKind>,
-    /// The warehouse it names.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warehouse: Option<String>,
-    /// Value before.
-    pub previous: Option<String>,
-    /// Value now.
-    pub current: String,
-}
-
-/// Output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DnsSwitchOutput {
-    /// The alias.
-    pub record_name: String,
-    /// CNAME target before.
-    pub previous: Option<String>,
-    /// CNAME target now.
-    pub current: String,
-    /// Route 53 change status reached (`INSYNC`).
-    pub change_status: String,
-    /// SSM parameters rewritten.
-    pub parameters: Vec<ParameterChange>,
-    /// An abort's restore (clients pointed back at the source), not a switch.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub restored: bool,
 }
 
 /// Switches DNS and client parameters to the target (or back to the source, see

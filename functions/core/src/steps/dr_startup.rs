@@ -59,10 +59,7 @@ pub struct Targets {
 
 /// Pure: the plan's start-up list, plus — for a failback — what was active at the primary
 /// before the failover (the plan's values win for pools it names).
-pub fn targets(
-    plan: &crate::plan::Startup,
-    restore: Option<&super::shutdown_sweep::RestoreSet>,
-) -> Targets {
+pub fn targets(plan: &crate::plan::Startup, restore: Option<&crate::fence::RestoreSet>) -> Targets {
     let mut t = Targets {
         pools: plan
             .pools
@@ -156,7 +153,7 @@ pub async fn handle(deps: &Deps, input: StartupInput) -> Result<StartupOutput, S
     let restore = match &run.restore_from {
         Some(previous) => Some(
             deps.ledger
-                .get::<super::shutdown_sweep::FenceRecord>(&keys::fence(previous, target_role))
+                .get::<crate::fence::FenceRecord>(&keys::fence(previous, target_role))
                 .await?
                 .ok_or_else(|| {
                     StepError::Refused(format!(

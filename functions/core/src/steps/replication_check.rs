@@ -5,7 +5,7 @@ use serde::Deserialize;
 use tracing::instrument;
 
 use crate::kernel::{Deps, StepError};
-pub use crate::replication::*;
+use crate::replication::{measure, ReplicationOutput};
 use crate::run::RunContext;
 
 /// Input: the state document.

@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
-use super::replication_check;
 use crate::kernel::{Deps, StepError};
 use crate::ledger::keys;
 use crate::{
@@ -635,18 +634,18 @@ async fn gather_evidence(
 ) -> Evidence {
     let (source_role, _) = run.direction.roles();
     let source = run.plan.site(source_role);
-    let measured: Option<replication_check::ReplicationOutput> = results
+    let measured: Option<crate::replication::ReplicationOutput> = results
         .and_then(|r| r.get("replication"))
         .and_then(|r| serde_json::from_value(r.clone()).ok());
     let replication = match measured {
         Some(r) => Some(r),
-        None => replication_check::measure(deps, run).await.ok(),
+        None => crate::replication::measure(deps, run).await.ok(),
     };
     let mut to_fence = Vec::new();
     let mut source_reachable = false;
     if let Ok(client) = deps.workspaces.client(source).await {
         let client = client.with_deadline(Instant::now() + Duration::from_secs(10));
-        if let Ok(inventory) = super::shutdown_sweep::inventory(&client, &run.plan).await {
+        if let Ok(inventory) = crate::fence::inventory(&client, &run.plan).await {
             source_reachable = true;
             to_fence = inventory.counts();
         }
@@ -660,7 +659,7 @@ async fn gather_evidence(
     to_start.extend(s.clusters.iter().map(|c| format!("cluster {c}")));
     to_start.extend(s.warehouses.iter().map(|w| format!("warehouse {w}")));
     to_start.extend(s.run_once.iter().map(|j| format!("run once: job {j}")));
-    let config: Option<super::dr_config_check::ConfigCheckOutput> = results
+    let config: Option<crate::drift::check::ConfigCheckOutput> = results
         .and_then(|r| r.get("config"))
         .and_then(|r| serde_json::from_value(r.clone()).ok());
     let mut drift = Vec::new();
@@ -721,9 +720,7 @@ async fn gather_evidence(
     }
     let data_sources_down = results
         .and_then(|r| r.get("data_sources"))
-        .and_then(|r| {
-            serde_json::from_value::<super::data_sources_check::DataSourcesOutput>(r.clone()).ok()
-        })
+        .and_then(|r| serde_json::from_value::<crate::sources::DataSourcesOutput>(r.clone()).ok())
         .map(|d| {
             d.sources
                 .into_iter()
@@ -785,7 +782,7 @@ async fn request_intervention(
         };
         let fence = deps
             .ledger
-            .get::<super::shutdown_sweep::FenceRecord>(&keys::fence(&run.run_id, role))
+            .get::<crate::fence::FenceRecord>(&keys::fence(&run.run_id, role))
             .await?
             .map(|v| v.value);
         let mut summary = match (&fence, role == source_role) {
@@ -802,7 +799,7 @@ async fn request_intervention(
         };
         if let Ok(client) = deps.workspaces.client(run.plan.site(role)).await {
             let client = client.with_deadline(Instant::now() + Duration::from_secs(10));
-            match super::shutdown_sweep::inventory(&client, &run.plan).await {
+            match crate::fence::inventory(&client, &run.plan).await {
                 Ok(inv) => state.active = inv.counts(),
                 Err(e) => summary.push_str(&format!("; unreachable now ({:?})", e.kind)),
             }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, instrument, warn};
 
-pub use crate::fence::watch::{fence_watch_name, FenceWatchRecord};
+use crate::fence::watch::{fence_watch_name, FenceWatchRecord};
 use crate::kernel::{Deps, StepError};
 use crate::ledger::keys::{self, ReportFormat};
 use crate::{
@@ -84,7 +84,7 @@ pub fn lock_is_stale(holder: &HolderStatus) -> bool {
     matches!(holder, HolderStatus::Ended(_) | HolderStatus::Unknown)
 }
 
-pub use crate::run::ActiveSite;
+use crate::run::ActiveSite;
 
 /// Output of `begin` / `finish`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -291,7 +291,7 @@ async fn fence_watch_done(
             stopped: None,
             attempts: 0,
         });
-    let sweep: Option<super::shutdown_sweep::SweepOutput> = input
+    let sweep: Option<crate::fence::SweepOutput> = input
         .results
         .get("sweep")
         .and_then(|v| serde_json::from_value(v.clone()).ok());

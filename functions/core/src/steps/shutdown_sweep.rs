@@ -32,15 +32,13 @@ use std::{
 
 use chrono::Utc;
 use governor::{Quota, RateLimiter};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tracing::{info, instrument, warn};
 
 use crate::databricks::jobs::{JobId, PauseStatus, RunFilter};
 use crate::fence::handoff::{HandoffChunk, HandoffEntry};
-pub use crate::fence::{
-    inventory, plan_fence, FenceAction, FenceRecord, FenceStatus, Inventory, Planned, ResourceKind,
-    ResourceRecord, RestoreSet,
-};
+use crate::fence::SweepOutput;
+use crate::fence::{inventory, plan_fence, FenceAction, FenceRecord, FenceStatus, Planned};
 use crate::kernel::{Deps, StepError};
 use crate::ledger::keys;
 use crate::{
@@ -64,41 +62,6 @@ pub struct SweepInput {
     /// TERMINATING/STOPPING to finish this way).
     #[serde(default)]
     pub confirm_only: bool,
-}
-
-/// What one attempt achieved.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SweepOutput {
-    /// The site fenced.
-    pub site: Option<SiteRole>,
-    /// Attempt number (1-based, from the ledger: survives crashes).
-    pub attempt: u32,
-    /// Every recorded resource confirmed fenced.
-    pub complete: bool,
-    /// Attempts exhausted without completion.
-    pub gave_up: bool,
-    /// Whether the site answered this time.
-    pub reachable: bool,
-    /// Resources confirmed fenced.
-    pub confirmed: usize,
-    /// Resources not yet confirmed.
-    pub remaining: usize,
-    /// Write requests issued in this attempt.
-    pub actions: usize,
-    /// Resources skipped by the plan's exclusions.
-    pub excluded: usize,
-    /// Last error, if the site or a resource failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    /// Fence watch only: a failback began; the watch ends without sweeping.
-    #[serde(default)]
-    pub watch_stopped: bool,
-    /// Unconfirmed resources that are only finishing a stop.
-    #[serde(default)]
-    pub stopping: usize,
-    /// Everything unconfirmed is only finishing a stop: wait, do not act again.
-    #[serde(default)]
-    pub stopping_only: bool,
 }
 
 async fn perform(client: &WorkspaceClient, action: &FenceAction) -> Result<(), ApiError> {

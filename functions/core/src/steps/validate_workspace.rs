@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tracing::instrument;
 
 use crate::kernel::{Deps, StepError};
+use crate::validation::{Check, ValidationOutput};
 use crate::{
     clients,
     databricks::{clusters::ClusterFilter, WorkspaceClient},
@@ -24,29 +25,6 @@ pub struct ValidationInput {
     /// it, and the workspace URL and warehouse HTTP paths as clients read them from SSM — not
     /// the target's URL from the plan.
     #[serde(default)]
-    pub through_clients: bool,
-}
-
-/// One check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Check {
-    /// Label.
-    pub name: String,
-    /// Passed.
-    pub ok: bool,
-    /// What was seen.
-    pub detail: String,
-}
-
-/// All checks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ValidationOutput {
-    /// Checks in order.
-    pub checks: Vec<Check>,
-    /// All passed.
-    pub passed: bool,
-    /// These are the client-path checks made after the switch.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub through_clients: bool,
 }
 
