@@ -153,6 +153,14 @@ impl RunContext {
             RunKind::Failover | RunKind::Failback => false,
         }
     }
+
+    /// The idempotency token of a run-once job of this run (≤ 64 chars, stable across
+    /// retries and resumes: an activation that starts it twice starts it once).
+    pub fn idempotency_token(&self, job: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{}/{job}", self.run_id).as_bytes());
+        format!("lifeboat-{}", &hex::encode(digest)[..48])
+    }
 }
 
 /// Which site serves production, recorded by every completed failover/failback (`run-ledger`);

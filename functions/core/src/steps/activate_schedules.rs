@@ -548,7 +548,7 @@ async fn run_once(
             );
             continue;
         };
-        let token = super::dr_startup::idempotency_token(run, name);
+        let token = run.idempotency_token(name);
         let started = client.run_now(job.job_id.clone(), &token, None).await?;
         record.runs.insert(name.clone(), started.run_id.0);
     }

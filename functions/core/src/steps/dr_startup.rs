@@ -9,7 +9,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tracing::instrument;
 
 use crate::kernel::{Deps, StepError};
@@ -115,12 +114,6 @@ pub struct StartupOutput {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StartupRecord {
     started_at: DateTime<Utc>,
-}
-
-/// Idempotency token for a run-once job of a run (≤ 64 chars, stable across retries).
-pub fn idempotency_token(run: &RunContext, job: &str) -> String {
-    let digest = Sha256::digest(format!("{}/{job}", run.run_id).as_bytes());
-    format!("lifeboat-{}", &hex::encode(digest)[..48])
 }
 
 /// Starts what the plan names and reports readiness.
