@@ -15,12 +15,12 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use databricks_emulator::Fixture;
 use lifeboat_core::{
+    approval::{approval_key, ApprovalRecord, ApprovalStage, Decision},
     incident::IngestOutput,
     intervention::{self, InterventionAction, InterventionRecord},
     plan::{Direction, Plan, SiteRole},
     report::{Outcome, Report},
     run::{RunId, RunKind, Trigger, TriggerSource},
-    steps::request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
 };
 use serde::{Deserialize, Serialize};
 
@@ -551,14 +551,16 @@ async fn answer_approval(
     };
     // The local operator's verified identity (STS in moto), as `lifeboat approve` records.
     let who = crate::identity::caller_arn(&env.operator.sts).await?;
-    request_approval::decide(
+    lifeboat_core::approval::decide::decide(
         &env.deps,
-        run_id,
-        stage,
-        decision,
-        &who,
-        "cli",
-        Some("local drill".into()),
+        lifeboat_core::approval::decide::Ballot {
+            run_id: run_id,
+            stage: stage,
+            decision: decision,
+            who: &who,
+            channel: "cli",
+            comment: Some("local drill".into()),
+        },
     )
     .await?;
     if verbose {

@@ -8,7 +8,7 @@ use lifeboat::{
     operate::{self, Refused},
     stack::Stack,
 };
-use lifeboat_core::{plan::Direction, run::RunId, steps::request_approval};
+use lifeboat_core::{plan::Direction, run::RunId};
 
 #[derive(Parser)]
 #[command(
@@ -56,11 +56,11 @@ enum StageArg {
     RpoBreach,
 }
 
-impl From<StageArg> for request_approval::ApprovalStage {
+impl From<StageArg> for lifeboat_core::approval::ApprovalStage {
     fn from(s: StageArg) -> Self {
         match s {
-            StageArg::Failover => request_approval::ApprovalStage::Failover,
-            StageArg::RpoBreach => request_approval::ApprovalStage::RpoBreach,
+            StageArg::Failover => lifeboat_core::approval::ApprovalStage::Failover,
+            StageArg::RpoBreach => lifeboat_core::approval::ApprovalStage::RpoBreach,
         }
     }
 }
@@ -304,25 +304,27 @@ async fn decide(
     target: Target,
     run: String,
     stage: StageArg,
-    decision: request_approval::Decision,
+    decision: lifeboat_core::approval::Decision,
     comment: Option<String>,
 ) -> anyhow::Result<()> {
     let run_id = RunId::parse(&run).map_err(|e| Refused(format!("run id `{run}`: {e}")))?;
     let stack = target.stack().await?;
     let who = stack.caller().await?;
-    let vote = match request_approval::decide(
+    let vote = match lifeboat_core::approval::decide::decide(
         &stack.deps,
-        &run_id,
-        stage.into(),
-        decision,
-        &who,
-        "cli",
-        comment,
+        lifeboat_core::approval::decide::Ballot {
+            run_id: &run_id,
+            stage: stage.into(),
+            decision: decision,
+            who: &who,
+            channel: "cli",
+            comment: comment,
+        },
     )
     .await
     {
         Ok(v) => v,
-        Err(e @ request_approval::DecideError::Step(_)) => return Err(e.into()),
+        Err(e @ lifeboat_core::approval::decide::DecideError::Step(_)) => return Err(e.into()),
         Err(e) => return Err(Refused(e.to_string()).into()),
     };
     println!(
@@ -538,7 +540,7 @@ async fn main() -> ExitCode {
                 target,
                 run,
                 stage,
-                request_approval::Decision::Approve,
+                lifeboat_core::approval::Decision::Approve,
                 comment,
             )
             .await
@@ -553,7 +555,7 @@ async fn main() -> ExitCode {
                 target,
                 run,
                 stage,
-                request_approval::Decision::Reject,
+                lifeboat_core::approval::Decision::Reject,
                 comment,
             )
             .await

@@ -11,16 +11,14 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use chrono::{DateTime, Utc};
 use lifeboat_core::{
+    approval::{approval_key, ApprovalRecord, ApprovalStage},
     fence::{self, FenceRecord, FenceStatus},
     incident::run_context,
     kernel::StepRecord,
     plan::{Direction, Plan, SiteRole},
     report::Report,
     run::{ActiveSite, RunContext, RunId, RunKind, Trigger, TriggerSource},
-    steps::{
-        request_approval::{approval_key, ApprovalRecord, ApprovalStage},
-        run_ledger::{self, HolderStatus, Lock},
-    },
+    steps::run_ledger::{self, HolderStatus, Lock},
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -527,8 +525,8 @@ pub async fn status(stack: &Stack, run: Option<&str>) -> Result<RunStatus> {
             let r = r.value;
             let state = match &r.decision {
                 Some(d) => match d.decision {
-                    lifeboat_core::steps::request_approval::Decision::Approve => "approved",
-                    lifeboat_core::steps::request_approval::Decision::Reject => "rejected",
+                    lifeboat_core::approval::Decision::Approve => "approved",
+                    lifeboat_core::approval::Decision::Reject => "rejected",
                 },
                 None if Utc::now() > r.expires_at => "expired",
                 None => "pending",

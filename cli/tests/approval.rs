@@ -14,12 +14,12 @@ use lifeboat::{
     local::{LocalEnv, SIGNING_SECRET, STACK_ID},
 };
 use lifeboat_core::{
-    approval_link::{self, LinkParams, SigningKeys},
+    approval::{approval_key, link::LinkParams, ApprovalRecord, ApprovalStage, Decision},
     incident::IngestOutput,
+    kernel::signing::SigningKeys,
     plan::{Plan, SiteRole},
     run::RunId,
     secret::Secret,
-    steps::request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
 };
 
 /// Every log line of this test binary (all levels of our crates), to prove the task token
@@ -177,7 +177,7 @@ impl Pending {
     ) -> String {
         format!(
             "{base}?{}",
-            approval_link::query(
+            lifeboat_core::approval::link::query(
                 keys,
                 &LinkParams {
                     run_id: self.run_id.clone(),
@@ -274,9 +274,10 @@ async fn approve_by_link_get_confirms_post_decides() {
         ),
         ("oncall-dr@example.com", "email-link", Some("go"))
     );
-    let refused = request_approval::refusals(&p.env.deps, &p.run_id, ApprovalStage::Failover)
-        .await
-        .unwrap();
+    let refused =
+        lifeboat_core::approval::decide::refusals(&p.env.deps, &p.run_id, ApprovalStage::Failover)
+            .await
+            .unwrap();
     assert!(
         refused
             .iter()
@@ -398,9 +399,10 @@ async fn bad_links_decide_nothing_and_are_audited() {
     assert_eq!(p.status().await, ExecutionStatus::Running);
     // Unsigned or altered links leave no trace under the run (anyone can send them); the
     // genuine-but-expired link and the stranger's signed one are logged, apart from the votes.
-    let refused = request_approval::refusals(&p.env.deps, &p.run_id, ApprovalStage::Failover)
-        .await
-        .unwrap();
+    let refused =
+        lifeboat_core::approval::decide::refusals(&p.env.deps, &p.run_id, ApprovalStage::Failover)
+            .await
+            .unwrap();
     assert_eq!(
         refused.len(),
         4,
@@ -523,14 +525,16 @@ async fn each_approver_gets_only_their_own_links_and_one_person_is_one_vote() {
     assert_eq!(status, 200, "{page}");
     // Alice again, spelled differently: the same person.
     for alias in ["Alice@Example.com", " alice@example.com "] {
-        let e = request_approval::decide(
+        let e = lifeboat_core::approval::decide::decide(
             &p.env.deps,
-            &p.run_id,
-            ApprovalStage::Failover,
-            Decision::Approve,
-            alias,
-            "cli",
-            None,
+            lifeboat_core::approval::decide::Ballot {
+                run_id: &p.run_id,
+                stage: ApprovalStage::Failover,
+                decision: Decision::Approve,
+                who: alias,
+                channel: "cli",
+                comment: None,
+            },
         )
         .await
         .unwrap_err();
@@ -554,28 +558,32 @@ async fn each_approver_gets_only_their_own_links_and_one_person_is_one_vote() {
         .await
         .unwrap();
     assert_eq!(who, "arn:aws:iam::123456789012:user/alice");
-    let e = request_approval::decide(
+    let e = lifeboat_core::approval::decide::decide(
         &p.env.deps,
-        &p.run_id,
-        ApprovalStage::Failover,
-        Decision::Approve,
-        &who,
-        "cli",
-        None,
+        lifeboat_core::approval::decide::Ballot {
+            run_id: &p.run_id,
+            stage: ApprovalStage::Failover,
+            decision: Decision::Approve,
+            who: &who,
+            channel: "cli",
+            comment: None,
+        },
     )
     .await
     .unwrap_err();
     assert!(e.to_string().contains("already approved"), "{e}");
     // Someone with AWS access who is not an approver.
     let mallory = p.env.user("mallory").await.unwrap();
-    let e = request_approval::decide(
+    let e = lifeboat_core::approval::decide::decide(
         &p.env.deps,
-        &p.run_id,
-        ApprovalStage::Failover,
-        Decision::Approve,
-        &mallory.arn,
-        "cli",
-        None,
+        lifeboat_core::approval::decide::Ballot {
+            run_id: &p.run_id,
+            stage: ApprovalStage::Failover,
+            decision: Decision::Approve,
+            who: &mallory.arn,
+            channel: "cli",
+            comment: None,
+        },
     )
     .await
     .unwrap_err();
@@ -699,11 +707,18 @@ async fn a_failed_delivery_is_recorded_and_the_same_vote_can_be_sent_again() {
     );
     let after = p.record().await;
     let delivery = after.delivery.clone().unwrap();
-    assert_eq!(delivery.state, request_approval::DeliveryState::Failed);
+    assert_eq!(
+        delivery.state,
+        lifeboat_core::approval::DeliveryState::Failed
+    );
     assert!(delivery.error.is_some());
     assert_eq!(p.status().await, ExecutionStatus::Running);
     // An over-long comment is refused with a clear message and changes nothing.
-    let (status, page) = post(&approve, &"x".repeat(request_approval::MAX_COMMENT + 1)).await;
+    let (status, page) = post(
+        &approve,
+        &"x".repeat(lifeboat_core::approval::MAX_COMMENT + 1),
+    )
+    .await;
     assert_eq!(status, 413, "{page}");
     // The condition clears; the same link delivers the recorded vote.
     let mut fixed = p.record().await;
@@ -716,7 +731,7 @@ async fn a_failed_delivery_is_recorded_and_the_same_vote_can_be_sent_again() {
     let done = p.record().await;
     assert_eq!(
         done.delivery.unwrap().state,
-        request_approval::DeliveryState::Delivered
+        lifeboat_core::approval::DeliveryState::Delivered
     );
     assert_eq!(done.approvals.len(), 1, "the retry did not count twice");
     p.env.stop().await;
@@ -778,12 +793,14 @@ async fn an_unsigned_flood_leaves_the_run_untouched_and_the_refusal_log_is_cappe
         before,
         "unsigned requests never touch the run's record"
     );
-    assert!(
-        request_approval::refusals(&p.env.deps, &p.run_id, ApprovalStage::Failover)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(lifeboat_core::approval::decide::refusals(
+        &p.env.deps,
+        &p.run_id,
+        ApprovalStage::Failover
+    )
+    .await
+    .unwrap()
+    .is_empty());
     // A genuine link past its expiry, replayed: logged apart from the votes, bounded in size
     // and count.
     let keys = p.keys().await;
@@ -794,15 +811,16 @@ async fn an_unsigned_flood_leaves_the_run_untouched_and_the_refusal_log_is_cappe
         chrono::Utc::now().timestamp() - 10,
         STACK_ID,
     );
-    let flood = request_approval::MAX_REFUSALS_LOGGED + 10;
+    let flood = lifeboat_core::approval::MAX_REFUSALS_LOGGED + 10;
     for _ in 0..flood {
         let (status, _) = post(&expired, "x").await;
         assert_eq!(status, 410);
     }
-    let logged = request_approval::refusals(&p.env.deps, &p.run_id, ApprovalStage::Failover)
-        .await
-        .unwrap();
-    assert_eq!(logged.len(), request_approval::MAX_REFUSALS_LOGGED);
+    let logged =
+        lifeboat_core::approval::decide::refusals(&p.env.deps, &p.run_id, ApprovalStage::Failover)
+            .await
+            .unwrap();
+    assert_eq!(logged.len(), lifeboat_core::approval::MAX_REFUSALS_LOGGED);
     assert_eq!(record_bytes(&p).await, before);
     // The genuine link still decides.
     let (status, _) = post(&approve, "").await;

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use lifeboat::{drill::health_event, local::ACCOUNT};
 use lifeboat_core::{
     announce::{self, channels, AnnouncementRecord},
+    approval::{approval_key, ApprovalRecord, ApprovalStage, Decision},
     incident::IngestOutput,
     run::RunId,
-    steps::request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
 };
 use serde_json::Value;
 
@@ -104,14 +104,16 @@ async fn a_failover_publishes_its_milestones_in_order() {
         assert!(Instant::now() < deadline, "no approval request");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    request_approval::decide(
+    lifeboat_core::approval::decide::decide(
         &env.deps,
-        &run,
-        ApprovalStage::Failover,
-        Decision::Approve,
-        "oncall-dr@example.com",
-        "cli",
-        None,
+        lifeboat_core::approval::decide::Ballot {
+            run_id: &run,
+            stage: ApprovalStage::Failover,
+            decision: Decision::Approve,
+            who: "oncall-dr@example.com",
+            channel: "cli",
+            comment: None,
+        },
     )
     .await
     .unwrap();

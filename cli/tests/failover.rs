@@ -10,11 +10,11 @@ use lifeboat::{
     local::LocalEnv,
 };
 use lifeboat_core::{
+    approval::{approval_key, ApprovalRecord, ApprovalStage, Decision},
     fence::{FenceRecord, FenceStatus},
     incident::IngestOutput,
     plan::{Plan, SiteRole},
     report::Outcome,
-    steps::request_approval::{self, approval_key, ApprovalRecord, ApprovalStage, Decision},
 };
 use serde_json::Value;
 
@@ -361,14 +361,16 @@ async fn primary_down_from_the_start_fails_over_by_override_and_the_fence_watch_
         ),
         "{early:?}"
     );
-    request_approval::decide(
+    lifeboat_core::approval::decide::decide(
         &env.deps,
-        &run,
-        ApprovalStage::Failover,
-        Decision::Approve,
-        "oncall-dr@example.com",
-        "cli",
-        None,
+        lifeboat_core::approval::decide::Ballot {
+            run_id: &run,
+            stage: ApprovalStage::Failover,
+            decision: Decision::Approve,
+            who: "oncall-dr@example.com",
+            channel: "cli",
+            comment: None,
+        },
     )
     .await
     .unwrap();
@@ -524,14 +526,16 @@ async fn approved_failover(env: &LocalEnv, plan: &Plan, id: &str) -> (String, St
         .unwrap(),
     );
     wait_for_approval(env, &run_id).await;
-    request_approval::decide(
+    lifeboat_core::approval::decide::decide(
         &env.deps,
-        &lifeboat_core::run::RunId(run_id.clone()),
-        ApprovalStage::Failover,
-        Decision::Approve,
-        "oncall-dr@example.com",
-        "cli",
-        None,
+        lifeboat_core::approval::decide::Ballot {
+            run_id: &lifeboat_core::run::RunId(run_id.clone()),
+            stage: ApprovalStage::Failover,
+            decision: Decision::Approve,
+            who: "oncall-dr@example.com",
+            channel: "cli",
+            comment: None,
+        },
     )
     .await
     .unwrap();
@@ -962,14 +966,16 @@ async fn a_second_execution_is_refused_by_the_lock() {
         .await
         .unwrap();
     assert_eq!(d.status(), &ExecutionStatus::Running);
-    request_approval::decide(
+    lifeboat_core::approval::decide::decide(
         &env.deps,
-        &lifeboat_core::run::RunId(first_run.clone()),
-        ApprovalStage::Failover,
-        Decision::Reject,
-        "oncall-dr@example.com",
-        "cli",
-        None,
+        lifeboat_core::approval::decide::Ballot {
+            run_id: &lifeboat_core::run::RunId(first_run.clone()),
+            stage: ApprovalStage::Failover,
+            decision: Decision::Reject,
+            who: "oncall-dr@example.com",
+            channel: "cli",
+            comment: None,
+        },
     )
     .await
     .unwrap();
@@ -992,14 +998,16 @@ async fn a_lock_left_by_a_stopped_execution_is_released_with_an_audit_entry() {
     // console leaves it — no `finish` ran (moto cannot stop an execution that waits for a task
     // token, so the stop is simulated by the lock it leaves; Step Functions reports the holder
     // ended either way, which is all the release relies on).
-    request_approval::decide(
+    lifeboat_core::approval::decide::decide(
         &env.deps,
-        &lifeboat_core::run::RunId(first_run.clone()),
-        ApprovalStage::Failover,
-        Decision::Reject,
-        "oncall-dr@example.com",
-        "cli",
-        None,
+        lifeboat_core::approval::decide::Ballot {
+            run_id: &lifeboat_core::run::RunId(first_run.clone()),
+            stage: ApprovalStage::Failover,
+            decision: Decision::Reject,
+            who: "oncall-dr@example.com",
+            channel: "cli",
+            comment: None,
+        },
     )
     .await
     .unwrap();
@@ -1051,14 +1059,16 @@ async fn a_lock_left_by_a_stopped_execution_is_released_with_an_audit_entry() {
         entry["holder_status"].as_str().unwrap().contains("Ended"),
         "{entry}"
     );
-    request_approval::decide(
+    lifeboat_core::approval::decide::decide(
         &env.deps,
-        &lifeboat_core::run::RunId(second_run.clone()),
-        ApprovalStage::Failover,
-        Decision::Reject,
-        "oncall-dr@example.com",
-        "cli",
-        None,
+        lifeboat_core::approval::decide::Ballot {
+            run_id: &lifeboat_core::run::RunId(second_run.clone()),
+            stage: ApprovalStage::Failover,
+            decision: Decision::Reject,
+            who: "oncall-dr@example.com",
+            channel: "cli",
+            comment: None,
+        },
     )
     .await
     .unwrap();
@@ -1122,14 +1132,16 @@ async fn duplicate_health_events_start_one_execution() {
         "{err}"
     );
     wait_for_approval(&env, &run_id).await;
-    request_approval::decide(
+    lifeboat_core::approval::decide::decide(
         &env.deps,
-        &lifeboat_core::run::RunId(run_id),
-        ApprovalStage::Failover,
-        Decision::Reject,
-        "oncall-dr@example.com",
-        "cli",
-        None,
+        lifeboat_core::approval::decide::Ballot {
+            run_id: &lifeboat_core::run::RunId(run_id),
+            stage: ApprovalStage::Failover,
+            decision: Decision::Reject,
+            who: "oncall-dr@example.com",
+            channel: "cli",
+            comment: None,
+        },
     )
     .await
     .unwrap();

@@ -301,7 +301,7 @@ async fn an_operator_session_against_local_up() {
     let aws = lifeboat_core::aws::AwsClients::for_endpoint(&state.moto_url, &state.region).await;
     let ledger =
         lifeboat_core::ledger::Ledger::new((*aws.s3).clone(), &state.outputs.ledger_bucket);
-    let record: lifeboat_core::steps::request_approval::ApprovalRecord = ledger
+    let record: lifeboat_core::approval::ApprovalRecord = ledger
         .get(&lifeboat_core::ledger::keys::approval(
             &lifeboat_core::run::RunId(run_id.clone()),
         ))

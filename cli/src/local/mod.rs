@@ -775,7 +775,7 @@ impl LocalEnv {
             .await?;
         }
         if plan.approval.approvers.is_empty() {
-            let on_call = lifeboat_core::steps::request_approval::ON_CALL;
+            let on_call = lifeboat_core::approval::ON_CALL;
             self.subscribe_mailbox(
                 APPROVAL_TOPIC,
                 on_call,

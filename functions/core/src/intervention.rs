@@ -12,11 +12,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use std::time::{Duration, Instant};
+
 use crate::ledger::keys;
 use crate::{
+    fence::{inventory, FenceRecord},
     kernel::{Deps, StepError},
     ledger::Written,
     run::{RunContext, RunId},
+    secret::Secret,
 };
 
 /// What the human chose.
@@ -237,6 +241,118 @@ pub async fn decide(
     }
     info!(action = action.as_str(), who, "intervention decided");
     Ok(decision)
+}
+
+/// A step failed after the first write: records both sites' state with the token (the
+/// intervention record) and asks for retry / continue / abort. Returns the record and whether
+/// the request was published.
+pub async fn request(
+    deps: &Deps,
+    run: &RunContext,
+    task_token: &Secret,
+    failed_state: Option<&str>,
+    error: Option<&serde_json::Value>,
+) -> Result<(InterventionRecord, bool), StepError> {
+    let failed_state = failed_state.unwrap_or("unknown").to_string();
+    let error = error
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e.get("Error").and_then(|v| v.as_str()).unwrap_or("Error"),
+                e.get("Cause")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .chars()
+                    .take(500)
+                    .collect::<String>()
+            )
+        })
+        .unwrap_or_else(|| "unknown error".into());
+    let mut sites = Vec::new();
+    let (source_role, target_role) = run.direction.roles();
+    for role in [source_role, target_role] {
+        let mut state = SiteState {
+            site: format!("{role:?}").to_lowercase(),
+            ..Default::default()
+        };
+        let fence = deps
+            .ledger
+            .get::<FenceRecord>(&keys::fence(&run.run_id, role))
+            .await?
+            .map(|v| v.value);
+        let mut summary = match (&fence, role == source_role) {
+            (Some(f), _) => {
+                let confirmed = f.resources.values().filter(|r| r.confirmed).count();
+                format!(
+                    "fence {:?}: {confirmed} of {} resources confirmed fenced",
+                    f.status,
+                    f.resources.len()
+                )
+            }
+            (None, true) => "no fence record yet".to_string(),
+            (None, false) => "target: started by this run as far as the step records show".into(),
+        };
+        if let Ok(client) = deps.workspaces.client(run.plan.site(role)).await {
+            let client = client.with_deadline(Instant::now() + Duration::from_secs(10));
+            match inventory(&client, &run.plan).await {
+                Ok(inv) => state.active = inv.counts(),
+                Err(e) => summary.push_str(&format!("; unreachable now ({:?})", e.kind)),
+            }
+        }
+        state.summary = summary;
+        sites.push(state);
+    }
+    let record = record_request(
+        deps,
+        run,
+        task_token.expose(),
+        &failed_state,
+        error.clone(),
+        sites,
+    )
+    .await?;
+    let mut message = format!(
+        "Lifeboat PAUSED run {run_id} ({kind} of plan '{plan}'): step {failed_state} failed after \
+         the first write to a site.\n\nError: {error}\n\nBoth sites now:\n",
+        run_id = run.run_id,
+        kind = run.kind.as_str(),
+        plan = run.plan.name,
+    );
+    for s in &record.sites {
+        message.push_str(&format!("- {}: {}", s.site, s.summary));
+        if !s.active.is_empty() {
+            let active: Vec<String> = s.active.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            message.push_str(&format!(" — active: {}", active.join(", ")));
+        }
+        message.push('\n');
+    }
+    message.push_str(&format!(
+        "\nDecide (nothing more happens until someone does):\n\
+         - lifeboat intervene --run {id} --action retry     (run {failed_state} again)\n\
+         - lifeboat intervene --run {id} --action continue  (accept and go on)\n\
+         - lifeboat intervene --run {id} --action abort     (fence the target again, restore the source)\n\
+         - Console: send task success with output {{\"action\": \"retry\"}} (or continue / abort)\n",
+        id = run.run_id
+    ));
+    let mut published = false;
+    if let Some(topic) = &deps.config.topic_arn {
+        deps.aws
+            .sns
+            .publish()
+            .topic_arn(topic)
+            .subject(format!(
+                "[Lifeboat] PAUSED: {} of {} needs a decision",
+                run.kind.as_str(),
+                run.plan.name
+            ))
+            .message(&message)
+            .send()
+            .await
+            .map_err(|e| StepError::aws("sns", &e))?;
+        published = true;
+    }
+    info!(failed_state, "paused for intervention");
+    Ok((record, published))
 }
 
 #[cfg(test)]

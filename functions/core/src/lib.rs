@@ -2,7 +2,7 @@
 //! shares (Databricks REST client, S3 ledger and lock, Route 53, SSM, SNS, Step Functions), the
 //! pure decision functions, and one handler module per step of the seed's failover process.
 pub mod announce;
-pub mod approval_link;
+pub mod approval;
 pub mod aws;
 pub mod clients;
 pub mod databricks;

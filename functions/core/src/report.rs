@@ -8,12 +8,12 @@ use serde_json::Value;
 
 use crate::ledger::keys;
 use crate::{
+    approval::ApprovalRecord,
     fence::{handoff::ActivationOutput, SweepOutput},
     kernel::{Deps, StepError, StepRecord},
     managed_dr::{ManagedFailoverOutput, ManagedFailoverStatus},
     replication::{ReplicationOutput, RpoKind},
     run::RunContext,
-    steps::request_approval::ApprovalRecord,
     switch::DnsSwitchOutput,
     validation::ValidationOutput,
 };
@@ -365,7 +365,7 @@ pub async fn build(
     steps.sort_by_key(|s| s.started_at);
     let recorded = deps
         .ledger
-        .get::<ApprovalRecord>(&crate::steps::request_approval::approval_key(
+        .get::<ApprovalRecord>(&crate::approval::approval_key(
             &run.run_id,
             Default::default(),
         ))

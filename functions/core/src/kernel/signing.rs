@@ -130,3 +130,43 @@ impl SigningKey {
             .unwrap_or_else(|_| unreachable!("hmac takes any key length"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_or_malformed_keys_are_refused() {
+        assert_eq!(
+            SigningKeys::parse(&Secret::new("x")).unwrap_err(),
+            KeyError::TooShort {
+                id: "k0".into(),
+                len: 1
+            }
+        );
+        let short_previous = format!(
+            r#"{{"current": {{"id": "a", "key": "{}"}}, "previous": {{"id": "b", "key": "short"}}}}"#,
+            "n".repeat(32)
+        );
+        assert!(matches!(
+            SigningKeys::parse(&Secret::new(short_previous)),
+            Err(KeyError::TooShort { id, .. }) if id == "b"
+        ));
+        for bad in [
+            r#"{"current": "x"}"#,
+            r#"{"current": {"id": "a", "key": "x"}, "extra": 1}"#,
+            r#"{"current": {"id": "a b", "key": "0123456789abcdef0123456789abcdef"}}"#,
+        ] {
+            assert!(
+                matches!(
+                    SigningKeys::parse(&Secret::new(bad)),
+                    Err(KeyError::Shape(_))
+                ),
+                "{bad}"
+            );
+        }
+        // The message never shows the key.
+        let e = SigningKeys::parse(&Secret::new("supersecret")).unwrap_err();
+        assert!(!e.to_string().contains("supersecret"));
+    }
+}

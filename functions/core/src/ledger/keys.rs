@@ -196,6 +196,16 @@ pub fn approval_refusals_prefix(run: &RunId, stage: &str) -> String {
     format!("runs/{run}/approval-refused/{stage}/")
 }
 
+/// One refused decision attempt (unique per attempt, sorts by time).
+pub fn approval_refusal(run: &RunId, stage: &str, at: DateTime<Utc>) -> String {
+    format!(
+        "{}{}-{}.json",
+        approval_refusals_prefix(run, stage),
+        at.format(SORTABLE),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
 /// The pauses for a human after a failed step.
 pub fn intervention(run: &RunId) -> String {
     format!("runs/{run}/intervention.json")

@@ -16,8 +16,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 use tracing::{info, instrument, warn};
 
-use super::request_approval::{self, approval_key, ApprovalRecord, DecideError};
-use crate::approval_link::{self, LinkError};
+use crate::approval::link::LinkError;
+use crate::approval::{approval_key, decide::DecideError, ApprovalRecord};
 use crate::kernel::{Deps, StepError};
 
 fn escape(s: &str) -> String {
@@ -112,7 +112,12 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
         }
     };
     let now = chrono::Utc::now();
-    let link = match approval_link::verify(&keys, &deps.config.stack_id, &query, now.timestamp()) {
+    let link = match crate::approval::link::verify(
+        &keys,
+        &deps.config.stack_id,
+        &query,
+        now.timestamp(),
+    ) {
         Ok(link) => link,
         Err(e) => {
             // Only a link Lifeboat issued (valid signature, e.g. expired) leaves a trace under
@@ -123,20 +128,22 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
                         .get("run")
                         .and_then(|r| crate::run::RunId::parse(r).ok()),
                     match query.get("stage").map(String::as_str) {
-                        Some("failover") => Some(request_approval::ApprovalStage::Failover),
-                        Some("rpo_breach") => Some(request_approval::ApprovalStage::RpoBreach),
+                        Some("failover") => Some(crate::approval::ApprovalStage::Failover),
+                        Some("rpo_breach") => Some(crate::approval::ApprovalStage::RpoBreach),
                         _ => None,
                     },
                 ) {
                     let who = query.get("approver").cloned().unwrap_or_default();
-                    request_approval::log_refusal(
+                    crate::approval::decide::log_refusal(
                         deps,
-                        &run_id,
-                        stage,
-                        "email-link",
-                        &who,
+                        &crate::approval::decide::Attempt {
+                            run_id: &run_id,
+                            stage: stage,
+                            channel: "email-link",
+                            who: &who,
+                            decision: None,
+                        },
                         true,
-                        None,
                         &e.to_string(),
                     )
                     .await;
@@ -167,20 +174,22 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
     };
     // A signed link for someone who is not an approver of this run (the plan changed, or a
     // key holder minted it) decides nothing and shows nothing.
-    if let Err(reason) = request_approval::resolve_approver(&record.value, &link.approver) {
+    if let Err(reason) = crate::approval::votes::resolve_approver(&record.value, &link.approver) {
         let e = DecideError::NotAnApprover {
             run_id: link.run_id.0.clone(),
             who: link.approver.clone(),
             reason,
         };
-        request_approval::log_refusal(
+        crate::approval::decide::log_refusal(
             deps,
-            &link.run_id,
-            link.stage,
-            "email-link",
-            &link.approver,
+            &crate::approval::decide::Attempt {
+                run_id: &link.run_id,
+                stage: link.stage,
+                channel: "email-link",
+                who: &link.approver,
+                decision: Some(link.decision),
+            },
             true,
-            Some(link.decision),
             &e.to_string(),
         )
         .await;
@@ -212,7 +221,7 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
                     ),
                 ));
             }
-            let action = format!("?{}", approval_link::query(&keys, &link));
+            let action = format!("?{}", crate::approval::link::query(&keys, &link));
             let body = format!(
                 "{what}{evidence}<form method=\"post\" action=\"{action}\">\
                  <p><label>Comment (optional)<br><input name=\"comment\" size=\"40\"></label></p>\
@@ -245,14 +254,16 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
             let comment = form_pairs(&body)
                 .remove("comment")
                 .filter(|c| !c.trim().is_empty());
-            match request_approval::decide(
+            match crate::approval::decide::decide(
                 deps,
-                &link.run_id,
-                link.stage,
-                link.decision,
-                &link.approver,
-                "email-link",
-                comment,
+                crate::approval::decide::Ballot {
+                    run_id: &link.run_id,
+                    stage: link.stage,
+                    decision: link.decision,
+                    who: &link.approver,
+                    channel: "email-link",
+                    comment: comment,
+                },
             )
             .await
             {
