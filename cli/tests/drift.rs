@@ -393,7 +393,7 @@ async fn each_kind_of_drift_is_named_with_its_field_and_a_stale_snapshot_with_it
     // The plan can let it all only warn, one kind ignored; the rest of the comparison is the
     // same.
     let mut relaxed = plan.clone();
-    relaxed.drift.warn = lifeboat_core::drift::ObjectKind::ALL
+    relaxed.drift.warn = lifeboat_core::plan::ObjectKind::ALL
         .iter()
         .map(|k| k.name().to_string())
         .collect();

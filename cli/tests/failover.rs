@@ -1507,7 +1507,7 @@ async fn an_abort_after_the_group_moved_puts_it_back_and_restores_the_primary() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_snapshot_schedule_keeps_each_sites_configuration_recent() {
-    use lifeboat_core::snapshot::ConfigSnapshot;
+    use lifeboat_core::drift::snapshot::ConfigSnapshot;
     let (env, plan) = setup(|_| {}).await;
     let tick = serde_json::json!({ "scheduled_snapshot": true });
     let first = env.invoke("dr-config-check", &tick).await.unwrap();

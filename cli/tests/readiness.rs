@@ -10,10 +10,10 @@ use std::{
 use lifeboat::local::LocalEnv;
 use lifeboat_core::ledger::keys;
 use lifeboat_core::{
+    drift::snapshot::ConfigSnapshot,
     health_api::{HealthApiError, HealthEventRecord},
     plan::{Plan, SiteRole},
     readiness::{self, Check, Evaluation, Outcome},
-    snapshot::ConfigSnapshot,
 };
 use serde_json::{json, Value};
 

@@ -30,7 +30,7 @@ pub mod report_html;
 pub mod run;
 pub mod schedule;
 pub mod secret;
-pub mod snapshot;
+
 pub mod sources;
 pub mod steps;
 pub mod switch;

@@ -141,7 +141,7 @@ impl Default for DriftRules {
 
 impl DriftRules {
     /// The `ignore` selectors of one kind, as field paths (`""`: the whole object).
-    pub fn ignore_for(&self, kind: crate::drift::ObjectKind) -> Vec<String> {
+    pub fn ignore_for(&self, kind: ObjectKind) -> Vec<String> {
         self.ignore
             .iter()
             .filter_map(|s| {
@@ -149,20 +149,6 @@ impl DriftRules {
                 (k == kind.name()).then(|| field.to_string())
             })
             .collect()
-    }
-
-    /// The region map for comparing `direction`'s source with its target.
-    pub fn region_map(&self, direction: Direction) -> crate::drift::normalize::RegionMap {
-        let flip = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
-            match direction {
-                Direction::Failover => m.clone(),
-                Direction::Failback => m.iter().map(|(a, b)| (b.clone(), a.clone())).collect(),
-            }
-        };
-        crate::drift::normalize::RegionMap {
-            exact: flip(&self.node_types),
-            prefixes: flip(&self.values),
-        }
     }
 
     /// Checks each selector names a kind, and the maps are usable.
@@ -175,12 +161,12 @@ impl DriftRules {
             for (i, s) in list.iter().enumerate() {
                 let key = format!("drift.{name}[{i}]");
                 let kind = s.split('.').next().unwrap_or_default();
-                if crate::drift::ObjectKind::parse(kind).is_none() {
+                if ObjectKind::parse(kind).is_none() {
                     return Err(invalid(
                         key,
                         format!(
                             "{s:?} does not start with a kind (one of {})",
-                            crate::drift::ObjectKind::ALL.map(|k| k.name()).join(", ")
+                            ObjectKind::ALL.map(|k| k.name()).join(", ")
                         ),
                     ));
                 }
@@ -215,6 +201,74 @@ impl DriftRules {
             ));
         }
         Ok(())
+    }
+}
+
+/// The kinds of workspace object the drift check compares, as the `[drift]` selectors name
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    /// A job (its settings, not its activation state).
+    Job,
+    /// A cluster policy.
+    ClusterPolicy,
+    /// An instance pool.
+    Pool,
+    /// An all-purpose cluster.
+    Cluster,
+    /// A SQL warehouse.
+    Warehouse,
+    /// A DLT / Lakeflow pipeline.
+    Pipeline,
+    /// A secret scope: its key names and ACL, never a value.
+    SecretScope,
+    /// A Git folder (repo), by path.
+    Repo,
+    /// A workspace folder a job's notebooks or files sit in (outside repos).
+    Folder,
+    /// A Unity Catalog catalog and its grants.
+    Catalog,
+    /// A Unity Catalog schema and its grants.
+    Schema,
+}
+
+impl ObjectKind {
+    /// Every kind, in report order.
+    pub const ALL: [ObjectKind; 11] = [
+        ObjectKind::Job,
+        ObjectKind::ClusterPolicy,
+        ObjectKind::Pool,
+        ObjectKind::Cluster,
+        ObjectKind::Warehouse,
+        ObjectKind::Pipeline,
+        ObjectKind::SecretScope,
+        ObjectKind::Repo,
+        ObjectKind::Folder,
+        ObjectKind::Catalog,
+        ObjectKind::Schema,
+    ];
+
+    /// The name used in reports and in the plan's `[drift]` selectors.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Job => "job",
+            ObjectKind::ClusterPolicy => "cluster_policy",
+            ObjectKind::Pool => "pool",
+            ObjectKind::Cluster => "cluster",
+            ObjectKind::Warehouse => "warehouse",
+            ObjectKind::Pipeline => "pipeline",
+            ObjectKind::SecretScope => "secret_scope",
+            ObjectKind::Repo => "repo",
+            ObjectKind::Folder => "folder",
+            ObjectKind::Catalog => "catalog",
+            ObjectKind::Schema => "schema",
+        }
+    }
+
+    /// The kind a selector's first segment names.
+    pub fn parse(s: &str) -> Option<ObjectKind> {
+        ObjectKind::ALL.into_iter().find(|k| k.name() == s)
     }
 }
 
@@ -1091,11 +1145,11 @@ fn default_ttl() -> i64 {
 }
 
 impl Dns {
-    /// The record a run of `kind` switches, and whether it switches the client settings: full
-    /// drills rehearse on the drill alias and leave the settings alone, unless the plan opts
-    /// into production. `None`: a drill with neither.
-    pub fn switched_by(&self, kind: crate::run::RunKind) -> Option<(&str, bool)> {
-        if kind == crate::run::RunKind::Drill && !self.drill_uses_production {
+    /// The record a run switches (`drill`: a full drill's), and whether it switches the client
+    /// settings: full drills rehearse on the drill alias and leave the settings alone, unless
+    /// the plan opts into production. `None`: a drill with neither.
+    pub fn switched_by(&self, drill: bool) -> Option<(&str, bool)> {
+        if drill && !self.drill_uses_production {
             self.drill_record_name.as_deref().map(|r| (r, false))
         } else {
             Some((self.record_name.as_str(), true))
@@ -2919,13 +2973,12 @@ warehouse = "Shared BI""#,
         let ok = with("block = [\"warehouse\"]\nwarn = [\"job.tags\"]\nignore = [\"catalog\"]\nnode_types = { \"i3.xlarge\" = \"i3en.xlarge\" }").unwrap();
         assert_eq!(ok.drift.detail_seconds, 5);
         assert_eq!(
-            ok.drift.ignore_for(crate::drift::ObjectKind::Catalog),
+            ok.drift.ignore_for(ObjectKind::Catalog),
             vec![String::new()]
         );
-        let back = ok.drift.region_map(Direction::Failback);
         assert_eq!(
-            back.exact.get("i3en.xlarge").map(String::as_str),
-            Some("i3.xlarge")
+            ok.drift.node_types.get("i3.xlarge").map(String::as_str),
+            Some("i3en.xlarge")
         );
         // A typo in a key of the section is refused by name.
         match with("blocks = []") {

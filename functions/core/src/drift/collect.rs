@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use super::{
     normalize::{self, Names, RegionMap},
-    workspace_home, ObjectKind, ObjectRef, Objects,
+    workspace_home, ObjectRef, Objects,
 };
 use crate::databricks::{
     clusters::{Cluster, ClusterFilter, ClusterSource},
@@ -31,6 +31,7 @@ use crate::databricks::{
     warehouses::Warehouse,
     ApiError, WorkspaceClient,
 };
+use crate::plan::ObjectKind;
 
 /// What a per-object read fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -579,7 +580,7 @@ async fn refresh_details(
             async move {
                 let value = match detail {
                     Detail::Acl => {
-                        let t = object.kind.permissions_type()?;
+                        let t = permissions_type(object.kind)?;
                         client
                             .get_permissions(t, id)
                             .await
@@ -624,6 +625,21 @@ async fn refresh_details(
             .map(|t| (now - t).num_seconds().max(0)),
     };
     (cache, coverage)
+}
+
+/// The Permissions API's path segment for this kind's ACL (`None`: its ACL comes with the
+/// object, or it has none).
+pub fn permissions_type(kind: ObjectKind) -> Option<&'static str> {
+    Some(match kind {
+        ObjectKind::Job => "jobs",
+        ObjectKind::ClusterPolicy => "cluster-policies",
+        ObjectKind::Pool => "instance-pools",
+        ObjectKind::Cluster => "clusters",
+        ObjectKind::Warehouse => "warehouses",
+        ObjectKind::Pipeline => "pipelines",
+        ObjectKind::Repo => "repos",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -14,95 +14,14 @@ pub mod check;
 pub mod collect;
 pub mod normalize;
 pub mod sites;
+pub mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::plan::DriftRules;
-
-/// The kinds of object compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectKind {
-    /// A job (its settings, not its activation state).
-    Job,
-    /// A cluster policy.
-    ClusterPolicy,
-    /// An instance pool.
-    Pool,
-    /// An all-purpose cluster.
-    Cluster,
-    /// A SQL warehouse.
-    Warehouse,
-    /// A DLT / Lakeflow pipeline.
-    Pipeline,
-    /// A secret scope: its key names and ACL, never a value.
-    SecretScope,
-    /// A Git folder (repo), by path.
-    Repo,
-    /// A workspace folder a job's notebooks or files sit in (outside repos).
-    Folder,
-    /// A Unity Catalog catalog and its grants.
-    Catalog,
-    /// A Unity Catalog schema and its grants.
-    Schema,
-}
-
-impl ObjectKind {
-    /// Every kind, in report order.
-    pub const ALL: [ObjectKind; 11] = [
-        ObjectKind::Job,
-        ObjectKind::ClusterPolicy,
-        ObjectKind::Pool,
-        ObjectKind::Cluster,
-        ObjectKind::Warehouse,
-        ObjectKind::Pipeline,
-        ObjectKind::SecretScope,
-        ObjectKind::Repo,
-        ObjectKind::Folder,
-        ObjectKind::Catalog,
-        ObjectKind::Schema,
-    ];
-
-    /// The name used in reports and in the plan's `[drift]` selectors.
-    pub fn name(self) -> &'static str {
-        match self {
-            ObjectKind::Job => "job",
-            ObjectKind::ClusterPolicy => "cluster_policy",
-            ObjectKind::Pool => "pool",
-            ObjectKind::Cluster => "cluster",
-            ObjectKind::Warehouse => "warehouse",
-            ObjectKind::Pipeline => "pipeline",
-            ObjectKind::SecretScope => "secret_scope",
-            ObjectKind::Repo => "repo",
-            ObjectKind::Folder => "folder",
-            ObjectKind::Catalog => "catalog",
-            ObjectKind::Schema => "schema",
-        }
-    }
-
-    /// The kind a selector's first segment names.
-    pub fn parse(s: &str) -> Option<ObjectKind> {
-        ObjectKind::ALL.into_iter().find(|k| k.name() == s)
-    }
-
-    /// The Permissions API's path segment for this kind's ACL (`None`: its ACL comes with the
-    /// object, or it has none).
-    pub fn permissions_type(self) -> Option<&'static str> {
-        Some(match self {
-            ObjectKind::Job => "jobs",
-            ObjectKind::ClusterPolicy => "cluster-policies",
-            ObjectKind::Pool => "instance-pools",
-            ObjectKind::Cluster => "clusters",
-            ObjectKind::Warehouse => "warehouses",
-            ObjectKind::Pipeline => "pipelines",
-            ObjectKind::Repo => "repos",
-            _ => return None,
-        })
-    }
-}
+use crate::plan::{DriftRules, ObjectKind};
 
 /// One object: its kind and the name (or path) it is matched by across sites.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

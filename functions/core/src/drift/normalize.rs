@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::plan::{Direction, DriftRules};
 use serde_json::{Map, Value};
 
 /// Id → name of each kind a configuration can point to, at one site.
@@ -36,6 +37,21 @@ pub struct RegionMap {
 }
 
 impl RegionMap {
+    /// The plan's region values for comparing `direction`'s source with its target (the
+    /// plan maps the primary's values to DR's; a failback reads them backwards).
+    pub fn for_direction(rules: &DriftRules, direction: Direction) -> RegionMap {
+        let flip = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            match direction {
+                Direction::Failover => m.clone(),
+                Direction::Failback => m.iter().map(|(a, b)| (b.clone(), a.clone())).collect(),
+            }
+        };
+        RegionMap {
+            exact: flip(&rules.node_types),
+            prefixes: flip(&rules.values),
+        }
+    }
+
     fn apply(&self, s: &str) -> String {
         if let Some(t) = self.exact.get(s) {
             return t.clone();
@@ -354,6 +370,37 @@ pub fn acl(list: &[crate::databricks::permissions::AccessControl]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failback_reads_the_region_values_backwards() {
+        let rules = DriftRules {
+            node_types: [("i3.xlarge".to_string(), "i3en.xlarge".to_string())].into(),
+            values: [("s3://p/".to_string(), "s3://d/".to_string())].into(),
+            ..DriftRules::default()
+        };
+        let cases = [
+            (
+                Direction::Failover,
+                "i3.xlarge",
+                "i3en.xlarge",
+                "s3://p/x",
+                "s3://d/x",
+            ),
+            (
+                Direction::Failback,
+                "i3en.xlarge",
+                "i3.xlarge",
+                "s3://d/x",
+                "s3://p/x",
+            ),
+        ];
+        for (direction, node, mapped, path, mapped_path) in cases {
+            let map = RegionMap::for_direction(&rules, direction);
+            assert_eq!(map.apply(node), mapped, "{direction:?}");
+            assert_eq!(map.apply(path), mapped_path, "{direction:?}");
+            assert_eq!(map.apply("other"), "other", "{direction:?}");
+        }
+    }
     use serde_json::json;
 
     #[test]

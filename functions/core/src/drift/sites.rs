@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{DriftItem, ObjectKind, ObjectRef};
+use super::{DriftItem, ObjectRef};
+use crate::plan::ObjectKind;
 use crate::{
+    drift::snapshot::ConfigSnapshot,
     plan::{Direction, Plan},
-    snapshot::ConfigSnapshot,
 };
 
 /// Pure: the jobs a run activates at the target — live at the source (the plan's exclusions
@@ -44,7 +45,7 @@ pub fn drift_items(
     source: &ConfigSnapshot,
     target: &ConfigSnapshot,
 ) -> Vec<DriftItem> {
-    let region = plan.drift.region_map(direction);
+    let region = super::normalize::RegionMap::for_direction(&plan.drift, direction);
     let mapped = crate::drift::remap(&source.objects, &region);
     let skip: BTreeSet<ObjectKind> = source
         .not_compared

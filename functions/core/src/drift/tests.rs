@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::plan::DriftRules;
+use crate::plan::ObjectKind;
 
 fn objects(list: &[(ObjectKind, &str, Value)]) -> Objects {
     let mut out = Objects::new();

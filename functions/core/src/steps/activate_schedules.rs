@@ -291,7 +291,7 @@ pub async fn handle(
             };
             fallback = deps
                 .ledger
-                .get::<crate::snapshot::SnapshotHead>(&keys::snapshot(&run.plan.name, role))
+                .get::<crate::drift::snapshot::SnapshotHead>(&keys::snapshot(&run.plan.name, role))
                 .await?
                 .map(|v| {
                     v.value

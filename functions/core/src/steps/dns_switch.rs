@@ -45,11 +45,13 @@ pub async fn handle(
     };
     // Full drills rehearse on the drill alias and leave client parameters alone, unless the
     // plan opts into the production ones.
-    let (record_name, with_settings) = dns.switched_by(run.kind).ok_or_else(|| {
-        StepError::Refused(
+    let (record_name, with_settings) =
+        dns.switched_by(run.kind == crate::run::RunKind::Drill)
+            .ok_or_else(|| {
+                StepError::Refused(
             "a full drill needs dns.drill_record_name (or dns.drill_uses_production = true)".into(),
         )
-    })?;
+            })?;
     let record_name = record_name.to_string();
     let settings = if with_settings {
         dns.all_client_settings()

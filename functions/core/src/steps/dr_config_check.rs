@@ -11,9 +11,9 @@ use tracing::instrument;
 
 use crate::drift::check::{ConfigCheckOutput, DriftSummary, SHOWN};
 use crate::drift::sites::compare;
+use crate::drift::snapshot::ConfigSnapshot;
 use crate::kernel::{Deps, StepError};
 use crate::ledger::keys;
-use crate::snapshot::ConfigSnapshot;
 use crate::{
     databricks::{
         jobs::{Activation, PauseStatus},
@@ -272,7 +272,7 @@ pub async fn scheduled_snapshot(deps: &Deps) -> Result<ScheduledSnapshotOutput, 
         let key = keys::snapshot(&plan.name, role);
         let stored = deps
             .ledger
-            .get::<crate::snapshot::SnapshotHead>(&key)
+            .get::<crate::drift::snapshot::SnapshotHead>(&key)
             .await?;
         let taken_at = stored.as_ref().and_then(|s| s.value.taken_at);
         let now = Utc::now();

@@ -14,11 +14,10 @@ use crate::kernel::{Deps, StepError};
 use crate::ledger::keys;
 use crate::{
     databricks::{ApiError, ErrorKind, WorkspaceClient},
-    drift::sites,
+    drift::{sites, snapshot::ConfigSnapshot},
     plan::{Direction, Plan, SiteRole},
     readiness::{self, Check, CredentialProbe, Evaluation, Finding, ForwarderState},
     run::{ActiveSite, RunContext, RunId, RunKind, Trigger, TriggerSource},
-    snapshot::ConfigSnapshot,
 };
 
 /// The forwarder rule's name unless the deployment says otherwise (`FORWARDER_RULE_NAME`; the

@@ -272,7 +272,8 @@ async fn through_clients(deps: &Deps, run: &RunContext) -> Result<ValidationOutp
     let Some(dns) = &run.plan.dns else {
         return through_stable_url(deps, run).await;
     };
-    let Some((record, with_settings)) = dns.switched_by(run.kind) else {
+    let Some((record, with_settings)) = dns.switched_by(run.kind == crate::run::RunKind::Drill)
+    else {
         return Err(StepError::Refused(
             "a full drill needs dns.drill_record_name (or dns.drill_uses_production = true)".into(),
         ));

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     databricks::jobs::Activation,
-    drift::{collect::Coverage, ObjectKind, Objects},
+    drift::{collect::Coverage, Objects},
+    plan::ObjectKind,
 };
 
 /// The configuration that must match between sites, by name.
