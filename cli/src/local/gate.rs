@@ -18,10 +18,10 @@ use std::{
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use super::names::{ACCOUNT, REGION};
 use super::{
     runtime::{Function, RoleCredentials},
     template::FunctionSpec,
-    ACCOUNT, REGION,
 };
 
 /// One authorisation decision, as the drill's evidence of least privilege.

@@ -182,8 +182,8 @@ impl LambdaHost {
             format!("127.0.0.1:{port}"),
             bin_dir,
             log_dir,
-            super::REGION,
-            super::ACCOUNT,
+            super::names::REGION,
+            super::names::ACCOUNT,
         ));
         let gate = Arc::new(Gate::default());
         let faults = Arc::new(Mutex::new(HostFaults::default()));

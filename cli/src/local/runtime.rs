@@ -653,7 +653,7 @@ async fn init_error(
 /// The function's name as CloudFormation generates it when the template sets none
 /// (`<stack>-<LogicalId>-<suffix>`): code must not expect to find its step in it.
 fn deployed_name(spec: &FunctionSpec) -> String {
-    format!("{}-{}-LOCAL0000", super::STACK_NAME, spec.logical_id)
+    format!("{}-{}-LOCAL0000", super::names::STACK_NAME, spec.logical_id)
 }
 
 /// The template values of the local stack that do not depend on provisioning, with
@@ -680,7 +680,7 @@ pub fn placeholder_values() -> LocalValues {
 
 /// The values every local stack shares: pseudo parameters, the ledger, topics, state machines.
 pub fn base_values() -> LocalValues {
-    use super::{
+    use super::names::{
         machine_arn, ACCOUNT, APPROVAL_TOPIC, FAILOVER_MACHINE, LEDGER_BUCKET, PLAN_KEY,
         READINESS_MACHINE, REGION, STACK_ID, STACK_NAME, TOPIC,
     };
@@ -698,7 +698,7 @@ pub fn base_values() -> LocalValues {
         .set("StaticSwitch", "routing_control")
         .set(
             "SwitchControlPanel.ControlPanelArn",
-            super::ARC_CONTROL_PANEL,
+            super::names::ARC_CONTROL_PANEL,
         )
         .set(
             "EventsTopic",
