@@ -500,7 +500,7 @@ pub async fn follow_and_collect(
     std::fs::write(report_dir.join("report.md"), md)?;
     std::fs::write(
         report_dir.join("report.html"),
-        lifeboat_core::report_html::render_html(&result.report),
+        lifeboat_core::report::html::render_html(&result.report),
     )?;
     std::fs::write(
         report_dir.join("report.json"),
@@ -554,9 +554,9 @@ async fn answer_approval(
     lifeboat_core::approval::decide::decide(
         &env.deps,
         lifeboat_core::approval::decide::Ballot {
-            run_id: run_id,
-            stage: stage,
-            decision: decision,
+            run_id,
+            stage,
+            decision,
             who: &who,
             channel: "cli",
             comment: Some("local drill".into()),

@@ -315,10 +315,10 @@ async fn decide(
         lifeboat_core::approval::decide::Ballot {
             run_id: &run_id,
             stage: stage.into(),
-            decision: decision,
+            decision,
             who: &who,
             channel: "cli",
-            comment: comment,
+            comment,
         },
     )
     .await

@@ -591,7 +591,7 @@ async fn failover_and_failback_move_the_warehouse_http_path_and_jdbc_url_and_bac
         .steps
         .iter()
         .any(|s| s.step == "verify-clients"));
-    let md = lifeboat_core::report::render_markdown(&failover.report);
+    let md = lifeboat_core::report::markdown::render_markdown(&failover.report);
     assert!(
         md.contains(&format!(
             "| /lifeboat/sales-platform/bi-http-path | http_path of Shared BI | /sql/1.0/warehouses/{primary_bi} | /sql/1.0/warehouses/{dr_bi} |"
@@ -926,7 +926,7 @@ async fn without_a_dns_alias_clients_move_with_the_stable_url_alone() {
         )),
         "{stable:?}"
     );
-    let markdown = lifeboat_core::report::render_markdown(&failover.report);
+    let markdown = lifeboat_core::report::markdown::render_markdown(&failover.report);
     assert!(markdown.contains("No DNS switch: clients keep the Managed DR stable URL"));
     // And back.
     let failback = failback_after(&env, &plan, &failover).await;

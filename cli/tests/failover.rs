@@ -1435,7 +1435,7 @@ async fn a_failed_group_failover_pauses_for_a_human_and_a_retry_moves_it() {
     assert_eq!(managed.attempts, 2);
     let rpo = report.rpo.as_ref().unwrap().managed_dr.as_ref().unwrap();
     assert!(rpo.ok && rpo.rpo_seconds.is_some(), "{rpo:?}");
-    let markdown = lifeboat_core::report::render_markdown(&report);
+    let markdown = lifeboat_core::report::markdown::render_markdown(&report);
     assert!(
         markdown.contains("## Managed DR failover group")
             && markdown.contains("us-east-1 → us-west-2")

@@ -4,7 +4,7 @@
 use lifeboat::drill::{self, Answer, DrillKind};
 
 mod common;
-use lifeboat_core::report_html::colors;
+use lifeboat_core::report::html::colors;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_report_renders_with_its_timeline() {

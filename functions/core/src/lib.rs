@@ -26,12 +26,12 @@ pub mod probe;
 pub mod readiness;
 pub mod replication;
 pub mod report;
-pub mod report_html;
 pub mod run;
 pub mod schedule;
 pub mod secret;
 
 pub mod sources;
+pub mod state;
 pub mod steps;
 pub mod switch;
 #[cfg(test)]

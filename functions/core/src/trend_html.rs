@@ -17,7 +17,7 @@ pub const BAR_COLOUR: &str = "#3182ce";
 /// The median line.
 pub const MEDIAN_COLOUR: &str = "#1a202c";
 
-/// Recovery order of the phases (as `report::phases` names them): charts follow it, unknown
+/// Recovery order of the phases (as `crate::report::phases::phases` names them): charts follow it, unknown
 /// names come after in order of appearance.
 pub const PHASE_ORDER: [&str; 9] = [
     "detection",

@@ -138,7 +138,7 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
                         deps,
                         &crate::approval::decide::Attempt {
                             run_id: &run_id,
-                            stage: stage,
+                            stage,
                             channel: "email-link",
                             who: &who,
                             decision: None,
@@ -262,7 +262,7 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, StepError> {
                     decision: link.decision,
                     who: &link.approver,
                     channel: "email-link",
-                    comment: comment,
+                    comment,
                 },
             )
             .await

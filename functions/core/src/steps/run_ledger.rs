@@ -14,7 +14,7 @@ use crate::ledger::keys::{self, ReportFormat};
 use crate::{
     ledger::Written,
     plan::{Direction, SiteRole},
-    report::{self, Outcome},
+    report::Outcome,
     run::{RunContext, RunKind},
 };
 
@@ -41,7 +41,7 @@ pub struct RunLedgerInput {
     pub run: RunContext,
     /// Step results so far (for `finish`).
     #[serde(default)]
-    pub results: Value,
+    pub results: crate::state::Results,
     /// The caught error, if the execution failed (`{Error, Cause}`).
     #[serde(default)]
     pub error: Option<Value>,
@@ -157,7 +157,8 @@ async fn begin(
 
 async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, StepError> {
     let run = &input.run;
-    let built = report::build(deps, run, &input.results, input.error.as_ref()).await?;
+    let built =
+        crate::report::build::build(deps, run, &input.results, input.error.as_ref()).await?;
     deps.ledger
         .put(
             &keys::report(&run.run_id, ReportFormat::Json),
@@ -174,7 +175,7 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
     deps.ledger
         .put_raw(
             &keys::report(&run.run_id, ReportFormat::Html),
-            crate::report_html::render_html(&built.report).into_bytes(),
+            crate::report::html::render_html(&built.report).into_bytes(),
             "text/html; charset=utf-8",
         )
         .await?;
@@ -291,10 +292,7 @@ async fn fence_watch_done(
             stopped: None,
             attempts: 0,
         });
-    let sweep: Option<crate::fence::SweepOutput> = input
-        .results
-        .get("sweep")
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let sweep = input.results.sweep.clone();
     if let Some(s) = &sweep {
         record.attempts = s.attempt;
     }

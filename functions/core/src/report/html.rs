@@ -280,7 +280,7 @@ pub fn render_html(r: &Report) -> String {
             phases,
             "<p class=\"k\">Not reached: {} — {}.</p>",
             esc(&missing.join(", ")),
-            esc(&crate::report::not_reached(r))
+            esc(&crate::report::markdown::not_reached(r))
         );
     }
     let lessons: String = r
