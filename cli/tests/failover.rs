@@ -1048,7 +1048,7 @@ async fn a_lock_left_by_a_stopped_execution_is_released_with_an_audit_entry() {
     let audit = env
         .deps
         .ledger
-        .list(&format!("audit/locks/{}/", plan.name))
+        .list(&keys::lock_audit_prefix(&plan.name))
         .await
         .unwrap();
     assert_eq!(audit.len(), 1, "{audit:?}");
