@@ -446,7 +446,7 @@ pub fn output(loaded: &Loaded, html: Option<&Path>) -> Result<String> {
         if let Some(r) = &readiness {
             let section = format!(
                 "<section id=\"readiness\"><h2>Readiness evaluations</h2><pre>{}</pre></section>",
-                lifeboat_core::report::html::esc(r)
+                lifeboat_core::html::escape(r)
             );
             page = match page.rfind("</body>") {
                 Some(i) => format!("{}{section}{}", &page[..i], &page[i..]),

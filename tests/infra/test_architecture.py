@@ -27,7 +27,7 @@ CLI = ROOT / "cli" / "src"
 
 # Lower floors first. A module may import from its own floor or below, never above.
 FLOORS = [
-    {"aws", "databricks", "delta", "health_api", "http", "identity", "metrics", "schedule",
+    {"aws", "databricks", "delta", "health_api", "html", "http", "identity", "metrics", "retry", "schedule",
      "secret", "test_support"},
     {"plan"},
     {"run"},

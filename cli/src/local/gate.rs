@@ -316,11 +316,7 @@ pub fn aws_error(
     message: &str,
 ) -> (u16, &'static str, Vec<u8>) {
     use local_iam::Protocol;
-    let escape = |t: &str| {
-        t.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
+    let escape = lifeboat_core::html::escape;
     let (code, message) = (escape(code), escape(message));
     match protocol {
         Protocol::S3 => (

@@ -10,6 +10,8 @@ use std::{
 
 use chrono::{DateTime, Utc};
 
+use crate::html::escape as esc;
+
 /// A phase of a run that took more than the regression factor times its earlier median.
 pub const REGRESSION_COLOUR: &str = "#e53e3e";
 /// Any other bar.
@@ -49,14 +51,6 @@ pub struct TrendPoint {
     /// `None`: the report carries no verdict (written before verdicts were recorded).
     pub never_both_active: Option<bool>,
     pub none_left_behind: Option<bool>,
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// Median of the values (`None` when empty); NaN-free input assumed (seconds).

@@ -19,11 +19,13 @@ use lifeboat_core::databricks::jobs::{
 };
 use lifeboat_core::databricks::pipelines::PipelineState;
 use lifeboat_core::databricks::warehouses::WarehouseState;
-use lifeboat_core::databricks::{
-    ApiError, ClientConfig, Credentials, ErrorKind, Family, RateLimits, RetryPolicy,
-    WorkspaceClient,
-};
 use lifeboat_core::secret::Secret;
+use lifeboat_core::{
+    databricks::{
+        ApiError, ClientConfig, Credentials, ErrorKind, Family, RateLimits, WorkspaceClient,
+    },
+    retry::RetryPolicy,
+};
 use serde_json::{json, Value};
 
 const LIFECYCLE: Duration = Duration::from_millis(50);

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Announcement, Tone};
+use crate::retry::RetryPolicy;
 
 /// The kind of a webhook channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,26 +250,9 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
-/// Retry policy of a webhook: a notification must never hold a run up for long.
-#[derive(Debug, Clone, Copy)]
-pub struct Retry {
-    /// Attempts in all.
-    pub attempts: u32,
-    /// First backoff (doubled each time).
-    pub backoff: Duration,
-    /// Per-attempt timeout.
-    pub timeout: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            attempts: 3,
-            backoff: Duration::from_millis(500),
-            timeout: Duration::from_secs(5),
-        }
-    }
-}
+/// Per-attempt timeout of a webhook post (the attempts and waits are
+/// [`RetryPolicy::WEBHOOK`]'s).
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Pure: whether an HTTP status is worth another attempt (429 and 5xx; other 4xx mean the
 /// request or the URL is wrong and will stay so).
@@ -281,15 +265,14 @@ pub async fn post(
     http: &reqwest::Client,
     channel: &Channel,
     body: &Value,
-    retry: Retry,
+    retry: &RetryPolicy,
 ) -> Delivery {
     let mut attempts = 0;
-    let mut backoff = retry.backoff;
     let error = loop {
         attempts += 1;
         let sent = http
             .post(channel.url.clone())
-            .timeout(retry.timeout)
+            .timeout(WEBHOOK_TIMEOUT)
             .json(body)
             .send()
             .await;
@@ -309,11 +292,10 @@ pub async fn post(
             // Without the URL: it is the credential.
             Err(e) => (e.without_url().to_string(), true),
         };
-        if !again || attempts >= retry.attempts {
+        if !again || !retry.may_retry(attempts) {
             break error;
         }
-        tokio::time::sleep(backoff).await;
-        backoff *= 2;
+        tokio::time::sleep(retry.backoff(attempts)).await;
     };
     Delivery {
         channel: channel.label(),

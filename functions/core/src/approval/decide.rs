@@ -17,6 +17,7 @@ use crate::{
     identity,
     kernel::{Deps, StepError},
     ledger::{keys, Written},
+    retry::RetryPolicy,
     run::RunId,
 };
 
@@ -132,8 +133,10 @@ async fn record_vote(
     ballot: &Ballot<'_>,
 ) -> Result<(ApprovalRecord, DecisionRecord, bool), DecideError> {
     let key = approval_key(ballot.run_id, ballot.stage);
-    let mut conflicts = 0;
+    let retry = RetryPolicy::LEDGER_CONFLICT;
+    let mut attempt = 0;
     loop {
+        attempt += 1;
         let Some(current) = deps
             .ledger
             .get::<ApprovalRecord>(&key)
@@ -160,17 +163,13 @@ async fn record_vote(
             Written::Ok(_) => return Ok((record, vote, settled)),
             Written::Conflict => {
                 // Another vote landed first: read it and apply this one on top.
-                conflicts += 1;
-                if conflicts > 20 {
+                if !retry.may_retry(attempt) {
                     return Err(DecideError::Step(StepError::InvalidInput(format!(
                         "the approval record of run {} kept changing; try again",
                         ballot.run_id
                     ))));
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    20 * conflicts + rand::random::<u64>() % 50,
-                ))
-                .await;
+                tokio::time::sleep(retry.backoff(attempt)).await;
             }
         }
     }
@@ -349,7 +348,8 @@ async fn deliver(
 
 /// Records the delivery's outcome (retried on conflict; a later vote's write is kept).
 async fn record_delivery(deps: &Deps, key: &str, state: DeliveryState, error: Option<String>) {
-    for attempt in 0..20u64 {
+    let retry = RetryPolicy::LEDGER_CONFLICT;
+    for attempt in 1..=retry.max_attempts {
         let Ok(Some(current)) = deps.ledger.get::<ApprovalRecord>(key).await else {
             return;
         };
@@ -363,9 +363,7 @@ async fn record_delivery(deps: &Deps, key: &str, state: DeliveryState, error: Op
         });
         match deps.ledger.replace(key, &record, &current.etag).await {
             Ok(Written::Ok(_)) => return,
-            Ok(Written::Conflict) => {
-                tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await
-            }
+            Ok(Written::Conflict) => tokio::time::sleep(retry.backoff(attempt)).await,
             Err(e) => {
                 warn!(error = %e, "delivery outcome not recorded");
                 return;

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rand::Rng;
+use crate::retry::RetryPolicy;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
@@ -37,30 +37,6 @@ pub(crate) fn parse_retry_after(header: &str) -> Option<Duration> {
             .unwrap_or(MAX_RETRY_AFTER)
             .min(MAX_RETRY_AFTER),
     )
-}
-
-/// How the client retries.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts per call, the first included.
-    pub max_attempts: u32,
-    /// First backoff for 5xx and transport errors; doubles each time.
-    pub initial_backoff: Duration,
-    /// Cap of the exponential backoff.
-    pub max_backoff: Duration,
-    /// Upper bound of the random jitter added to every wait.
-    pub jitter: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 8,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
-            jitter: Duration::from_millis(250),
-        }
-    }
 }
 
 /// Everything needed to build a [`WorkspaceClient`].
@@ -316,7 +292,7 @@ impl WorkspaceClient {
                 continue;
             }
             let retryable = error.kind.is_transient() && error.kind != ErrorKind::DeadlineExceeded;
-            if !retryable || attempt >= policy.max_attempts {
+            if !retryable || !policy.may_retry(attempt) {
                 return Err(error);
             }
             let wait = self.backoff(&error, attempt);
@@ -389,19 +365,8 @@ impl WorkspaceClient {
             (ErrorKind::RateLimited, _) | (_, Some(503)) => {
                 error.retry_after.unwrap_or(Duration::from_secs(1))
             }
-            _ => {
-                let exp = policy
-                    .initial_backoff
-                    .saturating_mul(1u32 << (attempt - 1).min(16));
-                exp.min(policy.max_backoff)
-            }
+            _ => policy.exponential(attempt),
         };
-        let jitter_ms = policy.jitter.as_millis() as u64;
-        let jitter = if jitter_ms == 0 {
-            0
-        } else {
-            rand::rng().random_range(0..=jitter_ms)
-        };
-        base + Duration::from_millis(jitter)
+        base + policy.jitter()
     }
 }

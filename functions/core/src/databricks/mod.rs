@@ -27,7 +27,7 @@ pub mod warehouses;
 pub mod workspace;
 
 pub use auth::Credentials;
-pub use client::{ClientConfig, RetryPolicy, StatsSnapshot, WorkspaceClient};
+pub use client::{ClientConfig, StatsSnapshot, WorkspaceClient};
 pub use error::{ApiError, ErrorKind};
 pub use limiter::{Family, RateLimits};
 

@@ -20,8 +20,9 @@ use tokio::io::AsyncWriteExt;
 use super::{
     clusters::ClusterFilter,
     jobs::{JobId, RunFilter, RunId},
-    ClientConfig, Credentials, RetryPolicy, WorkspaceClient,
+    ClientConfig, Credentials, WorkspaceClient,
 };
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 
 /// What the loopback workspace answers, to every request, until the next case.

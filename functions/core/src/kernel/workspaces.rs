@@ -7,8 +7,9 @@ use tokio::sync::Mutex;
 
 use super::StepError;
 use crate::{
-    databricks::{ClientConfig, Credentials, RateLimits, RetryPolicy, WorkspaceClient},
+    databricks::{ClientConfig, Credentials, RateLimits, WorkspaceClient},
     plan::{Site, SiteAuth},
+    retry::RetryPolicy,
     secret::Secret,
 };
 

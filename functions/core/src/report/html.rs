@@ -6,15 +6,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use crate::report::Report;
-
-/// Escapes text for HTML (element content and attribute values).
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::{html::escape as esc, report::Report};
 
 /// Bar colours, also used by the screenshot test to find what was drawn.
 pub mod colors {

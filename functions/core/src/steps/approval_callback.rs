@@ -18,15 +18,8 @@ use tracing::{info, instrument, warn};
 
 use crate::approval::link::LinkError;
 use crate::approval::{approval_key, decide::DecideError, ApprovalRecord};
+use crate::html::escape;
 use crate::kernel::{Deps, StepError};
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
 
 /// An HTML answer.
 fn page(status: u16, title: &str, body_html: &str) -> Value {

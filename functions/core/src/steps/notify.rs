@@ -17,7 +17,7 @@ use tracing::{instrument, warn};
 
 use crate::announce::{
     self,
-    channels::{self, Channel, Delivery, Retry},
+    channels::{self, Channel, Delivery},
     Announcement, AnnouncementRecord, Tone,
 };
 use crate::kernel::{Deps, StepError};
@@ -268,7 +268,7 @@ async fn deliver(
             match Channel::parse(id, value.expose()) {
                 Ok(channel) => {
                     let body = channel.payload(a, detail);
-                    channels::post(http, &channel, &body, Retry::default()).await
+                    channels::post(http, &channel, &body, &crate::retry::RetryPolicy::WEBHOOK).await
                 }
                 Err(e) => failed(format!("secret:{id}"), e),
             }

@@ -386,7 +386,8 @@ pub struct VerifyInput {
 #[instrument(skip_all, fields(run = %input.run.run_id))]
 pub async fn verify(deps: &Deps, input: VerifyInput) -> Result<VerifiedApproval, StepError> {
     let key = approval_key(&input.run.run_id, input.stage);
-    for attempt in 0..20u64 {
+    let retry = crate::retry::RetryPolicy::LEDGER_CONFLICT;
+    for attempt in 1..=retry.max_attempts {
         let current = deps.ledger.get::<ApprovalRecord>(&key).await?;
         let verdict = verify_decision(current.as_ref().map(|c| &c.value), &input.decided);
         let Some(current) = current else {
@@ -425,9 +426,7 @@ pub async fn verify(deps: &Deps, input: VerifyInput) -> Result<VerifiedApproval,
         }
         match deps.ledger.replace(&key, &record, &current.etag).await? {
             Written::Ok(_) => return Ok(verdict),
-            Written::Conflict => {
-                tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await
-            }
+            Written::Conflict => tokio::time::sleep(retry.backoff(attempt)).await,
         }
     }
     Err(StepError::InvalidInput(format!(
