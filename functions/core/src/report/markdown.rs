@@ -1,12 +1,13 @@
 //! The report as Markdown (`runs/<id>/report.md`): what a person reads first — the outcome, the
 //! timeline, RTO by phase, RPO, the fence, activation and validation, and what to learn.
 
+use std::fmt::Write as _;
+
 use super::*;
 use crate::{managed_dr::ManagedFailoverOutput, replication::RpoKind};
 
 /// Pure: what people were told, and every delivery that failed.
 fn render_announcements(md: &mut String, records: &[crate::announce::AnnouncementRecord]) {
-    use std::fmt::Write as _;
     if records.is_empty() {
         return;
     }
@@ -54,7 +55,6 @@ fn render_announcements(md: &mut String, records: &[crate::announce::Announcemen
 /// A Markdown table cell: no `|` and no line break can break the row.
 /// A heading (and its introduction), then one row per check.
 fn render_checks(md: &mut String, heading: &str, checks: &[crate::validation::Check]) {
-    use std::fmt::Write as _;
     let _ = writeln!(md, "\n{heading}\n| check | ok | detail |\n|---|---|---|");
     for c in checks {
         let _ = writeln!(
@@ -103,7 +103,6 @@ pub fn not_reached(r: &Report) -> String {
 /// Markdown rendering for humans (incident channels, reviews).
 /// The Managed DR section: where the group was, where it is, how it was asked to move.
 fn render_managed_dr(md: &mut String, title: &str, m: &ManagedFailoverOutput) {
-    use std::fmt::Write;
     let region = |r: &Option<String>| md_cell(r.as_deref().unwrap_or("unknown"));
     let _ = writeln!(
         md,
@@ -149,8 +148,24 @@ fn render_managed_dr(md: &mut String, title: &str, m: &ManagedFailoverOutput) {
 }
 
 pub fn render_markdown(r: &Report) -> String {
-    use std::fmt::Write;
     let mut md = String::new();
+    let reached = not_reached(r);
+    header(&mut md, r);
+    rto_by_phase(&mut md, r, &reached);
+    rpo(&mut md, r, &reached);
+    steps(&mut md, r);
+    fence(&mut md, r, &reached);
+    verdicts(&mut md, r);
+    data_fence(&mut md, r, &reached);
+    intervention(&mut md, r);
+    validation(&mut md, r, &reached);
+    managed_dr(&mut md, r);
+    error_and_lessons(&mut md, r);
+    md
+}
+
+/// The title and the run in brief: outcome, plan, trigger, decision, RTO.
+fn header(md: &mut String, r: &Report) {
     let _ = writeln!(md, "# Lifeboat {} report — `{}`\n", r.kind, r.run_id);
     let _ = writeln!(md, "- **Outcome:** {:?}", r.outcome);
     let _ = writeln!(md, "- **Plan:** {} ({})", r.plan, r.direction);
@@ -195,7 +210,10 @@ pub fn render_markdown(r: &Report) -> String {
             None => "",
         }
     );
-    let reached = not_reached(r);
+}
+
+/// RTO by phase.
+fn rto_by_phase(md: &mut String, r: &Report, reached: &str) {
     let _ = writeln!(
         md,
         "\n## RTO by phase\n\n| phase | start | end | seconds | share |\n|---|---|---|---|---|"
@@ -214,6 +232,10 @@ pub fn render_markdown(r: &Report) -> String {
     if r.phases.is_empty() {
         let _ = writeln!(md, "| (none reached: {reached}) | | | | |");
     }
+}
+
+/// RPO per bucket, table and failover group, worst first.
+fn rpo(md: &mut String, r: &Report, reached: &str) {
     if r.rpo.is_none() {
         let _ = writeln!(md, "\n## RPO\n\nNot measured: {reached}.");
     }
@@ -260,6 +282,10 @@ pub fn render_markdown(r: &Report) -> String {
             }
         }
     }
+}
+
+/// Each step's start, end and summary.
+fn steps(md: &mut String, r: &Report) {
     let _ = writeln!(
         md,
         "\n## Steps\n\n| step | start | end | seconds | ok | summary |\n|---|---|---|---|---|---|"
@@ -276,6 +302,10 @@ pub fn render_markdown(r: &Report) -> String {
             s.summary.replace('|', "/")
         );
     }
+}
+
+/// The fence of the old site, resource by resource, and the activation at the target.
+fn fence(md: &mut String, r: &Report, reached: &str) {
     if let Some(f) = &r.fence {
         let _ = writeln!(
             md,
@@ -320,6 +350,10 @@ pub fn render_markdown(r: &Report) -> String {
             );
         }
     }
+}
+
+/// Never both active, none left behind.
+fn verdicts(md: &mut String, r: &Report) {
     let v = &r.verdict;
     let _ = writeln!(
         md,
@@ -340,6 +374,10 @@ pub fn render_markdown(r: &Report) -> String {
             "  - live at the target by override (source not confirmed): {item}"
         );
     }
+}
+
+/// The data fence, the gate override, the fence watch.
+fn data_fence(md: &mut String, r: &Report, reached: &str) {
     if r.data_fence.is_none() {
         let _ = writeln!(md, "\n## Data fence\n\nNot set: {reached}.");
     }
@@ -394,6 +432,10 @@ pub fn render_markdown(r: &Report) -> String {
             }
         );
     }
+}
+
+/// Pauses for a human and what they chose.
+fn intervention(md: &mut String, r: &Report) {
     if let Some(i) = &r.intervention {
         let _ = writeln!(
             md,
@@ -421,8 +463,12 @@ pub fn render_markdown(r: &Report) -> String {
             );
         }
     }
+}
+
+/// The target's validation, the client switch and the clients' check.
+fn validation(md: &mut String, r: &Report, reached: &str) {
     if let Some(v) = &r.validation {
-        render_checks(&mut md, "## Validation\n", &v.checks);
+        render_checks(md, "## Validation\n", &v.checks);
     }
     if r.validation.is_none() {
         let _ = writeln!(md, "\n## Validation\n\nNot reached: {reached}.");
@@ -475,12 +521,16 @@ pub fn render_markdown(r: &Report) -> String {
     }
     if let Some(c) = &r.client_check {
         render_checks(
-            &mut md,
+            md,
             "## Clients verified\n\nThe switched name and the parameters clients read, \
              followed as clients follow them.\n",
             &c.checks,
         );
     }
+}
+
+/// The Managed DR failover group (and its restore by an abort).
+fn managed_dr(md: &mut String, r: &Report) {
     for (title, m) in [
         ("Managed DR failover group", &r.managed_dr),
         (
@@ -489,18 +539,21 @@ pub fn render_markdown(r: &Report) -> String {
         ),
     ] {
         if let Some(m) = m {
-            render_managed_dr(&mut md, title, m);
+            render_managed_dr(md, title, m);
         }
     }
+}
+
+/// The error that ended the run, the announcements, and what to learn.
+fn error_and_lessons(md: &mut String, r: &Report) {
     if let Some(e) = &r.error {
         let _ = writeln!(md, "\n## Error\n\n```\n{e}\n```");
     }
-    render_announcements(&mut md, &r.announcements);
+    render_announcements(md, &r.announcements);
     if !r.lessons_learned.is_empty() {
         let _ = writeln!(md, "\n## Lessons learned\n");
         for l in &r.lessons_learned {
             let _ = writeln!(md, "- {l}");
         }
     }
-    md
 }
