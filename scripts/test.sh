@@ -14,4 +14,4 @@ fi
 cargo build --workspace --bins
 cargo test --workspace
 target_dir="${CARGO_TARGET_DIR:-target}"
-DATABRICKS_EMULATOR_BIN="$target_dir/debug/databricks-emulator" .venv/bin/pytest -q tests/infra tests/fidelity
+DATABRICKS_EMULATOR_BIN="$target_dir/debug/databricks-emulator" .venv/bin/pytest -q tests/infra tests/fidelity tests/moto

@@ -1,6 +1,9 @@
 //! moto, the local AWS: a Python venv in the repository (`.venv`, created on first use), and a
-//! `moto_server` process on loopback with Step Functions execution switched on. Its Lambda
-//! invocations go to `MOTO_PORT`, where our Lambda host listens.
+//! moto server on loopback with Step Functions execution switched on. Its Lambda invocations go
+//! to `MOTO_PORT`, where our Lambda host listens. The server is started through
+//! `tests/moto/lifeboat_moto.py`, which gives moto the Step Functions semantics a DR
+//! orchestrator depends on and moto lacks (child executions started by a task, the history and
+//! payload quotas, refusal of an answer to a task no longer waiting).
 
 use std::{
     path::{Path, PathBuf},
@@ -31,15 +34,34 @@ pub fn repo_root() -> Result<PathBuf> {
     bail!("cannot find the repository root (a folder with statemachine/ and Cargo.toml) above the current directory")
 }
 
-/// Path of `moto_server`, creating the venv and installing moto if needed.
-pub async fn ensure_moto(root: &Path) -> Result<PathBuf> {
+/// How to start the local AWS: the venv's Python running the launcher, or (with
+/// `LIFEBOAT_MOTO_SERVER`) a `moto_server` of your own, started as it is.
+#[derive(Debug, Clone)]
+pub enum MotoServer {
+    /// `python tests/moto/lifeboat_moto.py`.
+    Launcher {
+        /// The venv's Python.
+        python: PathBuf,
+        /// `tests/moto/lifeboat_moto.py`.
+        launcher: PathBuf,
+    },
+    /// A `moto_server` executable.
+    Plain(PathBuf),
+}
+
+/// The moto server to start, creating the venv and installing moto if needed.
+pub async fn ensure_moto(root: &Path) -> Result<MotoServer> {
     if let Ok(explicit) = std::env::var("LIFEBOAT_MOTO_SERVER") {
-        return Ok(PathBuf::from(explicit));
+        return Ok(MotoServer::Plain(PathBuf::from(explicit)));
     }
     let venv = root.join(".venv");
     let server = venv.join("bin").join("moto_server");
+    let launcher = MotoServer::Launcher {
+        python: venv.join("bin").join("python"),
+        launcher: root.join("tests").join("moto").join("lifeboat_moto.py"),
+    };
     if server.is_file() {
-        return Ok(server);
+        return Ok(launcher);
     }
     eprintln!(
         "setting up the local AWS emulator (python venv with {MOTO_REQUIREMENT}) in {} ...",
@@ -62,7 +84,7 @@ pub async fn ensure_moto(root: &Path) -> Result<PathBuf> {
     if !status.success() || !server.is_file() {
         bail!("pip install {MOTO_REQUIREMENT} failed");
     }
-    Ok(server)
+    Ok(launcher)
 }
 
 /// A running moto server, killed on drop.
@@ -74,15 +96,23 @@ pub struct Moto {
 
 impl Moto {
     /// Starts moto on `port` with Lambda invocations routed to `lambda_port`.
-    pub async fn start(server: &Path, port: u16, lambda_port: u16) -> Result<Moto> {
-        let child = Command::new(server)
+    pub async fn start(server: &MotoServer, port: u16, lambda_port: u16) -> Result<Moto> {
+        let (program, mut command) = match server {
+            MotoServer::Launcher { python, launcher } => {
+                let mut c = Command::new(python);
+                c.arg(launcher);
+                (python, c)
+            }
+            MotoServer::Plain(server) => (server, Command::new(server)),
+        };
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_PORT", lambda_port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting {}", server.display()))?;
+            .with_context(|| format!("starting {}", program.display()))?;
         let url = format!("http://127.0.0.1:{port}");
         let http = lifeboat_core::http::client();
         let mut ready = false;
