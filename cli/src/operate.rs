@@ -356,6 +356,9 @@ pub struct RunStatus {
     pub gate_override: Option<serde_json::Value>,
     /// The fence watch, when the fence outlived the run.
     pub fence_watch: Option<serde_json::Value>,
+    /// What Step Functions says of the watch's current execution (the last of its chain of
+    /// continue-as-new generations).
+    pub fence_watch_execution: Option<String>,
     /// Paused for a human after a failed step.
     pub intervention: Option<serde_json::Value>,
     /// Step records so far (name, ok, when).
@@ -556,6 +559,7 @@ pub async fn status(stack: &Stack, run: Option<&str>) -> Result<RunStatus> {
             .await
             .map(|v| v.map(|v| v.value))
     };
+    let fence_watch = raw(keys::fence_watch(&run_id)).await?;
     let mut intervention = raw(keys::intervention(&run_id)).await?;
     if let Some(i) = intervention.as_mut().and_then(|v| v.as_object_mut()) {
         i.remove("task_token");
@@ -600,7 +604,19 @@ pub async fn status(stack: &Stack, run: Option<&str>) -> Result<RunStatus> {
         fence: fences,
         data_fence: raw(keys::data_fence(&run_id)).await?,
         gate_override: raw(keys::gate_override(&run_id)).await?,
-        fence_watch: raw(keys::fence_watch(&run_id)).await?,
+        fence_watch_execution: match &fence_watch {
+            Some(w) => match w["execution_arn"].as_str() {
+                Some(arn) => Some(
+                    match sfn.describe_execution().execution_arn(arn).send().await {
+                        Ok(d) => format!("{arn}: {}", d.status().as_str()),
+                        Err(e) => format!("{arn}: {}", lifeboat_core::aws::sdk_error_message(&e)),
+                    },
+                ),
+                None => None,
+            },
+            None => None,
+        },
+        fence_watch,
         intervention,
         steps,
         result,
@@ -678,7 +694,22 @@ pub fn render_status(s: &RunStatus) -> String {
         ));
     }
     if let Some(w) = &s.fence_watch {
-        out.push_str(&format!("  fence watch: {w}\n"));
+        out.push_str(&format!(
+            "  fence watch: {}, generation {} ({} sweeps); current execution {}\n",
+            match (w["confirmed_at"].as_str(), &w["stopped"]) {
+                (Some(at), _) => format!("old site confirmed fenced at {at}"),
+                (None, serde_json::Value::Array(s)) => {
+                    format!(
+                        "stopped: {}",
+                        s.get(1).and_then(|v| v.as_str()).unwrap_or("?")
+                    )
+                }
+                _ => "watching (the old site is not confirmed fenced yet)".into(),
+            },
+            w["generation"].as_u64().unwrap_or(0),
+            w["attempts"].as_u64().unwrap_or(0),
+            s.fence_watch_execution.as_deref().unwrap_or("unknown"),
+        ));
     }
     if let Some(i) = &s.intervention {
         out.push_str(&format!(

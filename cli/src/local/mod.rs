@@ -68,6 +68,9 @@ pub struct LocalOptions {
     /// The template binaries mode reads (default `infra/template.yaml`; tests pass an edited
     /// copy to prove a missing permission or variable fails).
     pub template: Option<PathBuf>,
+    /// Sweeps per fence watch execution (the template's `FenceWatchMaxSweeps`; tests lower it
+    /// to see the watch continue as new).
+    pub fence_watch_max_sweeps: u32,
 }
 
 impl Default for LocalOptions {
@@ -83,6 +86,7 @@ impl Default for LocalOptions {
             rate_limit_scale: 1.0,
             binaries: false,
             template: None,
+            fence_watch_max_sweeps: lifeboat_core::kernel::config::DEFAULT_SWEEPS_PER_EXECUTION,
         }
     }
 }
@@ -278,6 +282,7 @@ impl LocalEnv {
             // run; locally `lifeboat drill --kind full` drives the two executions itself.
             full_drill_state_machine_arn: None,
             fence_watch_state_machine_arn: Some(machine_arn(FENCE_WATCH_MACHINE)),
+            fence_watch_max_sweeps: options.fence_watch_max_sweeps,
         };
         let mut deps = Deps::new(aws.clone(), config);
         deps.workspaces.retry.max_attempts = options.client_max_attempts;
@@ -940,7 +945,11 @@ impl LocalEnv {
                     .map(|d| d.hosted_zone_id.clone())
                     .unwrap_or_else(|| "none".into()),
             )
-            .set("ApproverEmails", serde_json::json!(emails));
+            .set("ApproverEmails", serde_json::json!(emails))
+            .set(
+                "FenceWatchMaxSweeps",
+                self.deps.config.fence_watch_max_sweeps.to_string(),
+            );
         let specs = template::functions(&self.template, &values)?;
         let admin = admin_config(&self.moto_url()).await;
         let mut functions = Vec::new();

@@ -126,6 +126,11 @@ impl Moto {
         if !ready {
             bail!("moto did not answer on {url} within 15 s");
         }
+        // Another process's moto may have answered on that port while ours failed to bind it.
+        let mut child = child;
+        if let Some(status) = child.try_wait().context("checking moto")? {
+            bail!("moto exited ({status}) instead of serving {url}: was the port taken?");
+        }
         http.post(format!("{url}/moto-api/config"))
             .body(
                 r#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#,
@@ -144,8 +149,22 @@ impl Moto {
     }
 }
 
-/// A free loopback port (bound and released; the small race is acceptable locally).
+/// A free loopback port, never the same twice in this process: a port is bound and released
+/// to learn it, and Linux may hand the same number to the next caller, so two environments
+/// started at once (the fault matrix's concurrent rows) could both start moto on it — one moto
+/// would serve both, and the second provisioning would find the first's resources.
 pub fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    for _ in 0..100 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+        let port = l.local_addr()?.port();
+        let mut handed = HANDED_OUT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if handed.insert(port) {
+            return Ok(port);
+        }
+    }
+    bail!("no loopback port that was not handed out before")
 }

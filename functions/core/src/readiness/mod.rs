@@ -42,11 +42,14 @@ pub enum Check {
     Forwarder,
     /// No run holds the plan's lock (a stale lock stops every failover).
     Lock,
+    /// A fence that outlived its run is still watched (a stopped watch lets a returning
+    /// primary come back unfenced).
+    FenceWatch,
 }
 
 impl Check {
     /// Every check, in report order.
-    pub const ALL: [Check; 11] = [
+    pub const ALL: [Check; 12] = [
         Check::TargetCredentials,
         Check::SourceCredentials,
         Check::Drift,
@@ -58,6 +61,7 @@ impl Check {
         Check::HealthPoll,
         Check::Forwarder,
         Check::Lock,
+        Check::FenceWatch,
     ];
 
     /// The wire name.
@@ -74,6 +78,7 @@ impl Check {
             Check::HealthPoll => "health_poll",
             Check::Forwarder => "forwarder",
             Check::Lock => "lock",
+            Check::FenceWatch => "fence_watch",
         }
     }
 }
@@ -601,6 +606,71 @@ pub fn lock_finding(
                 ),
             }
         }
+    }
+}
+
+/// Pure: the fence watch of the run that made the current site active. `execution_status` is
+/// what Step Functions says of the watch's current execution (`None`: unknown). A watch that
+/// ended while the old site is unconfirmed requires action: a primary returning now would keep
+/// its schedules live beside the serving site.
+pub fn fence_watch_finding(
+    run: Option<&str>,
+    watch: Option<&crate::fence::watch::FenceWatchRecord>,
+    execution_status: Option<&str>,
+) -> Finding {
+    let Some(run) = run else {
+        return Finding::new(
+            Check::FenceWatch,
+            Status::Passed,
+            "no failover or failback has moved production: no fence to watch",
+        );
+    };
+    let Some(w) = watch else {
+        return Finding::new(
+            Check::FenceWatch,
+            Status::Passed,
+            format!("run {run} confirmed its fence itself (no watch)"),
+        );
+    };
+    if let Some(at) = w.confirmed_at {
+        return Finding::new(
+            Check::FenceWatch,
+            Status::Passed,
+            format!(
+                "run {run}'s old site confirmed fenced at {}",
+                at.to_rfc3339()
+            ),
+        );
+    }
+    if let Some((at, why)) = &w.stopped {
+        return Finding::new(
+            Check::FenceWatch,
+            Status::Passed,
+            format!("run {run}'s watch stopped at {}: {why}", at.to_rfc3339()),
+        );
+    }
+    match execution_status {
+        Some(s) if s.starts_with("UNKNOWN") => Finding::new(
+            Check::FenceWatch,
+            Status::Warning,
+            format!("run {run}'s old site is not confirmed fenced; its watch could not be read: {s}"),
+        ),
+        Some("RUNNING") => Finding::new(
+            Check::FenceWatch,
+            Status::Warning,
+            format!(
+                "run {run}'s old site is not confirmed fenced yet; its watch runs (generation {}, {} sweeps)",
+                w.generation, w.attempts
+            ),
+        ),
+        other => Finding::new(
+            Check::FenceWatch,
+            Status::ActionRequired,
+            format!(
+                "run {run}'s fence watch {} while the old site is unconfirmed: a returning primary would not be fenced — fence it by hand or start the watch again",
+                other.map_or("cannot be found".to_string(), |s| format!("ended ({s})"))
+            ),
+        ),
     }
 }
 

@@ -249,6 +249,44 @@ fn a_lock_held_long_requires_action() {
 }
 
 #[test]
+fn a_fence_watch_that_ended_before_the_old_site_was_fenced_requires_action() {
+    use crate::fence::watch::FenceWatchRecord;
+    let watching = FenceWatchRecord::started("arn:g0".into());
+    let confirmed = FenceWatchRecord {
+        confirmed_at: Some(now()),
+        ..watching.clone()
+    };
+    let stopped = FenceWatchRecord {
+        stopped: Some((now(), "a failback began".into())),
+        ..watching.clone()
+    };
+    // (watch, its execution's status, finding)
+    let cases = [
+        (None, None, Status::Passed),
+        (Some(&confirmed), None, Status::Passed),
+        (Some(&stopped), Some("SUCCEEDED"), Status::Passed),
+        (Some(&watching), Some("RUNNING"), Status::Warning),
+        (Some(&watching), Some("FAILED"), Status::ActionRequired),
+        (Some(&watching), Some("ABORTED"), Status::ActionRequired),
+        (Some(&watching), Some("TIMED_OUT"), Status::ActionRequired),
+        // Ended without a confirmation and without continuing as new.
+        (Some(&watching), Some("SUCCEEDED"), Status::ActionRequired),
+        (Some(&watching), None, Status::ActionRequired),
+        (
+            Some(&watching),
+            Some("UNKNOWN (throttled)"),
+            Status::Warning,
+        ),
+    ];
+    for (watch, execution, want) in cases {
+        let f = fence_watch_finding(Some("failover-1"), watch, execution);
+        assert_eq!(f.status, want, "{watch:?} {execution:?}: {}", f.detail);
+        assert_eq!(f.check, Check::FenceWatch);
+    }
+    assert_eq!(fence_watch_finding(None, None, None).status, Status::Passed);
+}
+
+#[test]
 fn the_outcome_requires_action_when_any_finding_does() {
     let f = |status| Finding::new(Check::Lock, status, "");
     assert_eq!(outcome(&[]), Outcome::Passed);

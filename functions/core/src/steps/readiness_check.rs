@@ -130,16 +130,61 @@ struct LockView {
     acquired_at: Option<chrono::DateTime<Utc>>,
 }
 
+/// The fence watch of the run that made the current site active, and what Step Functions says
+/// of its current execution.
+async fn fence_watch(deps: &Deps, run_id: Option<&str>) -> Result<Finding, StepError> {
+    let Some(run_id) = run_id else {
+        return Ok(readiness::fence_watch_finding(None, None, None));
+    };
+    let watch = deps
+        .ledger
+        .get::<crate::fence::watch::FenceWatchRecord>(&keys::fence_watch(&RunId(
+            run_id.to_string(),
+        )))
+        .await?
+        .map(|w| w.value);
+    let unconfirmed = watch
+        .as_ref()
+        .filter(|w| w.confirmed_at.is_none() && w.stopped.is_none());
+    let status = match unconfirmed.and_then(|w| w.execution_arn.as_deref()) {
+        Some(arn) => match deps
+            .aws
+            .sfn
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+        {
+            Ok(d) => Some(d.status().as_str().to_string()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_execution_does_not_exist()) =>
+            {
+                None
+            }
+            // Not readable now (throttled, denied): judged again at the next evaluation.
+            Err(e) => Some(format!("UNKNOWN ({})", crate::aws::sdk_error_message(&e))),
+        },
+        None => None,
+    };
+    Ok(readiness::fence_watch_finding(
+        Some(run_id),
+        watch.as_ref(),
+        status.as_deref(),
+    ))
+}
+
 /// Evaluates readiness now and records it.
 #[instrument(skip_all)]
 pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
     let plan = crate::kernel::load_plan(deps).await?;
     let now = Utc::now();
-    let active = deps
+    let active_site = deps
         .ledger
         .get::<ActiveSite>(&keys::active_site(&plan.name))
         .await?
-        .map(|a| a.value.active);
+        .map(|a| a.value);
+    let active = active_site.as_ref().map(|a| a.active);
     // While production runs at DR the move to be ready for is the failback.
     let direction = if active == Some(SiteRole::Dr) {
         Direction::Failback
@@ -309,6 +354,7 @@ pub async fn handle(deps: &Deps) -> Result<Evaluation, StepError> {
         now,
         STALE_LOCK_SECONDS,
     ));
+    findings.push(fence_watch(deps, active_site.as_ref().map(|a| a.run_id.as_str())).await?);
 
     let evaluation = Evaluation {
         plan: plan.name.clone(),

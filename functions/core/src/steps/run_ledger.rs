@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, instrument, warn};
 
-use crate::fence::watch::{fence_watch_name, FenceWatchRecord};
+use crate::fence::watch::{fence_watch_name, FenceWatchRecord, WatchSettings};
 use crate::kernel::{Deps, StepError};
 use crate::ledger::keys::{self, ReportFormat};
 use crate::{
@@ -30,6 +30,8 @@ pub enum RunAction {
     StartFenceWatch,
     /// The fence watch ended (confirmed, or stopped by a failback): record when.
     FenceWatchDone,
+    /// The fence watch started its next generation (`execution`): record it as the current one.
+    FenceWatchContinued,
 }
 
 /// Input: the state document plus the action.
@@ -46,9 +48,13 @@ pub struct RunLedgerInput {
     #[serde(default)]
     pub error: Option<Value>,
     /// This execution's ARN (`$$.Execution.Id`): recorded in the lock so that a later run can
-    /// ask Step Functions whether the holder still runs.
+    /// ask Step Functions whether the holder still runs. For `fence_watch_continued`: the next
+    /// generation's execution.
     #[serde(default)]
     pub execution: Option<String>,
+    /// `fence_watch_continued`: the next generation's number.
+    #[serde(default)]
+    pub generation: Option<u32>,
 }
 
 /// The lock document.
@@ -111,6 +117,7 @@ pub async fn handle(deps: &Deps, input: RunLedgerInput) -> Result<RunLedgerOutpu
         RunAction::Finish => finish(deps, &input).await,
         RunAction::StartFenceWatch => start_fence_watch(deps, &input.run).await,
         RunAction::FenceWatchDone => fence_watch_done(deps, &input).await,
+        RunAction::FenceWatchContinued => fence_watch_continued(deps, &input).await,
     }
 }
 
@@ -223,6 +230,9 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
     })
 }
 
+/// Starts the fence watch of a run whose fence loop gave up (idempotent: the execution name is
+/// the dedup). Refused before any write when the run has no fence record of its source — there
+/// is nothing to watch, and a watch would fence a site this run never inventoried.
 async fn start_fence_watch(deps: &Deps, run: &RunContext) -> Result<RunLedgerOutput, StepError> {
     let key = keys::fence_watch(&run.run_id);
     if deps.ledger.get::<FenceWatchRecord>(&key).await?.is_some() {
@@ -233,8 +243,26 @@ async fn start_fence_watch(deps: &Deps, run: &RunContext) -> Result<RunLedgerOut
             "FENCE_WATCH_STATE_MACHINE_ARN is not set: the fence cannot outlive the run".into(),
         ));
     };
+    let (source, _) = run.direction.roles();
+    if deps
+        .ledger
+        .get::<crate::fence::FenceRecord>(&keys::fence(&run.run_id, source))
+        .await?
+        .is_none()
+    {
+        return Err(StepError::Refused(format!(
+            "run {} has no fence record of its {source:?} site: there is no fence to watch",
+            run.run_id
+        )));
+    }
     let name = fence_watch_name(&run.run_id);
-    let input = serde_json::json!({ "run": run }).to_string();
+    let watch = WatchSettings {
+        generation: 0,
+        max_sweeps: deps.config.fence_watch_max_sweeps,
+        sweeps: 0,
+        name: name.clone(),
+    };
+    let input = serde_json::json!({ "run": run, "watch": watch }).to_string();
     let arn = match deps
         .aws
         .sfn
@@ -258,20 +286,45 @@ async fn start_fence_watch(deps: &Deps, run: &RunContext) -> Result<RunLedgerOut
         }
         Err(e) => return Err(StepError::aws("states", &e)),
     };
-    info!(execution = %arn, "fence watch started");
+    info!(execution = %arn, max_sweeps = watch.max_sweeps, "fence watch started");
     deps.ledger
-        .put(
-            &key,
-            &FenceWatchRecord {
-                started_at: Utc::now(),
-                execution_arn: Some(arn),
-                confirmed_at: None,
-                stopped: None,
-                attempts: 0,
-            },
-        )
+        .put(&key, &FenceWatchRecord::started(arn))
         .await?;
     Ok(RunLedgerOutput::default())
+}
+
+/// The watch continued as a new execution: it is the current one now (the chain is kept).
+async fn fence_watch_continued(
+    deps: &Deps,
+    input: &RunLedgerInput,
+) -> Result<RunLedgerOutput, StepError> {
+    let (Some(execution), Some(generation)) = (&input.execution, input.generation) else {
+        return Err(StepError::InvalidInput(
+            "fence_watch_continued needs `execution` and `generation`".into(),
+        ));
+    };
+    let key = keys::fence_watch(&input.run.run_id);
+    let retry = crate::retry::RetryPolicy::LEDGER_CONFLICT;
+    for attempt in 1..=retry.max_attempts {
+        let current = deps.ledger.get::<FenceWatchRecord>(&key).await?;
+        let (mut record, etag) = match current {
+            Some(v) => (v.value, Some(v.etag)),
+            None => (FenceWatchRecord::started(execution.clone()), None),
+        };
+        record.continued(execution.clone(), generation);
+        let written = match &etag {
+            Some(etag) => deps.ledger.replace(&key, &record, etag).await?,
+            None => deps.ledger.create(&key, &record).await?,
+        };
+        if written != Written::Conflict {
+            info!(%execution, generation, "fence watch continued as a new execution");
+            return Ok(RunLedgerOutput::default());
+        }
+        tokio::time::sleep(retry.backoff(attempt)).await;
+    }
+    Err(StepError::InvalidInput(format!(
+        "the fence watch record {key} kept changing while the next generation was recorded"
+    )))
 }
 
 async fn fence_watch_done(
@@ -285,13 +338,7 @@ async fn fence_watch_done(
         .get::<FenceWatchRecord>(&key)
         .await?
         .map(|v| v.value)
-        .unwrap_or(FenceWatchRecord {
-            started_at: Utc::now(),
-            execution_arn: input.execution.clone(),
-            confirmed_at: None,
-            stopped: None,
-            attempts: 0,
-        });
+        .unwrap_or_else(|| FenceWatchRecord::started(input.execution.clone().unwrap_or_default()));
     let sweep = input.results.sweep.clone();
     if let Some(s) = &sweep {
         record.attempts = s.attempt;
