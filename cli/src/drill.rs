@@ -333,43 +333,105 @@ pub async fn drive_readiness(
     follow_and_collect(env, &arn, run_id, options).await
 }
 
-/// The full drill: a failover (kind drill) then, if it moved the workload, the failback that
-/// restores what was active at the primary and resets DR.
+/// The full drill as the shipped `drill-full.asl.json` runs it: started as a deployment starts
+/// it (`health-ingest`'s drill start), its tasks start the failover (kind drill) and, if that
+/// moved the workload, the failback that restores the primary and resets DR — as child
+/// executions, each followed here like any run.
 pub async fn drive_full(
     env: &LocalEnv,
     plan: &Plan,
     options: &DrillOptions,
 ) -> Result<Vec<DrillResult>> {
-    let (arn, run_id) = start_run(
-        env,
+    use lifeboat_core::incident::{start_drill, IngestOutput, ScheduledDrill};
+    let started = start_drill(
+        &env.aws.sfn,
+        &env.deps.config,
         plan,
-        crate::local::FAILOVER_MACHINE,
-        RunKind::Drill,
-        Direction::Failover,
-        None,
+        ScheduledDrill::Full,
+        TriggerSource::Operator,
     )
     .await?;
+    let IngestOutput::Started {
+        execution_arn: parent,
+        run_id,
+    } = started
+    else {
+        bail!("the full drill did not start: {started:?}");
+    };
     if options.verbose {
-        println!("full drill, failover part started: {run_id}");
+        println!("full drill started: {parent}");
     }
-    let failover = follow_and_collect(env, &arn, run_id.clone(), options).await?;
-    if !failover.outcome.moved_production() {
-        return Ok(vec![failover]);
+    let child = |name: &str| {
+        crate::local::machine_arn(crate::local::FAILOVER_MACHINE)
+            .replace(":stateMachine:", ":execution:")
+            + ":"
+            + name
+    };
+    let failover_arn = child(&run_id);
+    wait_started(env, &failover_arn).await?;
+    let failover = follow_and_collect(env, &failover_arn, run_id.clone(), options).await?;
+    let mut results = vec![failover];
+    if results[0].outcome.moved_production() {
+        let back_id = format!("{run_id}-back");
+        let failback_arn = crate::local::machine_arn(crate::local::FAILBACK_MACHINE)
+            .replace(":stateMachine:", ":execution:")
+            + ":"
+            + &back_id;
+        wait_started(env, &failback_arn).await?;
+        if options.verbose {
+            println!("full drill, failback part started: {back_id}");
+        }
+        results.push(follow_and_collect(env, &failback_arn, back_id, options).await?);
     }
-    let (arn, back_id) = start_run(
-        env,
-        plan,
-        crate::local::FAILBACK_MACHINE,
-        RunKind::Drill,
-        Direction::Failback,
-        Some(RunId(run_id)),
-    )
-    .await?;
-    if options.verbose {
-        println!("full drill, failback part started: {back_id}");
+    // The parent ends once its children have: it succeeds only when both parts completed.
+    let status = wait_ended(env, &parent).await?;
+    let completed = results.len() == 2 && results.iter().all(|r| r.outcome.is_success());
+    if completed != (status == ExecutionStatus::Succeeded) {
+        bail!(
+            "the full drill's execution ended {} while its parts ended {:?}",
+            status.as_str(),
+            results.iter().map(|r| r.outcome).collect::<Vec<_>>()
+        );
     }
-    let failback = follow_and_collect(env, &arn, back_id, options).await?;
-    Ok(vec![failover, failback])
+    Ok(results)
+}
+
+/// Waits for a child execution the full drill's machine starts.
+async fn wait_started(env: &LocalEnv, arn: &str) -> Result<()> {
+    for _ in 0..300 {
+        if env
+            .aws
+            .sfn
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    bail!("the full drill never started {arn}")
+}
+
+/// Waits for an execution to end; its status.
+async fn wait_ended(env: &LocalEnv, arn: &str) -> Result<ExecutionStatus> {
+    for _ in 0..600 {
+        let d = env
+            .aws
+            .sfn
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+            .with_context(|| format!("describing {arn}"))?;
+        if d.status() != &ExecutionStatus::Running {
+            return Ok(d.status().clone());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    bail!("{arn} still running after 2 minutes")
 }
 
 /// Raises the event, follows the execution, answers the approval, collects the report.

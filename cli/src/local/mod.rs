@@ -278,9 +278,9 @@ impl LocalEnv {
             approval_topic_arn: Some(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{APPROVAL_TOPIC}")),
             stack_id: STACK_ID.into(),
             readiness_state_machine_arn: Some(machine_arn(READINESS_MACHINE)),
-            // The full drill's parent machine uses startExecution.sync, which moto does not
-            // run; locally `lifeboat drill --kind full` drives the two executions itself.
-            full_drill_state_machine_arn: None,
+            // Its tasks start the failover and failback as child executions (`.sync:2`): the
+            // local stack runs them as AWS does (tests/moto/lifeboat_moto.py).
+            full_drill_state_machine_arn: Some(machine_arn(FULL_DRILL_MACHINE)),
             fence_watch_state_machine_arn: Some(machine_arn(FENCE_WATCH_MACHINE)),
             fence_watch_max_sweeps: options.fence_watch_max_sweeps,
         };
@@ -990,6 +990,15 @@ impl LocalEnv {
                     "arn:aws:lambda:{REGION}:{ACCOUNT}:function:lifeboat-{}",
                     step.name()
                 ),
+            );
+        }
+        for (name, machine) in [
+            ("Failover", FAILOVER_MACHINE),
+            ("Failback", FAILBACK_MACHINE),
+        ] {
+            text = text.replace(
+                &format!("${{{name}StateMachineArn}}"),
+                &machine_arn(machine),
             );
         }
         if let Some(i) = text.find("${") {

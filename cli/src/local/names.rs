@@ -44,12 +44,15 @@ pub const FAILBACK_MACHINE: &str = "lifeboat-failback";
 pub const READINESS_MACHINE: &str = "lifeboat-drill-readiness";
 /// Fence watch state machine.
 pub const FENCE_WATCH_MACHINE: &str = "lifeboat-fence-watch";
+/// The quarterly full drill: the failover, then the failback, as child executions.
+pub const FULL_DRILL_MACHINE: &str = "lifeboat-drill-full";
 /// Every state machine file and the name it is created under.
 pub const MACHINES: &[(&str, &str)] = &[
     ("failover.asl.json", FAILOVER_MACHINE),
     ("failback.asl.json", FAILBACK_MACHINE),
     ("drill-readiness.asl.json", READINESS_MACHINE),
     ("fence-watch.asl.json", FENCE_WATCH_MACHINE),
+    ("drill-full.asl.json", FULL_DRILL_MACHINE),
 ];
 
 /// The ARN a state machine gets in moto.

@@ -712,7 +712,7 @@ pub fn base_values() -> LocalValues {
         .set("ReadinessStateMachine", machine_arn(READINESS_MACHINE))
         .set(
             "FullDrillStateMachine",
-            machine_arn(&format!("{STACK_NAME}-drill-full")),
+            machine_arn(super::names::FULL_DRILL_MACHINE),
         )
         .set(
             "ReplicationRoleArn",
