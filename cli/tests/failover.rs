@@ -938,7 +938,8 @@ fn started(v: Value) -> (String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_execution_is_refused_by_the_lock() {
+async fn a_second_alarm_while_a_run_holds_the_lock_is_already_handled_and_an_operator_start_is_refused(
+) {
     let (env, plan) = setup(|_| {}).await;
     let region = &plan.sites.primary.region;
     let (first_arn, first_run) = started(
@@ -947,13 +948,67 @@ async fn a_second_execution_is_refused_by_the_lock() {
             .unwrap(),
     );
     wait_for_approval(&env, &first_run).await;
-    // A different incident while the first run holds the lock.
-    let (second_arn, _) = started(
+    // Another alarm (a second Health event, a probe) while the first run holds the lock: the
+    // execution ends as already handled — no Fail state, so no page — naming the first run.
+    let (second_arn, second_run) = started(
         env.invoke("health-ingest", &health_event(region, "SECOND"))
             .await
             .unwrap(),
     );
     let (status, error) = wait_for_end(&env, &second_arn).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
+    let d = env
+        .aws
+        .sfn
+        .describe_execution()
+        .execution_arn(&second_arn)
+        .send()
+        .await
+        .unwrap();
+    let out: Value = serde_json::from_str(d.output().unwrap()).unwrap();
+    assert_eq!(out["already_handled"], first_run.as_str(), "{out}");
+    // The event says which run handles it (notify records what it told people).
+    let told = lifeboat_core::run::RunId(second_run.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut handled = false;
+        for key in env
+            .deps
+            .ledger
+            .list(&keys::announcements_prefix(&told))
+            .await
+            .unwrap()
+        {
+            let a: lifeboat_core::announce::AnnouncementRecord =
+                env.deps.ledger.get(&key).await.unwrap().unwrap().value;
+            handled |= a.milestone == "Lifeboat Trigger Already Handled";
+        }
+        if handled {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no Already Handled event told");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Nothing of the second run was recorded beyond its announcement: no run record, no lock.
+    assert!(env
+        .deps
+        .ledger
+        .get_raw(&keys::run_record(&told))
+        .await
+        .unwrap()
+        .is_none());
+    // An operator's own start while the lock is held is refused, clearly.
+    let (operator_arn, _) = drill::start_run(
+        &env,
+        &plan,
+        lifeboat::local::FAILOVER_MACHINE,
+        lifeboat_core::run::RunKind::Failover,
+        lifeboat_core::plan::Direction::Failover,
+        None,
+    )
+    .await
+    .unwrap();
+    let (status, error) = wait_for_end(&env, &operator_arn).await;
     assert_eq!(status, ExecutionStatus::Failed);
     assert_eq!(error.as_deref(), Some("LockHeld"));
     // The first is untouched and still waiting; rejecting it releases the lock.

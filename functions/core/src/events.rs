@@ -48,6 +48,9 @@ pub enum Milestone {
     RunFailed,
     /// The fence watch that outlived a run ended (detail: `confirmed_at`, `stopped`).
     FenceWatchResult,
+    /// A trigger found another run holding the plan's lock and ended there, touching nothing
+    /// (detail: `handled_by`).
+    TriggerAlreadyHandled,
 }
 
 impl Milestone {
@@ -67,12 +70,13 @@ impl Milestone {
             Milestone::RunFinished => "Lifeboat Run Finished",
             Milestone::RunFailed => "Lifeboat Run Failed",
             Milestone::FenceWatchResult => "Lifeboat Fence Watch Result",
+            Milestone::TriggerAlreadyHandled => "Lifeboat Trigger Already Handled",
         }
     }
 
     /// Every milestone (a run publishes the ones its path reaches; see the README's table for
     /// the order of a failover).
-    pub const ALL: [Milestone; 13] = [
+    pub const ALL: [Milestone; 14] = [
         Milestone::RunStarted,
         Milestone::ApprovalRequested,
         Milestone::ApprovalDecided,
@@ -86,6 +90,7 @@ impl Milestone {
         Milestone::RunFinished,
         Milestone::RunFailed,
         Milestone::FenceWatchResult,
+        Milestone::TriggerAlreadyHandled,
     ];
 
     /// The milestone a `detail-type` names (`None` for anything Lifeboat does not publish).

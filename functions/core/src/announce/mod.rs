@@ -413,6 +413,18 @@ pub fn announcement(
             ),
             Tone::Info,
         ),
+        Milestone::TriggerAlreadyHandled => {
+            let by = d.str("handled_by").map(|h| clip(&h)).unwrap_or_default();
+            fact("Handled by", by.clone());
+            (
+                format!("{plan}: another alert, already handled"),
+                format!(
+                    "Another alert about {plan} arrived while run {by} handles it. Nothing else \
+                     was started."
+                ),
+                Tone::Info,
+            )
+        }
     };
     facts.push(("Run".to_string(), run_id.clone()));
     Ok(Announcement {
@@ -722,6 +734,12 @@ mod tests {
                 "Lifeboat Fence Watch Result",
                 json!({}),
                 &["watch"],
+                Tone::Info,
+            ),
+            (
+                "Lifeboat Trigger Already Handled",
+                json!({"handled_by": "health-0123abcd"}),
+                &["health-0123abcd", "Nothing else"],
                 Tone::Info,
             ),
         ];

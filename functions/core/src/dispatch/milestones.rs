@@ -17,6 +17,10 @@ pub fn milestone_of(
     let field = |k: &str| output.get(k).cloned().unwrap_or(Value::Null);
     let flag = |k: &str| output.get(k).and_then(Value::as_bool) == Some(true);
     match (step, action) {
+        (Step::RunLedger, Some("begin")) if output.get("already_handled").is_some() => Some((
+            Milestone::TriggerAlreadyHandled,
+            json!({"handled_by": field("already_handled")}),
+        )),
         (Step::RunLedger, Some("begin")) => Some((Milestone::RunStarted, json!({}))),
         (Step::RunLedger, Some("finish")) => Some((
             if flag("succeeded") {

@@ -107,6 +107,10 @@ pub struct RunLedgerOutput {
     /// Set by `finish`: ledger key of the JSON report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_key: Option<String>,
+    /// Set by `begin` when another run holds the lock and this one was not an operator's: the
+    /// holder's run id; the execution ends there ("already handled"), touching nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub already_handled: Option<String>,
 }
 
 /// Runs the action.
@@ -138,7 +142,22 @@ async fn begin(
             ));
         }
     }
-    acquire_lock(deps, run, execution).await?;
+    match acquire_lock(deps, run, execution).await {
+        Ok(()) => {}
+        // A second alarm about the outage a run already handles (a Health event and a probe
+        // of the same incident, a drill colliding with it): no page, no Fail state — the
+        // execution ends saying which run handles it. An operator's own start is refused.
+        Err(StepError::LockHeld { holder, .. })
+            if run.trigger.source != crate::run::TriggerSource::Operator =>
+        {
+            info!(%holder, "already handled by the run holding the lock");
+            return Ok(RunLedgerOutput {
+                already_handled: Some(holder),
+                ..RunLedgerOutput::default()
+            });
+        }
+        Err(e) => return Err(e),
+    }
     if let (Direction::Failback, Some(previous)) = (run.direction, &run.restore_from) {
         // The failover's fence watch must not keep fencing the site this failback restores.
         deps.ledger
@@ -156,9 +175,7 @@ async fn begin(
         .await?;
     Ok(RunLedgerOutput {
         preapproved: run.preapproved(),
-        outcome: None,
-        succeeded: false,
-        report_key: None,
+        ..RunLedgerOutput::default()
     })
 }
 
@@ -227,6 +244,7 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
         outcome: Some(outcome),
         succeeded: outcome.is_success(),
         report_key: Some(keys::report(&run.run_id, ReportFormat::Json)),
+        already_handled: None,
     })
 }
 
