@@ -14,7 +14,7 @@ use std::{
 
 use axum::{
     body::Bytes,
-    extract::{Path, State},
+    extract::{DefaultBodyLimit, Path, State},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -207,6 +207,10 @@ impl LambdaHost {
             .route("/approval", get(approval_api).post(approval_api))
             .route("/inbox/{name}", post(deliver_to_inbox))
             .fallback(proxy)
+            // AWS requests pass whole up to S3's single-PUT limit (axum's 2 MB default refused
+            // the 11 MB configuration snapshot of a 10,000-job workspace); larger ones S3 itself
+            // refuses, and so does `proxy`.
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(state)
             .merge(runtime.routes());
         let task = tokio::spawn(async move {
@@ -370,6 +374,18 @@ async fn invoke(
     }
 }
 
+/// The largest object a single S3 `PutObject` takes (5 GiB); S3 answers `EntityTooLarge` above.
+pub const S3_MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// What the host reads of a request at most: S3's single-PUT limit, so a larger body is
+/// answered as S3 answers it rather than cut off.
+const BODY_LIMIT: usize = (S3_MAX_PUT_BYTES + 1024 * 1024) as usize;
+
+/// Pure: S3's refusal of a body over its single-PUT limit, from the declared length.
+pub fn too_large_for_s3(content_length: Option<u64>) -> bool {
+    content_length.is_some_and(|n| n > S3_MAX_PUT_BYTES)
+}
+
 async fn proxy(
     State(state): State<HostState>,
     method: Method,
@@ -378,6 +394,24 @@ async fn proxy(
     body: Bytes,
 ) -> Response {
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if too_large_for_s3(declared.or(Some(body.len() as u64))) {
+        let (status, content_type, bytes) = super::gate::aws_error(
+            local_iam::Protocol::S3,
+            400,
+            "EntityTooLarge",
+            "Your proposed upload exceeds the maximum allowed object size.",
+        );
+        return (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            [("content-type", content_type)],
+            bytes,
+        )
+            .into_response();
+    }
     let header_list: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| {
@@ -634,5 +668,63 @@ async fn approval_api(
         }
         // API Gateway's answer when the integration fails.
         Err(e) => (StatusCode::BAD_GATEWAY, e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 11 MB configuration snapshot of a 10,000-job workspace never reached the ledger: the
+    /// host refused any body over axum's 2 MB default. It passes whole now, up to S3's limit.
+    #[tokio::test]
+    async fn a_body_over_the_old_limit_reaches_moto_whole() {
+        // A stand-in for moto that answers with the length of what it received.
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream_url = format!("http://{}", upstream.local_addr().unwrap());
+        let echo = Router::new()
+            .fallback(|body: Bytes| async move { body.len().to_string() })
+            .layer(DefaultBodyLimit::disable());
+        tokio::spawn(async move { axum::serve(upstream, echo).await });
+        let aws = lifeboat_core::aws::AwsClients::for_endpoint(&upstream_url, "us-west-2").await;
+        let deps = Deps::new(aws, lifeboat_core::kernel::DeployConfig::default());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dir = std::env::temp_dir().join(format!("lifeboat-host-{}", std::process::id()));
+        let host = LambdaHost::start(
+            listener,
+            deps,
+            upstream_url,
+            Duration::from_secs(5),
+            dir.clone(),
+            dir,
+        )
+        .unwrap();
+        let http = lifeboat_core::http::client();
+        for size in [1024, 3 * 1024 * 1024, 12 * 1024 * 1024] {
+            let answer = http
+                .put(format!(
+                    "{}/lifeboat-ledger/sites/big/primary-config.json",
+                    host.url
+                ))
+                .body(vec![b'x'; size])
+                .send()
+                .await
+                .unwrap();
+            assert!(answer.status().is_success(), "{size}: {}", answer.status());
+            assert_eq!(answer.text().await.unwrap(), size.to_string());
+        }
+    }
+
+    #[test]
+    fn a_body_over_s3s_single_put_limit_is_refused_as_s3_refuses_it() {
+        let table = [
+            (None, false),
+            (Some(0), false),
+            (Some(S3_MAX_PUT_BYTES), false),
+            (Some(S3_MAX_PUT_BYTES + 1), true),
+        ];
+        for (len, refused) in table {
+            assert_eq!(too_large_for_s3(len), refused, "{len:?}");
+        }
     }
 }
