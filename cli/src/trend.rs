@@ -190,7 +190,9 @@ pub fn compute(reports: &[Report], factor: f64) -> Trend {
         for (name, &seconds) in &phases {
             history.entry(name.clone()).or_default().push(seconds);
         }
-        let known = (r.verdict != Verdicts::default()).then_some(&r.verdict);
+        // A verdict over nothing compared is unknown in the trend, never "held".
+        let known = (r.verdict != Verdicts::default() && r.verdict.compared_anything())
+            .then_some(&r.verdict);
         rows.push(TrendRow {
             when: r.generated_at,
             run_id: r.run_id.clone(),

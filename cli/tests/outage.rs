@@ -15,9 +15,11 @@ use lifeboat_core::{
     },
     fence::{data::DataFenceRecord, gate::open_gate, watch::FenceWatchRecord},
     incident::IngestOutput,
-    ledger::keys,
+    ledger::keys::{self, ReportFormat},
     plan::SiteRole,
+    report::Report,
     run::RunId,
+    verdict::Basis,
 };
 use serde::de::DeserializeOwned;
 
@@ -93,6 +95,23 @@ async fn the_fence_watch_continues_as_new_and_fences_a_primary_back_after_its_th
         |p| p.shutdown.max_attempts = 2,
     )
     .await;
+    // A drift check while the primary answered left its configuration snapshot in the ledger.
+    let earlier = lifeboat_core::incident::run_context(
+        &plan,
+        lifeboat_core::run::RunKind::Readiness,
+        lifeboat_core::plan::Direction::Failover,
+        lifeboat_core::run::Trigger {
+            source: lifeboat_core::run::TriggerSource::Schedule,
+            summary: "earlier snapshot".into(),
+            declared_at: chrono::Utc::now(),
+            event_arn: None,
+            incident_started_at: None,
+        },
+        None,
+    );
+    env.invoke("dr-config-check", &serde_json::json!({ "run": earlier }))
+        .await
+        .unwrap();
     // The primary's region is down from the start: the run's fence loop gives up at once.
     env.region_outage(SiteRole::Primary, true).await.unwrap();
     let out: IngestOutput = serde_json::from_value(
@@ -146,6 +165,19 @@ async fn the_fence_watch_continues_as_new_and_fences_a_primary_back_after_its_th
     .await
     .unwrap();
 
+    // The run ends with the old site unconfirmed; its verdicts compared what was live there
+    // from the snapshot — not "held" over nothing.
+    let report_key = keys::report(&run, ReportFormat::Json);
+    let report: Report = ledger_until(&env, &report_key, 120, |_: &Report| true).await;
+    assert!(
+        matches!(report.verdict.basis, Basis::Snapshot { .. }),
+        "{:?}",
+        report.verdict
+    );
+    assert!(report.verdict.compared > 0, "{:?}", report.verdict);
+    assert!(report.verdict.never_both_active && report.verdict.none_left_behind);
+    assert!(report.amended_at.is_none());
+
     // The watch keeps sweeping the silent primary, a new execution every three sweeps.
     let watching = ledger_until(
         &env,
@@ -176,6 +208,37 @@ async fn the_fence_watch_continues_as_new_and_fences_a_primary_back_after_its_th
         vec!["DR Canary Monitor".to_string()],
         "the returning primary is fenced, exclusions aside"
     );
+    // The report is amended with the fence time and the final verdicts (from the fence record
+    // now); the earlier version is kept.
+    let amended: Report =
+        ledger_until(&env, &report_key, 30, |r: &Report| r.amended_at.is_some()).await;
+    assert_eq!(
+        amended.fence_watch.as_ref().and_then(|w| w.confirmed_at),
+        done.confirmed_at
+    );
+    assert_eq!(amended.verdict.basis, Basis::FenceRecord);
+    assert!(amended.verdict.compared > 0);
+    assert!(amended.verdict.never_both_active && amended.verdict.none_left_behind);
+    let markdown = String::from_utf8(
+        env.deps
+            .ledger
+            .get_raw(&keys::report(&run, ReportFormat::Markdown))
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(markdown.contains("**Amended:**"), "{markdown}");
+    let versions = env
+        .aws
+        .s3
+        .list_object_versions()
+        .bucket(lifeboat::local::LEDGER_BUCKET)
+        .prefix(&report_key)
+        .send()
+        .await
+        .unwrap();
+    assert!(versions.versions().len() >= 2, "{versions:?}");
     // Every execution but the last made its three sweeps and continued as new; the last ended
     // on the confirmation. None came near the history quota.
     for (i, arn) in done.executions.iter().enumerate() {

@@ -44,6 +44,57 @@ fn approval_from_task_output(results: &Results) -> Option<ApprovalSummary> {
     })
 }
 
+/// The run's verdicts from the ledger — the source's fence record, or its last configuration
+/// snapshot when the sweep never reached it — and the gate override they account for.
+pub async fn verdicts_of(
+    deps: &Deps,
+    run: &RunContext,
+) -> Result<
+    (
+        crate::verdict::Verdicts,
+        Option<crate::fence::gate::GateOverride>,
+    ),
+    StepError,
+> {
+    let (source_role, _) = run.direction.roles();
+    let source_fence = deps
+        .ledger
+        .get::<crate::fence::FenceRecord>(&keys::fence(&run.run_id, source_role))
+        .await?
+        .map(|v| v.value);
+    let activation_record = deps
+        .ledger
+        .get::<crate::fence::handoff::ActivationRecord>(&keys::activation(&run.run_id, false))
+        .await?
+        .map(|v| v.value);
+    let gate_override = deps
+        .ledger
+        .get::<crate::fence::gate::GateOverride>(&keys::gate_override(&run.run_id))
+        .await?
+        .map(|v| v.value);
+    let reached = source_fence
+        .as_ref()
+        .is_some_and(|f| f.inventoried_at.is_some() || !f.resources.is_empty());
+    let snapshot = if reached {
+        None
+    } else {
+        deps.ledger
+            .get::<crate::drift::snapshot::SnapshotHead>(&keys::snapshot(
+                &run.plan.name,
+                source_role,
+            ))
+            .await?
+            .map(|v| v.value)
+    };
+    let verdict = crate::verdict::verdicts(
+        source_fence.as_ref(),
+        activation_record.as_ref(),
+        gate_override.as_ref(),
+        snapshot.as_ref(),
+    );
+    Ok((verdict, gate_override))
+}
+
 /// Decides the outcome from the results and the caught error (pure).
 pub fn decide_outcome(
     error: Option<&Value>,
@@ -135,27 +186,7 @@ pub async fn build(
         None => Vec::new(),
     };
     let activation: Option<ActivationOutput> = results.activation().cloned();
-    let (source_role, _) = run.direction.roles();
-    let source_fence = deps
-        .ledger
-        .get::<crate::fence::FenceRecord>(&keys::fence(&run.run_id, source_role))
-        .await?
-        .map(|v| v.value);
-    let activation_record = deps
-        .ledger
-        .get::<crate::fence::handoff::ActivationRecord>(&keys::activation(&run.run_id, false))
-        .await?
-        .map(|v| v.value);
-    let gate_override = deps
-        .ledger
-        .get::<crate::fence::gate::GateOverride>(&keys::gate_override(&run.run_id))
-        .await?
-        .map(|v| v.value);
-    let verdict = crate::verdict::verdicts(
-        source_fence.as_ref(),
-        activation_record.as_ref(),
-        gate_override.as_ref(),
-    );
+    let (verdict, gate_override) = verdicts_of(deps, run).await?;
     let data_fence = deps
         .ledger
         .get::<crate::fence::data::DataFenceRecord>(&keys::data_fence(&run.run_id))
@@ -300,11 +331,45 @@ pub async fn build(
         intervention,
         phases,
         announcements,
+        amended_at: None,
     };
     let mut report = report;
     report.lessons_learned = lessons(&report, group_not_moved);
     let markdown = super::markdown::render_markdown(&report);
     Ok(Built { report, markdown })
+}
+
+/// Amends a finished run's report once its fence watch ended: the fence record and verdicts as
+/// they are now (the returning old site confirmed fenced), the watch's record, the lessons
+/// again. `None` when the run has written no report yet (its own end will include all this).
+pub async fn amend(deps: &Deps, run: &RunContext) -> Result<Option<Built>, StepError> {
+    let key = keys::report(&run.run_id, crate::ledger::keys::ReportFormat::Json);
+    let Some(existing) = deps.ledger.get::<Report>(&key).await? else {
+        return Ok(None);
+    };
+    let mut report = existing.value;
+    let (verdict, gate_override) = verdicts_of(deps, run).await?;
+    report.verdict = verdict;
+    report.gate_override = gate_override;
+    let (source_role, _) = run.direction.roles();
+    if let Some(f) = deps
+        .ledger
+        .get::<crate::fence::FenceRecord>(&keys::fence(&run.run_id, source_role))
+        .await?
+    {
+        report.fence_actions = f.value.resources.into_values().collect();
+    }
+    report.fence_watch = deps
+        .ledger
+        .get::<crate::fence::watch::FenceWatchRecord>(&keys::fence_watch(&run.run_id))
+        .await?
+        .map(|v| v.value);
+    report.amended_at = Some(Utc::now());
+    let group_not_moved =
+        run.plan.managed_dr.is_some() && report.managed_dr.as_ref().is_none_or(|m| !m.done);
+    report.lessons_learned = lessons(&report, group_not_moved);
+    let markdown = super::markdown::render_markdown(&report);
+    Ok(Some(Built { report, markdown }))
 }
 
 /// Pure: what the run teaches, from its report (`group_not_moved`: the plan names a failover

@@ -226,13 +226,13 @@ pub fn render_html(r: &Report) -> String {
     let mut verdicts = format!(
         "<h2>Safety verdicts</h2><table><tr><td>{}</td><td>never both active</td><td>{} activations compared</td></tr>\
          <tr><td>{}</td><td>none left behind</td><td>{}</td></tr></table>",
-        if v.never_both_active { "✔" } else { "✘" },
+        mark(v, v.never_both_active),
         v.compared,
-        if v.none_left_behind { "✔" } else { "✘" },
-        if v.none_left_behind {
-            "every activation live at one site".to_string()
-        } else {
-            format!("{} left behind", v.left_behind.len())
+        mark(v, v.none_left_behind),
+        match v.reading(v.none_left_behind) {
+            "held" => "every activation live at one site".to_string(),
+            "not compared" => "not compared: nothing was known live at the source".to_string(),
+            _ => format!("{} left behind", v.left_behind.len()),
         }
     );
     if !v.both_active.is_empty() || !v.left_behind.is_empty() {
@@ -308,4 +308,13 @@ pub fn render_html(r: &Report) -> String {
             .unwrap_or_default(),
         lessons_html = if lessons.is_empty() { String::new() } else { format!("<h2>Lessons learned</h2><ul>{lessons}</ul>") },
     )
+}
+
+/// ✔, ✘ or – (not compared) for a verdict.
+fn mark(v: &crate::verdict::Verdicts, held: bool) -> &'static str {
+    match v.reading(held) {
+        "held" => "✔",
+        "VIOLATED" => "✘",
+        _ => "–",
+    }
 }

@@ -168,6 +168,13 @@ pub fn render_markdown(r: &Report) -> String {
 fn header(md: &mut String, r: &Report) {
     let _ = writeln!(md, "# Lifeboat {} report — `{}`\n", r.kind, r.run_id);
     let _ = writeln!(md, "- **Outcome:** {:?}", r.outcome);
+    if let Some(at) = r.amended_at {
+        let _ = writeln!(
+            md,
+            "- **Amended:** {} — the fence watch ended after the run; the fence and the verdicts below are final (the earlier version is kept in the ledger's object versions)",
+            at.to_rfc3339()
+        );
+    }
     let _ = writeln!(md, "- **Plan:** {} ({})", r.plan, r.direction);
     let _ = writeln!(
         md,
@@ -355,12 +362,23 @@ fn fence(md: &mut String, r: &Report, reached: &str) {
 /// Never both active, none left behind.
 fn verdicts(md: &mut String, r: &Report) {
     let v = &r.verdict;
+    let basis = match &v.basis {
+        crate::verdict::Basis::FenceRecord => "with the source's fence record".to_string(),
+        crate::verdict::Basis::Snapshot { taken_at } => format!(
+            "with the source's configuration snapshot of {} (the sweep never reached it)",
+            taken_at.map_or("an unknown time".to_string(), |t| t.to_rfc3339())
+        ),
+        crate::verdict::Basis::NotCompared { reason } => format!("nothing: {reason}"),
+    };
     let _ = writeln!(
         md,
-        "\n## Safety verdicts\n\n- **Never both active:** {} ({} activations compared)\n- **None left behind:** {}",
-        if v.never_both_active { "held" } else { "VIOLATED" },
+        "\n## Safety verdicts\n\nCompared {basis}.\n\n- **Never both active:** {} ({} activations compared)\n- **None left behind:** {}",
+        v.reading(v.never_both_active),
         v.compared,
-        if v.none_left_behind { "held".to_string() } else { format!("VIOLATED — {} left behind", v.left_behind.len()) }
+        match v.reading(v.none_left_behind) {
+            "VIOLATED" => format!("VIOLATED — {} left behind", v.left_behind.len()),
+            other => other.to_string(),
+        }
     );
     for item in v.both_active.iter().take(SHOWN) {
         let _ = writeln!(md, "  - both active: {item}");

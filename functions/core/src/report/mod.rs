@@ -130,6 +130,11 @@ pub struct Report {
     /// the report was written; the end-of-run one follows it).
     #[serde(default)]
     pub announcements: Vec<crate::announce::AnnouncementRecord>,
+    /// When the report was amended after the run (the fence watch confirmed the old site
+    /// fenced): the verdicts and the fence are final then. The earlier version stays in the
+    /// ledger bucket's object versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amended_at: Option<DateTime<Utc>>,
 }
 
 /// A run's intervention history (the record without its task token).

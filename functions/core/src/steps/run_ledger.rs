@@ -179,10 +179,13 @@ async fn begin(
     })
 }
 
-async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, StepError> {
-    let run = &input.run;
-    let built =
-        crate::report::build::build(deps, run, &input.results, input.error.as_ref()).await?;
+/// Writes the report as JSON, Markdown and HTML (a later write of the same keys keeps the
+/// earlier in the ledger bucket's object versions).
+async fn write_report(
+    deps: &Deps,
+    run: &RunContext,
+    built: &crate::report::Built,
+) -> Result<(), StepError> {
     deps.ledger
         .put(
             &keys::report(&run.run_id, ReportFormat::Json),
@@ -192,7 +195,7 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
     deps.ledger
         .put_raw(
             &keys::report(&run.run_id, ReportFormat::Markdown),
-            built.markdown.into_bytes(),
+            built.markdown.clone().into_bytes(),
             "text/markdown; charset=utf-8",
         )
         .await?;
@@ -203,6 +206,14 @@ async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, 
             "text/html; charset=utf-8",
         )
         .await?;
+    Ok(())
+}
+
+async fn finish(deps: &Deps, input: &RunLedgerInput) -> Result<RunLedgerOutput, StepError> {
+    let run = &input.run;
+    let built =
+        crate::report::build::build(deps, run, &input.results, input.error.as_ref()).await?;
+    write_report(deps, run, &built).await?;
     let outcome = built.report.outcome;
     if let Some(fence) = &built.report.fence {
         crate::metrics::emit("FenceUnconfirmed", fence.remaining as f64, &run.plan.name);
@@ -371,6 +382,10 @@ async fn fence_watch_done(
         }
     }
     deps.ledger.put(&key, &record).await?;
+    // The run's report said "not confirmed" and compared what it could: amend it now.
+    if let Some(built) = crate::report::build::amend(deps, run).await? {
+        write_report(deps, run, &built).await?;
+    }
     Ok(RunLedgerOutput::default())
 }
 
